@@ -1,0 +1,63 @@
+// Runs on: any thread. Every public error of ringkv, with a stable `code`.
+//
+// Codes are part of the API: they never change meaning and are only ever added.
+// A missing key is `undefined`, never an error.
+
+export const ErrorCode = {
+  /** A file or record failed its checksum or does not parse. The message names the file. */
+  CORRUPTION: 'ERR_CORRUPTION',
+  /** A key or value is larger than the engine accepts. */
+  TOO_LARGE: 'ERR_TOO_LARGE',
+  /** The disk is full (ENOSPC). Earlier data is intact; retry once space returns. */
+  NO_SPACE: 'ERR_NO_SPACE',
+  /** Any other I/O failure (EIO, EACCES, ...). */
+  IO: 'ERR_IO',
+  /** The store or engine was closed. */
+  CLOSED: 'ERR_CLOSED',
+  /** An argument or option is invalid. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class RingkvError extends Error {
+  readonly code: ErrorCode;
+  /** The file involved, when there is one. */
+  readonly file: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { file?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RingkvError';
+    this.code = code;
+    this.file = options.file;
+  }
+}
+
+export function corruption(file: string, what: string): RingkvError {
+  return new RingkvError(ErrorCode.CORRUPTION, `corruption in ${file}: ${what}`, { file });
+}
+
+export function isCorruption(err: unknown): boolean {
+  return err instanceof RingkvError && err.code === ErrorCode.CORRUPTION;
+}
+
+export function hasCode(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/**
+ * Turns an error thrown by a file operation into a RingkvError: ENOSPC becomes
+ * ERR_NO_SPACE, anything else from the OS ERR_IO. RingkvErrors pass through unchanged.
+ */
+export function ioError(err: unknown, file: string, op: string): RingkvError {
+  if (err instanceof RingkvError) return err;
+  const sys = hasCode(err, 'ENOSPC') ? ErrorCode.NO_SPACE : ErrorCode.IO;
+  const detail = err instanceof Error ? err.message : String(err);
+  const hint = sys === ErrorCode.NO_SPACE ? ' (disk full: free space, then retry)' : '';
+  return new RingkvError(sys, `${op} ${file} failed: ${detail}${hint}`, { file, cause: err });
+}
+
+/** Checks an internal invariant; kept in every build because the checks are cheap. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`invariant violated: ${message}`);
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// Runs every built uvu test file (dist/test/**/*.test.js) in its own Node process and
+// prints one closing line, `N passed, N failed`, which uvu itself does not print.
+//
+// A file counts as failed when: its process exits non-zero; its summary's Total differs
+// from Passed (uvu exits 0 when a `before` hook throws, leaving tests unrun); it prints no
+// summary; it is still running RINGKV_TEST_TIMEOUT_S after it started (default 600); or it
+// has not exited 10 s after printing its summary (a leaked worker, socket or timer).
+//
+//   node test/run.mjs [filter]      filter: substring of the test file path
+//   RINGKV_TEST_JOBS=2              files run in parallel (default 2)
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOT = 'dist/test';
+const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? 600) * 1000;
+const EXIT_GRACE_MS = 10_000; // after the summary, a clean test file exits at once
+const JOBS = Number(process.env.RINGKV_TEST_JOBS ?? 2);
+const filter = process.argv[2] ?? '';
+
+function testFiles(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...testFiles(path));
+    else if (entry.name.endsWith('.test.js')) out.push(path);
+  }
+  return out.sort();
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--enable-source-maps', file], {
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let problem = '';
+    let graceTimer;
+    const kill = (why) => { problem ||= why; child.kill('SIGKILL'); };
+    const fileTimer = setTimeout(() => kill(`timed out after ${FILE_TIMEOUT_MS / 1000} s`), FILE_TIMEOUT_MS);
+    const onData = (chunk) => {
+      out += chunk;
+      if (!graceTimer && /Duration:/.test(out)) {
+        graceTimer = setTimeout(() => kill('did not exit after its summary (leaked handle?)'), EXIT_GRACE_MS);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk) => { out += chunk; });
+    child.on('close', (code, signal) => {
+      clearTimeout(fileTimer);
+      clearTimeout(graceTimer);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+      if (!problem && Number.isNaN(total)) problem = 'printed no summary';
+      if (!problem && code !== 0) problem = `exited with ${signal ?? code}`;
+      if (!problem && total !== passed) problem = `${total - passed} of ${total} tests did not pass (a throwing hook?)`;
+      const ok = Number.isNaN(passed) ? 0 : passed;
+      const failed = problem ? Math.max(1, (Number.isNaN(total) ? 1 : total) - ok) : 0;
+      resolve({ file, out, problem, passed: ok, failed, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+const files = testFiles(ROOT).filter((f) => f.includes(filter));
+const results = [];
+let next = 0;
+async function worker() {
+  while (next < files.length) {
+    const file = files[next++];
+    const r = await runFile(file);
+    results.push(r);
+    const name = relative(ROOT, file);
+    if (r.problem) {
+      process.stdout.write(`\n--- FAIL ${name}: ${r.problem}\n${r.out}\n`);
+    } else {
+      process.stdout.write(`ok   ${name}  ${r.passed} passed  (${r.seconds.toFixed(1)} s)\n`);
+    }
+  }
+}
+await Promise.all(Array.from({ length: Math.max(1, JOBS) }, worker));
+const passed = results.reduce((s, r) => s + r.passed, 0);
+const failed = results.reduce((s, r) => s + r.failed, 0);
+if (files.length === 0) console.log('no test files found under ' + ROOT);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
