@@ -1,0 +1,48 @@
+// Runs on: the thread that owns a storage engine. One piscina pool per thread for
+// compaction merges, shared by every engine on that thread and closed when the last
+// engine using it closes (so no idle worker keeps a process alive).
+import { Piscina } from 'piscina';
+import { availableParallelism } from 'node:os';
+import type { JobRunner } from '../storage/job-runner.js';
+import type { MergeJob, MergeResult } from '../storage/merge.js';
+
+/** Merges are I/O and CPU heavy; more threads than cores would only slow the shards. */
+const MAX_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
+/** An idle job thread exits after this long. */
+const IDLE_TIMEOUT_MS = 30_000;
+
+let pool: Piscina | undefined;
+let users = 0;
+
+function acquire(): Piscina {
+  users++;
+  pool ??= new Piscina({
+    filename: new URL('./merge-tables.js', import.meta.url).href,
+    minThreads: 0,
+    maxThreads: MAX_THREADS,
+    idleTimeout: IDLE_TIMEOUT_MS,
+  });
+  return pool;
+}
+
+async function release(): Promise<void> {
+  if (--users > 0 || !pool) return;
+  const p = pool;
+  pool = undefined;
+  await p.destroy();
+}
+
+export class PiscinaRunner implements JobRunner {
+  private readonly pool = acquire();
+  private closed = false;
+
+  merge(job: MergeJob): Promise<MergeResult> {
+    return this.pool.run(job) as Promise<MergeResult>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await release();
+  }
+}

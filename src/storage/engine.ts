@@ -1,0 +1,665 @@
+// Runs on: a shard worker (or any one thread that owns the engine).
+//
+// The LSM engine of one shard, in the LevelDB tradition:
+//   write: WAL append (one record and, in `batch` mode, one fsync per batch) -> memtable;
+//          a full memtable is frozen, a new WAL segment started, and the frozen one written
+//          to an SSTable in the background (slices on this thread's event loop) while
+//          writes go on; if frozen memtables pile up past `maxFrozenMemtables`, the writer
+//          finishes the oldest flush itself (back-pressure at disk speed).
+//   read:  memtable -> frozen memtables (newest first) -> SSTables newest first, each
+//          behind its Bloom filter, index and the block cache.
+//   compaction: universal (compaction-picker.ts); the merge runs in a JobRunner (piscina
+//          job threads on real files) and the result is swapped in through the manifest.
+//
+// Crash safety: an SSTable is written and fsynced, then the manifest naming it is replaced
+// atomically, then the WAL segments it covers are deleted. Recovery (open) reads the
+// manifest, replays WAL segments >= its logNumber up to their first bad record, writes what
+// it replayed to a table, and deletes orphans (tables not in the manifest, old segments,
+// temp files). A new WAL segment's directory entry is fsynced before any write in it is
+// acknowledged.
+//
+// Owned by one thread; not safe for concurrent use from several threads. `write` and `get`
+// are synchronous. After an I/O error the failed write is not applied, earlier data is
+// intact, and the next write tries again on a fresh WAL segment.
+import { ErrorCode, RingkvError, ioError } from '../errors.js';
+import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../hash/index.js';
+import type { StorageOptions } from '../config.js';
+import { BlockCache } from './block-cache.js';
+import { pickCompaction } from './compaction-picker.js';
+import { runToEnd, type JobRunner } from './job-runner.js';
+import { MANIFEST_NAME, readManifest, writeManifest, type ManifestState, type TableMeta } from './manifest.js';
+import { Memtable } from './memtable.js';
+import type { MergeResult } from './merge.js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind } from './record.js';
+import { parseTableFileName, tableFileName } from './sstable-format.js';
+import { TableReader } from './sstable-reader.js';
+import { TableWriter, type TableProperties } from './sstable-writer.js';
+import { MergingIterator, MemtableIterator, type EntryIterator } from './merging-iterator.js';
+import type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
+import { MAX_WAL_PAYLOAD, parseWalFileName, walFileName } from './wal-format.js';
+import { readWal } from './wal-reader.js';
+import { WalWriter } from './wal-writer.js';
+import { BatchEncoder, decodeBatch } from './write-batch.js';
+import type { Vfs } from './vfs.js';
+
+interface LiveTable {
+  meta: TableMeta;
+  path: string;
+  reader: TableReader;
+  /** One for the engine's table list, one per scan or merge using it. */
+  refs: number;
+  /** Set once it is out of the manifest: delete the file when refs reach 0. */
+  obsolete: boolean;
+}
+
+interface FlushJob {
+  mem: Memtable;
+  fileNumber: number;
+  steps: Generator<void, TableProperties>;
+}
+
+/** Time a background flush slice may take before yielding to the event loop. */
+const FLUSH_SLICE_MS = 4;
+
+export interface EngineDeps {
+  dir: string;
+  vfs: Vfs;
+  runner: JobRunner;
+  options: StorageOptions;
+}
+
+export class LsmEngine implements StorageEngine {
+  private readonly dir: string;
+  private readonly vfs: Vfs;
+  private readonly runner: JobRunner;
+  private readonly o: StorageOptions;
+  private readonly hasher: TokenHasher;
+  private readonly cache: BlockCache;
+  private readonly encoder = new BatchEncoder();
+  private readonly lookup = { kind: 0, seq: 0, value: new Uint8Array(0) };
+  private ikeyBuf = new Uint8Array(256);
+
+  private mem: Memtable;
+  /** Oldest first: frozen[0] is the next to flush. */
+  private frozen: Memtable[] = [];
+  /** Newest first. */
+  private tables: LiveTable[] = [];
+  private wal: WalWriter | undefined;
+  private nextFileNumber: number;
+  private lastSeq: number;
+  private purgeHorizon = 0;
+
+  private flushJob: FlushJob | undefined;
+  private flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private compacting: Promise<void> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The last background failure (flush or compaction), for stats and logs. */
+  private backgroundError: RingkvError | undefined;
+  private readonly recovery: RecoveryReport;
+  private readonly counters = { flushes: 0, compactions: 0, compactionBytesRead: 0, compactionBytesWritten: 0 };
+
+  /** Opens (creating or recovering) the engine in `deps.dir`. */
+  static async open(deps: EngineDeps): Promise<LsmEngine> {
+    return new LsmEngine(deps, await createTokenHasher());
+  }
+
+  private constructor(deps: EngineDeps, hasher: TokenHasher) {
+    this.dir = deps.dir;
+    this.vfs = deps.vfs;
+    this.runner = deps.runner;
+    this.o = deps.options;
+    this.hasher = hasher;
+    this.cache = new BlockCache(this.o.blockCacheBytes);
+    this.recovery = { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [] };
+
+    const { vfs, dir } = this;
+    try {
+      vfs.mkdirp(dir);
+    } catch (err) {
+      throw ioError(err, dir, 'create directory');
+    }
+    const state: ManifestState = readManifest(vfs, dir) ?? { nextFileNumber: 1, logNumber: 0, lastSeq: 0, tables: [] };
+    const names = vfs.readdir(dir);
+    let maxNumber = 0;
+    for (const name of names) maxNumber = Math.max(maxNumber, parseTableFileName(name) ?? 0, parseWalFileName(name) ?? 0);
+    this.nextFileNumber = Math.max(state.nextFileNumber, maxNumber + 1);
+    this.lastSeq = state.lastSeq;
+    for (const meta of state.tables) this.tables.push(this.openTable(meta));
+
+    // Replay the WAL segments not yet covered by a table, oldest first.
+    const logs = names
+      .map((name) => parseWalFileName(name))
+      .filter((n): n is number => n !== undefined && n >= state.logNumber)
+      .sort((a, b) => a - b);
+    const replayed = new Memtable(0);
+    for (const n of logs) {
+      const path = this.path(walFileName(n));
+      const report = readWal(vfs, path, (payload) => {
+        decodeBatch(payload, path, (op) => {
+          this.hasher.hash(op.key);
+          replayed.put(op.key, this.hasher.hi, this.hasher.lo, op.kind, op.seq, op.value);
+          if (op.seq > this.lastSeq) this.lastSeq = op.seq;
+        });
+      });
+      this.recovery.walRecords += report.records;
+      this.recovery.droppedBytes += report.droppedBytes;
+      if (report.droppedBytes > 0) {
+        this.recovery.damage.push(`${path}: dropped ${report.droppedBytes} bytes at offset ${report.goodBytes}: ${report.damage ?? 'bad record'}`);
+      }
+    }
+    if (replayed.count > 0) {
+      replayed.freeze();
+      const fileNumber = this.nextFileNumber++;
+      const props = runToEnd(this.flushSteps(replayed, fileNumber));
+      this.tables.unshift(this.openTable(this.tableMeta(fileNumber, props)));
+    }
+
+    // Start a fresh WAL segment, make the recovered state the manifest's, drop the rest.
+    const walNumber = this.nextFileNumber++;
+    this.mem = new Memtable(walNumber);
+    this.writeState(walNumber);
+    this.wal = this.createWal(walNumber);
+    this.removeOrphans(walNumber);
+
+    if (this.o.syncMode === 'periodic') {
+      this.syncTimer = setInterval(() => this.periodicSync(), this.o.syncIntervalMs);
+      this.syncTimer.unref();
+    }
+    this.maybeCompact();
+  }
+
+  // ---- reads ----
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    this.checkOpen();
+    const h = this.hasher;
+    h.hash(key);
+    const hi = h.hi;
+    const lo = h.lo;
+    let e = this.mem.get(key, hi, lo);
+    for (let i = this.frozen.length - 1; e === undefined && i >= 0; i--) e = this.frozen[i]!.get(key, hi, lo);
+    if (e !== undefined) return e.kind === RecordKind.PUT ? e.value : undefined;
+    if (this.tables.length === 0) return undefined;
+
+    const n = TOKEN_BYTES + key.length;
+    if (this.ikeyBuf.length < n) this.ikeyBuf = new Uint8Array(Math.max(n, this.ikeyBuf.length * 2));
+    const ikey = this.ikeyBuf.subarray(0, n);
+    ikey[0] = hi >>> 24; ikey[1] = hi >>> 16; ikey[2] = hi >>> 8; ikey[3] = hi;
+    ikey[4] = lo >>> 24; ikey[5] = lo >>> 16; ikey[6] = lo >>> 8; ikey[7] = lo;
+    ikey.set(key, TOKEN_BYTES);
+    const out = this.lookup;
+    for (const t of this.tables) {
+      if (t.reader.get(ikey, hi, lo, out)) return out.kind === RecordKind.PUT ? out.value : undefined;
+    }
+    return undefined;
+  }
+
+  *scan(fromToken: bigint, toToken: bigint): IterableIterator<ScanEntry> {
+    this.checkOpen();
+    const from = new Uint8Array(TOKEN_BYTES);
+    new DataView(from.buffer).setBigUint64(0, BigInt.asUintN(64, fromToken < 0n ? 0n : fromToken));
+    if (fromToken >= toToken || fromToken >= 1n << 64n) return;
+
+    const sources: EntryIterator[] = [new MemtableIterator(this.mem.sorted())];
+    for (let i = this.frozen.length - 1; i >= 0; i--) sources.push(new MemtableIterator(this.frozen[i]!.sorted()));
+    const used = this.tables.slice();
+    for (const t of used) {
+      t.refs++;
+      sources.push(t.reader.iterator());
+    }
+    try {
+      const merged = new MergingIterator(sources);
+      merged.seek(from);
+      for (; merged.valid; merged.next()) {
+        const token = readToken(merged.ikey, 0);
+        if (token >= toToken) break;
+        if (merged.kind !== RecordKind.PUT) continue;
+        yield {
+          key: merged.ikey.slice(TOKEN_BYTES),
+          token,
+          value: merged.value.slice(),
+        };
+      }
+    } finally {
+      for (const t of used) this.unref(t);
+    }
+  }
+
+  // ---- writes ----
+
+  put(key: Uint8Array, value: Uint8Array): void {
+    this.write([{ type: 'put', key, value }]);
+  }
+
+  delete(key: Uint8Array): void {
+    this.write([{ type: 'delete', key }]);
+  }
+
+  write(ops: readonly WriteOp[]): void {
+    this.checkOpen();
+    if (ops.length === 0) return;
+    let bytes = 0;
+    for (const op of ops) bytes += checkOp(op);
+    if (bytes > MAX_WAL_PAYLOAD - 1024) {
+      throw new RingkvError(ErrorCode.TOO_LARGE, `batch of ${bytes} bytes exceeds the ${MAX_WAL_PAYLOAD - 1024}-byte limit of one write: split it`);
+    }
+    this.makeRoomForWrite();
+
+    const firstSeq = this.lastSeq + 1;
+    const payload = this.encoder.encode(firstSeq, ops);
+    const wal = this.wal ?? (this.wal = this.createWal(this.nextFileNumber++));
+    try {
+      wal.add(payload);
+      if (this.o.syncMode === 'batch') wal.sync();
+    } catch (err) {
+      this.dropWal();
+      throw ioError(err, wal.path, 'write-ahead log append');
+    }
+
+    const h = this.hasher;
+    const mem = this.mem;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      h.hash(op.key);
+      if (op.type === 'put') mem.put(op.key, h.hi, h.lo, RecordKind.PUT, firstSeq + i, op.value);
+      else mem.put(op.key, h.hi, h.lo, RecordKind.DELETE, firstSeq + i, EMPTY);
+    }
+    this.lastSeq = firstSeq + ops.length - 1;
+  }
+
+  /** Tombstones with a sequence number below `seq` may be purged by merges that include the oldest table. */
+  setPurgeHorizon(seq: number): void {
+    this.purgeHorizon = Math.max(this.purgeHorizon, seq);
+  }
+
+  /** Makes every write so far durable (for `periodic` and `none` modes). */
+  sync(): void {
+    this.checkOpen();
+    if (!this.wal) return;
+    const wal = this.wal;
+    try {
+      wal.sync();
+    } catch (err) {
+      this.dropWal();
+      throw ioError(err, wal.path, 'write-ahead log sync');
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    if (this.mem.count > 0) this.rotateMemtable();
+    while (this.frozen.length > 0) this.finishFlushNow();
+  }
+
+  async compact(): Promise<void> {
+    this.checkOpen();
+    await this.flush();
+    while (this.compacting) await this.compacting;
+    if (this.tables.length > 1 || (this.tables.length === 1 && this.purgeHorizon > 0)) {
+      await this.startCompaction(0, this.tables.length);
+    }
+    if (this.backgroundError) throw this.backgroundError;
+  }
+
+  /** Waits until no flush or compaction is running or needed. */
+  async settle(): Promise<void> {
+    for (;;) {
+      if (this.frozen.length > 0) this.finishFlushNow();
+      if (!this.compacting) this.maybeCompact();
+      if (!this.compacting) return;
+      await this.compacting;
+    }
+  }
+
+  stats(): EngineStats {
+    let tableBytes = 0;
+    for (const t of this.tables) tableBytes += t.meta.fileSize;
+    let memtableBytes = this.mem.bytes;
+    for (const m of this.frozen) memtableBytes += m.bytes;
+    return {
+      lastSeq: this.lastSeq,
+      memtableBytes,
+      frozenMemtables: this.frozen.length,
+      tables: this.tables.length,
+      tableBytes,
+      walBytes: this.wal?.size ?? 0,
+      ...this.counters,
+      blockCache: { ...this.cache.stats },
+      recovery: this.recovery,
+      ...(this.backgroundError ? { backgroundError: this.backgroundError.message } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.syncTimer);
+    clearTimeout(this.flushTimer as NodeJS.Timeout);
+    clearImmediate(this.flushTimer as NodeJS.Immediate);
+    while (this.compacting) await this.compacting.catch(() => {});
+    this.abandonFlush();
+    let failure: unknown;
+    const attempt = (f: () => void) => {
+      try { f(); } catch (err) { failure ??= err; }
+    };
+    const wal = this.wal;
+    this.wal = undefined;
+    if (wal) {
+      if (this.o.syncMode !== 'none') attempt(() => wal.sync());
+      attempt(() => wal.close());
+    }
+    for (const t of this.tables) attempt(() => t.reader.close());
+    this.tables = [];
+    await this.runner.close();
+    if (failure !== undefined) throw ioError(failure, this.dir, 'close');
+  }
+
+  // ---- memtable rotation and flushes ----
+
+  /** Before a write: if the memtable is full, freeze it (stalling on flushes if too many wait). */
+  private makeRoomForWrite(): void {
+    if (this.mem.bytes < this.o.memtableBytes) return;
+    while (this.frozen.length >= this.o.maxFrozenMemtables) this.finishFlushNow();
+    this.rotateMemtable();
+  }
+
+  private rotateMemtable(): void {
+    const walNumber = this.nextFileNumber++;
+    const wal = this.createWal(walNumber);
+    if (this.wal) {
+      const old = this.wal;
+      try {
+        if (this.o.syncMode !== 'none') old.sync();
+        old.close();
+      } catch {
+        // Its records are also in the memtable being frozen; the flush makes them durable.
+      }
+    }
+    this.wal = wal;
+    this.mem.freeze();
+    this.frozen.push(this.mem);
+    this.mem = new Memtable(walNumber);
+    this.scheduleFlush(0);
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.flushTimer !== undefined || this.closed || this.frozen.length === 0) return;
+    this.flushTimer = delayMs > 0
+      ? setTimeout(() => this.flushSlice(), delayMs)
+      : setImmediate(() => this.flushSlice());
+  }
+
+  /** One background slice of the oldest frozen memtable's flush. */
+  private flushSlice(): void {
+    this.flushTimer = undefined;
+    if (this.closed || this.frozen.length === 0) return;
+    const job = this.flushJob ?? this.startFlushJob();
+    const until = performance.now() + FLUSH_SLICE_MS;
+    let props: TableProperties | undefined;
+    try {
+      for (;;) {
+        const r = job.steps.next();
+        if (r.done) { props = r.value; break; }
+        if (performance.now() >= until) break;
+      }
+      if (props) this.installFlush(job, props);
+    } catch (err) {
+      this.abandonFlush();
+      this.backgroundError = ioError(err, this.dir, 'background flush');
+      this.scheduleFlush(this.o.flushRetryMs);
+      return;
+    }
+    this.scheduleFlush(0);
+  }
+
+  /** Finishes the oldest frozen memtable's flush on this call stack. Throws on failure. */
+  private finishFlushNow(): void {
+    const job = this.flushJob ?? this.startFlushJob();
+    let props: TableProperties;
+    try {
+      props = runToEnd(job.steps);
+      this.installFlush(job, props);
+    } catch (err) {
+      this.abandonFlush();
+      throw ioError(err, this.dir, 'flush');
+    }
+  }
+
+  private startFlushJob(): FlushJob {
+    const mem = this.frozen[0]!;
+    const fileNumber = this.nextFileNumber++;
+    this.flushJob = { mem, fileNumber, steps: this.flushSteps(mem, fileNumber) };
+    return this.flushJob;
+  }
+
+  /** Drops the running flush (after a failure or at close) and its partial file. */
+  private abandonFlush(): void {
+    const job = this.flushJob;
+    if (!job) return;
+    this.flushJob = undefined;
+    try { job.steps.return(undefined as never); } catch { /* already failed */ }
+    this.tryUnlink(this.path(tableFileName(job.fileNumber)));
+  }
+
+  private *flushSteps(mem: Memtable, fileNumber: number): Generator<void, TableProperties> {
+    const file = this.vfs.open(this.path(tableFileName(fileNumber)), 'create');
+    try {
+      const writer = new TableWriter(file, {
+        blockSize: this.o.blockSize,
+        bloomBitsPerKey: this.o.bloomBitsPerKey,
+        compression: this.o.compression,
+        expectedKeys: Math.max(1, mem.count),
+      });
+      const entries = mem.sorted();
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        writer.add(e.ikey, e.kind, e.seq, e.value);
+        if ((i & 255) === 255) yield;
+      }
+      return writer.finish();
+    } finally {
+      file.close();
+    }
+  }
+
+  /** The flushed table joins the manifest; the WAL segments it covers go. */
+  private installFlush(job: FlushJob, props: TableProperties): void {
+    const table = this.openTable(this.tableMeta(job.fileNumber, props));
+    const tables = [table, ...this.tables];
+    const logNumber = this.frozen[1]?.firstWal ?? this.mem.firstWal;
+    try {
+      this.writeState(logNumber, tables);
+    } catch (err) {
+      table.reader.close();
+      throw err;
+    }
+    this.flushJob = undefined;
+    this.tables = tables;
+    this.frozen.shift();
+    this.counters.flushes++;
+    this.backgroundError = undefined;
+    this.removeWalsBefore(logNumber);
+    this.maybeCompact();
+  }
+
+  // ---- compaction ----
+
+  private maybeCompact(): void {
+    if (this.compacting || this.closed) return;
+    const pick = pickCompaction(this.tables.map((t) => t.meta.fileSize), this.o.compaction);
+    if (pick) void this.startCompaction(pick.start, pick.end);
+  }
+
+  private startCompaction(start: number, end: number): Promise<void> {
+    const inputs = this.tables.slice(start, end);
+    for (const t of inputs) t.refs++;
+    const includesOldest = end === this.tables.length;
+    const fileNumber = this.nextFileNumber++;
+    const output = this.path(tableFileName(fileNumber));
+    const run = this.runner
+      .merge({
+        inputs: inputs.map((t) => t.path),
+        output,
+        dropTombstones: includesOldest,
+        purgeBeforeSeq: this.purgeHorizon,
+        blockSize: this.o.blockSize,
+        bloomBitsPerKey: this.o.bloomBitsPerKey,
+        compression: this.o.compression,
+      })
+      .then(
+        (result) => this.installCompaction(inputs, fileNumber, result),
+        (err: unknown) => {
+          this.tryUnlink(output);
+          if (!this.closed) this.backgroundError = ioError(err, output, 'compaction');
+        },
+      )
+      .finally(() => {
+        for (const t of inputs) this.unref(t);
+        this.compacting = undefined;
+        if (!this.backgroundError) this.maybeCompact();
+      });
+    this.compacting = run;
+    return run;
+  }
+
+  private installCompaction(inputs: LiveTable[], fileNumber: number, result: MergeResult): void {
+    const output = this.path(tableFileName(fileNumber));
+    if (this.closed) {
+      this.tryUnlink(output);
+      return;
+    }
+    const start = this.tables.indexOf(inputs[0]!);
+    const replaced: LiveTable[] = [];
+    try {
+      const empty = result.properties.entries === 0;
+      if (empty) this.tryUnlink(output);
+      replaced.push(...(empty ? [] : [this.openTable(this.tableMeta(fileNumber, result.properties))]));
+      const tables = [...this.tables.slice(0, start), ...replaced, ...this.tables.slice(start + inputs.length)];
+      this.writeState(this.frozen[0]?.firstWal ?? this.mem.firstWal, tables);
+      this.tables = tables;
+    } catch (err) {
+      for (const t of replaced) t.reader.close();
+      this.tryUnlink(output);
+      this.backgroundError = ioError(err, output, 'install compaction');
+      return;
+    }
+    for (const t of inputs) {
+      t.obsolete = true;
+      this.unref(t);
+    }
+    this.counters.compactions++;
+    this.counters.compactionBytesRead += result.bytesRead;
+    this.counters.compactionBytesWritten += result.properties.fileSize;
+    this.backgroundError = undefined;
+  }
+
+  // ---- files ----
+
+  private path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  private openTable(meta: TableMeta): LiveTable {
+    const path = this.path(tableFileName(meta.fileNumber));
+    return { meta, path, reader: TableReader.open(this.vfs, path, meta.fileNumber, this.cache), refs: 1, obsolete: false };
+  }
+
+  private tableMeta(fileNumber: number, p: TableProperties): TableMeta {
+    return { fileNumber, fileSize: p.fileSize, entries: p.entries, minSeq: p.minSeq, maxSeq: p.maxSeq };
+  }
+
+  private unref(t: LiveTable): void {
+    if (--t.refs > 0) return;
+    t.reader.close();
+    if (t.obsolete) this.tryUnlink(t.path);
+  }
+
+  /** Writes the manifest: `tables` live, WAL segments from `logNumber` on needed. */
+  private writeState(logNumber: number, tables: LiveTable[] = this.tables): void {
+    writeManifest(this.vfs, this.dir, {
+      nextFileNumber: this.nextFileNumber,
+      logNumber,
+      lastSeq: this.lastSeq,
+      tables: tables.map((t) => t.meta),
+    });
+  }
+
+  /** A new WAL segment, its directory entry durable before anything in it is acknowledged. */
+  private createWal(n: number): WalWriter {
+    const wal = WalWriter.create(this.vfs, this.path(walFileName(n)));
+    try {
+      this.vfs.syncDir(this.dir);
+    } catch (err) {
+      wal.close();
+      throw ioError(err, this.dir, 'sync directory');
+    }
+    return wal;
+  }
+
+  /** After a failed append or sync: forget the segment; the next write starts a new one. */
+  private dropWal(): void {
+    try { this.wal?.close(); } catch { /* already broken */ }
+    this.wal = undefined;
+  }
+
+  private periodicSync(): void {
+    if (this.closed || !this.wal || this.wal.unsyncedBytes === 0) return;
+    try {
+      this.wal.sync();
+    } catch (err) {
+      this.backgroundError = ioError(err, this.wal.path, 'periodic sync');
+      this.dropWal();
+    }
+  }
+
+  private removeWalsBefore(logNumber: number): void {
+    for (const name of this.vfs.readdir(this.dir)) {
+      const n = parseWalFileName(name);
+      if (n !== undefined && n < logNumber) this.tryUnlink(this.path(name));
+    }
+  }
+
+  /** At open: delete what a crash left behind (tables not in the manifest, old segments, temp files). */
+  private removeOrphans(logNumber: number): void {
+    const live = new Set(this.tables.map((t) => t.meta.fileNumber));
+    for (const name of this.vfs.readdir(this.dir)) {
+      const table = parseTableFileName(name);
+      const wal = parseWalFileName(name);
+      const orphan = (table !== undefined && !live.has(table))
+        || (wal !== undefined && wal < logNumber)
+        || (name.endsWith('.tmp') && name.startsWith(MANIFEST_NAME));
+      if (orphan && this.tryUnlink(this.path(name))) this.recovery.orphansRemoved.push(name);
+    }
+  }
+
+  private tryUnlink(path: string): boolean {
+    try {
+      this.vfs.unlink(path);
+      return true;
+    } catch {
+      return false; // gone already, or the disk refuses: open() removes orphans later
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RingkvError(ErrorCode.CLOSED, 'the storage engine is closed');
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Validates one write op; returns its size in bytes. */
+function checkOp(op: WriteOp): number {
+  if (!(op.key instanceof Uint8Array)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a key must be a Uint8Array');
+  if (op.key.length > MAX_KEY_BYTES) {
+    throw new RingkvError(ErrorCode.TOO_LARGE, `key of ${op.key.length} bytes exceeds the ${MAX_KEY_BYTES}-byte limit`);
+  }
+  if (op.type === 'delete') return op.key.length + 16;
+  if (op.type !== 'put') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `unknown write op type '${String((op as { type: unknown }).type)}'`);
+  if (!(op.value instanceof Uint8Array)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a value must be a Uint8Array');
+  if (op.value.length > MAX_VALUE_BYTES) {
+    throw new RingkvError(ErrorCode.TOO_LARGE, `value of ${op.value.length} bytes exceeds the ${MAX_VALUE_BYTES}-byte limit of one record`);
+  }
+  return op.key.length + op.value.length + 16;
+}

@@ -1,0 +1,71 @@
+// Runs on: any thread (types only). The contract of a shard's storage engine.
+//
+// Keys and values are opaque bytes. A missing key is `undefined`. Records are ordered
+// by (token, key), so `scan` over a token range is one contiguous read.
+
+export type WriteOp =
+  | { type: 'put'; key: Uint8Array; value: Uint8Array }
+  | { type: 'delete'; key: Uint8Array };
+
+export interface ScanEntry {
+  key: Uint8Array;
+  token: bigint;
+  value: Uint8Array;
+}
+
+export type SyncMode =
+  /** Group commit: the WAL is fsynced before `write` returns (default). */
+  | 'batch'
+  /** The WAL is fsynced every `syncIntervalMs`; a crash loses at most that window. */
+  | 'periodic'
+  /** Never fsynced by writes (only flushes of SSTables and the manifest are). */
+  | 'none';
+
+export interface EngineStats {
+  /** Sequence number of the last write. */
+  lastSeq: number;
+  memtableBytes: number;
+  frozenMemtables: number;
+  tables: number;
+  tableBytes: number;
+  walBytes: number;
+  flushes: number;
+  compactions: number;
+  compactionBytesRead: number;
+  compactionBytesWritten: number;
+  blockCache: { hits: number; misses: number; bytes: number; capacity: number };
+  /** What recovery found at the last open: WAL bytes dropped, files removed. */
+  recovery: RecoveryReport;
+  /** The last background flush or compaction failure, until one succeeds again. */
+  backgroundError?: string;
+}
+
+export interface RecoveryReport {
+  walRecords: number;
+  droppedBytes: number;
+  /** One line per damaged WAL segment: file, offset, what was wrong. */
+  damage: string[];
+  orphansRemoved: string[];
+}
+
+/**
+ * A storage engine. Owned by one thread; not safe for concurrent use from several threads.
+ * `write` is synchronous: when it returns, the batch is in the memtable and (in `batch`
+ * sync mode) durable. Returned values are read-only views that stay valid until the caller
+ * drops them; copy them before keeping them long.
+ */
+export interface StorageEngine {
+  get(key: Uint8Array): Uint8Array | undefined;
+  put(key: Uint8Array, value: Uint8Array): void;
+  delete(key: Uint8Array): void;
+  /** Applies all ops atomically: one WAL record, one fsync in `batch` mode. */
+  write(ops: readonly WriteOp[]): void;
+  /** Live entries with fromToken <= token < toToken, in (token, key) order. */
+  scan(fromToken: bigint, toToken: bigint): IterableIterator<ScanEntry>;
+  /** Writes the memtable to an SSTable and waits for it. */
+  flush(): Promise<void>;
+  /** Merges every table into one and waits for it. */
+  compact(): Promise<void>;
+  stats(): EngineStats;
+  close(): Promise<void>;
+}
