@@ -13,6 +13,7 @@ export interface Args {
   largeOnly: boolean;
   keys: number | undefined;
   largeKeys: number | undefined;
+  cache: number | undefined;
   only: EngineName[];
   write: boolean;
   seed: number;
@@ -29,6 +30,7 @@ export const USAGE = `usage: node --expose-gc dist/bench/storage.js [flags]
   --large            also run the large scenario (data 10x memtable + block cache; minutes, ~4 GB disk)
   --large-only       run only the large scenario
   --large-keys N     keys of 1 KiB in the large run (default 4000000)
+  --cache BYTES      block cache of ringkv and level in the standard rows (default 128 MiB)
   --only E[,E]       engines: ringkv, level, lmdb (default all)
   --compression C    ringkv lz4|none (default lz4; level Snappy on/off to match)
   --seed N           PRNG seed (default 1)
@@ -41,6 +43,7 @@ export function parseArgs(argv: readonly string[]): Args {
     largeOnly: false,
     keys: undefined,
     largeKeys: undefined,
+    cache: undefined,
     only: [...ENGINES],
     write: false,
     seed: 1,
@@ -74,6 +77,10 @@ export function parseArgs(argv: readonly string[]): Args {
         args.large = true;
         args.largeOnly = true;
         args.forwarded.push(flag);
+        break;
+      case '--cache':
+        args.cache = count(flag);
+        args.forwarded.push(flag, String(args.cache));
         break;
       case '--keys':
         args.keys = count(flag);
@@ -166,8 +173,9 @@ const QUICK_KEYS = 20_000;
 const KIB_KEYS_DIVISOR = 4;
 /** The data set is this many times the memtable, so reads go to tables. */
 const DATA_TO_MEMTABLE = 4;
-/** LevelDB's default block cache; below the data set so gets miss it and go to the files. */
-const BLOCK_CACHE_BYTES = 8 * 2 ** 20;
+/** ringkv's default block cache (128 MiB), given to LevelDB too; `--cache BYTES` overrides it
+ *  (e.g. 8 MiB, LevelDB's default, to make most gets miss the cache and read the files). */
+const BLOCK_CACHE_BYTES = 128 * 2 ** 20;
 const LARGE_KEYS = 4_000_000;
 const LARGE_KEYS_QUICK = 200_000;
 const LARGE_VALUE = 1024;
@@ -211,7 +219,7 @@ export function plan(args: Args): Scenario[] {
 function standardRows(args: Args, valueSize: number, keys: number): Scenario[] {
   const dataBytes = keys * (KEY_BYTES + valueSize);
   const memtableBytes = Math.max(64 * 1024, Math.floor(dataBytes / DATA_TO_MEMTABLE));
-  const blockCacheBytes = Math.min(BLOCK_CACHE_BYTES, Math.max(64 * 1024, Math.floor(dataBytes / 8)));
+  const blockCacheBytes = args.cache ?? BLOCK_CACHE_BYTES;
   const singleSyncKeys = Math.min(keys, args.quick ? SINGLE_SYNC_KEYS_QUICK : SINGLE_SYNC_KEYS);
   const rows: Scenario[] = [];
   const base = { valueSize, memtableBytes, blockCacheBytes, gets: 0, note: '' };

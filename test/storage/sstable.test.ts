@@ -281,6 +281,28 @@ test('skewed tokens: shared tokens, clusters and the extremes 0 and 2^64-1 are a
   }
 });
 
+test('long keys, up to 64 KiB, sharing tokens round trip (byte-wise comparison past the token)', () => {
+  const rnd = new Random(14);
+  const recs: Rec[] = [];
+  const sizes = [0, 1, 33, 40, 41, 100, 1000, 65536];
+  for (let t = 0; t < 40; t++) {
+    const hi = t < 20 ? 0x55555555 : u32(rnd); // half of them share one token
+    const lo = t < 20 ? 7 : u32(rnd);
+    for (const size of sizes) {
+      const key = randomBytes(rnd, size);
+      recs.push({ ikey: makeIkey(key, hi, lo), kind: RecordKind.PUT, seq: recs.length + 1, value: randomBytes(rnd, 10) });
+      if (size > 0) {
+        const twin = key.slice(0, size - 1); // a prefix of another key
+        recs.push({ ikey: makeIkey(twin, hi, lo), kind: RecordKind.DELETE, seq: recs.length + 1, value: new Uint8Array(0) });
+      }
+    }
+  }
+  recs.sort((a, b) => Buffer.compare(a.ikey, b.ikey));
+  const unique = recs.filter((r, i) => i === 0 || Buffer.compare(r.ikey, recs[i - 1]!.ikey) !== 0);
+  const path = newPath(dir);
+  verifyTable(real, path, unique, writeTable(real, path, unique), new BlockCache(8 << 20));
+});
+
 test('writer refuses keys out of order or repeated', () => {
   const recs = makeRecords(3, 8, () => 10);
   const file = real.open(newPath(dir), 'create');
