@@ -24,9 +24,11 @@
 //   +----------------------------------+------------+---------------------------------------+
 //
 //   type NONE: stored bytes = contents.
-//   type LZ4:  stored bytes = [contents length u32 LE][LZ4 block-format data] (lz4-napi's
-//              compressSync output). Chosen only when it saves >= 1/8 of the bytes.
-import { compressSync, uncompressSync } from 'lz4-napi';
+//   type LZ4:  stored bytes = [contents length u32 LE][LZ4 block-format data] (the framing
+//              lz4-napi's uncompressSync reads; written by our own lz4.ts).
+//              Chosen only when it saves >= 1/8 of the bytes.
+import { uncompressSync } from 'lz4-napi';
+import { lz4Compress } from './lz4.js';
 import { corruption } from '../errors.js';
 import { crc32c, getFixed32, maskCrc, unmaskCrc, varintLength } from './coding.js';
 
@@ -72,7 +74,7 @@ export function storedBlockCrc(stored: Uint8Array, type: CompressionType): numbe
  */
 export function maybeCompress(contents: Buffer): Buffer | undefined {
   if (contents.length < 64) return undefined;
-  const compressed = compressSync(contents);
+  const compressed = lz4Compress(contents);
   return compressed.length <= contents.length - (contents.length >>> 3) ? compressed : undefined;
 }
 
