@@ -16,6 +16,8 @@ export const ErrorCode = {
   CLOSED: 'ERR_CLOSED',
   /** An argument or option is invalid. */
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  /** A frame from a peer or a shard does not parse. */
+  PROTOCOL: 'ERR_PROTOCOL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

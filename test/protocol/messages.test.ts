@@ -1,0 +1,92 @@
+// Frames round-trip, and bad frames (truncated, mutated, lying lengths) raise ERR_PROTOCOL
+// without reading outside the frame or throwing anything else.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FrameReader, FrameType, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Request } from '../../src/protocol/index.js';
+import { Random } from '../../src/storage/random.js';
+
+const b = (s: string) => new TextEncoder().encode(s);
+
+const samples: Request[] = [
+  { type: FrameType.GET, hi: 0xdeadbeef, lo: 7, key: b('user:1') },
+  {
+    type: FrameType.PUT, hi: 1, lo: 0xffffffff, key: b('k'), context: new Uint8Array([1, 2, 3]),
+    value: new Uint8Array(70_000).fill(9), writtenAt: 1_700_000_000_123, expiresAt: 0, maxSiblings: 64, lww: false,
+  },
+  { type: FrameType.PUT, hi: 2, lo: 3, key: b(''), context: new Uint8Array(0), value: null, writtenAt: 5, expiresAt: 10, maxSiblings: 1, lww: true },
+  { type: FrameType.REPLICATE, hi: 4, lo: 5, key: b('r'), object: b('object-bytes') },
+  { type: FrameType.HINT, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
+];
+
+test('every request type round-trips', () => {
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  samples.forEach((req, i) => {
+    const frame = encodeRequest(w, 1000 + i, req).slice();
+    r.reset(frame);
+    assert.is(r.requestId, 1000 + i);
+    assert.equal(decodeRequest(r), req);
+  });
+});
+
+test('replies round-trip', () => {
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  for (const reply of [
+    { type: FrameType.OBJECT, object: b('xyz') },
+    { type: FrameType.OBJECT, object: new Uint8Array(0) },
+    { type: FrameType.ACK },
+    { type: FrameType.ERROR, code: 'ERR_QUORUM', message: 'only 1 of 2 acks' },
+  ] as const) {
+    r.reset(encodeReply(w, 42, reply).slice());
+    assert.is(r.requestId, 42);
+    assert.equal(decodeReply(r), reply);
+  }
+});
+
+test('frames several in one buffer are read one after another', () => {
+  const w = new FrameWriter();
+  const parts = samples.map((req, i) => encodeRequest(w, i, req).slice());
+  const all = new Uint8Array(Buffer.concat(parts));
+  const r = new FrameReader();
+  let at = 0;
+  for (let i = 0; i < samples.length; i++) {
+    r.reset(all, at, all.length - at);
+    assert.equal(decodeRequest(r), samples[i]);
+    at += parts[i]!.length;
+  }
+});
+
+test('truncated frames at every length raise ERR_PROTOCOL', () => {
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  for (const req of samples.slice(0, 1).concat(samples.slice(3))) {
+    const frame = encodeRequest(w, 1, req).slice();
+    for (let n = 0; n < frame.length; n++) {
+      assert.throws(() => r.reset(frame, 0, n), (e: any) => e.code === 'ERR_PROTOCOL');
+    }
+  }
+});
+
+test('100k mutated frames decode or raise ERR_PROTOCOL, nothing else', () => {
+  const rnd = new Random(99);
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  const frames = samples.map((req, i) => encodeRequest(w, i, req).slice()).filter((f) => f.length < 1000);
+  let rejected = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const f = frames[rnd.int(frames.length)]!.slice();
+    const flips = 1 + rnd.int(4);
+    for (let k = 0; k < flips; k++) f[rnd.int(f.length)] = rnd.int(256);
+    try {
+      r.reset(f);
+      decodeRequest(r);
+    } catch (err: any) {
+      if (err.code !== 'ERR_PROTOCOL') throw err;
+      rejected++;
+    }
+  }
+  assert.ok(rejected > 10_000, `rejected ${rejected}`);
+});
+
+test.run();
