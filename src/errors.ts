@@ -18,6 +18,11 @@ export const ErrorCode = {
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
   /** A frame from a peer or a shard does not parse. */
   PROTOCOL: 'ERR_PROTOCOL',
+  /**
+   * A put would leave a key with more concurrent values (siblings) than `maxSiblings`.
+   * Nothing was written: read the key, resolve its values, write back with its context.
+   */
+  TOO_MANY_SIBLINGS: 'ERR_TOO_MANY_SIBLINGS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -11,6 +11,10 @@ const FORMAT_FILES = [
   'src/storage/bloom.ts',
   'src/storage/sstable-format.ts',
   'src/storage/manifest.ts',
+  'src/version/codec.ts',
+  'src/version/context.ts',
+  'src/protocol/frame.ts',
+  'src/protocol/messages.ts',
 ];
 
 const root = new URL('../../', import.meta.url);

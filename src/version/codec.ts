@@ -1,0 +1,185 @@
+// Runs on: any thread. The binary form of a VObject: the value a shard stores for a key in
+// its LSM engine and the object that REPLICATE/HINT/OBJECT frames carry.
+//
+//   object (varints are LEB128, see varint.ts; there are no fixed-width integers):
+//
+//   +---------+-------------------------------+---------+-------------------------+
+//   | version | clock                         | nsib    | sibling x nsib          |
+//   |   u8    | count varint | entry x count  | varint  |                         |
+//   +---------+-------------------------------+---------+-------------------------+
+//
+//   entry    replica varint (u32) | epoch varint (u32) | counter varint (1..2^53-1)
+//            entries strictly ascending by (replica, epoch): the canonical clock.
+//
+//   sibling  +-------+---------+-------+-----------+-------------+------------------+
+//            | actor | counter | flags | writtenAt | [expiresAt] | [len | value]    |
+//            | varint| varint  |  u8   | varint    | varint      | varint | bytes   |
+//            +-------+---------+-------+-----------+-------------+------------------+
+//            actor      index of the dot's actor in the clock's entries (< count)
+//            counter    the dot's counter, 1 .. the clock's counter for that actor
+//            flags      bit 0 TOMBSTONE: no len/value follow (value null)
+//                       bit 1 EXPIRES: expiresAt follows (>= 1); absent = 0 = never
+//                       bits 2-7 are 0 (a decoder rejects anything else)
+//            writtenAt  ms since the Unix epoch
+//            len|value  the value's length and bytes (not for a tombstone)
+//            siblings strictly ascending by dot (actor, then counter).
+//
+//   version  OBJECT_VERSION (1); a decoder rejects versions it does not know.
+//
+// The encoding is canonical: an object has exactly one encoding, so equal objects are
+// equal bytes (Merkle trees hash them) and decode(encode(o)) re-encodes to the same bytes.
+// There is no checksum: the container carries one (WAL record, SSTable block, frame).
+// A decoder checks every length and count against the bytes left before it allocates, so
+// it allocates no more than the input implies; anything malformed, truncated or trailing
+// throws ERR_CORRUPTION naming the source (`corruption(source, what)`), never a crash.
+//
+// ON DISK AND ON THE WIRE: the layout, the flags and the version number never change;
+// a new layout gets a new version and decoders keep reading the old ones.
+import { corruption } from '../errors.js';
+import { MAX_ACTOR_FIELD, compareActors } from './actor.js';
+import type { Dot } from './clock.js';
+import type { Sibling, VObject } from './object.js';
+import { ByteReader, putVarint, varintSize } from './varint.js';
+
+/** The object layout version. On disk and on the wire: never changes. */
+export const OBJECT_VERSION = 1;
+
+/** Sibling flags. On disk and on the wire: never change; new bits only with a new version. */
+export const SiblingFlag = {
+  TOMBSTONE: 1,
+  EXPIRES: 2,
+} as const;
+const KNOWN_FLAGS = SiblingFlag.TOMBSTONE | SiblingFlag.EXPIRES;
+
+/** Smallest encoded clock entry and sibling (all one-byte fields): bound the counts. */
+const MIN_ENTRY_BYTES = 3;
+const MIN_SIBLING_BYTES = 4;
+
+export interface DecodeOptions {
+  /** Names the bytes in errors (a file, a peer): `corruption in <source>: ...`. */
+  source?: string;
+  /**
+   * false: values are views into `bytes` (no copy); only when `bytes` outlives the object
+   * and is never overwritten. Default true: values are copies (ring and frame buffers are
+   * reused).
+   */
+  copyValues?: boolean;
+}
+
+function actorIndex(clock: readonly Dot[], dot: Dot): number {
+  for (let k = 0; k < clock.length; k++) {
+    const e = clock[k]!;
+    if (e.replica === dot.replica && e.epoch === dot.epoch) return k;
+  }
+  throw new Error('invariant violated: a sibling dot is not in its object clock');
+}
+
+/** Bytes encodeObjectInto(obj) writes. REQUIRES: obj valid (see objectProblem). */
+export function objectSize(obj: VObject): number {
+  const clock = obj.clock;
+  let n = 1 + varintSize(clock.length) + varintSize(obj.siblings.length);
+  for (let k = 0; k < clock.length; k++) {
+    const e = clock[k]!;
+    n += varintSize(e.replica) + varintSize(e.epoch) + varintSize(e.counter);
+  }
+  for (const s of obj.siblings) {
+    n += varintSize(actorIndex(clock, s.dot)) + varintSize(s.dot.counter) + 1 + varintSize(s.writtenAt);
+    if (s.expiresAt !== 0) n += varintSize(s.expiresAt);
+    if (s.value !== null) n += varintSize(s.value.length) + s.value.length;
+  }
+  return n;
+}
+
+/**
+ * Encodes `obj` at buf[at] (room for objectSize(obj) bytes); returns the position after it.
+ * Lets a caller encode into a reused buffer without allocating.
+ */
+export function encodeObjectInto(obj: VObject, buf: Uint8Array, at: number): number {
+  const clock = obj.clock;
+  buf[at++] = OBJECT_VERSION;
+  at = putVarint(buf, at, clock.length);
+  for (let k = 0; k < clock.length; k++) {
+    const e = clock[k]!;
+    at = putVarint(buf, at, e.replica);
+    at = putVarint(buf, at, e.epoch);
+    at = putVarint(buf, at, e.counter);
+  }
+  at = putVarint(buf, at, obj.siblings.length);
+  for (const s of obj.siblings) {
+    at = putVarint(buf, at, actorIndex(clock, s.dot));
+    at = putVarint(buf, at, s.dot.counter);
+    buf[at++] = (s.value === null ? SiblingFlag.TOMBSTONE : 0) | (s.expiresAt !== 0 ? SiblingFlag.EXPIRES : 0);
+    at = putVarint(buf, at, s.writtenAt);
+    if (s.expiresAt !== 0) at = putVarint(buf, at, s.expiresAt);
+    if (s.value !== null) {
+      at = putVarint(buf, at, s.value.length);
+      buf.set(s.value, at);
+      at += s.value.length;
+    }
+  }
+  return at;
+}
+
+/** The bytes of `obj`. */
+export function encodeObject(obj: VObject): Uint8Array {
+  const buf = new Uint8Array(objectSize(obj));
+  encodeObjectInto(obj, buf, 0);
+  return buf;
+}
+
+/** The object in `bytes`; throws ERR_CORRUPTION (naming opts.source) for anything malformed. */
+export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObject {
+  const source = opts.source ?? 'version object';
+  const copy = opts.copyValues ?? true;
+  const r = new ByteReader(bytes, (what) => corruption(source, what));
+  const version = r.u8('version');
+  if (version !== OBJECT_VERSION) throw corruption(source, `unknown object version ${version}`);
+
+  const count = r.varint('clock entry count');
+  if (count > r.remaining / MIN_ENTRY_BYTES) throw corruption(source, `clock entry count ${count} exceeds the bytes left`);
+  const clock: Dot[] = [];
+  for (let k = 0; k < count; k++) {
+    const replica = r.varintUpTo(MAX_ACTOR_FIELD, 'replica');
+    const epoch = r.varintUpTo(MAX_ACTOR_FIELD, 'epoch');
+    const counter = r.varint('counter');
+    if (counter === 0) throw corruption(source, 'a clock counter of 0');
+    const e: Dot = { replica, epoch, counter };
+    if (k > 0 && compareActors(clock[k - 1]!, e) >= 0) throw corruption(source, 'clock entries out of order or repeated');
+    clock.push(e);
+  }
+
+  const nsib = r.varint('sibling count');
+  if (nsib > r.remaining / MIN_SIBLING_BYTES) throw corruption(source, `sibling count ${nsib} exceeds the bytes left`);
+  const siblings: Sibling[] = [];
+  let prevActor = -1;
+  let prevCounter = 0;
+  for (let k = 0; k < nsib; k++) {
+    const index = r.varint('sibling actor');
+    const entry = clock[index];
+    if (entry === undefined) throw corruption(source, `sibling actor index ${index} outside the clock (${count} entries)`);
+    const counter = r.varint('sibling counter');
+    if (counter === 0 || counter > entry.counter) throw corruption(source, `sibling counter ${counter} not covered by the clock`);
+    if (index < prevActor || (index === prevActor && counter <= prevCounter)) throw corruption(source, 'siblings out of order or repeated');
+    prevActor = index;
+    prevCounter = counter;
+    const flags = r.u8('sibling flags');
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw corruption(source, `unknown sibling flags 0x${flags.toString(16)}`);
+    const writtenAt = r.varint('writtenAt');
+    let expiresAt = 0;
+    if (flags & SiblingFlag.EXPIRES) {
+      expiresAt = r.varint('expiresAt');
+      if (expiresAt === 0) throw corruption(source, 'an expiry flag with expiresAt 0');
+    }
+    let value: Uint8Array | null = null;
+    if (!(flags & SiblingFlag.TOMBSTONE)) {
+      const len = r.varint('value length');
+      if (len > r.remaining) throw corruption(source, `value length ${len} runs past the end`);
+      value = copy ? bytes.slice(r.pos, r.pos + len) : bytes.subarray(r.pos, r.pos + len);
+      r.pos += len;
+    }
+    const dot: Dot = counter === entry.counter ? entry : { replica: entry.replica, epoch: entry.epoch, counter };
+    siblings.push({ dot, value, writtenAt, expiresAt });
+  }
+  if (r.remaining !== 0) throw corruption(source, `${r.remaining} trailing bytes`);
+  return { clock, siblings };
+}
