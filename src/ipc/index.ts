@@ -1,0 +1,15 @@
+// Runs on: both the main thread (CoordinatorChannel) and shard workers (ShardChannel); the
+// ring and its layout run on any thread. Single-producer/single-consumer rings in
+// SharedArrayBuffers carrying opaque frames between the coordinator and its shards.
+export { SpscRing, type RecordHandler, type Reservation, type RingOptions, type RingStats, type Role, type WaitResult } from './ring.js';
+export { DEFAULT_CAPACITY, maxRecordBytes, ringBytes, initRing } from './ring-layout.js';
+export {
+  CoordinatorChannel,
+  ShardChannel,
+  createChannelBuffer,
+  suggestedSpinMicros,
+  type ChannelBufferOptions,
+  type CoordinatorChannelOptions,
+  type ShardChannelOptions,
+  type ShardHandler,
+} from './channel.js';

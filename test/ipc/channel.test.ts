@@ -1,0 +1,229 @@
+// A shard channel between the main thread and a real echo worker: a million frames there
+// and back, back-pressure through the backlog, close from either side.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Worker } from 'node:worker_threads';
+import { ErrorCode, RingkvError } from '../../src/errors.js';
+import { CoordinatorChannel, type CoordinatorChannelOptions, createChannelBuffer } from '../../src/ipc/channel.js';
+import { BYE, type EchoWorkerData, patternLength, readPattern, writePattern } from './echo-worker.js';
+
+const workers = new Set<Worker>();
+
+/** An echo shard on a new channel; `served` resolves when its serve() returned. */
+async function startEcho(
+  capacity: number,
+  options: { spinMicros?: number; idleWaitMs?: number } = {},
+  coordinator: CoordinatorChannelOptions = {},
+): Promise<{ channel: CoordinatorChannel; served: Promise<void>; worker: Worker }> {
+  const sab = createChannelBuffer({ requestCapacity: capacity, replyCapacity: capacity });
+  const data: EchoWorkerData = { mode: 'echo', sab, ...options };
+  const worker = new Worker(new URL('./echo-worker.js', import.meta.url), { workerData: data });
+  workers.add(worker);
+  let ready!: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const served = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: unknown) => (m === 'ready' ? ready() : m === 'served' ? resolve() : undefined));
+    worker.on('error', reject);
+    worker.on('exit', (code) => reject(new Error(`echo worker exited (${code}) before serve() returned`)));
+  });
+  served.catch(() => {});
+  await within(10_000, isReady, 'worker start');
+  return { channel: new CoordinatorChannel(sab, coordinator), served, worker };
+}
+
+async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms (deadlock?)`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test.after(async () => {
+  await Promise.all([...workers].map((w) => w.terminate()));
+});
+
+test('1M frames through a worker echo and back: in order, intact, none lost or duplicated', async () => {
+  const { channel, served } = await startEcho(1 << 20);
+  const total = 1_000_000;
+  const inFlight = 1000;
+  let sent = 0;
+  let received = 0;
+  let bad = 0;
+  let sentBytes = 0;
+  let receivedBytes = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const sendOne = (): void => {
+    const length = patternLength(sent);
+    const r = channel.reserve(length);
+    if (r === undefined) throw new Error('ring full with only 1000 frames in flight');
+    writePattern(r.buf, r.at, length, sent);
+    channel.commit();
+    sent++;
+    sentBytes += length;
+  };
+  const replies = channel.onReplies((buf, at, length) => {
+    if (readPattern(buf, at, length) !== received || length !== patternLength(received)) bad++;
+    received++;
+    receivedBytes += length;
+    if (sent < total) sendOne();
+    else if (received === total) finish();
+  });
+  for (let i = 0; i < inFlight; i++) sendOne();
+  await within(60_000, finished, 'echo of 1M frames');
+  assert.is(received, total);
+  assert.is(bad, 0);
+  assert.is(receivedBytes, sentBytes);
+  await within(5000, channel.close(), 'close');
+  await replies;
+  await within(5000, served, 'worker serve() returning');
+});
+
+test('send() never drops: frames beyond a full ring wait in a backlog, in order', async () => {
+  const { channel } = await startEcho(1024);
+  const total = 50_000;
+  let received = 0;
+  let bad = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  void channel.onReplies((buf, at, length) => {
+    if (readPattern(buf, at, length) !== received) bad++;
+    if (++received === total) finish();
+  });
+  const frame = new Uint8Array(204);
+  let queued = 0;
+  for (let seq = 0; seq < total; seq++) {
+    const length = patternLength(seq);
+    writePattern(frame, 0, length, seq);
+    if (!channel.send(frame, 0, length)) queued++;
+  }
+  assert.ok(queued > total / 2, `most frames waited in the backlog (${queued})`);
+  assert.is(channel.trySend(frame, 0, 4), false, 'trySend does not jump the backlog');
+  await within(30_000, channel.writable(), 'backlog written');
+  await within(30_000, finished, 'all echoed');
+  assert.is(received, total);
+  assert.is(bad, 0);
+  await channel.close();
+});
+
+test('timers still run while replies stream in at 1 in flight (the reply loop takes event-loop turns)', async () => {
+  // Polling with microtasks only (for 50 ms): without its own event-loop turns the reply
+  // loop would keep the timer from firing while the echoes keep coming.
+  const { channel } = await startEcho(4096, {}, { microPollMicros: 50_000, pollMicros: 50_000 });
+  const frame = new Uint8Array(16);
+  let replies = 0;
+  let stop = false;
+  void channel.onReplies(() => {
+    replies++;
+    if (!stop) channel.send(frame);
+  });
+  channel.send(frame);
+  const t = performance.now();
+  await within(5000, new Promise((r) => setTimeout(r, 10)), 'a 10 ms timer');
+  const late = performance.now() - t - 10;
+  stop = true;
+  assert.ok(replies > 0, `replies kept streaming (${replies})`);
+  assert.ok(late < 200, `the timer fired ${late.toFixed(1)} ms late`);
+  await channel.close();
+});
+
+test('a frame larger than the ring allows is ERR_TOO_LARGE at once, even behind a backlog', async () => {
+  const { channel } = await startEcho(1024);
+  const code = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+    } catch (err) {
+      return err instanceof RingkvError ? err.code : String(err);
+    }
+    return undefined;
+  };
+  assert.is(channel.maxFrameBytes, 508);
+  assert.is(code(() => channel.send(new Uint8Array(509))), ErrorCode.TOO_LARGE);
+  assert.is(code(() => channel.reserve(509)), ErrorCode.TOO_LARGE);
+  while (channel.send(new Uint8Array(100)));
+  assert.is(code(() => channel.send(new Uint8Array(509))), ErrorCode.TOO_LARGE);
+  await channel.close();
+});
+
+test('closing the coordinator ends the shard serve() and the reply loop; later sends throw ERR_CLOSED', async () => {
+  const { channel, served } = await startEcho(4096, { spinMicros: 10 });
+  let replies = 0;
+  const loop = channel.onReplies(() => replies++);
+  for (let i = 0; i < 10; i++) channel.send(new Uint8Array(16));
+  await new Promise((r) => setTimeout(r, 100)); // the shard goes to sleep
+  await within(5000, channel.close(), 'close');
+  await within(5000, loop, 'reply loop');
+  await within(5000, served, 'serve() returning');
+  assert.is(replies, 10);
+  try {
+    channel.send(new Uint8Array(16));
+    assert.unreachable('send after close');
+  } catch (err) {
+    assert.ok(err instanceof RingkvError && err.code === ErrorCode.CLOSED);
+  }
+});
+
+test('closing from the shard ends the coordinator reply loop after the replies before it; later sends throw ERR_CLOSED', async () => {
+  const { channel, served } = await startEcho(4096, { spinMicros: 10 });
+  let replies = 0;
+  const loop = channel.onReplies(() => replies++);
+  for (let i = 0; i < 5; i++) channel.send(new Uint8Array(8));
+  channel.send(BYE);
+  for (let i = 0; i < 5; i++) channel.send(new Uint8Array(8)); // after the close: never answered
+  await within(5000, loop, 'reply loop ending');
+  await within(5000, served, 'serve() returning');
+  assert.is(replies, 5);
+  try {
+    channel.send(new Uint8Array(8));
+    assert.unreachable('send after close');
+  } catch (err) {
+    assert.ok(err instanceof RingkvError && err.code === ErrorCode.CLOSED);
+  }
+  await channel.close();
+});
+
+test('kick() wakes a sleeping shard so it runs its event loop (control-plane messages)', async () => {
+  const { channel, worker } = await startEcho(4096, { spinMicros: 10, idleWaitMs: 60_000 });
+  void channel.onReplies(() => {});
+  await new Promise((r) => setTimeout(r, 50)); // the shard sleeps, for up to a minute
+  let pongs = 0;
+  worker.on('message', (m: unknown) => void (m === 'pong' && pongs++));
+  worker.postMessage('ping');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.is(pongs, 0, 'a sleeping shard does not see its messages');
+  const wakes = channel.requests.stats().consumerWakes;
+  channel.kick();
+  const t = performance.now();
+  while (pongs === 0 && performance.now() - t < 5000) await new Promise((r) => setTimeout(r, 1));
+  assert.is(pongs, 1, 'the kicked shard answered');
+  assert.is(channel.requests.stats().consumerWakes, wakes + 1);
+  await channel.close();
+});
+
+test('a reply loop parked on waitAsync wakes for a reply after the shard slept', async () => {
+  const { channel } = await startEcho(4096, { spinMicros: 10 });
+  const got: number[] = [];
+  let wake!: () => void;
+  let arrived = new Promise<void>((resolve) => (wake = resolve));
+  void channel.onReplies((buf, at) => {
+    got.push(buf[at]!);
+    wake();
+  });
+  for (let round = 0; round < 3; round++) {
+    await new Promise((r) => setTimeout(r, 30)); // both sides park
+    channel.send(new Uint8Array([round]));
+    await within(5000, arrived, `reply ${round}`);
+    arrived = new Promise<void>((resolve) => (wake = resolve));
+  }
+  assert.equal(got, [0, 1, 2]);
+  assert.ok(channel.requests.stats().consumerWakes >= 3, 'each request woke the sleeping shard');
+  assert.ok(channel.replies.stats().consumerWakes >= 3, 'each reply woke the parked reply loop');
+  await channel.close();
+});
+
+test.run();
