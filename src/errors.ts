@@ -23,6 +23,12 @@ export const ErrorCode = {
    * Nothing was written: read the key, resolve its values, write back with its context.
    */
   TOO_MANY_SIBLINGS: 'ERR_TOO_MANY_SIBLINGS',
+  /** Fewer replicas answered than the request's R or W: the error says how many did. */
+  QUORUM: 'ERR_QUORUM',
+  /** A replica did not answer in time. */
+  TIMEOUT: 'ERR_TIMEOUT',
+  /** A replica is down or went away before answering. */
+  UNAVAILABLE: 'ERR_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -15,6 +15,7 @@ const FORMAT_FILES = [
   'src/version/context.ts',
   'src/protocol/frame.ts',
   'src/protocol/messages.ts',
+  'src/ipc/ring-layout.ts',
 ];
 
 const root = new URL('../../', import.meta.url);

@@ -1,4 +1,4 @@
 // Runs on: any thread. The frame protocol: one binary format for shard rings and TCP peers.
 export { FrameReader, FrameWriter, MAX_FRAME_BYTES, PROTOCOL_VERSION, protocolError } from './frame.js';
 export { FrameType, decodeReply, decodeRequest, encodeReply, encodeRequest } from './messages.js';
-export type { GetRequest, HintRequest, KeyRef, PutRequest, Reply, ReplicateRequest, Request } from './messages.js';
+export type { GetRequest, HintDoneRequest, HintEntry, HintRequest, HintsForRequest, KeyRef, PutRequest, Reply, ReplicateRequest, Request } from './messages.js';

@@ -13,9 +13,15 @@
 //                 -> the replica merges the object into what it holds and persists it
 //   HINT       4  target string, hi u32, lo u32, key bytes, object bytes
 //                 -> the replica keeps the object durably for `target` (sloppy quorum)
+//   HINTS_FOR  5  target string, max u32
+//                 -> HINTS: up to `max` hints the replica keeps for `target`
+//   HINT_DONE  6  target string, hi u32, lo u32, key bytes, object bytes
+//                 -> the hint was delivered: the replica deletes it if it still holds exactly
+//                    `object` (a newer write for the key keeps its hint)
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
+//   HINTS     67  count u32, count x (hi u32, lo u32, key bytes, object bytes)
 //
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
@@ -27,9 +33,12 @@ export const FrameType = {
   PUT: 2,
   REPLICATE: 3,
   HINT: 4,
+  HINTS_FOR: 5,
+  HINT_DONE: 6,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
+  HINTS: 67,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -65,17 +74,39 @@ export interface HintRequest extends KeyRef {
   object: Uint8Array;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest;
+export interface HintsForRequest {
+  type: typeof FrameType.HINTS_FOR;
+  target: string;
+  max: number;
+}
+
+export interface HintDoneRequest extends KeyRef {
+  type: typeof FrameType.HINT_DONE;
+  target: string;
+  object: Uint8Array;
+}
+
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest;
+
+export interface HintEntry extends KeyRef {
+  object: Uint8Array;
+}
 
 export type Reply =
   | { type: typeof FrameType.OBJECT; object: Uint8Array }
   | { type: typeof FrameType.ACK }
-  | { type: typeof FrameType.ERROR; code: string; message: string };
+  | { type: typeof FrameType.ERROR; code: string; message: string }
+  | { type: typeof FrameType.HINTS; hints: HintEntry[] };
 
 /** Encodes `req` as one frame with `requestId`; the view is valid until `w` is reused. */
 export function encodeRequest(w: FrameWriter, requestId: number, req: Request): Uint8Array {
   w.begin(req.type, requestId);
-  if (req.type === FrameType.HINT) w.string(req.target);
+  if (req.type === FrameType.HINTS_FOR) {
+    w.string(req.target);
+    w.u32(req.max);
+    return w.end();
+  }
+  if (req.type === FrameType.HINT || req.type === FrameType.HINT_DONE) w.string(req.target);
   w.u32(req.hi);
   w.u32(req.lo);
   w.bytes(req.key);
@@ -93,6 +124,7 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
       break;
     case FrameType.REPLICATE:
     case FrameType.HINT:
+    case FrameType.HINT_DONE:
       w.bytes(req.object);
       break;
   }
@@ -102,9 +134,14 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
 /** Decodes the request frame `r` is aimed at. Views point into the frame's buffer. */
 export function decodeRequest(r: FrameReader): Request {
   const type = r.type;
+  if (type === FrameType.HINTS_FOR) {
+    const req: HintsForRequest = { type, target: r.string(), max: r.u32() };
+    r.done();
+    return req;
+  }
   let target = '';
-  if (type === FrameType.HINT) target = r.string();
-  if (type !== FrameType.GET && type !== FrameType.PUT && type !== FrameType.REPLICATE && type !== FrameType.HINT) {
+  if (type === FrameType.HINT || type === FrameType.HINT_DONE) target = r.string();
+  if (type !== FrameType.GET && type !== FrameType.PUT && type !== FrameType.REPLICATE && type !== FrameType.HINT && type !== FrameType.HINT_DONE) {
     throw protocolError(`unknown request type ${type}`);
   }
   const hi = r.u32();
@@ -127,6 +164,8 @@ export function decodeRequest(r: FrameReader): Request {
     };
   } else if (type === FrameType.REPLICATE) {
     req = { type, hi, lo, key, object: r.bytes() };
+  } else if (type === FrameType.HINT) {
+    req = { type, target, hi, lo, key, object: r.bytes() };
   } else {
     req = { type, target, hi, lo, key, object: r.bytes() };
   }
@@ -140,6 +179,14 @@ export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Ui
   else if (reply.type === FrameType.ERROR) {
     w.string(reply.code);
     w.string(reply.message);
+  } else if (reply.type === FrameType.HINTS) {
+    w.u32(reply.hints.length);
+    for (const h of reply.hints) {
+      w.u32(h.hi);
+      w.u32(h.lo);
+      w.bytes(h.key);
+      w.bytes(h.object);
+    }
   }
   return w.end();
 }
@@ -156,6 +203,14 @@ export function decodeReply(r: FrameReader): Reply {
     case FrameType.ERROR:
       reply = { type: FrameType.ERROR, code: r.string(), message: r.string() };
       break;
+    case FrameType.HINTS: {
+      const count = r.u32();
+      if (count > r.remaining) throw protocolError(`HINTS claims ${count} entries in ${r.remaining} bytes`);
+      const hints: HintEntry[] = [];
+      for (let i = 0; i < count; i++) hints.push({ hi: r.u32(), lo: r.u32(), key: r.bytes(), object: r.bytes() });
+      reply = { type: FrameType.HINTS, hints };
+      break;
+    }
     default:
       throw protocolError(`unknown reply type ${r.type}`);
   }

@@ -2,7 +2,7 @@
 // without reading outside the frame or throwing anything else.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FrameReader, FrameType, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Request } from '../../src/protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
 import { Random } from '../../src/storage/random.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
@@ -16,6 +16,8 @@ const samples: Request[] = [
   { type: FrameType.PUT, hi: 2, lo: 3, key: b(''), context: new Uint8Array(0), value: null, writtenAt: 5, expiresAt: 10, maxSiblings: 1, lww: true },
   { type: FrameType.REPLICATE, hi: 4, lo: 5, key: b('r'), object: b('object-bytes') },
   { type: FrameType.HINT, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
+  { type: FrameType.HINTS_FOR, target: 'n1/s3', max: 500 },
+  { type: FrameType.HINT_DONE, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
 ];
 
 test('every request type round-trips', () => {
@@ -32,12 +34,14 @@ test('every request type round-trips', () => {
 test('replies round-trip', () => {
   const w = new FrameWriter();
   const r = new FrameReader();
-  for (const reply of [
+  const replies: Reply[] = [
     { type: FrameType.OBJECT, object: b('xyz') },
     { type: FrameType.OBJECT, object: new Uint8Array(0) },
     { type: FrameType.ACK },
     { type: FrameType.ERROR, code: 'ERR_QUORUM', message: 'only 1 of 2 acks' },
-  ] as const) {
+    { type: FrameType.HINTS, hints: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 3, lo: 4, key: b(''), object: b('') }] },
+  ];
+  for (const reply of replies) {
     r.reset(encodeReply(w, 42, reply).slice());
     assert.is(r.requestId, 42);
     assert.equal(decodeReply(r), reply);

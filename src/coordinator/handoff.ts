@@ -1,0 +1,75 @@
+// Runs on: the main thread. Hinted handoff: gives replicas back the writes that fallbacks
+// kept for them while they were down.
+//
+// For a target replica that is up, every other replica is asked for the hints it holds for
+// the target (HINTS_FOR, a page at a time); each hint is replicated to the target
+// (REPLICATE, which merges: delivering twice is harmless), and once the target acknowledged
+// it, the holder is told to delete it (HINT_DONE, which keeps the hint if a newer write for
+// the key arrived meanwhile). It runs when a replica comes back up and on a timer, one
+// delivery at a time per target.
+import { FrameType } from '../protocol/index.js';
+import type { Transport } from './transport.js';
+
+/** Hints fetched per request: bounds the frame size and the work per turn. */
+const PAGE = 256;
+
+export class Handoff {
+  private readonly running = new Map<string, Promise<number>>();
+  delivered = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly replicas: () => readonly string[],
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Delivers every hint held for `target`; resolves with how many were delivered. */
+  deliverTo(target: string): Promise<number> {
+    const busy = this.running.get(target);
+    if (busy) return busy;
+    const run = this.run(target).finally(() => this.running.delete(target));
+    this.running.set(target, run);
+    return run;
+  }
+
+  /** One pass over every up replica (the timer's job). */
+  async sweep(): Promise<number> {
+    let n = 0;
+    for (const target of this.replicas()) {
+      if (!this.transport.isDown(target)) n += await this.deliverTo(target);
+    }
+    return n;
+  }
+
+  private async run(target: string): Promise<number> {
+    let delivered = 0;
+    for (const holder of this.replicas()) {
+      if (holder === target) continue;
+      for (;;) {
+        if (this.transport.isDown(target) || this.transport.isDown(holder)) break;
+        let page;
+        try {
+          page = await this.transport.request(holder, { type: FrameType.HINTS_FOR, target, max: PAGE }, this.timeoutMs);
+        } catch {
+          break;
+        }
+        if (page.type !== FrameType.HINTS || page.hints.length === 0) break;
+        let progress = 0;
+        for (const h of page.hints) {
+          try {
+            const ack = await this.transport.request(target, { type: FrameType.REPLICATE, hi: h.hi, lo: h.lo, key: h.key, object: h.object }, this.timeoutMs);
+            if (ack.type !== FrameType.ACK) continue;
+            const done = await this.transport.request(holder, { type: FrameType.HINT_DONE, target, hi: h.hi, lo: h.lo, key: h.key, object: h.object }, this.timeoutMs);
+            if (done.type === FrameType.ACK) progress++;
+          } catch {
+            // The target or holder went away: the hint stays for the next run.
+          }
+        }
+        delivered += progress;
+        this.delivered += progress;
+        if (progress === 0 || page.hints.length < PAGE) break;
+      }
+    }
+    return delivered;
+  }
+}

@@ -1,0 +1,115 @@
+// Runs on: the main thread. ringkv's embedded API: `const db = await open({ dir })`.
+//
+// A store of `shards` worker threads (default: one per core), each a replica on a ring of
+// Q partitions, each owning LSM engines in `<dir>/shard-<i>`. Requests are routed by the
+// key's token; every put is versioned (dotted version vectors) and replicated on N shards;
+// reads merge R answers and return every concurrent value with a context.
+import { availableParallelism } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import type { StorageOptions } from './config.js';
+import { ShardTransport } from './coordinator/shard-transport.js';
+import { ErrorCode, RingkvError } from './errors.js';
+import { createTokenHasher } from './hash/index.js';
+import { suggestedSpinMicros } from './ipc/index.js';
+import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
+import { readWholeFile, writeFileAtomic } from './storage/vfs.js';
+import { RealVfs } from './storage/vfs-real.js';
+import { Store } from './store.js';
+
+export { Store, type Bytes, type PutOptions, type StoreStats } from './store.js';
+export type { ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
+export { ErrorCode, RingkvError, isCorruption } from './errors.js';
+export { contextFromString, contextToString } from './version/index.js';
+
+export interface OpenOptions {
+  /** Where the store lives (created if missing). */
+  dir: string;
+  /** Shard worker threads. Default: the cores there are (NOTES.md: more spinning shards than cores hurts latency). */
+  shards?: number;
+  /** Replicas per key. Default 3 (or the shard count, if smaller). */
+  n?: number;
+  /** Replies a read waits for. Default 2 (at most n). */
+  r?: number;
+  /** Acknowledgements a write waits for. Default 2 (at most n). */
+  w?: number;
+  /** Per-replica request timeout in ms. Default 2000. */
+  timeoutMs?: number;
+  /** Whether hints on fallback shards count toward W. Default true (sloppy quorum). */
+  sloppy?: boolean;
+  /** Most concurrent values per key. Default 64. */
+  maxSiblings?: number;
+  /** Resolve concurrent writes by timestamp (last writer wins) instead of keeping siblings. Default false. */
+  lww?: boolean;
+  /** Storage engine options of every shard (syncMode, memtableBytes, ...). */
+  storage?: Partial<StorageOptions>;
+  /** Ring partitions (a power of two). Default 256. Fixed for the life of the store. */
+  partitions?: number;
+  /** How often pending hints are swept to shards that are up, in ms. Default 5000. */
+  handoffIntervalMs?: number;
+  /** Wait this long before restarting a dead shard, in ms. Default 100. */
+  restartDelayMs?: number;
+}
+
+/** The store's layout, kept in `<dir>/STORE.json`: reopening with another layout is refused. */
+interface Layout {
+  shards: number;
+  partitions: number;
+}
+
+/** Opens (creating or recovering) a store in `options.dir`. */
+export async function open(options: OpenOptions): Promise<Store> {
+  if (typeof options?.dir !== 'string' || options.dir === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'open() needs { dir }');
+  const dir = options.dir;
+  mkdirSync(dir, { recursive: true });
+  const layout = checkLayout(dir, {
+    shards: options.shards ?? Math.max(1, availableParallelism()),
+    partitions: options.partitions ?? DEFAULT_PARTITIONS,
+  });
+  const members = Array.from({ length: layout.shards }, (_, i) => ({ id: `s${i}`, host: 'local', rack: 'local', dc: 'local', weight: 1 }));
+  const ring = Ring.build(members, layout.partitions);
+  const n = options.n ?? Math.min(3, layout.shards);
+  const transport = await ShardTransport.start({
+    dir,
+    shards: layout.shards,
+    storage: options.storage ?? {},
+    spinMicros: suggestedSpinMicros(layout.shards, availableParallelism()),
+    restartDelayMs: options.restartDelayMs ?? 100,
+    controlTimeoutMs: 30_000,
+  });
+  return new Store({
+    ring,
+    transport,
+    hasher: await createTokenHasher(),
+    defaults: {
+      n,
+      r: options.r ?? Math.min(2, n),
+      w: options.w ?? Math.min(2, n),
+      timeoutMs: options.timeoutMs ?? 2000,
+      sloppy: options.sloppy ?? true,
+      maxSiblings: options.maxSiblings ?? 64,
+      lww: options.lww ?? false,
+    },
+    handoffIntervalMs: options.handoffIntervalMs ?? 5000,
+    close: () => transport.close(),
+    shardStats: () => transport.shardStats(),
+    shards: transport,
+  });
+}
+
+function checkLayout(dir: string, wanted: Layout): Layout {
+  const vfs = new RealVfs();
+  const path = `${dir}/STORE.json`;
+  if (!vfs.exists(path)) {
+    writeFileAtomic(vfs, dir, 'STORE.json', new TextEncoder().encode(JSON.stringify(wanted) + '\n'));
+    return wanted;
+  }
+  const have = JSON.parse(new TextDecoder().decode(readWholeFile(vfs, path))) as Layout;
+  if (have.shards !== wanted.shards || have.partitions !== wanted.partitions) {
+    throw new RingkvError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${dir} holds a store of ${have.shards} shards and ${have.partitions} partitions; open it with those ` +
+        `(changing them needs a rebalance, which is not available yet)`,
+    );
+  }
+  return have;
+}
