@@ -1,0 +1,139 @@
+// The store's KV contract with versions and quorum, as one uvu suite any backend runs:
+// the in-memory shards (replicas in this thread), one LSM shard in a worker, and the whole
+// engine with 4 worker shards.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Store } from '../../src/store.js';
+
+export interface StoreFactory {
+  create(): Promise<Store>;
+  /** Closes and reopens the same store (persistent backends only). */
+  reopen?(store: Store): Promise<Store>;
+  cleanup?(): Promise<void>;
+}
+
+const text = (v: Uint8Array) => new TextDecoder().decode(v);
+const values = (r: { values: Uint8Array[] } | undefined) => (r === undefined ? undefined : r.values.map(text).sort());
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  const test = suite(`store contract: ${name}`);
+  let open: Store[] = [];
+  const create = async () => {
+    const s = await factory.create();
+    open.push(s);
+    return s;
+  };
+  test.after.each(async () => {
+    for (const s of open) await s.close();
+    open = [];
+    await factory.cleanup?.();
+  });
+
+  test('a missing key reads as undefined', async () => {
+    const db = await create();
+    assert.is(await db.get('nope'), undefined);
+  });
+
+  test('put then get returns the one value and a context; strings and bytes both work', async () => {
+    const db = await create();
+    await db.put('k', 'v');
+    await db.put(new Uint8Array([0, 255]), new Uint8Array([1, 2, 3]));
+    const r = await db.get('k');
+    assert.equal(values(r), ['v']);
+    assert.ok(r!.context.length > 0);
+    assert.equal((await db.get(new Uint8Array([0, 255])))!.values, [new Uint8Array([1, 2, 3])]);
+  });
+
+  test('a put with the context of a read replaces what it read', async () => {
+    const db = await create();
+    await db.put('k', 'v1');
+    const r = await db.get('k');
+    await db.put('k', 'v2', { context: r!.context });
+    assert.equal(values(await db.get('k')), ['v2']);
+  });
+
+  test('puts without a context are concurrent: both values come back as siblings', async () => {
+    const db = await create();
+    await db.put('k', 'a');
+    await db.put('k', 'b');
+    const r = await db.get('k');
+    assert.equal(values(r), ['a', 'b']);
+    assert.is(r!.receipt.siblings, 2);
+    await db.put('k', 'merged', { context: r!.context });
+    assert.equal(values(await db.get('k')), ['merged']);
+  });
+
+  test('many concurrent writers: every value survives, the context collapses them', async () => {
+    const db = await create();
+    const written = Array.from({ length: 20 }, (_, i) => `w${i}`);
+    await Promise.all(written.map((v) => db.put('hot', v)));
+    const r = await db.get('hot');
+    assert.equal(values(r), written.slice().sort());
+    await db.put('hot', 'one', { context: r!.context });
+    assert.equal(values(await db.get('hot')), ['one']);
+  });
+
+  test('delete with the context removes the key; a stale delete keeps the newer value', async () => {
+    const db = await create();
+    await db.put('k', 'v');
+    const r = await db.get('k');
+    await db.delete('k', { context: r!.context });
+    assert.is(await db.get('k'), undefined);
+    await db.put('j', 'x');
+    const old = await db.get('j');
+    await db.put('j', 'y', { context: old!.context });
+    await db.delete('j', { context: old!.context });
+    assert.equal(values(await db.get('j')), ['y']);
+  });
+
+  test('getMany and putMany keep the order of their inputs', async () => {
+    const db = await create();
+    await db.putMany(Array.from({ length: 50 }, (_, i) => [`m${i}`, `v${i}`] as const));
+    const got = await db.getMany([...Array.from({ length: 50 }, (_, i) => `m${i}`), 'absent']);
+    assert.equal(got.map(values), [...Array.from({ length: 50 }, (_, i) => [`v${i}`]), undefined]);
+  });
+
+  test('a value with a TTL reads as absent once it expired', async () => {
+    const db = await create();
+    await db.put('t', 'v', { ttlMs: 40 });
+    assert.equal(values(await db.get('t')), ['v']);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.is(await db.get('t'), undefined);
+  });
+
+  test('bad input gets a stable code and harms nothing else', async () => {
+    const db = await create();
+    await db.put('ok', 'v');
+    await db.put(new Uint8Array(64 * 1024 + 1), 'v').then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_TOO_LARGE'));
+    await db.put('k', 'v', { context: new Uint8Array([9, 9, 9]) }).then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
+    await db.put('k', 'v', { w: 99 }).then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
+    await db.get(42 as never).then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
+    assert.equal(values(await db.get('ok')), ['v']);
+  });
+
+  test('a closed store refuses requests with ERR_CLOSED', async () => {
+    const db = await factory.create();
+    await db.close();
+    await db.get('k').then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_CLOSED'));
+    await db.close();
+  });
+
+  if (factory.reopen) {
+    const reopen = factory.reopen;
+    test('reopen keeps values, siblings and deletes', async () => {
+      let db = await create();
+      for (let i = 0; i < 200; i++) await db.put(`k${i}`, `v${i}`);
+      await db.put('sib', 'a');
+      await db.put('sib', 'b');
+      const r = await db.get('k7');
+      await db.delete('k7', { context: r!.context });
+      open = open.filter((s) => s !== db);
+      db = await reopen(db);
+      open.push(db);
+      for (let i = 0; i < 200; i++) assert.equal(values(await db.get(`k${i}`)), i === 7 ? undefined : [`v${i}`], `k${i}`);
+      assert.equal(values(await db.get('sib')), ['a', 'b']);
+    });
+  }
+
+  test.run();
+}
