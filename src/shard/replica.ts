@@ -14,6 +14,8 @@
 //              shard's hint store, merged with any hint already held for that key.
 // - HINTS_FOR / HINT_DONE: hinted handoff: list the hints held for a replica; delete one
 //              once delivered (only if unchanged since it was listed).
+// Beside the frames, for handoff of whole ranges and anti-entropy (the cluster issue):
+// scanRange(from, to) streams a token range's objects; merkle(from, to, depth) hashes it.
 //
 // A batch is applied with ONE engine write per store (one WAL record, one fsync in `batch`
 // mode: group commit), and a write is acknowledged only after it. Requests in one batch see
@@ -22,7 +24,8 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameType, type HintEntry, type Reply, type Request } from '../protocol/index.js';
-import type { StorageEngine, WriteOp } from '../storage/types.js';
+import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
+import type { MerkleBuilder, MerkleTree } from './merkle.js';
 import {
   type Actor,
   coordinatePut,
@@ -122,6 +125,16 @@ export class Replica {
         return ACK;
       }
     }
+  }
+
+  /** The stored objects with from <= token < to, in (token, key) order (range handoff). */
+  scanRange(from: bigint, to: bigint): IterableIterator<ScanEntry> {
+    return this.stores.data.scan(from, to);
+  }
+
+  /** A Merkle tree over the token range [from, to) of this replica's objects. */
+  merkle(builder: MerkleBuilder, from: bigint, to: bigint, depth: number): MerkleTree {
+    return builder.build(this.stores.data.scan(from, to), from, to, depth);
   }
 
   /** Hints held for `target`, at most `max`. A scan of the hint store: hints are few. */
