@@ -1,0 +1,67 @@
+// Runs on: the main thread. What a command is: its name, arity and key positions (as Redis
+// describes them in COMMAND), how it takes part in the key locks, and its handler.
+import type { Reply } from './reply.js';
+import { Simple } from './reply.js';
+import type { Session } from './session.js';
+
+/**
+ * How a command takes part in KeyLocks: 'none' (no keys, runs at once), 'read' (waits for
+ * writes in flight on its keys), 'write' (waits for them, then is the keys' new tail).
+ */
+export type Access = 'none' | 'read' | 'write';
+
+export type Handler = (s: Session, args: Buffer[]) => Reply | Promise<Reply>;
+
+export interface CommandSpec {
+  /** Lower case. */
+  readonly name: string;
+  /** Redis's arity: n = exactly n arguments (the name included); -n = at least n. */
+  readonly arity: number;
+  /** Redis's command flags, for COMMAND (write, readonly, fast, ...). */
+  readonly flags: readonly Simple[];
+  /** Key positions: first, last (negative: from the end), step; 0, 0, 0 = no keys. */
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly step: number;
+  readonly access: Access;
+  /** Runs before authentication (AUTH, HELLO, QUIT). */
+  readonly noAuth: boolean;
+  readonly run: Handler;
+}
+
+export interface Definition {
+  arity: number;
+  flags?: readonly string[];
+  /** [first, last, step]; omitted: no keys. */
+  keys?: readonly [number, number, number];
+  access?: Access;
+  noAuth?: boolean;
+  run: Handler;
+}
+
+const flagReplies = new Map<string, Simple>();
+function flag(name: string): Simple {
+  let f = flagReplies.get(name);
+  if (f === undefined) flagReplies.set(name, (f = new Simple(name)));
+  return f;
+}
+
+export function defineCommand(name: string, d: Definition): CommandSpec {
+  const [firstKey, lastKey, step] = d.keys ?? [0, 0, 0];
+  return {
+    name,
+    arity: d.arity,
+    flags: (d.flags ?? []).map(flag),
+    firstKey,
+    lastKey,
+    step,
+    access: d.keys === undefined ? 'none' : (d.access ?? 'read'),
+    noAuth: d.noAuth ?? false,
+    run: d.run,
+  };
+}
+
+/** Whether `args` (the name included) fits the command's arity. */
+export function arityFits(spec: CommandSpec, args: readonly Buffer[]): boolean {
+  return spec.arity >= 0 ? args.length === spec.arity : args.length >= -spec.arity;
+}

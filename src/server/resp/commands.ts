@@ -1,0 +1,106 @@
+// Runs on: the main thread. The command table, and how a command is run: after the writes
+// in flight on its keys (KeyLocks), concurrently with everything else.
+//
+// COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND LIST describe the table; COMMAND DOCS
+// answers an error on purpose: redis-cli then falls back to its built-in help (an empty
+// reply would switch its help off).
+import { keyString, text } from './args.js';
+import { type CommandSpec, defineCommand } from './command.js';
+import { connectionCommands } from './connection-commands.js';
+import { kvCommands } from './kv-commands.js';
+import { ErrorPrefix, type Reply, ReplyError } from './reply.js';
+import { serverCommands } from './server-commands.js';
+import type { Session } from './session.js';
+import { versionCommands } from './version-commands.js';
+
+/** The reply of COMMAND (INFO) for one command, in Redis 7's shape. */
+function describe(c: CommandSpec): Reply {
+  return [c.name, c.arity, c.flags, c.firstKey, c.lastKey, c.step, [], [], [], []];
+}
+
+function commandCommand(_s: Session, args: Buffer[]): Reply {
+  if (args.length === 1) return ALL.map(describe);
+  const sub = text(args[1]!).toLowerCase();
+  if (sub === 'count' && args.length === 2) return ALL.length;
+  if (sub === 'list' && args.length === 2) return ALL.map((c) => c.name);
+  if (sub === 'info') {
+    const names = args.length === 2 ? ALL.map((c) => c.name) : args.slice(2).map((a) => text(a).toLowerCase());
+    return names.map((n) => {
+      const c = TABLE.get(n);
+      return c === undefined ? null : describe(c);
+    });
+  }
+  if (sub === 'docs') return new ReplyError(ErrorPrefix.ERR, 'COMMAND DOCS is not supported by ringkv');
+  return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${sub}'. Try COMMAND INFO.`);
+}
+
+const ALL: readonly CommandSpec[] = [
+  ...connectionCommands,
+  ...kvCommands,
+  ...versionCommands,
+  ...serverCommands,
+  defineCommand('command', { arity: -1, flags: [], run: commandCommand }),
+];
+
+/** Every command by lower-case name, and by upper-case name (what clients send) for a lookup without toLowerCase. */
+const TABLE = new Map<string, CommandSpec>();
+for (const c of ALL) {
+  TABLE.set(c.name, c);
+  TABLE.set(c.name.toUpperCase(), c);
+}
+
+export function lookupCommand(name: Buffer): CommandSpec | undefined {
+  if (name.length > 32) return undefined;
+  const s = keyString(name);
+  return TABLE.get(s) ?? TABLE.get(s.toLowerCase());
+}
+
+export function unknownCommand(args: readonly Buffer[]): ReplyError {
+  const shown = args
+    .slice(1, 6)
+    .map((a) => `'${text(a.subarray(0, 64))}'`)
+    .join(' ');
+  return new ReplyError(ErrorPrefix.ERR, `unknown command '${text(args[0]!.subarray(0, 64))}', with args beginning with: ${shown}`);
+}
+
+export function wrongArity(spec: CommandSpec): ReplyError {
+  return new ReplyError(ErrorPrefix.ERR, `wrong number of arguments for '${spec.name}' command`);
+}
+
+function keyIndexes(spec: CommandSpec, args: readonly Buffer[]): { first: number; last: number } {
+  return { first: spec.firstKey, last: spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey };
+}
+
+/**
+ * Runs a command whose arity and authentication were checked. Commands on keys with a
+ * write of this server in flight start after it; a write becomes its keys' tail. May
+ * throw (a synchronous ReplyError): the caller turns that into the reply.
+ */
+export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | Promise<Reply> {
+  if (spec.access === 'none') return spec.run(s, args);
+  const locks = s.server.locks;
+  if (spec.access === 'read' && locks.idle) return spec.run(s, args);
+  const run = (): Reply | Promise<Reply> => spec.run(s, args);
+  if (spec.firstKey === spec.lastKey) {
+    const key = keyString(args[spec.firstKey]!);
+    const tail = locks.tail(key);
+    const op = tail === undefined ? run() : tail.then(run, run);
+    if (spec.access === 'write' && op instanceof Promise) locks.hold(key, op);
+    return op;
+  }
+  const { first, last } = keyIndexes(spec, args);
+  const keys: string[] = [];
+  const tails: Promise<unknown>[] = [];
+  for (let i = first; i <= last; i += spec.step) {
+    const key = keyString(args[i]!);
+    keys.push(key);
+    const tail = locks.tail(key);
+    if (tail !== undefined) tails.push(tail);
+  }
+  const op = tails.length === 0 ? run() : Promise.allSettled(tails).then(run);
+  if (spec.access === 'write' && op instanceof Promise) for (const key of keys) locks.hold(key, op);
+  return op;
+}
+
+/** Every command (COMMAND's list; tests). */
+export const commandTable: readonly CommandSpec[] = ALL;

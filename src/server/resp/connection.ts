@@ -1,0 +1,241 @@
+// Runs on: the main thread. One client connection: parse, dispatch, answer in order.
+//
+// Commands run as soon as they are parsed, so the store calls of a pipeline are in flight
+// together; their replies must still leave in the order the commands came. Each command
+// that cannot answer at once takes a slot at the back of the connection's queue; when a
+// slot at the front completes, every completed slot from the front is encoded into the
+// ReplyWriter, which the FlushQueue writes once per event-loop turn. A reply ready at once
+// with nothing ahead of it (PING, an argument error) skips the queue.
+//
+// Limits: at MAX_IN_FLIGHT queued commands, or with more than OUTPUT_HIGH_WATER bytes
+// waiting in the socket (a client that does not read), the connection stops reading until
+// it catches up; TCP then pushes back on the client. Replies encoded but not yet written
+// beyond maxPendingReplyBytes (a huge MGET) close the connection, as Redis's output buffer
+// limit does. A protocol error answers one error and closes. A QUIT, a client's
+// half-close (EOF) or a server shutdown stops reading and ends the socket once the replies
+// of commands already received are written.
+import type { Socket } from 'node:net';
+import { arityFits } from './command.js';
+import { execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
+import { ErrorPrefix, errorReply, type Reply, ReplyError } from './reply.js';
+import { type ServerContext, Session } from './session.js';
+import { FlushQueue, type Protocol, ReplyWriter } from './writer.js';
+
+/** Commands of one connection in flight before it stops reading (a pipeline of 1000 fits). */
+const MAX_IN_FLIGHT = 4096;
+/** Reply bytes queued in the socket beyond which the connection stops reading. */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
+/** After the server ends a connection, how long the client has to close its side. */
+const CLOSE_GRACE_MS = 5000;
+
+const NOAUTH = new ReplyError(ErrorPrefix.NOAUTH, 'Authentication required.');
+
+export interface ConnectionHost {
+  readonly context: ServerContext;
+  readonly flushQueue: FlushQueue;
+  readonly limits: ParserLimits;
+  readonly maxPendingReplyBytes: number;
+  readonly idleTimeoutMs: number;
+  /** Called once, when the socket has closed. */
+  closed(conn: Connection): void;
+}
+
+/**
+ * A command's place in the reply order. Reused (a connection keeps up to MAX_IN_FLIGHT
+ * free), and so are its two callbacks: awaiting a store call allocates no closure.
+ */
+class Slot {
+  done = false;
+  reply: Reply = null;
+  proto: Protocol = 2;
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (err: unknown) => void;
+
+  constructor(conn: Connection) {
+    this.resolve = (reply) => conn.settle(this, reply);
+    this.reject = (err) => conn.settle(this, errorReply(err));
+  }
+}
+
+export class Connection implements ParserEvents {
+  readonly session: Session;
+  /** Resolves when the socket has closed. */
+  readonly finished: Promise<void>;
+  private readonly parser: RespParser;
+  private readonly writer: ReplyWriter;
+  private queue: Slot[] = [];
+  private head = 0;
+  private readonly freeSlots: Slot[] = [];
+  private closing = false;
+  private ended = false;
+  private paused = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ConnectionHost,
+    id: number,
+  ) {
+    this.session = new Session(host.context, id, `${socket.remoteAddress}:${socket.remotePort}`);
+    this.parser = new RespParser(host.limits, this);
+    this.writer = new ReplyWriter(socket, host.context.stats);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('end', () => this.beginClose());
+    socket.on('drain', () => this.updateReading());
+    // Resets and write errors end in 'close'; without a listener they would crash the process.
+    socket.on('error', () => {});
+    if (host.idleTimeoutMs > 0) {
+      socket.setTimeout(host.idleTimeoutMs, () => {
+        if (this.queue.length === this.head) socket.destroy();
+      });
+    }
+    this.finished = new Promise((resolve) => {
+      socket.once('close', () => {
+        this.closing = true;
+        host.closed(this);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops reading, lets the commands already received answer, then ends the socket. */
+  shutdown(): Promise<void> {
+    this.beginClose();
+    return this.finished;
+  }
+
+  /** Closes at once, dropping unsent replies. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.host.context.stats.netInputBytes += chunk.length;
+    this.session.lastCommandAt = Date.now();
+    this.parser.feed(chunk);
+    this.updateReading();
+  };
+
+  /** ParserEvents: one command, dispatched now. */
+  command(args: Buffer[]): void {
+    if (this.closing) return;
+    const s = this.session;
+    s.server.stats.commandsProcessed++;
+    let result: Reply | Promise<Reply>;
+    const spec = lookupCommand(args[0]!);
+    if (spec === undefined) result = unknownCommand(args);
+    else if (!arityFits(spec, args)) result = wrongArity(spec);
+    else if (!s.authed && !spec.noAuth) result = NOAUTH;
+    else {
+      try {
+        result = execute(spec, s, args);
+      } catch (err) {
+        result = errorReply(err);
+      }
+    }
+    // After the command: HELLO 3 answers in RESP3.
+    this.push(result, s.proto);
+    if (s.quit) this.beginClose();
+  }
+
+  /** ParserEvents: the stream is malformed. */
+  protocolError(message: string): void {
+    this.session.server.stats.protocolErrors++;
+    this.push(new ReplyError(ErrorPrefix.ERR, `Protocol error: ${message}`), this.session.proto);
+    this.beginClose();
+  }
+
+  private push(result: Reply | Promise<Reply>, proto: Protocol): void {
+    if (!(result instanceof Promise)) {
+      if (this.head === this.queue.length) {
+        this.writer.write(result, proto);
+        this.wrote();
+        return;
+      }
+      const slot = this.takeSlot(proto);
+      slot.done = true;
+      slot.reply = result;
+      return;
+    }
+    const slot = this.takeSlot(proto);
+    result.then(slot.resolve, slot.reject);
+  }
+
+  private takeSlot(proto: Protocol): Slot {
+    const slot = this.freeSlots.pop() ?? new Slot(this);
+    slot.proto = proto;
+    this.queue.push(slot);
+    return slot;
+  }
+
+  /** A queued command's reply is ready (Slot's callbacks). */
+  settle(slot: Slot, reply: Reply): void {
+    slot.done = true;
+    slot.reply = reply;
+    if (slot === this.queue[this.head]) this.drain();
+  }
+
+  /** Encodes every completed reply at the front of the queue. */
+  private drain(): void {
+    const q = this.queue;
+    while (this.head < q.length && q[this.head]!.done) {
+      const slot = q[this.head++]!;
+      this.writer.write(slot.reply, slot.proto);
+      slot.done = false;
+      slot.reply = null;
+      if (this.freeSlots.length < MAX_IN_FLIGHT) this.freeSlots.push(slot);
+    }
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+    this.wrote();
+    this.updateReading();
+  }
+
+  /** After replies were encoded: schedule the write, enforce the output limit, finish a close. */
+  private wrote(): void {
+    if (this.writer.pendingBytes + this.socket.writableLength > this.host.maxPendingReplyBytes) {
+      this.session.server.stats.outputLimitCloses++;
+      this.socket.destroy();
+      return;
+    }
+    if (this.closing && this.head === this.queue.length) this.end();
+    else this.host.flushQueue.mark(this.writer);
+  }
+
+  private beginClose(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.parser.stop();
+    this.updateReading();
+    if (this.head === this.queue.length) this.end();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.writer.flush();
+    this.socket.end();
+    // Read (and ignore) until the client's EOF, which is what lets the socket close.
+    this.paused = false;
+    this.socket.resume();
+    this.socket.setTimeout(CLOSE_GRACE_MS, () => this.socket.destroy());
+  }
+
+  private updateReading(): void {
+    if (this.ended) return;
+    const stop = this.closing || this.queue.length - this.head >= MAX_IN_FLIGHT || this.socket.writableLength > OUTPUT_HIGH_WATER;
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!stop && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// Runs on: the main thread. Commands about the server and the whole keyspace: INFO,
+// DBSIZE, SCAN, CONFIG GET, FLUSHDB.
+//
+// - DBSIZE is approximate: the store's stats carry no key count yet, so it answers the
+//   store's `approxKeys` when present and 0 otherwise (INFO keyspace likewise).
+// - SCAN has no store API to walk keys yet: it checks its arguments and answers cursor 0
+//   with no keys (a complete, empty iteration), so tools that scan terminate.
+// - FLUSHDB (and FLUSHALL) answer an error unless the server was started with
+//   flushdbEnabled; even then they need a key scan, which the store does not offer yet.
+// - CONFIG GET answers save '' (no snapshots), appendonly from the store's sync mode,
+//   the server's own limits, and every entry of storeConfig; CONFIG SET is refused.
+import { isWord, parseInteger, text } from './args.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { globMatch } from './glob.js';
+import { appendOnly, approximateKeys, infoSections, infoText, storeStatsSoon } from './info.js';
+import { ErrorPrefix, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
+import type { Session } from './session.js';
+
+async function info(s: Session, args: Buffer[]): Promise<Reply> {
+  return infoText(s, infoSections(args.slice(1).map(text)));
+}
+
+async function dbsize(s: Session): Promise<Reply> {
+  return approximateKeys(await storeStatsSoon(s));
+}
+
+function scan(_s: Session, args: Buffer[]): Reply {
+  const cursor = parseInteger(args[1]!);
+  if (cursor === null || cursor < 0) return new ReplyError(ErrorPrefix.ERR, 'invalid cursor');
+  for (let i = 2; i < args.length; i += 2) {
+    const a = args[i]!;
+    if (i + 1 >= args.length) throw syntaxError();
+    if (isWord(a, 'count')) {
+      const n = parseInteger(args[i + 1]!);
+      if (n === null || n < 1) throw syntaxError();
+    } else if (!isWord(a, 'match') && !isWord(a, 'type')) {
+      throw syntaxError();
+    }
+  }
+  return ['0', []];
+}
+
+/** Every parameter CONFIG GET knows, name -> value. */
+function configTable(s: Session): Map<string, string> {
+  const o = s.server.options;
+  const t = new Map<string, string>([
+    ['save', ''],
+    ['appendonly', appendOnly(o.storeConfig)],
+    ['databases', '1'],
+    ['bind', o.host],
+    ['port', String(s.server.port())],
+    ['protected-mode', o.requirepass === undefined ? 'yes' : 'no'],
+    ['timeout', String(Math.floor(o.idleTimeoutMs / 1000))],
+    ['proto-max-bulk-len', String(o.maxBulkBytes)],
+    ['client-query-buffer-limit', String(o.maxBulkBytes)],
+    ['maxmemory', '0'],
+    ['ringkv-max-inline-bytes', String(o.maxInlineBytes)],
+    ['ringkv-max-args', String(o.maxArgs)],
+    ['ringkv-max-pending-reply-bytes', String(o.maxPendingReplyBytes)],
+    ['ringkv-flushdb-enabled', o.flushdbEnabled ? 'yes' : 'no'],
+    ['ringkv-lww', o.lww ? 'yes' : 'no'],
+  ]);
+  for (const [k, v] of Object.entries(o.storeConfig)) t.set(k, v);
+  return t;
+}
+
+function config(s: Session, args: Buffer[]): Reply {
+  const sub = args[1]!;
+  if (isWord(sub, 'get') && args.length >= 3) {
+    const patterns = args.slice(2).map(text);
+    const out: Reply[] = [];
+    for (const [name, value] of configTable(s)) {
+      if (patterns.some((p) => globMatch(p, name, true))) out.push(name, value);
+    }
+    return new RespMap(out);
+  }
+  if (isWord(sub, 'set') || isWord(sub, 'rewrite') || isWord(sub, 'resetstat')) {
+    return new ReplyError(ErrorPrefix.ERR, `CONFIG ${text(sub).toUpperCase()} is not supported by ringkv (restart with other options)`);
+  }
+  return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${text(sub)}'. Try CONFIG GET.`);
+}
+
+function flushdb(s: Session): Reply {
+  if (!s.server.options.flushdbEnabled) {
+    return new ReplyError(ErrorPrefix.ERR, 'FLUSHDB is disabled on this server (start it with flushdbEnabled to allow it)');
+  }
+  return new ReplyError(ErrorPrefix.ERR, 'FLUSHDB needs a key scan, which the store does not offer yet');
+}
+
+export const serverCommands: readonly CommandSpec[] = [
+  defineCommand('info', { arity: -1, flags: [], run: info }),
+  defineCommand('dbsize', { arity: 1, flags: ['readonly', 'fast'], run: dbsize }),
+  defineCommand('scan', { arity: -2, flags: ['readonly'], run: scan }),
+  defineCommand('config', { arity: -2, flags: [], run: config }),
+  defineCommand('flushdb', { arity: -1, flags: ['write'], run: flushdb }),
+  defineCommand('flushall', { arity: -1, flags: ['write'], run: flushdb }),
+];

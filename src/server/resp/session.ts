@@ -1,0 +1,90 @@
+// Runs on: the main thread. What a command sees: its connection's state (Session) and the
+// server's (ServerContext). Commands change a session only synchronously, when they are
+// dispatched, so a connection's state changes in the order its commands arrive.
+import type { Store } from '../../index.js';
+import type { KeyLocks } from './key-locks.js';
+import type { Protocol } from './writer.js';
+
+/** The server's options with every default filled in. */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  requirepass: string | undefined;
+  maxBulkBytes: number;
+  maxInlineBytes: number;
+  maxArgs: number;
+  maxPendingReplyBytes: number;
+  idleTimeoutMs: number;
+  flushdbEnabled: boolean;
+  lww: boolean;
+  storeConfig: Record<string, string>;
+  version: string;
+}
+
+/** Counters for INFO; the server's own, beside the store's. */
+export interface ServerStats {
+  connectionsReceived: number;
+  connectionsRejected: number;
+  commandsProcessed: number;
+  protocolErrors: number;
+  outputLimitCloses: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  /** Reads answered CONFLICT because the key had concurrent values. */
+  conflicts: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+}
+
+export interface ServerContext {
+  readonly store: Store;
+  readonly options: ResolvedOptions;
+  readonly locks: KeyLocks;
+  readonly stats: ServerStats;
+  /** Date.now() when the server started. */
+  readonly startedAt: number;
+  /** The port the server listens on (known once it listens). */
+  port(): number;
+  /** Every open connection's session (CLIENT LIST, INFO clients). */
+  sessions(): Iterable<Session>;
+}
+
+/** Read/write options of one connection (CONSISTENCY R r W w); undefined = the store's default. */
+export interface Consistency {
+  r: number | undefined;
+  w: number | undefined;
+}
+
+export class Session {
+  proto: Protocol = 2;
+  authed: boolean;
+  name: string | null = null;
+  libName = '';
+  libVersion = '';
+  /** Set by QUIT: the connection closes once earlier replies are written. */
+  quit = false;
+  /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
+  readOptions: { r?: number } = {};
+  /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
+  writeOptions: { w?: number } = {};
+  readonly createdAt = Date.now();
+  lastCommandAt = Date.now();
+
+  constructor(
+    readonly server: ServerContext,
+    readonly id: number,
+    /** host:port of the client. */
+    readonly address: string,
+  ) {
+    this.authed = server.options.requirepass === undefined;
+  }
+
+  get consistency(): Consistency {
+    return { r: this.readOptions.r, w: this.writeOptions.w };
+  }
+
+  setConsistency(c: Consistency): void {
+    this.readOptions = c.r === undefined ? {} : { r: c.r };
+    this.writeOptions = c.w === undefined ? {} : { w: c.w };
+  }
+}

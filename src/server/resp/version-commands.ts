@@ -1,0 +1,110 @@
+// Runs on: the main thread. The Dynamo extensions: read every concurrent value with its
+// context, write with a context, choose R and W per connection.
+//
+//   VGET key
+//     -> [context, value1, value2, ...]   every concurrent value, in the store's order
+//     -> []                               the key is absent (no context, no values)
+//   VSET key value [CONTEXT ctx] [W w] [TTL ms]
+//     -> the new context                  without CONTEXT the write is concurrent with what is
+//                                         stored (a sibling); with the context of a VGET it
+//                                         supersedes exactly the values that VGET saw
+//   VDEL key [CONTEXT ctx]
+//     -> the tombstone's context          without CONTEXT: deletes nothing it has not seen
+//                                         (the tombstone is a sibling of current values)
+//   CONSISTENCY R r W w                   this connection's reads wait for r replies, writes
+//                                         for w acknowledgements (either may be given alone;
+//                                         DEFAULT goes back to the store's); -> OK
+//   CONSISTENCY                           -> [R, r, W, w] (0 = the store's default)
+//
+// Contexts travel as base64url text (the encoding of contextToString); '' = none.
+import type { Store } from '../../index.js';
+import { isWord, parseInteger, text } from './args.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { ErrorPrefix, OK, type Reply, ReplyError, syntaxError } from './reply.js';
+import type { Session } from './session.js';
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+function contextText(context: Uint8Array): string {
+  return Buffer.from(context.buffer, context.byteOffset, context.length).toString('base64url');
+}
+
+/** A context argument as bytes; the store checks that they decode. */
+function contextArg(arg: Buffer): Uint8Array | undefined {
+  const t = text(arg);
+  if (!BASE64URL.test(t) || t.length % 4 === 1) throw new ReplyError(ErrorPrefix.ERR, 'invalid context: not base64url text (pass the first element of a VGET reply)');
+  return t.length === 0 ? undefined : Buffer.from(t, 'base64url');
+}
+
+function positive(arg: Buffer | undefined, what: string): number {
+  const n = arg === undefined ? null : parseInteger(arg);
+  if (n === null || n < 1) throw new ReplyError(ErrorPrefix.ERR, `${what} must be a positive integer`);
+  return n;
+}
+
+function storeOf(s: Session): Store {
+  return s.server.store;
+}
+
+async function vget(s: Session, args: Buffer[]): Promise<Reply> {
+  const read = await storeOf(s).get(args[1]!, s.readOptions);
+  if (read === undefined) return [];
+  const out: Reply[] = [contextText(read.context)];
+  for (const v of read.values) out.push(v);
+  return out;
+}
+
+async function vset(s: Session, args: Buffer[]): Promise<Reply> {
+  let context: Uint8Array | undefined;
+  let w = s.writeOptions.w;
+  let ttlMs: number | undefined;
+  for (let i = 3; i < args.length; i += 2) {
+    const word = args[i]!;
+    const value = args[i + 1];
+    if (value === undefined) throw syntaxError();
+    if (isWord(word, 'context')) context = contextArg(value);
+    else if (isWord(word, 'w')) w = positive(value, 'W');
+    else if (isWord(word, 'ttl')) ttlMs = positive(value, 'TTL');
+    else throw syntaxError();
+  }
+  const result = await storeOf(s).put(args[1]!, args[2]!, { w, context, ttlMs });
+  return contextText(result.context);
+}
+
+async function vdel(s: Session, args: Buffer[]): Promise<Reply> {
+  let context: Uint8Array | undefined;
+  if (args.length === 4 && isWord(args[2]!, 'context')) context = contextArg(args[3]!);
+  else if (args.length !== 2) throw syntaxError();
+  const result = await storeOf(s).delete(args[1]!, { w: s.writeOptions.w, context });
+  return contextText(result.context);
+}
+
+function consistency(s: Session, args: Buffer[]): Reply {
+  if (args.length === 1) {
+    const c = s.consistency;
+    return ['R', c.r ?? 0, 'W', c.w ?? 0];
+  }
+  if (args.length === 2 && isWord(args[1]!, 'default')) {
+    s.setConsistency({ r: undefined, w: undefined });
+    return OK;
+  }
+  const next = s.consistency;
+  for (let i = 1; i < args.length; i += 2) {
+    const word = args[i]!;
+    if (i + 1 >= args.length) throw syntaxError();
+    if (isWord(word, 'r')) next.r = positive(args[i + 1], 'R');
+    else if (isWord(word, 'w')) next.w = positive(args[i + 1], 'W');
+    else throw syntaxError();
+  }
+  s.setConsistency(next);
+  return OK;
+}
+
+const ONE: readonly [number, number, number] = [1, 1, 1];
+
+export const versionCommands: readonly CommandSpec[] = [
+  defineCommand('vget', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: vget }),
+  defineCommand('vset', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', run: vset }),
+  defineCommand('vdel', { arity: -2, flags: ['write', 'fast'], keys: ONE, access: 'write', run: vdel }),
+  defineCommand('consistency', { arity: -1, flags: ['fast'], run: consistency }),
+];

@@ -1,0 +1,137 @@
+// The Dynamo extensions over RESP: concurrent values (siblings) made with VSET, seen with
+// VGET, refused by GET/INCR with a CONFLICT naming VGET, resolved with VSET ... CONTEXT;
+// VDEL; per-connection CONSISTENCY; and data kept across a server and store restart.
+import { Redis } from 'ioredis';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Harness, rejects, startHarness } from './resp-harness.js';
+
+let h: Harness;
+let redis: Redis;
+
+const connect = (port: number) => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+
+test.before(async () => {
+  h = await startHarness({ store: { shards: 2, n: 2, r: 1, w: 1 } });
+  redis = connect(h.port);
+});
+
+test.after(async () => {
+  redis.disconnect();
+  await h.close();
+});
+
+const vget = (key: string) => redis.call('VGET', key) as Promise<string[]>;
+
+test('VGET of a missing key is an empty array', async () => {
+  assert.equal(await vget('absent'), []);
+});
+
+test('two VSETs without a context make two values; GET says CONFLICT naming VGET; VSET with the context resolves', async () => {
+  const c1 = (await redis.call('VSET', 'cart', 'apples')) as string;
+  const c2 = (await redis.call('VSET', 'cart', 'pears')) as string;
+  assert.type(c1, 'string');
+  assert.type(c2, 'string');
+  const [context, ...values] = await vget('cart');
+  assert.type(context, 'string');
+  assert.equal(values.sort(), ['apples', 'pears']);
+  await rejects(redis.get('cart'), /^ReplyError: CONFLICT key 'cart' has 2 concurrent values: use VGET/);
+  await rejects(redis.mget('cart', 'other'), /CONFLICT/);
+  await rejects(redis.incr('cart'), /CONFLICT/);
+  const resolved = (await redis.call('VSET', 'cart', 'apples+pears', 'CONTEXT', context!)) as string;
+  assert.type(resolved, 'string');
+  assert.is(await redis.get('cart'), 'apples+pears');
+  const after = await vget('cart');
+  assert.equal(after.slice(1), ['apples+pears']);
+  assert.is(after[0], resolved);
+});
+
+test('SET replaces every concurrent value of a key', async () => {
+  await redis.call('VSET', 'two', 'a');
+  await redis.call('VSET', 'two', 'b');
+  assert.is((await vget('two')).length, 3);
+  await redis.set('two', 'c');
+  assert.equal((await vget('two')).slice(1), ['c']);
+});
+
+test('a VSET with a stale context becomes a sibling of the newer value', async () => {
+  await redis.call('VSET', 'stale', 'v1');
+  const [ctx] = await vget('stale');
+  await redis.call('VSET', 'stale', 'v2', 'CONTEXT', ctx!);
+  await redis.call('VSET', 'stale', 'v3', 'CONTEXT', ctx!); // saw v1, not v2
+  assert.equal((await vget('stale')).slice(1).sort(), ['v2', 'v3']);
+});
+
+test('VSET takes W and TTL; VDEL with the context deletes, without it leaves unseen values', async () => {
+  await redis.call('VSET', 'ttl', 'v', 'W', '1', 'TTL', '60');
+  assert.is(await redis.get('ttl'), 'v');
+  await new Promise((r) => setTimeout(r, 120));
+  assert.is(await redis.get('ttl'), null);
+  await redis.call('VSET', 'gone', 'v');
+  const [ctx] = await vget('gone');
+  assert.type(await redis.call('VDEL', 'gone', 'CONTEXT', ctx!), 'string');
+  assert.equal(await vget('gone'), []);
+  await redis.call('VSET', 'kept', 'v');
+  await redis.call('VDEL', 'kept');
+  assert.equal((await vget('kept')).slice(1), ['v']);
+});
+
+test('bad VSET and VDEL arguments answer errors', async () => {
+  await rejects(redis.call('VSET', 'k', 'v', 'CONTEXT', 'not base64!'), /invalid context/);
+  await rejects(redis.call('VSET', 'k', 'v', 'CONTEXT', 'AQID'), /invalid context/);
+  await rejects(redis.call('VSET', 'k', 'v', 'W', '0'), /W must be a positive integer/);
+  await rejects(redis.call('VSET', 'k', 'v', 'TTL'), /syntax error/);
+  await rejects(redis.call('VSET', 'k', 'v', 'COLOR', 'red'), /syntax error/);
+  await rejects(redis.call('VDEL', 'k', 'CONTEXT'), /syntax error/);
+  await rejects(redis.call('VGET'), /wrong number of arguments/);
+});
+
+test('CONSISTENCY sets R and W for the connection only; bad values are refused', async () => {
+  const other = connect(h.port);
+  try {
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    assert.is(await redis.call('CONSISTENCY', 'R', '2', 'W', '2'), 'OK');
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2]);
+    assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    await redis.set('cons', 'v');
+    assert.is(await redis.get('cons'), 'v');
+    // More than N replicas cannot answer: the store refuses.
+    assert.is(await redis.call('CONSISTENCY', 'W', '3'), 'OK');
+    await rejects(redis.set('cons', 'v2'), /^ReplyError: ERR /);
+    await rejects(redis.call('CONSISTENCY', 'R', 'x'), /R must be a positive integer/);
+    await rejects(redis.call('CONSISTENCY', 'Q', '1'), /syntax error/);
+    assert.is(await redis.call('CONSISTENCY', 'DEFAULT'), 'OK');
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    assert.is(await redis.get('cons'), 'v');
+  } finally {
+    other.disconnect();
+  }
+});
+
+test('a server restarted on the same directory keeps the data', async () => {
+  await redis.set('durable', 'yes');
+  await redis.mset('d1', '1', 'd2', '2');
+  await redis.incr('d-count');
+  redis.disconnect();
+  await h.close(true);
+  h = await startHarness({ dir: h.dir, store: { shards: 2, n: 2, r: 1, w: 1 } });
+  redis = connect(h.port);
+  assert.is(await redis.get('durable'), 'yes');
+  assert.equal(await redis.mget('d1', 'd2'), ['1', '2']);
+  assert.is(await redis.incr('d-count'), 2);
+});
+
+test('with lww, GET answers one of the concurrent values instead of CONFLICT', async () => {
+  const lww = await startHarness({ server: { lww: true } });
+  const c = connect(lww.port);
+  try {
+    await c.call('VSET', 'k', 'a');
+    await c.call('VSET', 'k', 'b');
+    assert.ok(['a', 'b'].includes((await c.get('k'))!));
+  } finally {
+    c.disconnect();
+    await lww.close();
+  }
+});
+
+test.run();
