@@ -18,10 +18,19 @@
 // temp files). A new WAL segment's directory entry is fsynced before any write in it is
 // acknowledged.
 //
+// A table a manifest write may have named stays on disk even if that write failed (it fails
+// after the rename when only the directory sync does): a restart reads that manifest. With
+// no MANIFEST beside tables or WAL segments, open refuses (ERR_CORRUPTION) rather than
+// starting empty and deleting them as orphans. Every error from open is a RingkvError.
+//
 // Owned by one thread; not safe for concurrent use from several threads. `write` and `get`
-// are synchronous. After an I/O error the failed write is not applied, earlier data is
-// intact, and the next write tries again on a fresh WAL segment.
-import { ErrorCode, RingkvError, ioError } from '../errors.js';
+// are synchronous. After an I/O error the failed write is not applied (not visible to reads),
+// earlier data is intact, and the next write tries again on a fresh WAL segment. A write
+// whose WAL append failed never reappears (the writer cuts the partial record off). A write
+// whose fsync failed has an unknown outcome, as a timed-out request: its record may have
+// reached the file, so a restart may replay it (all of the batch, never part); any later
+// acknowledged write of the same key wins over it.
+import { ErrorCode, RingkvError, corruption, ioError } from '../errors.js';
 import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../hash/index.js';
 import type { StorageOptions } from '../config.js';
 import { BlockCache } from './block-cache.js';
@@ -101,7 +110,7 @@ export class LsmEngine implements StorageEngine {
 
   /** Opens (creating or recovering) the engine in `deps.dir`. */
   static async open(deps: EngineDeps): Promise<LsmEngine> {
-    return new LsmEngine(deps, await createTokenHasher());
+    return new LsmEngine(deps, await threadHasher());
   }
 
   private constructor(deps: EngineDeps, hasher: TokenHasher) {
@@ -119,48 +128,67 @@ export class LsmEngine implements StorageEngine {
     } catch (err) {
       throw ioError(err, dir, 'create directory');
     }
-    const state: ManifestState = readManifest(vfs, dir) ?? { nextFileNumber: 1, logNumber: 0, lastSeq: 0, tables: [] };
-    const names = vfs.readdir(dir);
-    let maxNumber = 0;
-    for (const name of names) maxNumber = Math.max(maxNumber, parseTableFileName(name) ?? 0, parseWalFileName(name) ?? 0);
-    this.nextFileNumber = Math.max(state.nextFileNumber, maxNumber + 1);
-    this.lastSeq = state.lastSeq;
-    for (const meta of state.tables) this.tables.push(this.openTable(meta));
-
-    // Replay the WAL segments not yet covered by a table, oldest first.
-    const logs = names
-      .map((name) => parseWalFileName(name))
-      .filter((n): n is number => n !== undefined && n >= state.logNumber)
-      .sort((a, b) => a - b);
-    const replayed = new Memtable(0);
-    for (const n of logs) {
-      const path = this.path(walFileName(n));
-      const report = readWal(vfs, path, (payload) => {
-        decodeBatch(payload, path, (op) => {
-          this.hasher.hash(op.key);
-          replayed.put(op.key, this.hasher.hi, this.hasher.lo, op.kind, op.seq, op.value);
-          if (op.seq > this.lastSeq) this.lastSeq = op.seq;
-        });
-      });
-      this.recovery.walRecords += report.records;
-      this.recovery.droppedBytes += report.droppedBytes;
-      if (report.droppedBytes > 0) {
-        this.recovery.damage.push(`${path}: dropped ${report.droppedBytes} bytes at offset ${report.goodBytes}: ${report.damage ?? 'bad record'}`);
+    // Any failure from here on: release what was opened, and throw a RingkvError (a raw
+    // error of the Vfs becomes ERR_IO / ERR_NO_SPACE naming the file in its message).
+    try {
+      const manifest = readManifest(vfs, dir);
+      const names = vfs.readdir(dir);
+      if (manifest === undefined && names.some((n) => parseTableFileName(n) !== undefined || parseWalFileName(n) !== undefined)) {
+        // The first manifest is durable before the first WAL segment or table exists: without
+        // it their data would be taken for orphans and deleted.
+        throw corruption(this.path(MANIFEST_NAME), 'the manifest is missing but the directory holds tables or WAL segments (refusing to open it empty and delete them)');
       }
-    }
-    if (replayed.count > 0) {
-      replayed.freeze();
-      const fileNumber = this.nextFileNumber++;
-      const props = runToEnd(this.flushSteps(replayed, fileNumber));
-      this.tables.unshift(this.openTable(this.tableMeta(fileNumber, props)));
-    }
+      const state: ManifestState = manifest ?? { nextFileNumber: 1, logNumber: 0, lastSeq: 0, tables: [] };
+      let maxNumber = 0;
+      for (const name of names) maxNumber = Math.max(maxNumber, parseTableFileName(name) ?? 0, parseWalFileName(name) ?? 0);
+      this.nextFileNumber = Math.max(state.nextFileNumber, maxNumber + 1);
+      this.lastSeq = state.lastSeq;
+      for (const meta of state.tables) this.tables.push(this.openTable(meta));
 
-    // Start a fresh WAL segment, make the recovered state the manifest's, drop the rest.
-    const walNumber = this.nextFileNumber++;
-    this.mem = new Memtable(walNumber);
-    this.writeState(walNumber);
-    this.wal = this.createWal(walNumber);
-    this.removeOrphans(walNumber);
+      // Replay the WAL segments not yet covered by a table, oldest first.
+      const logs = names
+        .map((name) => parseWalFileName(name))
+        .filter((n): n is number => n !== undefined && n >= state.logNumber)
+        .sort((a, b) => a - b);
+      const replayed = new Memtable(0);
+      for (const n of logs) {
+        const path = this.path(walFileName(n));
+        const report = readWal(vfs, path, (payload) => {
+          decodeBatch(payload, path, (op) => {
+            this.hasher.hash(op.key);
+            replayed.put(op.key, this.hasher.hi, this.hasher.lo, op.kind, op.seq, op.value);
+            if (op.seq > this.lastSeq) this.lastSeq = op.seq;
+          });
+        });
+        this.recovery.walRecords += report.records;
+        this.recovery.droppedBytes += report.droppedBytes;
+        if (report.droppedBytes > 0) {
+          this.recovery.damage.push(`${path}: dropped ${report.droppedBytes} bytes at offset ${report.goodBytes}: ${report.damage ?? 'bad record'}`);
+        }
+      }
+      if (replayed.count > 0) {
+        replayed.freeze();
+        const fileNumber = this.nextFileNumber++;
+        const props = runToEnd(this.flushSteps(replayed, fileNumber));
+        this.tables.unshift(this.openTable(this.tableMeta(fileNumber, props)));
+      }
+
+      // Start a fresh WAL segment, make the recovered state the manifest's, drop the rest. A
+      // MANIFEST.tmp left by a crash goes first: writing ours over it would hide it from the report.
+      const tmp = `${MANIFEST_NAME}.tmp`;
+      if (names.includes(tmp) && this.tryUnlink(this.path(tmp))) this.recovery.orphansRemoved.push(tmp);
+      const walNumber = this.nextFileNumber++;
+      this.mem = new Memtable(walNumber);
+      this.writeState(walNumber);
+      this.wal = this.createWal(walNumber);
+      this.removeOrphans(walNumber);
+    } catch (err) {
+      for (const t of this.tables) closeQuietly(t.reader);
+      this.tables = [];
+      try { this.wal?.close(); } catch { /* the open failed already */ }
+      this.wal = undefined;
+      throw ioError(err, dir, 'open');
+    }
 
     if (this.o.syncMode === 'periodic') {
       this.syncTimer = setInterval(() => this.periodicSync(), this.o.syncIntervalMs);
@@ -171,12 +199,19 @@ export class LsmEngine implements StorageEngine {
 
   // ---- reads ----
 
-  get(key: Uint8Array): Uint8Array | undefined {
+  get(key: Uint8Array, tokenHi?: number, tokenLo?: number): Uint8Array | undefined {
     this.checkOpen();
-    const h = this.hasher;
-    h.hash(key);
-    const hi = h.hi;
-    const lo = h.lo;
+    let hi: number;
+    let lo: number;
+    if (tokenHi !== undefined && tokenLo !== undefined) {
+      hi = tokenHi;
+      lo = tokenLo;
+    } else {
+      const h = this.hasher;
+      h.hash(key);
+      hi = h.hi;
+      lo = h.lo;
+    }
     let e = this.mem.get(key, hi, lo);
     for (let i = this.frozen.length - 1; e === undefined && i >= 0; i--) e = this.frozen[i]!.get(key, hi, lo);
     if (e !== undefined) return e.kind === RecordKind.PUT ? e.value : undefined;
@@ -261,9 +296,15 @@ export class LsmEngine implements StorageEngine {
     const mem = this.mem;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      h.hash(op.key);
-      if (op.type === 'put') mem.put(op.key, h.hi, h.lo, RecordKind.PUT, firstSeq + i, op.value);
-      else mem.put(op.key, h.hi, h.lo, RecordKind.DELETE, firstSeq + i, EMPTY);
+      let hi = op.hi;
+      let lo = op.lo;
+      if (hi === undefined || lo === undefined) {
+        h.hash(op.key);
+        hi = h.hi;
+        lo = h.lo;
+      }
+      if (op.type === 'put') mem.put(op.key, hi, lo, RecordKind.PUT, firstSeq + i, op.value);
+      else mem.put(op.key, hi, lo, RecordKind.DELETE, firstSeq + i, EMPTY);
     }
     this.lastSeq = firstSeq + ops.length - 1;
   }
@@ -471,7 +512,10 @@ export class LsmEngine implements StorageEngine {
     try {
       this.writeState(logNumber, tables);
     } catch (err) {
-      table.reader.close();
+      closeQuietly(table.reader);
+      // If MANIFEST already names the table (only the directory sync failed), its file must
+      // stay: forgetting the job keeps abandonFlush from deleting it. A retry writes another.
+      if (this.manifestMayName(job.fileNumber)) this.flushJob = undefined;
       throw err;
     }
     this.flushJob = undefined;
@@ -491,6 +535,10 @@ export class LsmEngine implements StorageEngine {
     if (pick) void this.startCompaction(pick.start, pick.end);
   }
 
+  /**
+   * Merges tables[start, end) in the runner and swaps the result in. The promise never
+   * rejects (maybeCompact does not await it): a failure is kept in backgroundError.
+   */
   private startCompaction(start: number, end: number): Promise<void> {
     const inputs = this.tables.slice(start, end);
     for (const t of inputs) t.refs++;
@@ -514,9 +562,12 @@ export class LsmEngine implements StorageEngine {
           if (!this.closed) this.backgroundError = ioError(err, output, 'compaction');
         },
       )
+      .catch((err: unknown) => {
+        this.backgroundError = ioError(err, output, 'install compaction');
+      })
       .finally(() => {
+        this.compacting = undefined; // first: close() and compact() wait for this to clear
         for (const t of inputs) this.unref(t);
-        this.compacting = undefined;
         if (!this.backgroundError) this.maybeCompact();
       });
     this.compacting = run;
@@ -539,8 +590,8 @@ export class LsmEngine implements StorageEngine {
       this.writeState(this.frozen[0]?.firstWal ?? this.mem.firstWal, tables);
       this.tables = tables;
     } catch (err) {
-      for (const t of replaced) t.reader.close();
-      this.tryUnlink(output);
+      for (const t of replaced) closeQuietly(t.reader);
+      if (!this.manifestMayName(fileNumber)) this.tryUnlink(output);
       this.backgroundError = ioError(err, output, 'install compaction');
       return;
     }
@@ -569,9 +620,10 @@ export class LsmEngine implements StorageEngine {
     return { fileNumber, fileSize: p.fileSize, entries: p.entries, minSeq: p.minSeq, maxSeq: p.maxSeq };
   }
 
+  /** Drops a reference; the last one closes the reader (and deletes the file if obsolete). Never throws. */
   private unref(t: LiveTable): void {
     if (--t.refs > 0) return;
-    t.reader.close();
+    closeQuietly(t.reader);
     if (t.obsolete) this.tryUnlink(t.path);
   }
 
@@ -583,6 +635,20 @@ export class LsmEngine implements StorageEngine {
       lastSeq: this.lastSeq,
       tables: tables.map((t) => t.meta),
     });
+  }
+
+  /**
+   * After a failed manifest write: whether MANIFEST may now name table `fileNumber`. It does
+   * when the rename happened and only the directory sync after it failed; a restart then reads
+   * that manifest, so the table must not be deleted. Unsure (unreadable) counts as yes: a
+   * leftover table is an orphan the next open removes, a missing one is lost data.
+   */
+  private manifestMayName(fileNumber: number): boolean {
+    try {
+      return readManifest(this.vfs, this.dir)?.tables.some((t) => t.fileNumber === fileNumber) ?? false;
+    } catch {
+      return true;
+    }
   }
 
   /** A new WAL segment, its directory entry durable before anything in it is acknowledged. */
@@ -648,6 +714,36 @@ export class LsmEngine implements StorageEngine {
 }
 
 const EMPTY = new Uint8Array(0);
+
+let hasherOfThisThread: Promise<TokenHasher> | undefined;
+
+/**
+ * The token hasher of this thread, shared by all its engines (hashing is synchronous, so
+ * they cannot interleave on it). Creating one instantiates a wasm module; doing it once per
+ * thread, not per open, also keeps opens from awaiting wasm on an otherwise idle event loop,
+ * where Node can stall for good (nodejs/node#36616; seen as a rare hang of a test that
+ * opens thousands of engines).
+ */
+function threadHasher(): Promise<TokenHasher> {
+  hasherOfThisThread ??= createTokenHasher().catch((err: unknown) => {
+    hasherOfThisThread = undefined; // let the next open try again
+    throw err;
+  });
+  return hasherOfThisThread;
+}
+
+/**
+ * Closes a table reader on a cleanup path. Its handle is read-only, so a failed close loses
+ * no data, and the cleanup (of a scan, a merge, a failed install) must not fail for it: a
+ * throw there would skip the rest of the cleanup or reject a background job nobody awaits.
+ */
+function closeQuietly(reader: TableReader): void {
+  try {
+    reader.close();
+  } catch {
+    // nothing to do: see above
+  }
+}
 
 /** Validates one write op; returns its size in bytes. */
 function checkOp(op: WriteOp): number {

@@ -3,9 +3,13 @@
 // Keys and values are opaque bytes. A missing key is `undefined`. Records are ordered
 // by (token, key), so `scan` over a token range is one contiguous read.
 
+/**
+ * `hi`/`lo`, when given, are the key's token (hash/index.ts), which the caller already
+ * computed: the engine then does not hash the key again. REQUIRES: they are its token.
+ */
 export type WriteOp =
-  | { type: 'put'; key: Uint8Array; value: Uint8Array }
-  | { type: 'delete'; key: Uint8Array };
+  | { type: 'put'; key: Uint8Array; value: Uint8Array; hi?: number; lo?: number }
+  | { type: 'delete'; key: Uint8Array; hi?: number; lo?: number };
 
 export interface ScanEntry {
   key: Uint8Array;
@@ -55,7 +59,11 @@ export interface RecoveryReport {
  * drops them; copy them before keeping them long.
  */
 export interface StorageEngine {
-  get(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * The value of `key`. `tokenHi`/`tokenLo`, when given, are its token, already computed by
+   * the caller (an engine may use them instead of hashing). REQUIRES: they are its token.
+   */
+  get(key: Uint8Array, tokenHi?: number, tokenLo?: number): Uint8Array | undefined;
   put(key: Uint8Array, value: Uint8Array): void;
   delete(key: Uint8Array): void;
   /** Applies all ops atomically: one WAL record, one fsync in `batch` mode. */
