@@ -95,9 +95,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
   test('a value with a TTL reads as absent once it expired', async () => {
     const db = await create();
-    await db.put('t', 'v', { ttlMs: 40 });
+    await db.put('t', 'v', { ttlMs: 400 });
     assert.equal(values(await db.get('t')), ['v']);
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 500));
     assert.is(await db.get('t'), undefined);
   });
 

@@ -1,0 +1,298 @@
+// Runs on: the main thread. The option table of `ringkv start`: one row per setting, with
+// its flag, environment variable, config-file key, default, help text and parser.
+//
+// Precedence, highest first: command-line flag > RINGKV_* environment variable >
+// `--config file.json` key > default. `--help` prints this table.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { SyncMode } from '../storage/types.js';
+import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
+import { usage } from './cli-error.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+const SYNC_MODES: readonly SyncMode[] = ['batch', 'periodic', 'none'];
+
+/** RESP port: Redis's 6379 + 1, so a Redis on the same machine keeps its port. */
+export const DEFAULT_RESP_PORT = 6380;
+/** Replicas per key: Dynamo's and Cassandra's usual N. */
+const DEFAULT_N = 3;
+/** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
+const DEFAULT_QUORUM = 2;
+/** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
+const DEFAULT_TIMEOUT_MS = 2000;
+/** Per shard: 64 MiB memtables flush into tables of a useful size (the storage engine's default). */
+const DEFAULT_MEMTABLE_BYTES = 64 * 1024 * 1024;
+/** Per shard: 128 MiB of cached data blocks (the storage engine's default). */
+const DEFAULT_BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
+/** Smallest memtable accepted: below this, flushes would be constant. */
+const MIN_MEMTABLE_BYTES = 64 * 1024;
+
+export interface StartOptions {
+  dir: string;
+  host: string;
+  port: number;
+  adminHost: string;
+  adminPort: number;
+  shards: number;
+  n: number;
+  r: number;
+  w: number;
+  syncMode: SyncMode;
+  memtableBytes: number;
+  blockCacheBytes: number;
+  timeoutMs: number;
+  requirepass: string | undefined;
+  logLevel: LogLevel;
+}
+
+/** The settings whose defaults depend on others (shards on the dir; n on shards; r, w on n). */
+type Derived = Partial<StartOptions> & { dir: string };
+
+export interface OptionSpec<T> {
+  /** Command-line flag, without the dashes. */
+  flag: string;
+  env: string;
+  configKey: string;
+  /** Placeholder of the value in --help. */
+  value: string;
+  help: string;
+  /** The default; a function when it depends on settings resolved before it. */
+  default: T | ((o: Derived) => T);
+  /** The default as --help shows it. */
+  defaultText: string;
+  /** Parses a flag or env string, or a config-file value. Throws a message string. */
+  parse(raw: unknown): T;
+}
+
+type OptionTable = { [K in keyof StartOptions]: OptionSpec<StartOptions[K]> };
+
+// ----- value parsers: each throws a message that resolveStartOptions wraps with where the value came from.
+
+function text(raw: unknown): string {
+  if (typeof raw !== 'string' || raw === '') throw 'expected a non-empty string';
+  return raw;
+}
+
+function integer(min: number, max: number): (raw: unknown) => number {
+  return (raw) => {
+    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(v) || v < min || v > max) throw `expected an integer in ${min}..${max}`;
+    return v;
+  };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3 };
+
+/** A size in bytes: `65536`, `64MiB`, `64m`, `1GB`. */
+export function parseSize(raw: unknown, min = 0): number {
+  let v = NaN;
+  if (typeof raw === 'number') v = raw;
+  else if (typeof raw === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(raw);
+    const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+    if (m && unit !== undefined) v = Math.floor(Number(m[1]) * unit);
+  }
+  if (!Number.isSafeInteger(v) || v < min) throw `expected a size in bytes of at least ${min} (e.g. 65536, 64KiB, 64MiB, 1GiB)`;
+  return v;
+}
+
+function oneOf<T extends string>(values: readonly T[]): (raw: unknown) => T {
+  return (raw) => {
+    if (typeof raw !== 'string' || !(values as readonly string[]).includes(raw)) throw `expected one of ${values.join(', ')}`;
+    return raw as T;
+  };
+}
+
+function port(raw: unknown): number {
+  return integer(0, 65535)(raw);
+}
+
+/** The shard count of the store already in `dir` (reopening needs the same), if there is one. */
+function existingShards(dir: string): number | undefined {
+  try {
+    const layout = JSON.parse(readFileSync(join(dir, 'STORE.json'), 'utf8')) as { shards?: unknown };
+    return typeof layout.shards === 'number' ? layout.shards : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function formatBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)}MiB` : String(n);
+}
+
+export const START_OPTIONS: OptionTable = {
+  dir: {
+    flag: 'dir', env: 'RINGKV_DIR', configKey: 'dir', value: 'path',
+    help: 'Data directory (created if missing; locked by <dir>/LOCK while the server runs)',
+    default: './data', defaultText: './data', parse: text,
+  },
+  host: {
+    flag: 'host', env: 'RINGKV_HOST', configKey: 'host', value: 'addr',
+    help: 'RESP (Redis protocol) listen address; a non-loopback address needs --requirepass',
+    default: '127.0.0.1', defaultText: '127.0.0.1', parse: text,
+  },
+  port: {
+    flag: 'port', env: 'RINGKV_PORT', configKey: 'port', value: 'port',
+    help: 'RESP listen port (0: any free port, printed in the ready line)',
+    default: DEFAULT_RESP_PORT, defaultText: String(DEFAULT_RESP_PORT), parse: port,
+  },
+  adminHost: {
+    flag: 'admin-host', env: 'RINGKV_ADMIN_HOST', configKey: 'adminHost', value: 'addr',
+    help: 'Admin HTTP listen address (/metrics, /livez, /readyz, /ring, /stats)',
+    default: '127.0.0.1', defaultText: '127.0.0.1', parse: text,
+  },
+  adminPort: {
+    flag: 'admin-port', env: 'RINGKV_ADMIN_PORT', configKey: 'adminPort', value: 'port',
+    help: 'Admin HTTP listen port (0: any free port, printed in the ready line)',
+    default: DEFAULT_ADMIN_PORT, defaultText: String(DEFAULT_ADMIN_PORT), parse: port,
+  },
+  shards: {
+    flag: 'shards', env: 'RINGKV_SHARDS', configKey: 'shards', value: 'count',
+    help: 'Shard worker threads; fixed for the life of a data dir',
+    default: (o) => existingShards(o.dir) ?? Math.max(1, availableParallelism()),
+    defaultText: `the dir's existing count, else the cores (${availableParallelism()} here)`, parse: integer(1, 1024),
+  },
+  n: {
+    flag: 'n', env: 'RINGKV_N', configKey: 'n', value: 'count',
+    help: 'Replicas per key (N)',
+    default: (o) => Math.min(DEFAULT_N, o.shards ?? DEFAULT_N), defaultText: `${DEFAULT_N} (at most --shards)`, parse: integer(1, 1024),
+  },
+  r: {
+    flag: 'r', env: 'RINGKV_R', configKey: 'r', value: 'count',
+    help: 'Replies a read waits for (R)',
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
+  },
+  w: {
+    flag: 'w', env: 'RINGKV_W', configKey: 'w', value: 'count',
+    help: 'Acknowledgements a write waits for (W)',
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
+  },
+  syncMode: {
+    flag: 'sync-mode', env: 'RINGKV_SYNC_MODE', configKey: 'syncMode', value: SYNC_MODES.join('|'),
+    help: 'WAL durability: batch = fsync before OK (group commit), periodic = every 100 ms, none = OS decides',
+    default: 'batch', defaultText: 'batch', parse: oneOf(SYNC_MODES),
+  },
+  memtableBytes: {
+    flag: 'memtable-bytes', env: 'RINGKV_MEMTABLE_BYTES', configKey: 'memtableBytes', value: 'size',
+    help: 'Memtable size per shard before it is flushed to an SSTable (e.g. 64MiB)',
+    default: DEFAULT_MEMTABLE_BYTES, defaultText: formatBytes(DEFAULT_MEMTABLE_BYTES), parse: (raw) => parseSize(raw, MIN_MEMTABLE_BYTES),
+  },
+  blockCacheBytes: {
+    flag: 'block-cache-bytes', env: 'RINGKV_BLOCK_CACHE_BYTES', configKey: 'blockCacheBytes', value: 'size',
+    help: 'Block cache budget per shard (e.g. 128MiB; 0 disables it)',
+    default: DEFAULT_BLOCK_CACHE_BYTES, defaultText: formatBytes(DEFAULT_BLOCK_CACHE_BYTES), parse: (raw) => parseSize(raw, 0),
+  },
+  timeoutMs: {
+    flag: 'timeout-ms', env: 'RINGKV_TIMEOUT_MS', configKey: 'timeoutMs', value: 'ms',
+    help: 'Per-replica request timeout',
+    default: DEFAULT_TIMEOUT_MS, defaultText: String(DEFAULT_TIMEOUT_MS), parse: integer(1, 3_600_000),
+  },
+  requirepass: {
+    flag: 'requirepass', env: 'RINGKV_REQUIREPASS', configKey: 'requirepass', value: 'password',
+    help: 'Password clients must AUTH with (prefer the env var: flags show in ps)',
+    default: undefined, defaultText: 'none', parse: text,
+  },
+  logLevel: {
+    flag: 'log-level', env: 'RINGKV_LOG_LEVEL', configKey: 'logLevel', value: 'level',
+    help: `Log level: ${LOG_LEVELS.join(', ')} (JSON lines on stdout)`,
+    default: 'info', defaultText: 'info', parse: oneOf(LOG_LEVELS),
+  },
+};
+
+/** The flag and env var that name the config file itself. */
+export const CONFIG_FLAG = 'config';
+export const CONFIG_ENV = 'RINGKV_CONFIG';
+
+type Source = { where: string; raw: unknown };
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw usage(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw usage(`config file ${path} must hold a JSON object`);
+  const known = new Set(Object.values(START_OPTIONS).map((s) => s.configKey));
+  for (const key of Object.keys(json)) {
+    if (!known.has(key)) throw usage(`config file ${path}: unknown key "${key}" (known: ${[...known].join(', ')})`);
+  }
+  return json as Record<string, unknown>;
+}
+
+export type StartArgs = { help: true } | { help: false; options: StartOptions; configFile: string | undefined };
+
+/** Resolves `ringkv start`'s settings from argv, the environment and the config file. */
+export function resolveStartOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StartArgs {
+  const specs = Object.entries(START_OPTIONS) as [keyof StartOptions, OptionSpec<unknown>][];
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        [CONFIG_FLAG]: { type: 'string' },
+        ...Object.fromEntries(specs.map(([, s]) => [s.flag, { type: 'string' as const }])),
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw usage(`${(err as Error).message} (see ringkv start --help)`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help === true) return { help: true };
+
+  const configFile = (values[CONFIG_FLAG] as string | undefined) ?? (env[CONFIG_ENV] || undefined);
+  const config = configFile === undefined ? {} : readConfigFile(configFile);
+
+  const out: Derived = { dir: '' };
+  for (const [name, spec] of specs) {
+    const flag = values[spec.flag];
+    const source: Source | undefined =
+      typeof flag === 'string' ? { where: `--${spec.flag}`, raw: flag }
+      : env[spec.env] !== undefined && env[spec.env] !== '' ? { where: `${spec.env}`, raw: env[spec.env] }
+      : config[spec.configKey] !== undefined ? { where: `"${spec.configKey}" in ${configFile}`, raw: config[spec.configKey] }
+      : undefined;
+    let value: unknown;
+    if (source === undefined) value = typeof spec.default === 'function' ? (spec.default as (o: Derived) => unknown)(out) : spec.default;
+    else {
+      try {
+        value = spec.parse(source.raw);
+      } catch (why) {
+        throw usage(`${source.where}: ${typeof why === 'string' ? why : (why as Error).message}, got ${JSON.stringify(source.raw)}`);
+      }
+    }
+    (out as Record<string, unknown>)[name] = value;
+  }
+  const o = out as StartOptions;
+  if (o.n > o.shards) throw usage(`N (${o.n}) cannot exceed the shard count (${o.shards}): lower --n or raise --shards`);
+  if (o.r > o.n) throw usage(`R (${o.r}) cannot exceed N (${o.n})`);
+  if (o.w > o.n) throw usage(`W (${o.w}) cannot exceed N (${o.n})`);
+  return { help: false, options: o, configFile };
+}
+
+/** `ringkv start --help`. */
+export function startHelp(): string {
+  const rows = Object.values(START_OPTIONS).map((s) => [`--${s.flag} <${s.value}>`, s.help, s.defaultText, s.env, s.configKey] as const);
+  rows.unshift([`--${CONFIG_FLAG} <file.json>`, 'JSON file of settings, keyed by the config keys below', 'none', CONFIG_ENV, '-']);
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const lines = rows.map(([flag, help, def, env, key]) =>
+    `  ${flag.padEnd(w0)}  ${help}\n  ${''.padEnd(w0)}  default: ${def}; env: ${env}; config key: ${key}`,
+  );
+  return [
+    'Usage: ringkv start [options]',
+    '',
+    'Starts a ringkv server: a store of shard worker threads on a consistent-hash ring, served',
+    'over the Redis protocol (RESP) and an admin HTTP port. SIGINT/SIGTERM shut it down cleanly.',
+    '',
+    'Options (precedence: flag > environment variable > config file > default):',
+    ...lines,
+    `  ${'-h, --help'.padEnd(w0)}  Show this help`,
+    '',
+  ].join('\n');
+}

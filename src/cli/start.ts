@@ -1,0 +1,165 @@
+// Runs on: the main thread. `ringkv start`: takes the data dir's lock, opens the store,
+// serves it over RESP and admin HTTP, and on SIGINT/SIGTERM shuts down in order:
+//
+//   1. /readyz turns 503 (load balancers stop sending)
+//   2. the RESP server stops accepting and lets commands already received finish and answer
+//   3. the admin server closes
+//   4. the store closes (each shard syncs and closes its WAL and engines)
+//   5. the lock is released; exit 0
+//
+// A second signal during shutdown exits at once (status 1), as most servers do.
+import type { Logger } from 'pino';
+import { open, type Store } from '../index.js';
+import { startAdminServer, type AdminServer } from '../server/admin/index.js';
+import { startRespServer, type RespServer } from '../server/resp/index.js';
+import { CliError, CliErrorCode } from './cli-error.js';
+import { takeDirLock, type DirLock } from './lock-file.js';
+import { createLogger } from './logger.js';
+import { resolveStartOptions, startHelp, type StartOptions } from './options.js';
+import { ringkvVersion } from './version.js';
+
+/** Shutdown taking longer than this (a wedged shard) ends the process with status 1. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+/** After a clean shutdown, a handle something leaked must not keep the process up. */
+const EXIT_GRACE_MS = 2000;
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+function isAddrInUse(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
+  return false;
+}
+
+function portInUse(what: string, host: string, port: number, flag: string, env: string, err: unknown): CliError {
+  return new CliError(
+    CliErrorCode.PORT_IN_USE,
+    `${what} port ${port} on ${host} is already in use (another ringkv or Redis?); choose another with --${flag} or ${env}`,
+    { cause: err },
+  );
+}
+
+/** The settings CONFIG GET reports (Redis-style names). */
+function storeConfig(o: StartOptions): Record<string, string> {
+  return {
+    dir: o.dir,
+    shards: String(o.shards),
+    n: String(o.n),
+    r: String(o.r),
+    w: String(o.w),
+    'sync-mode': o.syncMode,
+    'memtable-bytes': String(o.memtableBytes),
+    'block-cache-bytes': String(o.blockCacheBytes),
+    'timeout-ms': String(o.timeoutMs),
+  };
+}
+
+interface Running {
+  lock: DirLock;
+  store: Store;
+  resp: RespServer;
+  admin: AdminServer;
+}
+
+async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): Promise<Running> {
+  const lock = takeDirLock(o.dir);
+  let store: Store | undefined;
+  let resp: RespServer | undefined;
+  try {
+    store = await open({
+      dir: o.dir,
+      shards: o.shards,
+      n: o.n,
+      r: o.r,
+      w: o.w,
+      timeoutMs: o.timeoutMs,
+      storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
+    });
+    try {
+      resp = await startRespServer(store, {
+        host: o.host,
+        port: o.port,
+        ...(o.requirepass === undefined ? {} : { requirepass: o.requirepass }),
+        storeConfig: storeConfig(o),
+        version: ringkvVersion(),
+      });
+    } catch (err) {
+      throw isAddrInUse(err) ? portInUse('RESP', o.host, o.port, 'port', 'RINGKV_PORT', err) : err;
+    }
+    let admin: AdminServer;
+    try {
+      admin = await startAdminServer(store, { host: o.adminHost, port: o.adminPort, n: o.n, draining, log });
+    } catch (err) {
+      throw isAddrInUse(err) ? portInUse('admin', o.adminHost, o.adminPort, 'admin-port', 'RINGKV_ADMIN_PORT', err) : err;
+    }
+    return { lock, store, resp, admin };
+  } catch (err) {
+    await resp?.close().catch(() => {});
+    await store?.close().catch(() => {});
+    lock.release();
+    throw err;
+  }
+}
+
+async function shutDown(r: Running, log: Logger): Promise<void> {
+  await r.resp.close();
+  log.debug('RESP server closed');
+  await r.admin.close();
+  await r.store.close();
+  log.debug('store closed');
+  r.lock.release();
+}
+
+export async function start(argv: readonly string[]): Promise<number> {
+  const args = resolveStartOptions(argv, process.env);
+  if (args.help) {
+    process.stdout.write(startHelp());
+    return 0;
+  }
+  const o = args.options;
+  const log = createLogger(o.logLevel);
+
+  // Signals are taken from the start: one that arrives while the store opens shuts down
+  // as soon as it is open (the default action would leave the lock and the WAL unclosed).
+  let signalled: (signal: string) => void = () => {};
+  let pendingSignal: string | undefined;
+  let draining = false;
+  const stopRequested = new Promise<string>((resolve) => {
+    signalled = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (pendingSignal !== undefined) {
+      log.warn({ signal }, 'second signal: exiting without a clean shutdown');
+      process.exit(1);
+    }
+    pendingSignal = signal;
+    signalled(signal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+
+  let running: Running;
+  try {
+    running = await bringUp(o, log, () => draining);
+  } catch (err) {
+    for (const s of SIGNALS) process.off(s, onSignal);
+    throw err;
+  }
+  const resp = `${o.host}:${running.resp.port}`;
+  const admin = `http://${o.adminHost}:${running.admin.port}`;
+  log.info(
+    { resp, respPort: running.resp.port, admin, adminPort: running.admin.port, dir: o.dir, shards: o.shards, n: o.n, r: o.r, w: o.w, syncMode: o.syncMode },
+    `ringkv ready: RESP on ${resp}, admin on ${admin}, data in ${o.dir}`,
+  );
+
+  const signal = await stopRequested;
+  draining = true;
+  log.info({ signal }, 'shutting down');
+  const timer = setTimeout(() => {
+    log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting');
+    process.exit(1);
+  }, SHUTDOWN_TIMEOUT_MS);
+  timer.unref();
+  await shutDown(running, log);
+  clearTimeout(timer);
+  log.info('stopped');
+  setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+  return 0;
+}

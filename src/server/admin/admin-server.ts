@@ -1,0 +1,119 @@
+// Runs on: the main thread. The admin HTTP server (node:http): routes GET requests to the
+// handlers of index.ts's table. Each request reads the store's stats; nothing here runs on
+// the request path of the RESP server.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Store } from '../../index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { StoreMetrics } from './metrics.js';
+import { readinessChecks, renderChecks } from './readiness.js';
+
+/** Default admin port: the RESP default (6380) + 2000, so a second node on +1 pairs with +1. */
+export const DEFAULT_ADMIN_PORT = 8380;
+/** /ring without ?lists shows the preference lists of this many partitions: enough to eyeball. */
+const RING_SAMPLE_PARTITIONS = 8;
+/** close() waits this long for requests in progress (a slow scrape), then drops their sockets. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+export interface AdminServerOptions {
+  /** Address to listen on. Default '127.0.0.1'. */
+  host?: string;
+  /** TCP port; 0 = any free port (see AdminServer.port). Default DEFAULT_ADMIN_PORT. */
+  port?: number;
+  /** Replicas per key, for the preference lists of /ring. Default 3 (at most the shard count). */
+  n?: number;
+  /** True once the process is shutting down: /readyz then answers 503. */
+  draining?: () => boolean;
+  /** Where request failures are logged. Default: nowhere. */
+  log?: Logger;
+}
+
+export interface AdminServer {
+  /** The port listened on (the one chosen, for port 0). */
+  readonly port: number;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+type Handler = (store: Store, url: URL, res: ServerResponse) => Promise<void>;
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
+}
+
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>>, metrics: StoreMetrics): Map<string, Handler> {
+  return new Map<string, Handler>([
+    ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
+    [
+      '/readyz',
+      async (store, url, res) => {
+        const checks = readinessChecks((await store.stats()).replicas, o.draining());
+        const ok = checks.every((c) => c.ok);
+        send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
+      },
+    ],
+    ['/metrics', async (_store, _url, res) => send(res, 200, metrics.contentType, await metrics.render())],
+    ['/stats', async (store, _url, res) => sendJson(res, 200, await store.stats())],
+    [
+      '/ring',
+      async (store, url, res) => {
+        const ring = store.ring;
+        const n = Math.min(o.n, ring.members.length);
+        const shown = url.searchParams.has('lists') ? ring.q : Math.min(RING_SAMPLE_PARTITIONS, ring.q);
+        const preferenceLists: Record<string, readonly string[]> = {};
+        for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
+        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists });
+      },
+    ],
+  ]);
+}
+
+export async function startAdminServer(store: Store, options: AdminServerOptions = {}): Promise<AdminServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? DEFAULT_ADMIN_PORT;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `admin server port must be an integer in 0..65535, got ${String(port)}`);
+  }
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false) }, new StoreMetrics(store));
+  const log = options.log;
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const handler = table.get(url.pathname);
+    if (handler === undefined) return sendJson(res, 404, { error: 'not found', endpoints: [...table.keys()] });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendJson(res, 405, { error: 'method not allowed' });
+    }
+    handler(store, url, res).catch((err: unknown) => {
+      log?.warn({ err, path: url.pathname }, 'admin request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message, code: (err as { code?: unknown }).code });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new RingkvError(ErrorCode.IO, `admin server cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  server.on('error', (err) => log?.warn({ err }, 'admin server error'));
+  const addr = server.address();
+  const listening = typeof addr === 'object' && addr !== null ? addr.port : port;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_TIMEOUT_MS);
+    return stopped.finally(() => clearTimeout(timer));
+  };
+  return { port: listening, address: host, close: () => (closing ??= close()) };
+}

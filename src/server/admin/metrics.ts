@@ -1,0 +1,117 @@
+// Runs on: the main thread. The /metrics endpoint's content: Prometheus text exposition
+// of the store's counters, gathered from `store.stats()` on each scrape (nothing is
+// counted on the request path; the store and the shards already count).
+//
+// Naming (Prometheus conventions): every name starts with `ringkv_`; counters end in
+// `_total`, sizes in `_bytes`, durations in `_seconds`. Per-shard series carry a `shard`
+// label (s0, s1, ...), per-engine ones also an `engine` label (data, hints).
+//
+// Counters copied from the store are totals since the process (or, per shard, since the
+// shard's worker) started: a restarted shard resets its counters, which Prometheus'
+// rate() treats as a counter reset.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Store } from '../../index.js';
+import { readAllShardNumbers, type EngineNumbers } from './shard-stats.js';
+
+const ENGINES = ['data', 'hints'] as const;
+
+export class StoreMetrics {
+  readonly registry = new Registry();
+  private readonly ops: Counter<'op'>;
+  private readonly quorumFailures: Counter;
+  private readonly hintsWritten: Counter;
+  private readonly hintsDelivered: Counter;
+  private readonly readRepairs: Counter;
+  private readonly shards: Gauge;
+  private readonly shardsUp: Gauge;
+  private readonly shardUp: Gauge<'shard'>;
+  private readonly shardRestarts: Counter<'shard'>;
+  private readonly memtableBytes: Gauge<'shard' | 'engine'>;
+  private readonly tableBytes: Gauge<'shard' | 'engine'>;
+  private readonly walBytes: Gauge<'shard' | 'engine'>;
+  private readonly tables: Gauge<'shard' | 'engine'>;
+  private readonly flushes: Counter<'shard' | 'engine'>;
+  private readonly compactions: Counter<'shard' | 'engine'>;
+  private readonly cacheHits: Counter<'shard'>;
+  private readonly cacheMisses: Counter<'shard'>;
+  private readonly cacheBytes: Gauge<'shard'>;
+  private readonly collectSeconds: Gauge;
+
+  constructor(private readonly store: Store) {
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> =>
+      new Counter<L>({ name, help, labelNames, registers });
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []): Gauge<L> =>
+      new Gauge<L>({ name, help, labelNames, registers });
+    this.ops = counter('ringkv_ops_total', 'Requests coordinated by the store, by op (put includes deletes).', ['op']);
+    this.quorumFailures = counter('ringkv_quorum_failures_total', 'Requests that got fewer answers than their R or W.');
+    this.hintsWritten = counter('ringkv_hints_written_total', 'Writes stored as hints on a fallback shard (sloppy quorum).');
+    this.hintsDelivered = counter('ringkv_hints_delivered_total', 'Hints handed off to the shard they were meant for.');
+    this.readRepairs = counter('ringkv_read_repairs_total', 'Stale replicas repaired by reads.');
+    this.shards = gauge('ringkv_shards', 'Shards (replicas) on the ring.');
+    this.shardsUp = gauge('ringkv_shards_up', 'Shards that are up.');
+    this.shardUp = gauge('ringkv_shard_up', '1 when the shard is up, else 0.', ['shard']);
+    this.shardRestarts = counter('ringkv_shard_restarts_total', 'Times the shard worker was restarted after dying.', ['shard']);
+    this.memtableBytes = gauge('ringkv_shard_memtable_bytes', 'Bytes in the memtable (active and frozen).', ['shard', 'engine']);
+    this.tableBytes = gauge('ringkv_shard_table_bytes', 'Bytes of SSTables on disk.', ['shard', 'engine']);
+    this.walBytes = gauge('ringkv_shard_wal_bytes', 'Bytes of write-ahead log on disk.', ['shard', 'engine']);
+    this.tables = gauge('ringkv_shard_tables', 'SSTables on disk.', ['shard', 'engine']);
+    this.flushes = counter('ringkv_shard_flushes_total', 'Memtables flushed to SSTables since the shard started.', ['shard', 'engine']);
+    this.compactions = counter('ringkv_shard_compactions_total', 'Compactions since the shard started.', ['shard', 'engine']);
+    this.cacheHits = counter('ringkv_shard_block_cache_hits_total', 'Data block reads served by the block cache.', ['shard']);
+    this.cacheMisses = counter('ringkv_shard_block_cache_misses_total', 'Data block reads that went to disk.', ['shard']);
+    this.cacheBytes = gauge('ringkv_shard_block_cache_bytes', 'Bytes held by the block cache.', ['shard']);
+    this.collectSeconds = gauge('ringkv_stats_collect_seconds', 'Time this scrape took to gather the store and shard stats.');
+    collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Gathers the store's stats and renders every metric. */
+  async render(): Promise<string> {
+    const started = performance.now();
+    const s = await this.store.stats();
+    this.collectSeconds.set((performance.now() - started) / 1000);
+
+    setCounter(this.ops, s.puts, { op: 'put' });
+    setCounter(this.ops, s.gets, { op: 'get' }, false);
+    setCounter(this.quorumFailures, s.quorumFailures);
+    setCounter(this.hintsWritten, s.hintsWritten);
+    setCounter(this.hintsDelivered, s.hintsDelivered);
+    setCounter(this.readRepairs, s.readRepairs);
+    this.shards.set(s.replicas.length);
+    this.shardsUp.set(s.replicas.filter((r) => r.up).length);
+    this.shardUp.reset();
+    for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
+
+    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes]) m.reset();
+    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses]) m.reset();
+    for (const sh of readAllShardNumbers(s.shards)) {
+      const shard = sh.id;
+      this.shardRestarts.inc({ shard }, sh.restarts);
+      this.cacheHits.inc({ shard }, sh.data.blockCacheHits);
+      this.cacheMisses.inc({ shard }, sh.data.blockCacheMisses);
+      this.cacheBytes.set({ shard }, sh.data.blockCacheBytes);
+      for (const engine of ENGINES) {
+        const e: EngineNumbers = sh[engine];
+        const labels = { shard, engine };
+        this.memtableBytes.set(labels, e.memtableBytes);
+        this.tableBytes.set(labels, e.tableBytes);
+        this.walBytes.set(labels, e.walBytes);
+        this.tables.set(labels, e.tables);
+        this.flushes.inc(labels, e.flushes);
+        this.compactions.inc(labels, e.compactions);
+      }
+    }
+    return this.registry.metrics();
+  }
+}
+
+/** Sets a counter to a total kept elsewhere (prom-client counters only go up). */
+function setCounter<L extends string>(c: Counter<L>, total: number, labels?: Partial<Record<L, string>>, reset = true): void {
+  if (reset) c.reset();
+  if (labels === undefined) c.inc(total);
+  else c.inc(labels, total);
+}

@@ -1,0 +1,70 @@
+// Runs on: any thread. A typed reading of the per-shard entries of `store.stats().shards`,
+// which the store reports as `unknown[]` (whatever each shard worker answers). Used by
+// /metrics and by `ringkv status` (which reads them back from /stats JSON).
+//
+// A shard that is down, or whose stats call failed, has zeros for every engine number.
+
+/** The numbers of one LSM engine (a shard's data engine, or its hint engine). */
+export interface EngineNumbers {
+  memtableBytes: number;
+  tableBytes: number;
+  walBytes: number;
+  tables: number;
+  flushes: number;
+  compactions: number;
+  blockCacheHits: number;
+  blockCacheMisses: number;
+  blockCacheBytes: number;
+}
+
+export interface ShardNumbers {
+  id: string;
+  up: boolean;
+  restarts: number;
+  data: EngineNumbers;
+  hints: EngineNumbers;
+  /** Why the shard's stats are missing, when they are. */
+  error: string | undefined;
+}
+
+function num(o: unknown, key: string): number {
+  const v = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function field(o: unknown, key: string): unknown {
+  return typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+}
+
+function engine(e: unknown): EngineNumbers {
+  const cache = field(e, 'blockCache');
+  return {
+    memtableBytes: num(e, 'memtableBytes'),
+    tableBytes: num(e, 'tableBytes'),
+    walBytes: num(e, 'walBytes'),
+    tables: num(e, 'tables'),
+    flushes: num(e, 'flushes'),
+    compactions: num(e, 'compactions'),
+    blockCacheHits: num(cache, 'hits'),
+    blockCacheMisses: num(cache, 'misses'),
+    blockCacheBytes: num(cache, 'bytes'),
+  };
+}
+
+/** Reads one entry of `stats().shards`; `index` names it when it carries no id. */
+export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
+  const id = field(entry, 'id');
+  const error = field(entry, 'error');
+  return {
+    id: typeof id === 'string' ? id : `s${index}`,
+    up: field(entry, 'up') === true,
+    restarts: num(entry, 'restarts'),
+    data: engine(field(entry, 'data')),
+    hints: engine(field(entry, 'hints')),
+    error: typeof error === 'string' ? error : undefined,
+  };
+}
+
+export function readAllShardNumbers(shards: readonly unknown[] | undefined): ShardNumbers[] {
+  return (shards ?? []).map(readShardNumbers);
+}

@@ -1,0 +1,134 @@
+// The option table of `ringkv start`: precedence flag > env > config file > default,
+// derived defaults, parse errors that name where the value came from, and --help.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CliError, CliErrorCode } from '../../src/cli/cli-error.js';
+import { parseSize, resolveStartOptions, START_OPTIONS, type StartOptions } from '../../src/cli/options.js';
+import { runCli } from './cli-harness.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ringkv-options-'));
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+function resolve(argv: string[], env: NodeJS.ProcessEnv = {}): StartOptions {
+  const r = resolveStartOptions(argv, env);
+  if (r.help) throw new Error('unexpected --help');
+  return r.options;
+}
+
+function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): CliError {
+  try {
+    resolveStartOptions(argv, env);
+  } catch (err) {
+    assert.instance(err, CliError);
+    assert.is((err as CliError).code, CliErrorCode.USAGE);
+    return err as CliError;
+  }
+  throw new Error('expected a usage error');
+}
+
+test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/2 capped, batch sync, info', () => {
+  const o = resolve([]);
+  const shards = Math.max(1, availableParallelism());
+  assert.equal(o, {
+    dir: './data',
+    host: '127.0.0.1',
+    port: 6380,
+    adminHost: '127.0.0.1',
+    adminPort: 8380,
+    shards,
+    n: Math.min(3, shards),
+    r: Math.min(2, shards),
+    w: Math.min(2, shards),
+    syncMode: 'batch',
+    memtableBytes: 64 * 1024 * 1024,
+    blockCacheBytes: 128 * 1024 * 1024,
+    timeoutMs: 2000,
+    requirepass: undefined,
+    logLevel: 'info',
+  });
+  const one = resolve(['--shards', '1']);
+  assert.equal([one.n, one.r, one.w], [1, 1, 1]);
+});
+
+test('a flag beats the environment, which beats the config file, which beats the default', () => {
+  const file = join(dir, 'ringkv.json');
+  writeFileSync(file, JSON.stringify({ port: 1111, adminPort: 2222, logLevel: 'warn', syncMode: 'none', memtableBytes: '1MiB', shards: 4 }));
+  const env = { RINGKV_PORT: '3333', RINGKV_ADMIN_PORT: '5555', RINGKV_SHARDS: '' };
+  const o = resolve(['--config', file, '--port', '4444'], env);
+  assert.is(o.port, 4444, 'flag');
+  assert.is(o.adminPort, 5555, 'env over config');
+  assert.is(o.logLevel, 'warn', 'config over default');
+  assert.is(o.syncMode, 'none');
+  assert.is(o.memtableBytes, 1024 * 1024);
+  assert.is(o.shards, 4, 'an empty env var counts as unset');
+  assert.is(o.host, '127.0.0.1', 'default');
+  // RINGKV_CONFIG names the file too.
+  assert.is(resolve([], { RINGKV_CONFIG: file }).adminPort, 2222);
+});
+
+test('the shard count defaults to that of the store already in --dir', () => {
+  const storeDir = join(dir, 'store');
+  mkdirSync(storeDir, { recursive: true });
+  writeFileSync(join(storeDir, 'STORE.json'), JSON.stringify({ shards: 7, partitions: 256 }));
+  const o = resolve(['--dir', storeDir]);
+  assert.is(o.shards, 7);
+  assert.is(o.n, 3);
+});
+
+test('bad values fail with the flag, env var or config key that gave them', () => {
+  assert.match(usageError(['--port', '70000']).message, '--port: expected an integer in 0..65535, got "70000"');
+  assert.match(usageError([], { RINGKV_SHARDS: 'many' }).message, 'RINGKV_SHARDS');
+  assert.match(usageError(['--sync-mode', 'sometimes']).message, 'expected one of batch, periodic, none');
+  assert.match(usageError(['--memtable-bytes', '12 parsecs']).message, '--memtable-bytes');
+  assert.match(usageError(['--no-such-flag']).message, 'no-such-flag');
+  assert.match(usageError(['--shards', '2', '--n', '3']).message, 'N (3) cannot exceed the shard count (2)');
+  assert.match(usageError(['--shards', '3', '--w', '4']).message, 'W (4) cannot exceed N (3)');
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ prot: 1 }));
+  assert.match(usageError(['--config', file]).message, 'unknown key "prot"');
+  writeFileSync(file, JSON.stringify({ port: 'x' }));
+  assert.match(usageError(['--config', file]).message, `"port" in ${file}`);
+  assert.match(usageError(['--config', join(dir, 'missing.json')]).message, 'cannot read config file');
+});
+
+test('sizes take bytes or KiB/MiB/GiB (and k/m/g, KB/MB/GB) suffixes', () => {
+  assert.is(parseSize('65536'), 65536);
+  assert.is(parseSize(4096), 4096);
+  assert.is(parseSize('64KiB'), 64 * 1024);
+  assert.is(parseSize('64m'), 64 * 1024 * 1024);
+  assert.is(parseSize('1GB'), 1e9);
+  assert.is(parseSize('1.5MiB'), 1.5 * 1024 * 1024);
+  assert.throws(() => parseSize('-1'));
+  assert.throws(() => parseSize('10 furlongs'));
+});
+
+test('ringkv start --help documents every option with its default and env var; a bad flag exits 2', async () => {
+  const r = await runCli(['start', '--help']);
+  assert.is(r.code, 0);
+  for (const spec of Object.values(START_OPTIONS)) {
+    assert.match(r.stdout, `--${spec.flag} <`);
+    assert.match(r.stdout, `default: ${spec.defaultText}; env: ${spec.env}; config key: ${spec.configKey}`);
+  }
+  assert.match(r.stdout, '--config <file.json>');
+  const bad = await runCli(['start', '--prot', '1']);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, "Unknown option '--prot'");
+});
+
+test('ringkv version, ringkv help, and an unknown command', async () => {
+  const v = await runCli(['version']);
+  assert.is(v.code, 0);
+  assert.match(v.stdout, /^ringkv \d+\.\d+\.\d+ \(node v\d+/);
+  const h = await runCli([]);
+  assert.is(h.code, 0);
+  for (const c of ['start', 'status', 'bench', 'version']) assert.match(h.stdout, `  ${c} `);
+  const u = await runCli(['frobnicate']);
+  assert.is(u.code, 2);
+  assert.match(u.stderr, "unknown command 'frobnicate'");
+});
+
+test.run();
