@@ -8,6 +8,9 @@
 import { corruption } from '../errors.js';
 import { getFixed32, getVarint } from './coding.js';
 import { IKEY_TOKEN_BYTES } from './block-format.js';
+
+/** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
+const VARINT = { value: 0 };
 import { RecordKind } from './record.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -139,31 +142,13 @@ export class Block {
     const buf = this.buf;
     let p = getFixed32(buf, this.offsetsAt + 4 * i);
     this.kind = buf[p++]!;
-    let v = 0;
-    let scale = 1;
-    let b: number;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    this.seq = v;
-    v = 0;
-    scale = 1;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    this.ikeyLength = v;
-    v = 0;
-    scale = 1;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    this.valueLength = v;
+    const v = VARINT;
+    p = getVarint(buf, p, buf.length, v); // the block passed check(): no bounds to fear
+    this.seq = v.value;
+    p = getVarint(buf, p, buf.length, v);
+    this.ikeyLength = v.value;
+    p = getVarint(buf, p, buf.length, v);
+    this.valueLength = v.value;
     this.ikeyStart = p;
     this.valueStart = p + this.ikeyLength;
   }

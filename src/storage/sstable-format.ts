@@ -35,6 +35,9 @@
 import { corruption, invariant } from '../errors.js';
 import { compareIkeyAt, searchProbe, tokenAt, tokenValue } from './block.js';
 import { crc32c, getFixed32, getFixed64, getVarint, maskCrc, putFixed32, putFixed64, putVarint, unmaskCrc, varintLength } from './coding.js';
+
+/** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
+const VARINT = { value: 0 };
 import { BLOCK_TRAILER_SIZE, IKEY_TOKEN_BYTES } from './block-format.js';
 
 /** Above every token (2^64): the upper bound of an index search. */
@@ -269,31 +272,12 @@ export class TableIndex {
   handle(i: number): void {
     const buf = this.buf;
     let p = this.starts[i]!;
-    let v = 0;
-    let scale = 1;
-    let b: number;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    p += v;
-    v = 0;
-    scale = 1;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    this.offset = v;
-    v = 0;
-    scale = 1;
-    do {
-      b = buf[p++]!;
-      v += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b >= 0x80);
-    this.size = v;
+    const v = VARINT;
+    p = getVarint(buf, p, buf.length, v); // the index was checked at decode: no bounds to fear
+    p = getVarint(buf, p + v.value, buf.length, v);
+    this.offset = v.value;
+    getVarint(buf, p, buf.length, v);
+    this.size = v.value;
   }
 
   /** A copy of data block i's last ikey. Allocates: not for hot paths. */
