@@ -21,19 +21,25 @@
 // Every request settles within its timeout: nothing hangs on a dead replica.
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { TokenHasher } from '../hash/index.js';
-import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
+import { FrameType, Slab, type GetRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import {
   contextOf,
-  decodeObject,
   descendsObject,
-  encodeContext,
   encodeObject,
   mergeAll,
+  readSingle,
   visibleValues,
+  type DecodeOptions,
+  type SingleRead,
   type VObject,
 } from '../version/index.js';
-import type { Transport } from './transport.js';
+import { contextSize, encodeContextInto } from '../version/context.js';
+import {
+  EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, quorumError, rejecter, resolver, type Quorum,
+} from './operations.js';
+import type { ReplySink, Transport } from './transport.js';
+import { XxHash64 } from './xxhash64.js';
 
 export interface QuorumDefaults {
   n: number;
@@ -97,178 +103,271 @@ export interface CoordinatorCounters {
   readRepairs: number;
 }
 
-const EMPTY = new Uint8Array(0);
-/** Error codes a replica returns that are the caller's to handle, not a replica failure. */
-const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT]);
-
 export class Coordinator {
   readonly counters: CoordinatorCounters = { puts: 0, gets: 0, quorumFailures: 0, hintsWritten: 0, readRepairs: 0 };
+  /** Values handed to callers are views into its chunks (no ArrayBuffer per value). */
+  readonly slab = new Slab();
+  private readonly decodeOptionsById = new Map<string, { copy: DecodeOptions; view: DecodeOptions }>();
+  private readonly readOptions: { lww: boolean };
+  private defaultRing: Ring | undefined;
+  private defaultQuorum: Quorum | undefined;
+  /** Hashes keys to tokens: the JS xxHash64 when it agrees with the given hasher, else that. */
+  private readonly hasher: { hi: number; lo: number; hash(key: Uint8Array): void };
+  /** The GET request, reused: a transport reads a request during send() only. */
+  private readonly getRequest: GetRequest = { type: FrameType.GET, hi: 0, lo: 0, key: EMPTY };
 
   constructor(
     private readonly ring: () => Ring,
-    private readonly transport: Transport,
-    private readonly hasher: TokenHasher,
+    readonly transport: Transport,
+    hasher: TokenHasher,
     private readonly defaults: QuorumDefaults,
     private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Writes `value` (null: a delete, stored as a tombstone) for `key`. */
-  async put(key: Uint8Array, value: Uint8Array | null, opts: WriteOptions = {}): Promise<WriteResult> {
-    const ring = this.ring();
-    const { n, w, timeoutMs, sloppy } = this.quorum(ring, opts);
-    const h = this.hasher;
-    h.hash(key);
-    const hi = h.hi;
-    const lo = h.lo;
-    const partition = ring.partitionOf(hi, lo);
-    const primaries = ring.listOf(partition, n);
-    const now = this.now();
-    if (opts.ttlMs !== undefined && !(Number.isSafeInteger(opts.ttlMs) && opts.ttlMs > 0)) {
-      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ttlMs must be a positive integer, got ${opts.ttlMs}`);
-    }
-    const req: PutRequest = {
-      type: FrameType.PUT, hi, lo, key,
-      context: opts.context ?? EMPTY,
-      value,
-      writtenAt: now,
-      expiresAt: opts.ttlMs ? now + opts.ttlMs : 0,
-      maxSiblings: this.defaults.maxSiblings,
-      lww: this.defaults.lww,
-    };
-    this.counters.puts++;
-
-    // 1. The first healthy primary that answers coordinates the version.
-    let coordinator: string | undefined;
-    let objectBytes: Uint8Array | undefined;
-    for (const id of primaries) {
-      if (this.transport.isDown(id)) continue;
-      const reply = await this.ask(id, req, timeoutMs);
-      if (reply === undefined) continue;
-      if (reply.type === FrameType.ERROR) {
-        if (CLIENT_ERRORS.has(reply.code)) throw new RingkvError(reply.code as ErrorCode, reply.message);
-        continue;
-      }
-      if (reply.type !== FrameType.OBJECT) continue;
-      coordinator = id;
-      objectBytes = reply.object.slice();
-      break;
-    }
-    if (coordinator === undefined || objectBytes === undefined) {
-      this.counters.quorumFailures++;
-      throw quorumError(`write reached 0 of the ${w} replicas it needs: no primary of the key could coordinate it`, 0, w);
-    }
-    const object = decodeObject(objectBytes, { source: `replica ${coordinator}` });
-
-    // 2. Replicate to the other primaries; fallbacks keep hints for the ones that fail.
-    const receipt: Receipt = { replicas: [coordinator], hints: [], siblings: object.siblings.length };
-    const failed = new Set<string>();
-    const others = primaries.filter((id) => id !== coordinator);
-    await new Promise<void>((resolve) => {
-      let settled = 0;
-      const check = () => {
-        const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
-        if (acks >= w || settled === others.length) resolve();
-      };
-      check();
-      for (const id of others) {
-        this.replicateOrHint(id, partition, n, hi, lo, key, objectBytes, timeoutMs, failed, receipt)
-          .finally(() => {
-            settled++;
-            check();
-          });
-      }
-    });
-    const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
-    if (acks < w) {
-      this.counters.quorumFailures++;
-      throw quorumError(
-        `write reached ${acks} of the ${w} replicas it needs (${receipt.replicas.length} primaries, ${receipt.hints.length} hints${sloppy ? '' : ', not counted: strict quorum'}); it may still be applied`,
-        acks, w,
-      );
-    }
-    return { context: encodeContext(contextOf(object)), receipt };
+  ) {
+    this.readOptions = { lww: defaults.lww };
+    const js = new XxHash64();
+    this.hasher = sameTokens(js, hasher) ? js : hasher;
   }
 
-  async get(key: Uint8Array, opts: RequestOptions = {}): Promise<ReadResult | undefined> {
-    const ring = this.ring();
-    const { n, r, timeoutMs } = this.quorum(ring, opts);
-    const h = this.hasher;
-    h.hash(key);
-    const hi = h.hi;
-    const lo = h.lo;
-    const primaries = ring.listOf(ring.partitionOf(hi, lo), n);
-    this.counters.gets++;
-    const req: Request = { type: FrameType.GET, hi, lo, key };
-    const up = primaries.filter((id) => !this.transport.isDown(id));
-    if (up.length < r) {
-      this.counters.quorumFailures++;
-      throw quorumError(`read can reach only ${up.length} of the ${r} replicas it needs (the others are down)`, 0, r);
-    }
+  /** Writes `value` (null: a delete, stored as a tombstone) for `key`. */
+  put(key: Uint8Array, value: Uint8Array | null, opts: WriteOptions = NO_OPTIONS): Promise<WriteResult> {
+    const promise = new Promise<WriteResult>(capture);
+    const op = new PutOp(this);
+    op.resolve = resolver();
+    op.reject = rejecter();
+    this.beginPut(op, key, value, opts);
+    return promise;
+  }
 
-    const answers = new Map<string, VObject | undefined>();
-    let settled = 0;
-    const all = up.map((id) =>
-      this.ask(id, req, timeoutMs).then((reply) => {
-        if (reply?.type === FrameType.OBJECT) {
-          answers.set(id, reply.object.length === 0 ? undefined : decodeObject(reply.object, { source: `replica ${id}` }));
-        }
-      }).catch(() => {
-        // A replica whose object does not decode counts as not answering.
-      }).finally(() => { settled++; }),
-    );
-    await new Promise<void>((resolve) => {
-      const check = () => { if (answers.size >= r || settled === up.length) resolve(); };
-      for (const p of all) void p.then(check);
-      check();
-    });
-    if (answers.size < r) {
-      this.counters.quorumFailures++;
-      throw quorumError(`read got ${answers.size} of the ${r} replies it needs`, answers.size, r);
+  /** put() of every entry, each its own versioned write; results in order, one promise. */
+  putMany(entries: readonly (readonly [Uint8Array, Uint8Array | null])[], opts: WriteOptions = NO_OPTIONS): Promise<WriteResult[]> {
+    const promise = new Promise<WriteResult[]>(capture);
+    const many = new ManyOp<WriteResult>(entries.length, resolver(), rejecter());
+    for (let i = 0; i < entries.length; i++) {
+      const op = new PutOp(this);
+      op.many = many;
+      op.index = i;
+      const [key, value] = entries[i]!;
+      this.beginPut(op, key, value, opts);
     }
-    const merged = mergeAll([...answers.values()]);
-    void Promise.all(all).then(() => this.readRepair(answers, hi, lo, key, timeoutMs));
+    return promise;
+  }
 
-    const receipt: Receipt = { replicas: [...answers.keys()], hints: [], siblings: merged?.siblings.length ?? 0 };
-    if (merged === undefined) return undefined;
-    const values = visibleValues(merged, this.now(), { lww: this.defaults.lww });
-    if (values.length === 0) return undefined;
-    return { values, context: encodeContext(contextOf(merged)), receipt };
+  get(key: Uint8Array, opts: RequestOptions = NO_OPTIONS): Promise<ReadResult | undefined> {
+    const promise = new Promise<ReadResult | undefined>(capture);
+    const op = new GetOp(this);
+    op.resolve = resolver();
+    op.reject = rejecter();
+    this.beginGet(op, key, opts);
+    return promise;
+  }
+
+  /** get() of every key; results in the order of `keys`, one promise. */
+  getMany(keys: readonly Uint8Array[], opts: RequestOptions = NO_OPTIONS): Promise<(ReadResult | undefined)[]> {
+    const promise = new Promise<(ReadResult | undefined)[]>(capture);
+    const many = new ManyOp<ReadResult | undefined>(keys.length, resolver(), rejecter());
+    for (let i = 0; i < keys.length; i++) {
+      const op = new GetOp(this);
+      op.many = many;
+      op.index = i;
+      this.beginGet(op, keys[i]!, opts);
+    }
+    return promise;
+  }
+
+  private beginPut(op: PutOp, key: Uint8Array, value: Uint8Array | null, opts: WriteOptions): void {
+    try {
+      const ring = this.ring();
+      const q = this.quorum(ring, opts);
+      const h = this.hasher;
+      h.hash(key);
+      const hi = h.hi;
+      const lo = h.lo;
+      const partition = ring.partitionOf(hi, lo);
+      const now = this.now();
+      if (opts.ttlMs !== undefined && !(Number.isSafeInteger(opts.ttlMs) && opts.ttlMs > 0)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ttlMs must be a positive integer, got ${opts.ttlMs}`);
+      }
+      op.req = {
+        type: FrameType.PUT, hi, lo, key,
+        context: opts.context ?? EMPTY,
+        value,
+        writtenAt: now,
+        expiresAt: opts.ttlMs ? now + opts.ttlMs : 0,
+        maxSiblings: this.defaults.maxSiblings,
+        lww: this.defaults.lww,
+      };
+      op.q = q;
+      op.partition = partition;
+      op.primaries = ring.listOf(partition, q.n);
+      this.counters.puts++;
+    } catch (err) {
+      op.fail(err as Error);
+      return;
+    }
+    op.tryNext();
+  }
+
+  private beginGet(op: GetOp, key: Uint8Array, opts: RequestOptions): void {
+    let up: readonly string[];
+    try {
+      const ring = this.ring();
+      const q = this.quorum(ring, opts);
+      const h = this.hasher;
+      h.hash(key);
+      op.hi = h.hi;
+      op.lo = h.lo;
+      const primaries = ring.listOf(ring.partitionOf(op.hi, op.lo), q.n);
+      this.counters.gets++;
+      up = this.upOf(primaries);
+      if (up.length < q.r) {
+        this.counters.quorumFailures++;
+        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs (the others are down)`, 0, q.r);
+      }
+      op.up = up;
+      op.r = q.r;
+      op.key = key;
+      op.timeoutMs = q.timeoutMs;
+    } catch (err) {
+      op.fail(err as Error);
+      return;
+    }
+    const req = this.getRequest;
+    req.hi = op.hi;
+    req.lo = op.lo;
+    req.key = key;
+    for (let i = 0; i < up.length; i++) this.dispatch(up[i]!, req, op.timeoutMs, op, i);
+    req.key = EMPTY;
+  }
+
+  /** After R replies (or all): the merge of the answers, or ERR_QUORUM. */
+  finishGet(op: GetOp): void {
+    const answered = op.replicas.length;
+    if (answered < op.r) {
+      this.counters.quorumFailures++;
+      op.fail(quorumError(`read got ${answered} of the ${op.r} replies it needs`, answered, op.r));
+      return;
+    }
+    const merged = answered === 1 ? op.objects[0] : mergeAll(op.objects);
+    if (merged === undefined) {
+      op.succeed(undefined);
+      return;
+    }
+    const values = visibleValues(merged, this.now(), this.readOptions);
+    if (values.length === 0) {
+      op.succeed(undefined);
+      return;
+    }
+    // Replies may still come (R < up): the receipt names those in by now.
+    const replicas = op.settled === op.up.length ? op.replicas : op.replicas.slice();
+    const receipt: Receipt = { replicas, hints: [], siblings: merged.siblings.length };
+    op.succeed({ values, context: this.context(merged), receipt });
+  }
+
+  /**
+   * The only replica asked answered with `object` (N=1, or one primary up): the result read
+   * straight from its bytes when it has one sibling (codec.readSingle). False: use the
+   * general path (more siblings, or bytes that do not decode).
+   */
+  finishSingle(op: GetOp, object: Uint8Array): boolean {
+    let read: SingleRead | null;
+    try {
+      if (object.length === 0) read = null;
+      else read = readSingle(object, this.now(), this.slab, this.copyOptions(op.up[0]!).source!);
+    } catch {
+      return false;
+    }
+    if (read === null && object.length !== 0) return false;
+    op.settled = 1;
+    op.done = true;
+    if (read === null || read.value === undefined) {
+      op.succeed(undefined);
+      return true;
+    }
+    op.succeed({ values: [read.value], context: read.context, receipt: { replicas: [op.up[0]!], hints: [], siblings: 1 } });
+    return true;
   }
 
   /** After all replies: every replica that answered with less than the merge gets the merge. */
-  private readRepair(answers: Map<string, VObject | undefined>, hi: number, lo: number, key: Uint8Array, timeoutMs: number): void {
-    const merged = mergeAll([...answers.values()]);
+  readRepair(op: GetOp): void {
+    const merged = mergeAll(op.objects);
     if (merged === undefined) return;
-    let bytes: Uint8Array | undefined;
-    for (const [id, obj] of answers) {
+    let req: Request | undefined;
+    for (let i = 0; i < op.objects.length; i++) {
+      const obj = op.objects[i];
       if (obj !== undefined && descendsObject(obj, merged)) continue;
-      bytes ??= encodeObject(merged);
+      req ??= { type: FrameType.REPLICATE, hi: op.hi, lo: op.lo, key: op.key, object: encodeObject(merged) };
       this.counters.readRepairs++;
-      void this.ask(id, { type: FrameType.REPLICATE, hi, lo, key, object: bytes }, timeoutMs);
+      this.dispatch(op.replicas[i]!, req, op.timeoutMs, IGNORE, 0);
     }
   }
 
-  private async replicateOrHint(
-    primary: string, partition: number, n: number, hi: number, lo: number, key: Uint8Array,
-    object: Uint8Array, timeoutMs: number, failed: Set<string>, receipt: Receipt,
-  ): Promise<void> {
-    if (!this.transport.isDown(primary)) {
-      const reply = await this.ask(primary, { type: FrameType.REPLICATE, hi, lo, key, object }, timeoutMs);
+  /** Stores a hint for `primary` on the fallback that stands in for it (sloppy quorum). */
+  async hint(op: PutOp, primary: string): Promise<void> {
+    try {
+      const ring = this.ring();
+      const failed = op.failed!;
+      const { fallbacks } = ring.fallbacks(op.partition, op.q!.n, (id) => failed.has(id) || this.transport.isDown(id));
+      const stand = fallbacks.find((f) => f.hintFor === primary);
+      if (stand === undefined) return;
+      const req = op.req!;
+      const reply = await this.ask(stand.member, { type: FrameType.HINT, target: primary, hi: req.hi, lo: req.lo, key: req.key, object: op.objectBytes }, op.q!.timeoutMs);
       if (reply?.type === FrameType.ACK) {
-        receipt.replicas.push(primary);
-        return;
+        this.counters.hintsWritten++;
+        op.receipt!.hints.push({ replica: stand.member, for: primary });
       }
+    } catch {
+      // No stand-in: the primary simply does not count.
     }
-    failed.add(primary);
-    const ring = this.ring();
-    const { fallbacks } = ring.fallbacks(partition, n, (id) => failed.has(id) || this.transport.isDown(id));
-    const stand = fallbacks.find((f) => f.hintFor === primary);
-    if (stand === undefined) return;
-    const reply = await this.ask(stand.member, { type: FrameType.HINT, target: primary, hi, lo, key, object }, timeoutMs);
-    if (reply?.type === FrameType.ACK) {
-      this.counters.hintsWritten++;
-      receipt.hints.push({ replica: stand.member, for: primary });
+  }
+
+  /** Sends through the transport's allocation-free path when it has one. */
+  dispatch(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
+    const t = this.transport;
+    if (t.send !== undefined) {
+      t.send(replica, req, timeoutMs, sink, tag);
+      return;
     }
+    t.request(replica, req, timeoutMs).then(
+      (reply) => sink.onReply(reply, tag),
+      (err: Error) => sink.onError(err, tag),
+    );
+  }
+
+  /** The context a caller gets for `obj`, encoded into the slab (no ArrayBuffer of its own). */
+  context(obj: VObject): Uint8Array {
+    const clock = contextOf(obj);
+    const out = this.slab.alloc(contextSize(clock));
+    encodeContextInto(clock, out, 0);
+    return out;
+  }
+
+  /** Decode options naming replica `id`: values copied into the slab. */
+  copyOptions(id: string): DecodeOptions {
+    return this.optionsOf(id).copy;
+  }
+
+  /** Decode options naming replica `id`: values left as views. */
+  viewOptions(id: string): DecodeOptions {
+    return this.optionsOf(id).view;
+  }
+
+  private optionsOf(id: string): { copy: DecodeOptions; view: DecodeOptions } {
+    let o = this.decodeOptionsById.get(id);
+    if (o === undefined) {
+      const source = `replica ${id}`;
+      o = { copy: { source, copier: this.slab }, view: { source, copyValues: false } };
+      this.decodeOptionsById.set(id, o);
+    }
+    return o;
+  }
+
+  /** The primaries that are not known to be down (the list itself when all are up). */
+  private upOf(primaries: readonly string[]): readonly string[] {
+    const t = this.transport;
+    for (let i = 0; i < primaries.length; i++) {
+      if (t.isDown(primaries[i]!)) return primaries.filter((id) => !t.isDown(id));
+    }
+    return primaries;
   }
 
   /** The reply, or undefined if the replica timed out or is unavailable. */
@@ -280,7 +379,18 @@ export class Coordinator {
     }
   }
 
-  private quorum(ring: Ring, opts: RequestOptions): { n: number; r: number; w: number; timeoutMs: number; sloppy: boolean } {
+  private quorum(ring: Ring, opts: RequestOptions): Quorum {
+    if (opts.n === undefined && opts.r === undefined && opts.w === undefined && opts.timeoutMs === undefined && opts.sloppy === undefined) {
+      if (this.defaultRing !== ring || this.defaultQuorum === undefined) {
+        this.defaultQuorum = this.resolveQuorum(ring, opts);
+        this.defaultRing = ring;
+      }
+      return this.defaultQuorum;
+    }
+    return this.resolveQuorum(ring, opts);
+  }
+
+  private resolveQuorum(ring: Ring, opts: RequestOptions): Quorum {
     const d = this.defaults;
     const n = opts.n ?? d.n;
     const r = opts.r ?? Math.min(d.r, n);
@@ -295,7 +405,15 @@ export class Coordinator {
   }
 }
 
-function quorumError(message: string, got: number, needed: number): RingkvError {
-  const err = new RingkvError(ErrorCode.QUORUM, message);
-  return Object.assign(err, { acks: got, needed });
+/** Whether two hashers give the same tokens on sample keys of every length up to 80 bytes. */
+function sameTokens(a: { hi: number; lo: number; hash(key: Uint8Array): void }, b: TokenHasher): boolean {
+  const key = new Uint8Array(80);
+  for (let n = 0; n <= key.length; n++) {
+    const k = key.subarray(0, n);
+    for (let i = 0; i < n; i++) k[i] = (i * 131 + n * 31 + 7) & 0xff;
+    a.hash(k);
+    b.hash(k);
+    if (a.hi !== b.hi || a.lo !== b.lo) return false;
+  }
+  return true;
 }

@@ -13,10 +13,11 @@ import { wrap, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
-import { FrameReader, FrameType, FrameWriter, decodeReply, encodeRequest, type Reply, type Request } from '../protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../config.js';
 import type { ShardControl, ShardWorkerData } from '../shard/worker.js';
-import { timeoutError, unavailableError, type Transport } from './transport.js';
+import { DeadlineQueue } from './deadline-queue.js';
+import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
 
 export interface ShardTransportOptions {
   /** Root directory; shard i lives in `<dir>/shard-<i>`. */
@@ -31,10 +32,35 @@ export interface ShardTransportOptions {
   controlTimeoutMs: number;
 }
 
-interface Pending {
-  resolve: (reply: Reply) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+/** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */
+const MAX_REQUEST_ID = 0x3fffffff;
+/** setTimeout's longest delay. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** A request in flight. Pooled: reused once settled (a stale queue entry tells by `id`). */
+class Pending {
+  id = 0;
+  link: ShardLink | undefined;
+  sink: ReplySink | undefined;
+  tag = 0;
+  timeoutMs = 0;
+  queue: DeadlineQueue<Pending> | undefined;
+}
+
+/** request()'s sink: settles a promise with a copy of the reply (replies are views into the ring). */
+class PromiseSink implements ReplySink {
+  constructor(
+    private readonly resolve: (reply: Reply) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onReply(reply: Reply): void {
+    this.resolve(copyReply(reply));
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
 }
 
 /** One shard's worker, channel and requests in flight. Main thread only. */
@@ -51,16 +77,8 @@ class ShardLink {
 
   takeId(): number {
     const id = this.nextId;
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
     return id;
-  }
-
-  failAll(err: Error): void {
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pending.clear();
   }
 }
 
@@ -71,6 +89,15 @@ export class ShardTransport implements Transport {
   private readonly writer = new FrameWriter();
   private readonly reader = new FrameReader();
   private closing = false;
+  /** Settled Pending objects, for reuse. */
+  private readonly free: Pending[] = [];
+  /** One queue per distinct timeout value (requests use a few). */
+  private readonly queues: DeadlineQueue<Pending>[] = [];
+  private lastQueue: DeadlineQueue<Pending> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (Infinity: none armed). */
+  private timerDeadline = Infinity;
+  private readonly onTimer = (): void => this.expire();
 
   private constructor(private readonly o: ShardTransportOptions) {
     this.links = Array.from({ length: o.shards }, (_, i) => new ShardLink(`s${i}`, i));
@@ -94,27 +121,52 @@ export class ShardTransport implements Transport {
   }
 
   request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => this.send(replica, req, timeoutMs, new PromiseSink(resolve, reject), 0));
+  }
+
+  /**
+   * request() without a promise or a timer per request: the frame is encoded straight into
+   * the shard's ring, the reply goes to `sink`, and timeouts come from one deadline queue
+   * per distinct timeout value and one timer for the transport.
+   */
+  send(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
     const link = this.byId.get(replica);
-    if (link === undefined) return Promise.reject(unavailableError(replica, 'no such shard'));
-    if (!link.up || link.channel === undefined) return Promise.reject(unavailableError(replica, 'it is down'));
+    const channel = link?.channel;
+    if (link === undefined || !link.up || channel === undefined) {
+      sink.onError(unavailableError(replica, link === undefined ? 'no such shard' : 'it is down'), tag);
+      return;
+    }
     const id = link.takeId();
-    let frame: Uint8Array;
     try {
-      frame = encodeRequest(this.writer, id, req);
+      const size = requestFrameSize(req);
+      const r = size > 0 && size <= channel.maxFrameBytes ? channel.reserve(size) : undefined;
+      if (r !== undefined) {
+        encodeRequestInto(r.buf, r.at, id, req, size);
+        channel.commit(size);
+      } else {
+        const frame = encodeRequest(this.writer, id, req);
+        if (frame.length > channel.maxFrameBytes) {
+          throw new RingkvError(ErrorCode.TOO_LARGE, `a request of ${frame.length} bytes exceeds the shard ring's ${channel.maxFrameBytes}-byte frame limit`);
+        }
+        channel.send(frame);
+      }
     } catch (err) {
-      return Promise.reject(err);
+      sink.onError(err as Error, tag);
+      return;
     }
-    if (frame.length > link.channel.maxFrameBytes) {
-      return Promise.reject(new RingkvError(ErrorCode.TOO_LARGE, `a request of ${frame.length} bytes exceeds the shard ring's ${link.channel.maxFrameBytes}-byte frame limit`));
-    }
-    return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        link.pending.delete(id);
-        reject(timeoutError(replica, timeoutMs));
-      }, timeoutMs);
-      link.pending.set(id, { resolve, reject, timer });
-      link.channel!.send(frame);
-    });
+    const p = this.free.pop() ?? new Pending();
+    p.id = id;
+    p.link = link;
+    p.sink = sink;
+    p.tag = tag;
+    p.timeoutMs = timeoutMs;
+    link.pending.set(id, p);
+    let q = this.lastQueue;
+    if (q === undefined || q.timeoutMs !== timeoutMs) q = this.queueFor(timeoutMs);
+    p.queue = q;
+    const deadline = performance.now() + timeoutMs;
+    q.push(p, deadline);
+    if (deadline < this.timerDeadline) this.arm(deadline);
   }
 
   isDown(replica: string): boolean {
@@ -175,10 +227,13 @@ export class ShardTransport implements Transport {
         }
       }
       l.up = false;
-      l.failAll(unavailableError(l.id, 'the store is closing'));
+      this.failAll(l, unavailableError(l.id, 'the store is closing'));
       await l.channel?.close();
       await worker?.terminate(); // its 'exit' handler releases the control proxy
     }));
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDeadline = Infinity;
   }
 
   private startShard(link: ShardLink): Promise<void> {
@@ -215,7 +270,7 @@ export class ShardTransport implements Transport {
         clearTimeout(timer);
         const wasStarting = !link.up;
         link.up = false;
-        link.failAll(unavailableError(link.id, 'its worker exited'));
+        this.failAll(link, unavailableError(link.id, 'its worker exited'));
         control[releaseProxy]();
         if (link.control === control) link.control = undefined;
         void channel.close();
@@ -235,20 +290,93 @@ export class ShardTransport implements Transport {
   }
 
   private onReply(link: ShardLink, buf: Uint8Array, at: number, length: number): void {
+    const reader = this.reader;
     let reply: Reply;
-    let id: number;
+    let p: Pending | undefined;
     try {
-      this.reader.reset(buf, at, length);
-      id = this.reader.requestId;
-      reply = decodeReply(this.reader);
+      reader.reset(buf, at, length);
+      p = link.pending.get(reader.requestId);
+      if (p === undefined) return; // timed out already
+      reply = decodeReply(reader);
     } catch {
       return; // a reply that does not parse: its request times out
     }
-    const p = link.pending.get(id);
-    if (p === undefined) return; // timed out already
-    link.pending.delete(id);
-    clearTimeout(p.timer);
-    p.resolve(copyReply(reply));
+    const sink = this.settle(p);
+    try {
+      sink.onReply(reply, p.tag);
+    } catch {
+      // A sink must not throw; if one does, it must not stop the reply loop of every request.
+    }
+  }
+
+  /** Takes `p` out of flight (its queue entry goes stale) and returns its sink. */
+  private settle(p: Pending): ReplySink {
+    const sink = p.sink!;
+    p.link!.pending.delete(p.id);
+    p.id = 0;
+    p.sink = undefined;
+    p.link = undefined;
+    p.queue!.trim();
+    p.queue = undefined;
+    this.free.push(p);
+    return sink;
+  }
+
+  /** Rejects every request in flight to `link` (it died or the store closes). */
+  private failAll(link: ShardLink, err: Error): void {
+    if (link.pending.size === 0) return;
+    const all = [...link.pending.values()];
+    for (const p of all) {
+      const tag = p.tag;
+      const sink = this.settle(p);
+      try {
+        sink.onError(err, tag);
+      } catch {
+        // see onReply
+      }
+    }
+  }
+
+  private queueFor(timeoutMs: number): DeadlineQueue<Pending> {
+    let q = this.queues.find((x) => x.timeoutMs === timeoutMs || (Number.isNaN(x.timeoutMs) && Number.isNaN(timeoutMs)));
+    if (q === undefined) {
+      q = new DeadlineQueue<Pending>(timeoutMs);
+      this.queues.push(q);
+    }
+    this.lastQueue = q;
+    return q;
+  }
+
+  private arm(deadline: number): void {
+    clearTimeout(this.timer);
+    this.timerDeadline = deadline;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(deadline - performance.now())));
+    this.timer = setTimeout(this.onTimer, delay);
+  }
+
+  /** The timer: fails every request past its deadline, then re-arms for the next deadline. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerDeadline = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const q of this.queues) {
+      q.trim();
+      while (q.size > 0 && !(q.headDeadline > now)) {
+        const p = q.shift();
+        const tag = p.tag;
+        const err = timeoutError(p.link!.id, p.timeoutMs);
+        const sink = this.settle(p);
+        try {
+          sink.onError(err, tag);
+        } catch {
+          // see onReply
+        }
+        q.trim();
+      }
+      if (q.headDeadline < next) next = q.headDeadline;
+    }
+    if (next < this.timerDeadline) this.arm(next);
   }
 
   private async call<T>(link: ShardLink, f: (c: Remote<ShardControl>) => Promise<T>): Promise<T> {

@@ -109,6 +109,63 @@ export class FrameWriter {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// ---- in-place encoding -------------------------------------------------------------------
+// For a frame written straight into a ring reservation: compute its size first (frameSize
+// helpers in messages.ts), reserve, then write with these. Same bytes as FrameWriter.
+
+/** Bytes `v` takes as a frame varint. REQUIRES: v a safe integer >= 0. */
+export function varintBytes(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Writes the 12-byte header of a frame of `frameBytes` bytes (header included) at buf[at]. */
+export function putHeader(buf: Uint8Array, at: number, frameBytes: number, type: number, requestId: number): void {
+  putU32(buf, at, frameBytes - 4);
+  buf[at + 4] = type;
+  buf[at + 5] = 0;
+  buf[at + 6] = 0;
+  buf[at + 7] = 0;
+  putU32(buf, at + 8, requestId);
+}
+
+export function putU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+}
+
+/** Writes a varint at buf[at]; returns the position after it. */
+export function putVarint(buf: Uint8Array, at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+/** Writes varint length + bytes at buf[at]; returns the position after them. */
+export function putBytes(buf: Uint8Array, at: number, b: Uint8Array): number {
+  const n = b.length;
+  at = putVarint(buf, at, n);
+  if (n <= 32) for (let i = 0; i < n; i++) buf[at + i] = b[i]!;
+  else buf.set(b, at);
+  return at + n;
+}
+
+const f64Scratch = new DataView(new ArrayBuffer(8));
+
+export function putF64(buf: Uint8Array, at: number, v: number): void {
+  f64Scratch.setFloat64(0, v, true);
+  for (let i = 0; i < 8; i++) buf[at + i] = f64Scratch.getUint8(i);
+}
+
 /** Reads one frame's header and fields, bounds-checked. Reusable: call `reset` per frame. */
 export class FrameReader {
   private buf: Uint8Array = new Uint8Array(0);
@@ -122,8 +179,11 @@ export class FrameReader {
   /** Aims the reader at the frame starting at `buf[at]` (its length field included). */
   reset(buf: Uint8Array, at = 0, available = buf.length - at): void {
     if (available < FRAME_HEADER_BYTES) throw protocolError(`${available} bytes is shorter than a frame header`);
-    this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (buf !== this.buf) {
+      // A ring hands every record as a view of the same buffer: one DataView serves them all.
+      this.buf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     const length = this.view.getUint32(at, true);
     if (length < FRAME_HEADER_BYTES - 4 || length + 4 > available || length + 4 > MAX_FRAME_BYTES) {
       throw protocolError(`length ${length} does not fit the ${available} bytes at hand`);

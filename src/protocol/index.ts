@@ -1,4 +1,5 @@
 // Runs on: any thread. The frame protocol: one binary format for shard rings and TCP peers.
-export { FrameReader, FrameWriter, MAX_FRAME_BYTES, PROTOCOL_VERSION, protocolError } from './frame.js';
-export { FrameType, decodeReply, decodeRequest, encodeReply, encodeRequest } from './messages.js';
+export { FRAME_HEADER_BYTES, FrameReader, FrameWriter, MAX_FRAME_BYTES, PROTOCOL_VERSION, protocolError } from './frame.js';
+export { Slab } from './slab.js';
+export { FrameType, decodeReply, decodeRequest, encodeReply, encodeReplyInto, encodeRequest, encodeRequestInto, replyFrameSize, requestFrameSize } from './messages.js';
 export type { GetRequest, HintDoneRequest, HintEntry, HintRequest, HintsForRequest, KeyRef, PutRequest, Reply, ReplicateRequest, Request } from './messages.js';

@@ -26,7 +26,7 @@
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
 // by the coordinator so replicas never hash again.
-import { FrameReader, FrameWriter, protocolError } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameReader, FrameWriter, protocolError, putBytes, putF64, putHeader, putU32, varintBytes } from './frame.js';
 
 export const FrameType = {
   GET: 1,
@@ -129,6 +129,69 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
       break;
   }
   return w.end();
+}
+
+/**
+ * Bytes of `req`'s frame when it can be encoded in place (GET, PUT, REPLICATE: the hot
+ * requests), else 0 (use encodeRequest).
+ */
+export function requestFrameSize(req: Request): number {
+  switch (req.type) {
+    case FrameType.GET:
+      return FRAME_HEADER_BYTES + 8 + sized(req.key.length);
+    case FrameType.PUT: {
+      const value = req.value === null ? 0 : req.value.length;
+      return FRAME_HEADER_BYTES + 8 + sized(req.key.length) + sized(req.context.length) + 1 + sized(value) + 8 + 8 + 4 + 1;
+    }
+    case FrameType.REPLICATE:
+      return FRAME_HEADER_BYTES + 8 + sized(req.key.length) + sized(req.object.length);
+    default:
+      return 0;
+  }
+}
+
+/**
+ * Encodes `req` at buf[at], the same bytes as encodeRequest, into requestFrameSize(req)
+ * bytes of room (a ring reservation). REQUIRES: size = requestFrameSize(req) > 0.
+ */
+export function encodeRequestInto(buf: Uint8Array, at: number, requestId: number, req: Request, size: number): void {
+  putHeader(buf, at, size, req.type, requestId);
+  if (req.type !== FrameType.GET && req.type !== FrameType.PUT && req.type !== FrameType.REPLICATE) {
+    throw protocolError(`type ${req.type} cannot be encoded in place`);
+  }
+  let p = at + FRAME_HEADER_BYTES;
+  putU32(buf, p, req.hi);
+  putU32(buf, p + 4, req.lo);
+  p = putBytes(buf, p + 8, req.key);
+  if (req.type === FrameType.PUT) {
+    p = putBytes(buf, p, req.context);
+    buf[p++] = req.value === null ? 1 : 0;
+    p = putBytes(buf, p, req.value ?? EMPTY);
+    putF64(buf, p, req.writtenAt);
+    putF64(buf, p + 8, req.expiresAt);
+    putU32(buf, p + 16, req.maxSiblings);
+    buf[p + 20] = req.lww ? 1 : 0;
+  } else if (req.type === FrameType.REPLICATE) {
+    putBytes(buf, p, req.object);
+  }
+}
+
+/** Bytes of `reply`'s frame when it can be encoded in place (OBJECT, ACK), else 0 (use encodeReply). */
+export function replyFrameSize(reply: Reply): number {
+  if (reply.type === FrameType.OBJECT) return FRAME_HEADER_BYTES + sized(reply.object.length);
+  if (reply.type === FrameType.ACK) return FRAME_HEADER_BYTES;
+  return 0;
+}
+
+/** Encodes `reply` at buf[at], the same bytes as encodeReply. REQUIRES: size = replyFrameSize(reply) > 0. */
+export function encodeReplyInto(buf: Uint8Array, at: number, requestId: number, reply: Reply, size: number): void {
+  putHeader(buf, at, size, reply.type, requestId);
+  if (reply.type === FrameType.OBJECT) putBytes(buf, at + FRAME_HEADER_BYTES, reply.object);
+}
+
+/** Bytes of a `bytes` field of n bytes. */
+function sized(n: number): number {
+  return varintBytes(n) + n;
 }
 
 /** Decodes the request frame `r` is aimed at. Views point into the frame's buffer. */

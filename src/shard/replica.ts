@@ -23,7 +23,8 @@
 // object) gets an ERROR reply; the others in the batch are unaffected. If the engine write
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { FrameType, type HintEntry, type Reply, type Request } from '../protocol/index.js';
+import { token53 } from '../hash/index.js';
+import { FrameType, Slab, type HintEntry, type Reply, type Request } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import type { MerkleBuilder, MerkleTree } from './merkle.js';
 import {
@@ -32,8 +33,11 @@ import {
   decodeContext,
   decodeObject,
   encodeObject,
+  encodeObjectInto,
   equalObjects,
   mergeObjects,
+  objectSize,
+  type DecodeOptions,
   type VObject,
 } from '../version/index.js';
 
@@ -46,38 +50,113 @@ export interface ReplicaStores {
 
 const ACK: Reply = { type: FrameType.ACK };
 
+/** A write of the batch being handled: later requests of the batch read it. */
+interface PendingWrite {
+  key: Uint8Array;
+  /** null: a delete. */
+  bytes: Uint8Array | null;
+  /** Next write whose token shares the same top 53 bits. */
+  next: PendingWrite | undefined;
+}
+
+// Objects decoded here live only while the batch is handled (their bytes are ring views,
+// engine views or this batch's encodings), so their values stay views: no copy per value.
+const STORED: DecodeOptions = { source: 'the stored object', copyValues: false };
+const REPLICATED: DecodeOptions = { source: 'a REPLICATE frame', copyValues: false };
+
+/**
+ * One replica's request handling. Owned by the thread that owns its engines.
+ * REQUIRES of every handleBatch: the byte views in its requests stay valid until it returns.
+ * A shard streams instead: stage() each request as it arrives (reads answer at once), and
+ * commit() the staged writes every so many and at the end of what it drained.
+ */
 export class Replica {
-  /** Writes of the batch being handled, by store and key, so later requests see them. */
-  private readonly pending = new Map<string, Uint8Array | null>();
+  /** Writes of the batch being handled, by the top 53 bits of the key's token, so later requests see them. */
+  private readonly pendingData = new Map<number, PendingWrite>();
+  private readonly pendingHints = new Map<string, Uint8Array | null>();
   private dataOps: WriteOp[] = [];
   private hintOps: WriteOp[] = [];
+  /** Replies of the writes staged since the last commit. */
+  private staged: Reply[] = [];
+  /** Encoded objects: handed to the engine (which copies them) and to the replies. */
+  private readonly slab = new Slab();
 
   constructor(
     readonly actor: Actor,
     private readonly stores: ReplicaStores,
   ) {}
 
-  /** Handles `requests` as one batch; replies[i] answers requests[i]. */
+  /**
+   * Handles `requests` as one batch; replies[i] answers requests[i]. The same as stage()
+   * of each, then commit().
+   */
   handleBatch(requests: readonly Request[]): Reply[] {
     const replies: Reply[] = [];
-    const writers: number[] = [];
+    const staged: number[] = [];
     for (const req of requests) {
-      try {
-        const reply = this.handle(req);
-        if (req.type !== FrameType.GET && req.type !== FrameType.HINTS_FOR) writers.push(replies.length);
+      const reply = this.stage(req);
+      if (reply === undefined) {
+        staged.push(replies.length);
+        replies.push(ACK); // replaced below
+      } else {
         replies.push(reply);
-      } catch (err) {
-        replies.push(errorReply(err));
       }
     }
+    const written = this.commit();
+    for (let k = 0; k < staged.length; k++) replies[staged[k]!] = written[k]!;
+    return replies;
+  }
+
+  /**
+   * Handles one request of the current batch. Returns its reply at once when it writes
+   * nothing (a read, or a request that failed); undefined for a write, whose reply comes
+   * from the next commit(), once the write is in the engine (and durable in `batch` sync).
+   * Later requests of the batch see the staged writes; a GET that reads one is answered by
+   * that commit too.
+   * REQUIRES: the byte views in `req` stay valid until the next commit() returns.
+   */
+  stage(req: Request): Reply | undefined {
+    try {
+      if (req.type === FrameType.GET) {
+        // A read of a write staged in this batch waits for its commit (and fails with it):
+        // a reply never shows what may still be lost or refused.
+        const p = this.pendingWrite(req.key, req.hi, req.lo);
+        if (p === undefined) return { type: FrameType.OBJECT, object: this.stores.data.get(req.key, req.hi, req.lo) ?? EMPTY };
+        this.staged.push({ type: FrameType.OBJECT, object: p.bytes ?? EMPTY });
+        return undefined;
+      }
+      const reply = this.handle(req);
+      if (req.type === FrameType.HINTS_FOR) return reply;
+      this.staged.push(reply);
+      return undefined;
+    } catch (err) {
+      return errorReply(err);
+    }
+  }
+
+  /** Writes staged since the last commit: how many replies the next commit() returns. */
+  get stagedCount(): number {
+    return this.staged.length;
+  }
+
+  /**
+   * Applies the staged writes: ONE engine write per store (one WAL record, one fsync in
+   * `batch` mode: group commit). Returns the staged requests' replies in order; if the
+   * engine write fails, each is that ERROR and nothing of them was acknowledged (nor read).
+   */
+  commit(): Reply[] {
+    const replies = this.staged;
+    if (replies.length === 0 && this.dataOps.length === 0 && this.hintOps.length === 0) return replies;
+    this.staged = [];
     try {
       if (this.dataOps.length > 0) this.stores.data.write(this.dataOps);
       if (this.hintOps.length > 0) this.stores.hints.write(this.hintOps);
     } catch (err) {
       const failed = errorReply(err);
-      for (const i of writers) if (replies[i]!.type !== FrameType.ERROR) replies[i] = failed;
+      for (let i = 0; i < replies.length; i++) replies[i] = failed;
     } finally {
-      this.pending.clear();
+      this.pendingData.clear();
+      this.pendingHints.clear();
       this.dataOps = [];
       this.hintOps = [];
     }
@@ -87,31 +166,31 @@ export class Replica {
   private handle(req: Request): Reply {
     switch (req.type) {
       case FrameType.GET: {
-        const stored = this.read('d', this.stores.data, req.key);
+        const stored = this.readData(req.key, req.hi, req.lo);
         return { type: FrameType.OBJECT, object: stored ?? EMPTY };
       }
       case FrameType.PUT: {
-        const stored = this.readObject(req.key);
+        const stored = this.readObject(req.key, req.hi, req.lo);
         const next = coordinatePut(stored, decodeContext(req.context), this.actor, {
-          value: req.value === null ? null : req.value.slice(),
+          value: req.value,
           writtenAt: req.writtenAt,
           expiresAt: req.expiresAt,
         }, { maxSiblings: req.maxSiblings, lww: req.lww });
-        const bytes = encodeObject(next);
-        this.writeData(req.key, bytes);
+        const bytes = this.encode(next);
+        this.writeData(req.key, req.hi, req.lo, bytes);
         return { type: FrameType.OBJECT, object: bytes };
       }
       case FrameType.REPLICATE: {
-        const incoming = decodeObject(req.object, { source: 'a REPLICATE frame' });
-        const stored = this.readObject(req.key);
+        const incoming = decodeObject(req.object, REPLICATED);
+        const stored = this.readObject(req.key, req.hi, req.lo);
         const merged = stored === undefined ? incoming : mergeObjects(stored, incoming);
-        if (stored === undefined || !equalObjects(merged, stored)) this.writeData(req.key, encodeObject(merged));
+        if (stored === undefined || !equalObjects(merged, stored)) this.writeData(req.key, req.hi, req.lo, this.encode(merged));
         return ACK;
       }
       case FrameType.HINT: {
         const incoming = decodeObject(req.object, { source: 'a HINT frame' });
         const hkey = hintKey(req.target, req.key);
-        const held = this.read('h', this.stores.hints, hkey);
+        const held = this.readHint(hkey);
         const merged = held === undefined ? incoming : mergeObjects(decodeHint(held).object, incoming);
         this.writeHint(hkey, encodeHint(req.hi, req.lo, encodeObject(merged)));
         return ACK;
@@ -120,7 +199,7 @@ export class Replica {
         return { type: FrameType.HINTS, hints: this.hintsFor(req.target, req.max) };
       case FrameType.HINT_DONE: {
         const hkey = hintKey(req.target, req.key);
-        const held = this.read('h', this.stores.hints, hkey);
+        const held = this.readHint(hkey);
         if (held !== undefined && equalBytes(decodeHint(held).objectBytes, req.object)) this.writeHint(hkey, null);
         return ACK;
       }
@@ -150,27 +229,63 @@ export class Replica {
     return out;
   }
 
-  private readObject(key: Uint8Array): VObject | undefined {
-    const bytes = this.read('d', this.stores.data, key);
-    return bytes === undefined ? undefined : decodeObject(bytes, { source: 'the stored object' });
+  private readObject(key: Uint8Array, hi: number, lo: number): VObject | undefined {
+    const bytes = this.readData(key, hi, lo);
+    return bytes === undefined ? undefined : decodeObject(bytes, STORED);
   }
 
-  private read(store: 'd' | 'h', engine: StorageEngine, key: Uint8Array): Uint8Array | undefined {
-    const p = this.pending.get(store + Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1'));
+  /** What the data store holds for `key` (token hi, lo), this batch's writes included. */
+  private readData(key: Uint8Array, hi: number, lo: number): Uint8Array | undefined {
+    const p = this.pendingWrite(key, hi, lo);
+    if (p !== undefined) return p.bytes ?? undefined;
+    return this.stores.data.get(key, hi, lo);
+  }
+
+  /** This batch's staged write of `key`, if any. */
+  private pendingWrite(key: Uint8Array, hi: number, lo: number): PendingWrite | undefined {
+    if (this.pendingData.size === 0) return undefined;
+    for (let p = this.pendingData.get(token53(hi, lo)); p !== undefined; p = p.next) {
+      if (equalBytes(p.key, key)) return p;
+    }
+    return undefined;
+  }
+
+  private readHint(hkey: Uint8Array): Uint8Array | undefined {
+    const p = this.pendingHints.get(latin1(hkey));
     if (p !== undefined) return p ?? undefined;
-    return engine.get(key);
+    return this.stores.hints.get(hkey);
   }
 
-  private writeData(key: Uint8Array, bytes: Uint8Array): void {
-    const k = key.slice();
-    this.pending.set('d' + Buffer.from(k).toString('latin1'), bytes);
-    this.dataOps.push({ type: 'put', key: k, value: bytes });
+  /** `obj`'s bytes in the slab (an encoding of its own would cost an ArrayBuffer per write). */
+  private encode(obj: VObject): Uint8Array {
+    const out = this.slab.alloc(objectSize(obj));
+    encodeObjectInto(obj, out, 0);
+    return out;
+  }
+
+  /** REQUIRES: `key` stays valid until the batch ends (the engine copies it then). */
+  private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array): void {
+    const t = token53(hi, lo);
+    const head = this.pendingData.get(t);
+    for (let p = head; p !== undefined; p = p.next) {
+      if (equalBytes(p.key, key)) {
+        p.bytes = bytes;
+        this.dataOps.push({ type: 'put', key, value: bytes, hi, lo });
+        return;
+      }
+    }
+    this.pendingData.set(t, { key, bytes, next: head });
+    this.dataOps.push({ type: 'put', key, value: bytes, hi, lo });
   }
 
   private writeHint(hkey: Uint8Array, bytes: Uint8Array | null): void {
-    this.pending.set('h' + Buffer.from(hkey).toString('latin1'), bytes);
+    this.pendingHints.set(latin1(hkey), bytes);
     this.hintOps.push(bytes === null ? { type: 'delete', key: hkey } : { type: 'put', key: hkey, value: bytes });
   }
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
 }
 
 const EMPTY = new Uint8Array(0);
@@ -217,7 +332,11 @@ function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+  const n = a.length;
+  if (n !== b.length) return false;
+  if (n > 64) return Buffer.compare(a, b) === 0;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function errorReply(err: unknown): Reply {

@@ -38,6 +38,6 @@ export {
   visibleValues,
 } from './object.js';
 export { contextFromString, contextToString, decodeContext, encodeContext } from './context.js';
-export { type DecodeOptions, decodeObject, encodeObject, encodeObjectInto, objectSize } from './codec.js';
+export { type DecodeOptions, type SingleRead, type ValueCopier, decodeObject, readSingle, encodeObject, encodeObjectInto, objectSize } from './codec.js';
 export { type PruneOptions, pruneObject } from './prune.js';
 export { type VersionMetrics, versionMetrics, versionMetricsSnapshot } from './metrics.js';

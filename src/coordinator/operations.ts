@@ -1,0 +1,272 @@
+// Runs on: the main thread. The coordinator's requests in flight: one object per get or put
+// (GetOp, PutOp) that is the ReplySink of its requests to replicas and settles the caller's
+// promise (or its slot of a getMany/putMany) once the quorum rules of coordinator.ts are met.
+// No promise, closure or timer per replica request: replies arrive as sink calls.
+import { ErrorCode, RingkvError } from '../errors.js';
+import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
+import { decodeObject, type VObject } from '../version/index.js';
+import type { Coordinator, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator.js';
+import type { ReplySink } from './transport.js';
+
+export const EMPTY = new Uint8Array(0);
+/** Error codes a replica returns that are the caller's to handle, not a replica failure. */
+const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT]);
+/** No options: the store's defaults (a shared object, so a call without options allocates none). */
+export const NO_OPTIONS: RequestOptions = Object.freeze({});
+/** Shared empty lists (frozen: never pushed to). */
+export const NO_REPLICAS = Object.freeze([]) as unknown as string[];
+const NO_OBJECTS = Object.freeze([]) as unknown as (VObject | undefined)[];
+/** The tag of a put's PUT request (its REPLICATEs are tagged with their index in `others`). */
+const COORDINATE = -1;
+
+export interface Quorum {
+  readonly n: number;
+  readonly r: number;
+  readonly w: number;
+  readonly timeoutMs: number;
+  readonly sloppy: boolean;
+}
+
+// A promise's resolving functions, taken without allocating an executor closure per
+// request: `new Promise<T>(capture)`, then resolver<T>() and rejecter() hand them out.
+let capturedResolve: (value: never) => void = () => {};
+let capturedReject: (err: Error) => void = () => {};
+export function capture(resolve: (value: never) => void, reject: (err: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+/** The resolve function of the promise just created with `new Promise<T>(capture)`. */
+export function resolver<T>(): (value: T) => void {
+  return capturedResolve as (value: T) => void;
+}
+/** Its reject function. */
+export function rejecter(): (err: Error) => void {
+  return capturedReject;
+}
+
+/** Results of getMany/putMany: one promise for the whole batch, rejected by the first failure (as Promise.all). */
+export class ManyOp<T> {
+  readonly results: T[];
+  private remaining: number;
+  private failed = false;
+
+  constructor(
+    count: number,
+    private readonly resolve: (results: T[]) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.results = new Array<T>(count);
+    this.remaining = count;
+    if (count === 0) resolve(this.results);
+  }
+
+  done(index: number, result: T): void {
+    if (this.failed) return;
+    this.results[index] = result;
+    if (--this.remaining === 0) this.resolve(this.results);
+  }
+
+  fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.reject(err);
+  }
+}
+
+/** Where an operation's outcome goes: its own promise, or its slot in a ManyOp. */
+export abstract class Op<T> {
+  resolve: ((result: T) => void) | undefined;
+  reject: ((err: Error) => void) | undefined;
+  many: ManyOp<T> | undefined;
+  index = 0;
+
+  succeed(result: T): void {
+    if (this.many !== undefined) this.many.done(this.index, result);
+    else this.resolve!(result);
+  }
+
+  fail(err: Error): void {
+    if (this.many !== undefined) this.many.fail(err);
+    else this.reject!(err);
+  }
+}
+
+/** One get: asks the up primaries, answers after R replies, read-repairs after all. */
+export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
+  up: readonly string[] = NO_REPLICAS;
+  r = 0;
+  hi = 0;
+  lo = 0;
+  key: Uint8Array = EMPTY;
+  timeoutMs = 0;
+  /**
+   * Replicas that answered, in order of arrival, and their objects (undefined: none held).
+   * Arrays of their own from the first answer on (a get on the fast path allocates none).
+   */
+  replicas: string[] = NO_REPLICAS;
+  objects: (VObject | undefined)[] = NO_OBJECTS;
+  settled = 0;
+  done = false;
+
+  constructor(private readonly c: Coordinator) {
+    super();
+  }
+
+  onReply(reply: Reply, tag: number): void {
+    if (this.up.length === 1 && reply.type === FrameType.OBJECT && this.c.finishSingle(this, reply.object)) return;
+    this.settled++;
+    if (reply.type === FrameType.OBJECT) {
+      const id = this.up[tag]!;
+      try {
+        const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
+        if (this.replicas === NO_REPLICAS) {
+          this.replicas = [id];
+          this.objects = [obj];
+        } else {
+          this.replicas.push(id);
+          this.objects.push(obj);
+        }
+      } catch {
+        // A replica whose object does not decode counts as not answering.
+      }
+    }
+    this.check();
+  }
+
+  onError(): void {
+    this.settled++;
+    this.check();
+  }
+
+  private check(): void {
+    const all = this.settled === this.up.length;
+    if (!this.done && (this.replicas.length >= this.r || all)) {
+      this.done = true;
+      this.c.finishGet(this);
+    }
+    if (all && this.replicas.length > 1) this.c.readRepair(this);
+  }
+}
+
+/** One put: a primary coordinates the version, the others get it (or fallbacks keep hints). */
+export class PutOp extends Op<WriteResult> implements ReplySink {
+  primaries: readonly string[] = [];
+  partition = 0;
+  q: Quorum | undefined;
+  req: PutRequest | undefined;
+  /** Index in primaries of the next one to ask to coordinate. */
+  private next = 0;
+  object: VObject | undefined;
+  objectBytes: Uint8Array = EMPTY;
+  receipt: Receipt | undefined;
+  others: readonly string[] = NO_REPLICAS;
+  failed: Set<string> | undefined;
+  private settledOthers = 0;
+  private done = false;
+
+  constructor(private readonly c: Coordinator) {
+    super();
+  }
+
+  /** Asks the next healthy primary to coordinate; fails the put when none is left. */
+  tryNext(): void {
+    const ps = this.primaries;
+    while (this.next < ps.length) {
+      const id = ps[this.next++]!;
+      if (this.c.transport.isDown(id)) continue;
+      this.c.dispatch(id, this.req!, this.q!.timeoutMs, this, COORDINATE);
+      return;
+    }
+    this.c.counters.quorumFailures++;
+    this.fail(quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: no primary of the key could coordinate it`, 0, this.q!.w));
+  }
+
+  onReply(reply: Reply, tag: number): void {
+    if (tag === COORDINATE) this.coordinated(reply);
+    else if (reply.type === FrameType.ACK) {
+      this.receipt!.replicas.push(this.others[tag]!);
+      this.settleOther();
+    } else this.fallback(tag);
+  }
+
+  onError(_err: Error, tag: number): void {
+    if (tag === COORDINATE) this.tryNext();
+    else this.fallback(tag);
+  }
+
+  private coordinated(reply: Reply): void {
+    if (reply.type === FrameType.ERROR) {
+      if (CLIENT_ERRORS.has(reply.code)) this.fail(new RingkvError(reply.code as ErrorCode, reply.message));
+      else this.tryNext();
+      return;
+    }
+    if (reply.type !== FrameType.OBJECT) {
+      this.tryNext();
+      return;
+    }
+    const id = this.primaries[this.next - 1]!;
+    const ps = this.primaries;
+    try {
+      // Only the clock and the sibling count are used after this: values stay views.
+      this.object = decodeObject(reply.object, this.c.viewOptions(id));
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.receipt = { replicas: [id], hints: [], siblings: this.object.siblings.length };
+    if (ps.length === 1) {
+      this.done = true;
+      this.succeed({ context: this.c.context(this.object), receipt: this.receipt });
+      return;
+    }
+    // The reply is a view into the ring: keep a copy for the replicas and hints.
+    this.objectBytes = this.c.slab.copy(reply.object, 0, reply.object.length);
+    const others = ps.filter((p) => p !== id);
+    this.others = others;
+    this.check();
+    const req = this.req!;
+    const replicate: Request = { type: FrameType.REPLICATE, hi: req.hi, lo: req.lo, key: req.key, object: this.objectBytes };
+    for (let j = 0; j < others.length; j++) {
+      if (this.c.transport.isDown(others[j]!)) this.fallback(j);
+      else this.c.dispatch(others[j]!, replicate, this.q!.timeoutMs, this, j);
+    }
+  }
+
+  /** others[j] failed or is down: the next healthy member stands in with a hint. */
+  private fallback(j: number): void {
+    const primary = this.others[j]!;
+    (this.failed ??= new Set<string>()).add(primary);
+    void this.c.hint(this, primary).then(() => this.settleOther());
+  }
+
+  private settleOther(): void {
+    this.settledOthers++;
+    this.check();
+  }
+
+  private check(): void {
+    if (this.done) return;
+    const { w, sloppy } = this.q!;
+    const receipt = this.receipt!;
+    const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
+    if (acks < w && this.settledOthers < this.others.length) return;
+    this.done = true;
+    if (acks < w) {
+      this.c.counters.quorumFailures++;
+      this.fail(quorumError(
+        `write reached ${acks} of the ${w} replicas it needs (${receipt.replicas.length} primaries, ${receipt.hints.length} hints${sloppy ? '' : ', not counted: strict quorum'}); it may still be applied`,
+        acks, w,
+      ));
+      return;
+    }
+    this.succeed({ context: this.c.context(this.object!), receipt });
+  }
+}
+
+/** A sink for requests whose outcome nobody waits for (read repair). */
+export const IGNORE: ReplySink = { onReply() {}, onError() {} };
+
+export function quorumError(message: string, got: number, needed: number): RingkvError {
+  const err = new RingkvError(ErrorCode.QUORUM, message);
+  return Object.assign(err, { acks: got, needed });
+}
