@@ -15,6 +15,12 @@ export interface PutOptions extends RequestOptions {
   context?: Uint8Array;
   /** Expire the value this many milliseconds after the write. */
   ttlMs?: number;
+  /**
+   * Replace whatever the key holds, as Redis SET does: the write supersedes every value the
+   * coordinating replica has, context or not. Values written concurrently through another
+   * coordinator (after a failover) still survive as siblings.
+   */
+  overwrite?: boolean;
 }
 
 export interface StoreStats {

@@ -69,6 +69,8 @@ export interface WriteOptions extends RequestOptions {
   context?: Uint8Array;
   /** The value expires this many ms after the write. */
   ttlMs?: number;
+  /** Supersede whatever the coordinating replica holds (Redis SET semantics), context or not. */
+  overwrite?: boolean;
 }
 
 /** What happened to a request: who answered, whether fallbacks stood in. */
@@ -195,6 +197,7 @@ export class Coordinator {
         expiresAt: opts.ttlMs ? now + opts.ttlMs : 0,
         maxSiblings: this.defaults.maxSiblings,
         lww: this.defaults.lww,
+        overwrite: opts.overwrite === true,
       };
       op.q = q;
       op.partition = partition;

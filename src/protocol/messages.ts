@@ -7,7 +7,9 @@
 //   type          body
 //   GET        1  hi u32, lo u32, key bytes
 //   PUT        2  hi u32, lo u32, key bytes, context bytes, tombstone u8, value bytes,
-//                 writtenAt f64, expiresAt f64, maxSiblings u32, lww u8
+//                 writtenAt f64, expiresAt f64, maxSiblings u32, options u8
+//                 options: bit 0 lww (keep one value), bit 1 overwrite (the context also
+//                 covers everything the replica holds: Redis SET semantics)
 //                 -> the replica coordinates the version (advances its own clock entry)
 //   REPLICATE  3  hi u32, lo u32, key bytes, object bytes
 //                 -> the replica merges the object into what it holds and persists it
@@ -61,6 +63,8 @@ export interface PutRequest extends KeyRef {
   expiresAt: number;
   maxSiblings: number;
   lww: boolean;
+  /** Supersede whatever the coordinating replica holds, whatever the context says. */
+  overwrite?: boolean;
 }
 
 export interface ReplicateRequest extends KeyRef {
@@ -120,7 +124,7 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
       w.f64(req.writtenAt);
       w.f64(req.expiresAt);
       w.u32(req.maxSiblings);
-      w.u8(req.lww ? 1 : 0);
+      w.u8(putOptions(req));
       break;
     case FrameType.REPLICATE:
     case FrameType.HINT:
@@ -170,7 +174,7 @@ export function encodeRequestInto(buf: Uint8Array, at: number, requestId: number
     putF64(buf, p, req.writtenAt);
     putF64(buf, p + 8, req.expiresAt);
     putU32(buf, p + 16, req.maxSiblings);
-    buf[p + 20] = req.lww ? 1 : 0;
+    buf[p + 20] = putOptions(req);
   } else if (req.type === FrameType.REPLICATE) {
     putBytes(buf, p, req.object);
   }
@@ -223,7 +227,7 @@ export function decodeRequest(r: FrameReader): Request {
       writtenAt: r.f64(),
       expiresAt: r.f64(),
       maxSiblings: r.u32(),
-      lww: r.u8() === 1,
+      ...decodePutOptions(r.u8()),
     };
   } else if (type === FrameType.REPLICATE) {
     req = { type, hi, lo, key, object: r.bytes() };
@@ -282,3 +286,12 @@ export function decodeReply(r: FrameReader): Reply {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function putOptions(req: PutRequest): number {
+  return (req.lww ? 1 : 0) | (req.overwrite ? 2 : 0);
+}
+
+function decodePutOptions(bits: number): { lww: boolean; overwrite: boolean } {
+  if (bits > 3) throw protocolError(`PUT options ${bits} has unknown bits`);
+  return { lww: (bits & 1) !== 0, overwrite: (bits & 2) !== 0 };
+}

@@ -31,6 +31,7 @@ import {
   type Actor,
   coordinatePut,
   decodeContext,
+  mergeClocks,
   decodeObject,
   encodeObject,
   encodeObjectInto,
@@ -171,7 +172,10 @@ export class Replica {
       }
       case FrameType.PUT: {
         const stored = this.readObject(req.key, req.hi, req.lo);
-        const next = coordinatePut(stored, decodeContext(req.context), this.actor, {
+        // overwrite: the write also supersedes every value this replica holds (Redis SET).
+        const seen = decodeContext(req.context);
+        const context = req.overwrite && stored !== undefined ? mergeClocks(seen, stored.clock) : seen;
+        const next = coordinatePut(stored, context, this.actor, {
           value: req.value,
           writtenAt: req.writtenAt,
           expiresAt: req.expiresAt,

@@ -63,6 +63,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(values(await db.get('k')), ['merged']);
   });
 
+  test('overwrite replaces every value the key holds, siblings included, in one write', async () => {
+    const db = await create();
+    await db.put('k', 'a');
+    await db.put('k', 'b');
+    assert.equal(values(await db.get('k')), ['a', 'b']);
+    await db.put('k', 'c', { overwrite: true });
+    assert.equal(values(await db.get('k')), ['c']);
+    for (let i = 0; i < 5; i++) await db.put('k', `d${i}`, { overwrite: true });
+    assert.equal(values(await db.get('k')), ['d4']);
+  });
+
   test('many concurrent writers: every value survives, the context collapses them', async () => {
     const db = await create();
     const written = Array.from({ length: 20 }, (_, i) => `w${i}`);

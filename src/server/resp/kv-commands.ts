@@ -54,11 +54,12 @@ function onlyValue(s: Session, key: Uint8Array, read: ReadResult): Uint8Array {
 }
 
 /**
- * Writes `value` over whatever `read` saw (SET's replace). `read` is the key's current
- * read, made under the key's lock; undefined = absent.
+ * Writes `value` over whatever the key holds (SET's replace): one write with the store's
+ * `overwrite`, which supersedes every value the coordinating replica has. `read`, when the
+ * caller read the key first (NX/XX/GET), adds its context.
  */
 function replace(s: Session, key: Uint8Array, value: Uint8Array, read: ReadResult | undefined, ttlMs?: number): Promise<unknown> {
-  return storeOf(s).put(key, value, { w: s.writeOptions.w, context: read?.context, ttlMs });
+  return storeOf(s).put(key, value, { w: s.writeOptions.w, context: read?.context, ttlMs, overwrite: true });
 }
 
 async function get(s: Session, args: Buffer[]): Promise<Reply> {
@@ -108,6 +109,10 @@ async function set(s: Session, args: Buffer[]): Promise<Reply> {
   const o = setOptions(args, Date.now());
   const key = args[1]!;
   const store = storeOf(s);
+  if (!o.nx && !o.xx && !o.get && o.ttlMs !== 0) {
+    await replace(s, key, args[2]!, undefined, o.ttlMs); // plain SET: one write, no read
+    return OK;
+  }
   const read = await store.get(key, s.readOptions);
   const old = o.get ? oneValue(s, key, read) : null;
   const exists = read !== undefined;
@@ -175,9 +180,8 @@ async function mset(s: Session, args: Buffer[]): Promise<Reply> {
     keys.push(args[i]!);
     values.push(args[i + 1]!);
   }
-  const reads = await store.getMany(keys, s.readOptions);
   const writes = new Array<Promise<unknown>>(keys.length);
-  for (let i = 0; i < keys.length; i++) writes[i] = replace(s, keys[i]!, values[i]!, reads[i]);
+  for (let i = 0; i < keys.length; i++) writes[i] = replace(s, keys[i]!, values[i]!, undefined);
   await Promise.all(writes);
   return OK;
 }
