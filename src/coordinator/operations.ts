@@ -189,8 +189,11 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     } else this.fallback(tag);
   }
 
-  onError(_err: Error, tag: number): void {
-    if (tag === COORDINATE) this.tryNext();
+  onError(err: Error, tag: number): void {
+    // A request the transport cannot carry (too large for a shard ring) fails the same on
+    // every replica: tell the caller instead of trying the next and reporting ERR_QUORUM.
+    if (tag === COORDINATE && (err as RingkvError).code === ErrorCode.TOO_LARGE) this.fail(err);
+    else if (tag === COORDINATE) this.tryNext();
     else this.fallback(tag);
   }
 
