@@ -4,8 +4,9 @@
 //
 // A file counts as failed when: its process exits non-zero; its summary's Total differs
 // from Passed (uvu exits 0 when a `before` hook throws, leaving tests unrun); it prints no
-// summary; it is still running RINGKV_TEST_TIMEOUT_S after it started (default 600); or it
+// summary; it is still running RINGKV_TEST_TIMEOUT_S after it started (default 300); or it
 // has not exited 10 s after printing its summary (a leaked worker, socket or timer).
+// The default file limit (300 s) is far above any file's run time here (< 30 s).
 //
 //   node test/run.mjs [filter]      filter: substring of the test file path
 //   RINGKV_TEST_JOBS=2              files run in parallel (default 2)
@@ -14,7 +15,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const ROOT = 'dist/test';
-const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? 600) * 1000;
+const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? 300) * 1000;
 const EXIT_GRACE_MS = 10_000; // after the summary, a clean test file exits at once
 const JOBS = Number(process.env.RINGKV_TEST_JOBS ?? 2);
 const filter = process.argv[2] ?? '';

@@ -262,7 +262,9 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       ));
       return;
     }
-    this.succeed({ context: this.c.context(this.object!), receipt });
+    // A snapshot: acks that arrive after the write returned do not change what it reported.
+    const snapshot: Receipt = { replicas: receipt.replicas.slice(), hints: receipt.hints.slice(), siblings: receipt.siblings };
+    this.succeed({ context: this.c.context(this.object!), receipt: snapshot });
   }
 }
 

@@ -95,7 +95,9 @@ test('writes during an outage land as hints and reach the restarted shard', asyn
   await db.shards!.kill('s1');
   const hinted: string[] = [];
   for (let i = 0; hinted.length < 40 && i < 400; i++) {
-    const w = await db.put(`h${i}`, `v${i}`);
+    // W=3: the write returns only once the hint for s1 (if any) is acknowledged too, so the
+    // receipt names it.
+    const w = await db.put(`h${i}`, `v${i}`, { w: 3 });
     assert.ok(!w.receipt.replicas.includes('s1'));
     if (w.receipt.hints.some((h) => h.for === 's1')) hinted.push(`h${i}`);
   }
