@@ -29,7 +29,7 @@ import {
   encodeObject,
   mergeAll,
   readSingle,
-  visibleValues,
+  visibleSiblings,
   type DecodeOptions,
   type SingleRead,
   type VObject,
@@ -93,6 +93,8 @@ export interface ReadResult {
   values: Uint8Array[];
   /** Pass it to the write that resolves these values. */
   context: Uint8Array;
+  /** When each value expires (parallel to `values`), ms since the epoch; 0 = never. */
+  expiresAt: number[];
   receipt: Receipt;
 }
 
@@ -255,15 +257,17 @@ export class Coordinator {
       op.succeed(undefined);
       return;
     }
-    const values = visibleValues(merged, this.now(), this.readOptions);
-    if (values.length === 0) {
+    const visible = visibleSiblings(merged, this.now(), this.readOptions);
+    if (visible.length === 0) {
       op.succeed(undefined);
       return;
     }
     // Replies may still come (R < up): the receipt names those in by now.
     const replicas = op.settled === op.up.length ? op.replicas : op.replicas.slice();
     const receipt: Receipt = { replicas, hints: [], siblings: merged.siblings.length };
-    op.succeed({ values, context: this.context(merged), receipt });
+    const values = visible.map((s) => s.value!);
+    const expiresAt = visible.map((s) => s.expiresAt);
+    op.succeed({ values, context: this.context(merged), expiresAt, receipt });
   }
 
   /**
@@ -286,7 +290,7 @@ export class Coordinator {
       op.succeed(undefined);
       return true;
     }
-    op.succeed({ values: [read.value], context: read.context, receipt: { replicas: [op.up[0]!], hints: [], siblings: 1 } });
+    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt: { replicas: [op.up[0]!], hints: [], siblings: 1 } });
     return true;
   }
 

@@ -202,6 +202,8 @@ export interface SingleRead {
   value: Uint8Array | undefined;
   /** The object's clock as an opaque context (encodeContext's bytes), copied. */
   context: Uint8Array;
+  /** When the value expires, ms since the epoch; 0 = never. */
+  expiresAt: number;
 }
 
 /**
@@ -267,7 +269,7 @@ export function readSingle(bytes: Uint8Array, now: number, copier: ValueCopier, 
   const context = copier.copy(bytes, 0, clockEnd);
   context[0] = CONTEXT_VERSION;
   const visible = valueAt >= 0 && !(expiresAt !== 0 && expiresAt <= now);
-  return { value: visible ? copier.copy(bytes, valueAt, valueEnd) : undefined, context };
+  return { value: visible ? copier.copy(bytes, valueAt, valueEnd) : undefined, context, expiresAt };
 }
 
 /** The counter of clock entry `index`, the clock's entries starting at bytes[at] (already checked). */

@@ -106,8 +106,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
   test('a value with a TTL reads as absent once it expired', async () => {
     const db = await create();
+    const before = Date.now();
     await db.put('t', 'v', { ttlMs: 400 });
-    assert.equal(values(await db.get('t')), ['v']);
+    const r = await db.get('t');
+    assert.equal(values(r), ['v']);
+    assert.ok(r!.expiresAt[0]! >= before + 400 && r!.expiresAt[0]! <= Date.now() + 400, 'the read reports the expiry');
+    await db.put('forever', 'v');
+    assert.equal((await db.get('forever'))!.expiresAt, [0]);
     await new Promise((r) => setTimeout(r, 500));
     assert.is(await db.get('t'), undefined);
   });
