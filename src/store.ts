@@ -33,6 +33,11 @@ export interface StoreStats {
   readRepairs: number;
   /** Per-replica details from the shards (storage engine stats), when available. */
   shards?: unknown[];
+  /**
+   * About how many keys the store holds (DBSIZE): the shards' stored records divided by N.
+   * An upper bound: versions not yet merged and tombstones count. Absent without shard stats.
+   */
+  approxKeys?: number;
 }
 
 export interface StoreParts {
@@ -162,8 +167,15 @@ export class Store {
       hintsWritten: c.hintsWritten,
       hintsDelivered: this.handoff.delivered,
       readRepairs: c.readRepairs,
-      ...(this.parts.shardStats ? { shards: await this.parts.shardStats() } : {}),
+      ...(this.parts.shardStats ? await this.shardFigures() : {}),
     };
+  }
+
+  private async shardFigures(): Promise<{ shards: unknown[]; approxKeys: number }> {
+    const shards = await this.parts.shardStats!();
+    let records = 0;
+    for (const s of shards) records += (s as { data?: { approxEntries?: number } }).data?.approxEntries ?? 0;
+    return { shards, approxKeys: Math.round(records / this.parts.defaults.n) };
   }
 
   async close(): Promise<void> {

@@ -358,7 +358,11 @@ export class LsmEngine implements StorageEngine {
     for (const t of this.tables) tableBytes += t.meta.fileSize;
     let memtableBytes = this.mem.bytes;
     for (const m of this.frozen) memtableBytes += m.bytes;
+    let entries = this.mem.count;
+    for (const m of this.frozen) entries += m.count;
+    for (const t of this.tables) entries += t.meta.entries;
     return {
+      approxEntries: entries,
       lastSeq: this.lastSeq,
       memtableBytes,
       frozenMemtables: this.frozen.length,

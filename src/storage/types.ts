@@ -28,6 +28,11 @@ export type SyncMode =
 export interface EngineStats {
   /** Sequence number of the last write. */
   lastSeq: number;
+  /**
+   * Records in the memtables and tables: an upper bound on live keys (a key overwritten or
+   * deleted since the last merge counts once per table holding it).
+   */
+  approxEntries: number;
   memtableBytes: number;
   frozenMemtables: number;
   tables: number;

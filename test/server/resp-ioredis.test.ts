@@ -193,7 +193,8 @@ test('CLIENT SETNAME/GETNAME/ID, CONFIG GET, DBSIZE, SCAN, TYPE, COMMAND COUNT',
   assert.type(await redis.client('ID'), 'number');
   assert.equal(await redis.config('GET', 'save'), ['save', '']);
   assert.equal(await redis.config('GET', 'appendonly'), ['appendonly', 'no']);
-  assert.type(await redis.dbsize(), 'number');
+  // Keys set by earlier tests in this file: DBSIZE is approximate (versions not yet merged count) but not 0.
+  assert.ok((await redis.dbsize()) > 0);
   assert.equal(await redis.scan(0), ['0', []]);
   assert.is(await redis.type('greeting'), 'string');
   assert.is(await redis.type('never-set'), 'none');
