@@ -2,9 +2,9 @@
 // coordinator, whatever carries its requests (worker shards on SAB rings, replicas in this
 // thread for tests, TCP peers later).
 import { ErrorCode, RingkvError } from './errors.js';
-import { Slab } from './protocol/index.js';
+import { FrameType, Slab } from './protocol/index.js';
 import { Coordinator, Handoff, type ReadResult, type RequestOptions, type Transport, type WriteOptions, type WriteResult } from './coordinator/index.js';
-import type { TokenHasher } from './hash/index.js';
+import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
 
@@ -150,6 +150,40 @@ export class Store {
   /** The local shards' control (flush, compact; kill and waitUp for fault tests), if local. */
   get shards(): ShardControlSurface | undefined {
     return this.parts.shards;
+  }
+
+  /**
+   * One page of a walk over the keys (Redis SCAN): start with cursor '0'; a returned cursor
+   * of '0' means the walk is done. The cursor is a ring token: each partition is read from
+   * its first healthy primary, so a key is listed once, and a key written while the walk
+   * runs, or held only by a replica not asked, may be missed (eventual, like SCAN itself).
+   */
+  async scan(opts: { cursor?: string; count?: number } = {}): Promise<{ keys: Uint8Array[]; cursor: string }> {
+    this.checkOpen();
+    const cursor = opts.cursor ?? '0';
+    const count = opts.count ?? 10;
+    if (!/^\d{1,20}$/.test(cursor) || BigInt(cursor) >= TOKEN_END) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `a scan cursor is a decimal token below 2^64, got '${cursor.slice(0, 30)}'`);
+    }
+    if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `scan count must be 1..1000000, got ${count}`);
+    const { ring, transport, defaults } = this.parts;
+    const keys: Uint8Array[] = [];
+    let token = BigInt(cursor);
+    while (keys.length < count && token < TOKEN_END) {
+      const hi = Number(token >> 32n);
+      const lo = Number(token & 0xffffffffn);
+      const p = ring.partitionOf(hi, lo);
+      const range = ring.partitionRange(p);
+      const replica = ring.listOf(p, defaults.n).find((id) => !transport.isDown(id));
+      if (replica === undefined) throw new RingkvError(ErrorCode.UNAVAILABLE, `no replica of partition ${p} is up to scan`);
+      const to = { hi: Number((range.to >> 32n) & 0xffffffffn), lo: Number(range.to & 0xffffffffn), end: range.to >= TOKEN_END };
+      const reply = await transport.request(replica, { type: FrameType.SCAN, from: { hi, lo, end: false }, to, max: count - keys.length, now: Date.now() }, defaults.timeoutMs);
+      if (reply.type === FrameType.ERROR) throw new RingkvError(reply.code as ErrorCode, reply.message);
+      if (reply.type !== FrameType.KEYS) throw new RingkvError(ErrorCode.PROTOCOL, `replica ${replica} answered a scan with a type ${reply.type} frame`);
+      keys.push(...reply.keys);
+      token = reply.done ? range.to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
+    }
+    return { keys, cursor: token >= TOKEN_END ? '0' : token.toString() };
   }
 
   /** Delivers pending hints now (tests, operators); resolves with how many were delivered. */

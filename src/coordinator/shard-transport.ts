@@ -403,6 +403,8 @@ function copyReply(reply: Reply): Reply {
       return { type: FrameType.OBJECT, object: reply.object.slice() };
     case FrameType.HINTS:
       return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
+    case FrameType.KEYS:
+      return { ...reply, keys: reply.keys.map((k) => k.slice()) };
     default:
       return reply;
   }

@@ -20,10 +20,16 @@
 //   HINT_DONE  6  target string, hi u32, lo u32, key bytes, object bytes
 //                 -> the hint was delivered: the replica deletes it if it still holds exactly
 //                    `object` (a newer write for the key keeps its hint)
+//   SCAN       7  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, max u32, now f64
+//                 -> KEYS: keys with a visible value (at `now`) and a token in [from, to)
+//                    (to = 2^64 when toEnd = 1), at least `max` unless the range ends, and
+//                    always every key of the last token listed
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
 //   HINTS     67  count u32, count x (hi u32, lo u32, key bytes, object bytes)
+//   KEYS      68  count u32, count x key bytes, done u8, nextHi u32, nextLo u32
+//                 (done = 1: the range is exhausted; else resume the scan at next)
 //
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
@@ -37,10 +43,12 @@ export const FrameType = {
   HINT: 4,
   HINTS_FOR: 5,
   HINT_DONE: 6,
+  SCAN: 7,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
   HINTS: 67,
+  KEYS: 68,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -90,7 +98,22 @@ export interface HintDoneRequest extends KeyRef {
   object: Uint8Array;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest;
+/** A token as two u32 halves, or the end of the ring (2^64). */
+export interface TokenBound {
+  hi: number;
+  lo: number;
+  end: boolean;
+}
+
+export interface ScanRequest {
+  type: typeof FrameType.SCAN;
+  from: TokenBound;
+  to: TokenBound;
+  max: number;
+  now: number;
+}
+
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest;
 
 export interface HintEntry extends KeyRef {
   object: Uint8Array;
@@ -100,11 +123,22 @@ export type Reply =
   | { type: typeof FrameType.OBJECT; object: Uint8Array }
   | { type: typeof FrameType.ACK }
   | { type: typeof FrameType.ERROR; code: string; message: string }
-  | { type: typeof FrameType.HINTS; hints: HintEntry[] };
+  | { type: typeof FrameType.HINTS; hints: HintEntry[] }
+  | { type: typeof FrameType.KEYS; keys: Uint8Array[]; done: boolean; next: TokenBound };
 
 /** Encodes `req` as one frame with `requestId`; the view is valid until `w` is reused. */
 export function encodeRequest(w: FrameWriter, requestId: number, req: Request): Uint8Array {
   w.begin(req.type, requestId);
+  if (req.type === FrameType.SCAN) {
+    w.u32(req.from.hi);
+    w.u32(req.from.lo);
+    w.u32(req.to.hi);
+    w.u32(req.to.lo);
+    w.u8(req.to.end ? 1 : 0);
+    w.u32(req.max);
+    w.f64(req.now);
+    return w.end();
+  }
   if (req.type === FrameType.HINTS_FOR) {
     w.string(req.target);
     w.u32(req.max);
@@ -201,6 +235,13 @@ function sized(n: number): number {
 /** Decodes the request frame `r` is aimed at. Views point into the frame's buffer. */
 export function decodeRequest(r: FrameReader): Request {
   const type = r.type;
+  if (type === FrameType.SCAN) {
+    const from: TokenBound = { hi: r.u32(), lo: r.u32(), end: false };
+    const to: TokenBound = { hi: r.u32(), lo: r.u32(), end: r.u8() === 1 };
+    const req: ScanRequest = { type, from, to, max: r.u32(), now: r.f64() };
+    r.done();
+    return req;
+  }
   if (type === FrameType.HINTS_FOR) {
     const req: HintsForRequest = { type, target: r.string(), max: r.u32() };
     r.done();
@@ -246,6 +287,12 @@ export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Ui
   else if (reply.type === FrameType.ERROR) {
     w.string(reply.code);
     w.string(reply.message);
+  } else if (reply.type === FrameType.KEYS) {
+    w.u32(reply.keys.length);
+    for (const k of reply.keys) w.bytes(k);
+    w.u8(reply.done ? 1 : 0);
+    w.u32(reply.next.hi);
+    w.u32(reply.next.lo);
   } else if (reply.type === FrameType.HINTS) {
     w.u32(reply.hints.length);
     for (const h of reply.hints) {
@@ -276,6 +323,15 @@ export function decodeReply(r: FrameReader): Reply {
       const hints: HintEntry[] = [];
       for (let i = 0; i < count; i++) hints.push({ hi: r.u32(), lo: r.u32(), key: r.bytes(), object: r.bytes() });
       reply = { type: FrameType.HINTS, hints };
+      break;
+    }
+    case FrameType.KEYS: {
+      const count = r.u32();
+      if (count > r.remaining) throw protocolError(`KEYS claims ${count} keys in ${r.remaining} bytes`);
+      const keys: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) keys.push(r.bytes());
+      const done = r.u8() === 1;
+      reply = { type: FrameType.KEYS, keys, done, next: { hi: r.u32(), lo: r.u32(), end: done } };
       break;
     }
     default:

@@ -24,7 +24,7 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
-import { FrameType, Slab, type HintEntry, type Reply, type Request } from '../protocol/index.js';
+import { FrameType, Slab, type HintEntry, type Reply, type Request, type ScanRequest, type TokenBound } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import type { MerkleBuilder, MerkleTree } from './merkle.js';
 import {
@@ -37,6 +37,7 @@ import {
   encodeObjectInto,
   equalObjects,
   mergeObjects,
+  visibleValues,
   objectSize,
   type DecodeOptions,
   type VObject,
@@ -127,7 +128,7 @@ export class Replica {
         return undefined;
       }
       const reply = this.handle(req);
-      if (req.type === FrameType.HINTS_FOR) return reply;
+      if (req.type === FrameType.HINTS_FOR || req.type === FrameType.SCAN) return reply; // reads: answered now
       this.staged.push(reply);
       return undefined;
     } catch (err) {
@@ -201,6 +202,8 @@ export class Replica {
       }
       case FrameType.HINTS_FOR:
         return { type: FrameType.HINTS, hints: this.hintsFor(req.target, req.max) };
+      case FrameType.SCAN:
+        return this.scanKeys(req);
       case FrameType.HINT_DONE: {
         const hkey = hintKey(req.target, req.key);
         const held = this.readHint(hkey);
@@ -218,6 +221,28 @@ export class Replica {
   /** A Merkle tree over the token range [from, to) of this replica's objects. */
   merkle(builder: MerkleBuilder, from: bigint, to: bigint, depth: number): MerkleTree {
     return builder.build(this.stores.data.scan(from, to), from, to, depth);
+  }
+
+  /**
+   * Keys with a visible value in the request's token range: at least `max` (unless the range
+   * ends first), then the rest of the last token's keys, so a resumed scan never splits a token.
+   */
+  private scanKeys(req: ScanRequest): Reply {
+    const from = boundToken(req.from);
+    const to = boundToken(req.to);
+    const keys: Uint8Array[] = [];
+    let lastToken = -1n;
+    for (const e of this.stores.data.scan(from, to)) {
+      if (keys.length >= req.max && e.token !== lastToken) {
+        return { type: FrameType.KEYS, keys, done: false, next: { hi: Number(e.token >> 32n), lo: Number(e.token & 0xffffffffn), end: false } };
+      }
+      const obj = decodeObject(e.value, { source: 'the stored object' });
+      if (visibleValues(obj, req.now).length > 0) {
+        keys.push(e.key);
+        lastToken = e.token;
+      }
+    }
+    return { type: FrameType.KEYS, keys, done: true, next: req.to };
   }
 
   /** Hints held for `target`, at most `max`. A scan of the hint store: hints are few. */
@@ -347,4 +372,8 @@ function errorReply(err: unknown): Reply {
   const code = err instanceof RingkvError ? err.code : ErrorCode.IO;
   const message = err instanceof Error ? err.message : String(err);
   return { type: FrameType.ERROR, code, message };
+}
+
+function boundToken(b: TokenBound): bigint {
+  return b.end ? 1n << 64n : (BigInt(b.hi) << 32n) | BigInt(b.lo);
 }

@@ -106,6 +106,27 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(got.map(values), [...Array.from({ length: 50 }, (_, i) => [`v${i}`]), undefined]);
   });
 
+  test('scan walks every live key exactly once, page by page', async () => {
+    const db = await create();
+    const written = Array.from({ length: 300 }, (_, i) => `scan-${i}`);
+    await db.putMany(written.map((k) => [k, 'v'] as const));
+    const r = await db.get('scan-7');
+    await db.delete('scan-7', { context: r!.context });
+    const seen: string[] = [];
+    let cursor = '0';
+    let pages = 0;
+    do {
+      const page = await db.scan({ cursor, count: 40 });
+      seen.push(...page.keys.map((k) => new TextDecoder().decode(k)));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== '0' && pages < 1000);
+    assert.is(cursor, '0');
+    assert.ok(pages >= 7, `${pages} pages`);
+    assert.equal(seen.slice().sort(), written.filter((k) => k !== 'scan-7').sort());
+    await db.scan({ cursor: 'x' }).then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
+  });
+
   test('a value with a TTL reads as absent once it expired', async () => {
     const db = await create();
     const before = Date.now();

@@ -195,7 +195,18 @@ test('CLIENT SETNAME/GETNAME/ID, CONFIG GET, DBSIZE, SCAN, TYPE, COMMAND COUNT',
   assert.equal(await redis.config('GET', 'appendonly'), ['appendonly', 'no']);
   // Keys set by earlier tests in this file: DBSIZE is approximate (versions not yet merged count) but not 0.
   assert.ok((await redis.dbsize()) > 0);
-  assert.equal(await redis.scan(0), ['0', []]);
+  await redis.mset('scan:a', '1', 'scan:b', '2', 'other', '3');
+  const found: string[] = [];
+  let cursor = '0';
+  let pages = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', 'scan:*', 'COUNT', 5);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0' && ++pages < 10_000);
+  assert.equal(found.sort(), ['scan:a', 'scan:b']);
+  assert.equal((await redis.scan(0, 'TYPE', 'hash'))[1], []);
+  await rejects(redis.scan('nope'), /invalid cursor/);
   assert.is(await redis.type('greeting'), 'string');
   assert.is(await redis.type('never-set'), 'none');
   assert.ok(((await redis.call('COMMAND', 'COUNT')) as number) > 20);

@@ -3,8 +3,9 @@
 //
 // - DBSIZE is approximate: the store's stats carry no key count yet, so it answers the
 //   store's `approxKeys` when present and 0 otherwise (INFO keyspace likewise).
-// - SCAN has no store API to walk keys yet: it checks its arguments and answers cursor 0
-//   with no keys (a complete, empty iteration), so tools that scan terminate.
+// - SCAN walks the store's keys with store.scan (the cursor is a ring token); MATCH filters
+//   each page after the fact (pages may come back shorter than COUNT, even empty, as in
+//   Redis); TYPE other than 'string' yields nothing (every value is a string).
 // - FLUSHDB (and FLUSHALL) answer an error unless the server was started with
 //   flushdbEnabled; even then they need a key scan, which the store does not offer yet.
 // - CONFIG GET answers save '' (no snapshots), appendonly from the store's sync mode,
@@ -24,20 +25,32 @@ async function dbsize(s: Session): Promise<Reply> {
   return approximateKeys(await storeStatsSoon(s));
 }
 
-function scan(_s: Session, args: Buffer[]): Reply {
-  const cursor = parseInteger(args[1]!);
-  if (cursor === null || cursor < 0) return new ReplyError(ErrorPrefix.ERR, 'invalid cursor');
+async function scan(s: Session, args: Buffer[]): Promise<Reply> {
+  const cursor = text(args[1]!);
+  if (!/^\d{1,20}$/.test(cursor) || BigInt(cursor) >= 1n << 64n) return new ReplyError(ErrorPrefix.ERR, 'invalid cursor');
+  let count = 10;
+  let match: string | undefined;
+  let type: string | undefined;
   for (let i = 2; i < args.length; i += 2) {
     const a = args[i]!;
     if (i + 1 >= args.length) throw syntaxError();
     if (isWord(a, 'count')) {
       const n = parseInteger(args[i + 1]!);
       if (n === null || n < 1) throw syntaxError();
-    } else if (!isWord(a, 'match') && !isWord(a, 'type')) {
+      count = Math.min(n, 100_000);
+    } else if (isWord(a, 'match')) {
+      match = text(args[i + 1]!);
+    } else if (isWord(a, 'type')) {
+      type = text(args[i + 1]!).toLowerCase();
+    } else {
       throw syntaxError();
     }
   }
-  return ['0', []];
+  const page = await s.server.store.scan({ cursor, count });
+  const keys = type !== undefined && type !== 'string'
+    ? []
+    : page.keys.filter((k) => match === undefined || globMatch(match, Buffer.from(k).toString('latin1')));
+  return [page.cursor, keys.map((k) => Buffer.from(k))];
 }
 
 /** Every parameter CONFIG GET knows, name -> value. */
