@@ -18,6 +18,7 @@ const samples: Request[] = [
   { type: FrameType.REPLICATE, hi: 4, lo: 5, key: b('r'), object: b('object-bytes') },
   { type: FrameType.HINT, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
   { type: FrameType.HINTS_FOR, target: 'n1/s3', max: 500 },
+  { type: FrameType.SCAN, from: { hi: 1, lo: 2, end: false }, to: { hi: 0, lo: 0, end: true }, max: 100, now: 1_700_000_000_000 },
   { type: FrameType.HINT_DONE, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
 ];
 
@@ -41,6 +42,8 @@ test('replies round-trip', () => {
     { type: FrameType.ACK },
     { type: FrameType.ERROR, code: 'ERR_QUORUM', message: 'only 1 of 2 acks' },
     { type: FrameType.HINTS, hints: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 3, lo: 4, key: b(''), object: b('') }] },
+    { type: FrameType.KEYS, keys: [b('k1'), b('')], done: false, next: { hi: 7, lo: 8, end: false } },
+    { type: FrameType.KEYS, keys: [], done: true, next: { hi: 0, lo: 0, end: true } },
   ];
   for (const reply of replies) {
     r.reset(encodeReply(w, 42, reply).slice());
