@@ -114,17 +114,11 @@ export class Block {
     let step = 0;
     while (left < right) {
       const mid = searchProbe(left, right, t, low, high, step++);
-      // Inline decode of entry mid's ikey position: skip kind and seq, read ikeyLen, skip valueLen.
+      // Entry mid's ikey: skip kind and seq, read ikeyLen, skip valueLen.
       let p = getFixed32(buf, this.offsetsAt + 4 * mid) + 1;
       while (buf[p++]! >= 0x80);
-      let len = 0;
-      let scale = 1;
-      let b: number;
-      do {
-        b = buf[p++]!;
-        len += (b & 0x7f) * scale;
-        scale *= 128;
-      } while (b >= 0x80);
+      p = getVarint(buf, p, buf.length, VARINT);
+      const len = VARINT.value;
       while (buf[p++]! >= 0x80);
       if (compareIkeyAt(buf, p, len, target, hi, lo) < 0) {
         left = mid + 1;

@@ -237,15 +237,8 @@ export class TableIndex {
     let step = 0;
     while (left < right) {
       const mid = searchProbe(left, right, t, low, high, step++);
-      let p = starts[mid]!;
-      let len = 0;
-      let scale = 1;
-      let b: number;
-      do {
-        b = buf[p++]!;
-        len += (b & 0x7f) * scale;
-        scale *= 128;
-      } while (b >= 0x80);
+      const p = getVarint(buf, starts[mid]!, buf.length, VARINT);
+      const len = VARINT.value;
       if (compareIkeyAt(buf, p, len, target, hi, lo) < 0) {
         left = mid + 1;
         low = tokenAt(buf, p);
