@@ -19,6 +19,7 @@ import { MANIFEST_NAME } from '../../src/storage/manifest.js';
 import { Random } from '../../src/storage/random.js';
 import { parseTableFileName } from '../../src/storage/sstable-format.js';
 import { readWholeFile } from '../../src/storage/vfs.js';
+import { diff, same, show, type Model } from './acked-model.js';
 import { parseWalFileName } from '../../src/storage/wal-format.js';
 
 const SEED = Number(process.env.RINGKV_SEED ?? 1);
@@ -34,7 +35,6 @@ interface Batch {
   seq: number;
   ops: WriteOp[];
 }
-type Model = Map<string, Uint8Array | undefined>;
 
 const key = (i: number) => `key-${String(i).padStart(4, '0')}`;
 /** Compressible when `i` is even (lz4 blocks), noise when odd. */
@@ -85,27 +85,6 @@ function walRecords(bytes: Uint8Array): { start: number; end: number; seq: numbe
   return out;
 }
 
-const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
-  a === undefined || b === undefined ? a === b : Buffer.from(a).equals(Buffer.from(b));
-const show = (v: Uint8Array | undefined) => (v === undefined ? 'undefined' : JSON.stringify(dec.decode(v.subarray(0, 20))));
-
-/** How `db` differs from `model` (gets of every key and a full scan); [] if not at all. Throws what the engine throws. */
-function diff(db: LsmEngine, model: Model): string[] {
-  const out: string[] = [];
-  let live = 0;
-  for (const [k, want] of model) {
-    if (want !== undefined) live++;
-    const got = db.get(enc.encode(k));
-    if (!same(got, want)) out.push(`get ${k} = ${show(got)}, want ${show(want)}`);
-  }
-  let scanned = 0;
-  for (const e of db.scan(0n, TOKEN_END)) {
-    scanned++;
-    if (!same(e.value, model.get(dec.decode(e.key)))) out.push(`scan ${dec.decode(e.key)} = ${show(e.value)}`);
-  }
-  if (scanned !== live) out.push(`scan finds ${scanned} live keys, want ${live}`);
-  return out.slice(0, 5);
-}
 
 // ---- images of a closed store ----
 

@@ -14,12 +14,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testStorageOptions } from '../../src/config.js';
 import { RingkvError } from '../../src/errors.js';
-import { TOKEN_END } from '../../src/hash/index.js';
 import { FaultyVfs, MemoryVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';
 import { MANIFEST_NAME, readManifest } from '../../src/storage/manifest.js';
 import { Random } from '../../src/storage/random.js';
 import { tableFileName } from '../../src/storage/sstable-format.js';
 import { readWholeFile } from '../../src/storage/vfs.js';
+import { diff, type Model } from './acked-model.js';
 import { parseWalFileName } from '../../src/storage/wal-format.js';
 
 const SEED = Number(process.env.RINGKV_SEED ?? 1);
@@ -35,8 +35,6 @@ const busy = (vfs: Vfs) => ({ ...testStorageOptions(), dir: DIR, vfs });
 
 // ---- the model of acknowledged writes ----
 
-/** Key -> value, or undefined once deleted. */
-type Model = Map<string, Uint8Array | undefined>;
 
 const key = (i: number) => `key-${String(i).padStart(4, '0')}`;
 function value(i: number, version: number, length = 100): Uint8Array {
@@ -56,28 +54,6 @@ function write(db: LsmEngine, model: Model, ...ops: WriteOp[]): void {
   apply(model, ops);
 }
 
-const show = (v: Uint8Array | undefined) => (v === undefined ? 'undefined' : JSON.stringify(dec.decode(v.subarray(0, 24))));
-const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
-  a === undefined || b === undefined ? a === b : Buffer.from(a).equals(Buffer.from(b));
-
-/** How `db` differs from `model`: a get of every key, and a scan of the whole ring. [] if not at all. */
-function diff(db: LsmEngine, model: Model): string[] {
-  const out: string[] = [];
-  let live = 0;
-  for (const [k, want] of model) {
-    if (want !== undefined) live++;
-    const got = db.get(enc.encode(k));
-    if (!same(got, want)) out.push(`get ${k} = ${show(got)}, want ${show(want)}`);
-  }
-  let scanned = 0;
-  for (const e of db.scan(0n, TOKEN_END)) {
-    scanned++;
-    const k = dec.decode(e.key);
-    if (!same(e.value, model.get(k))) out.push(`scan ${k} = ${show(e.value)}, want ${show(model.get(k))}`);
-  }
-  if (scanned !== live) out.push(`scan finds ${scanned} live keys, want ${live}`);
-  return out.slice(0, 5);
-}
 
 /**
  * Checks `db` against the acknowledged writes plus, optionally, the write that was in flight
