@@ -276,6 +276,39 @@ async function stream(
 
 // ---- the catalogue ----
 
+/**
+ * For every op k of `trace` (and a few past its end) and every aftermath: build the scenario
+ * afresh, crash at op k while `action` runs, then recover and check against the model.
+ */
+async function crashAtEveryOp(
+  name: string,
+  trace: readonly string[],
+  scenario: (vfs: FaultyVfs) => Promise<{ db: LsmEngine; model: Model }>,
+  action: (db: LsmEngine) => Promise<void>,
+): Promise<{ problems: string[]; threw: number }> {
+  const K = trace.length;
+  const rnd = new Random(SEED);
+  const problems: string[] = [];
+  let threw = 0;
+  for (let k = 1; k <= K + 3; k++) {
+    for (const how of AFTERMATHS) {
+      const vfs = new FaultyVfs();
+      const { db, model } = await scenario(vfs);
+      vfs.crashAtOp(k);
+      try {
+        await action(db);
+      } catch (err) {
+        threw++;
+        if (!(err instanceof RingkvError)) problems.push(`${name} crashed at op ${k} threw a non-RingkvError: ${String(err)}`);
+      }
+      if (vfs.crashed !== k <= K) problems.push(`${name} with a crash at op ${k} of ${K}: crashed = ${vfs.crashed}`);
+      const label = `${name}, crash at op ${k} (${trace[k - 1] ?? `after the ${name}`}), ${how}`;
+      problems.push(...(await recoverAndCheck(await die(db, vfs, how, rnd), model, label)));
+    }
+  }
+  return { problems, threw };
+}
+
 test('a crash at every file operation of a flush loses no acknowledged write', async () => {
   const probe = new FaultyVfs();
   const { db: first } = await flushScenario(probe);
@@ -289,25 +322,7 @@ test('a crash at every file operation of a flush loses no acknowledged write', a
   const kinds = opKinds(trace);
   for (const kind of ['open', 'append', 'sync', 'rename', 'syncDir', 'unlink']) assert.ok(kinds[kind], `a flush does ${kind}: ${trace.join(', ')}`);
 
-  const rnd = new Random(SEED);
-  const problems: string[] = [];
-  let threw = 0;
-  for (let k = 1; k <= K + 3; k++) {
-    for (const how of AFTERMATHS) {
-      const vfs = new FaultyVfs();
-      const { db, model } = await flushScenario(vfs);
-      vfs.crashAtOp(k);
-      try {
-        await db.flush();
-      } catch (err) {
-        threw++;
-        if (!(err instanceof RingkvError)) problems.push(`flush crashed at op ${k} threw a non-RingkvError: ${String(err)}`);
-      }
-      if (vfs.crashed !== k <= K) problems.push(`flush with a crash at op ${k} of ${K}: crashed = ${vfs.crashed}`);
-      const label = `flush, crash at op ${k} (${trace[k - 1] ?? 'after the flush'}), ${how}`;
-      problems.push(...(await recoverAndCheck(await die(db, vfs, how, rnd), model, label)));
-    }
-  }
+  const { problems, threw } = await crashAtEveryOp('flush', trace, flushScenario, (db) => db.flush());
   report(problems, `flush: ${K} ops (${JSON.stringify(kinds)}); ${(K + 3) * AFTERMATHS.length} crash runs, flush threw in ${threw}`);
 });
 
@@ -327,25 +342,7 @@ test('a crash at every file operation of a compaction loses no acknowledged writ
   assert.ok(trace.includes('rename MANIFEST.tmp'), `the manifest is replaced: ${trace.join(', ')}`);
   assert.is(trace.filter((t) => /^unlink \d+\.sst$/.test(t)).length, 4, `the inputs are deleted: ${trace.join(', ')}`);
 
-  const rnd = new Random(SEED);
-  const problems: string[] = [];
-  let threw = 0;
-  for (let k = 1; k <= K + 3; k++) {
-    for (const how of AFTERMATHS) {
-      const vfs = new FaultyVfs();
-      const { db, model } = await compactionScenario(vfs);
-      vfs.crashAtOp(k);
-      try {
-        await db.compact();
-      } catch (err) {
-        threw++;
-        if (!(err instanceof RingkvError)) problems.push(`compact crashed at op ${k} threw a non-RingkvError: ${String(err)}`);
-      }
-      if (vfs.crashed !== k <= K) problems.push(`compaction with a crash at op ${k} of ${K}: crashed = ${vfs.crashed}`);
-      const label = `compaction, crash at op ${k} (${trace[k - 1] ?? 'after it'}), ${how}`;
-      problems.push(...(await recoverAndCheck(await die(db, vfs, how, rnd), model, label)));
-    }
-  }
+  const { problems, threw } = await crashAtEveryOp('compaction', trace, compactionScenario, (db) => db.compact());
   report(problems, `compaction: ${K} ops (${JSON.stringify(kinds)}); ${(K + 3) * AFTERMATHS.length} crash runs, compact threw in ${threw}`);
 });
 
