@@ -41,7 +41,8 @@ export interface StoreStats {
 }
 
 export interface StoreParts {
-  ring: Ring;
+  /** The ring, or a function giving the current one (a cluster's ring changes with its membership). */
+  ring: Ring | (() => Ring);
   transport: Transport;
   hasher: TokenHasher;
   defaults: QuorumDefaults;
@@ -72,10 +73,14 @@ export class Store {
   private readonly slab = new Slab();
   private closed = false;
 
+  /** The current ring. */
+  private readonly currentRing: () => Ring;
+
   constructor(private readonly parts: StoreParts) {
-    const ring = parts.ring;
-    this.coordinator = new Coordinator(() => ring, parts.transport, parts.hasher, parts.defaults);
-    this.handoff = new Handoff(parts.transport, () => ring.members.map((m) => m.id), parts.defaults.timeoutMs);
+    const fixed = parts.ring;
+    this.currentRing = typeof fixed === 'function' ? fixed : () => fixed;
+    this.coordinator = new Coordinator(this.currentRing, parts.transport, parts.hasher, parts.defaults);
+    this.handoff = new Handoff(parts.transport, () => this.currentRing().members.map((m) => m.id), parts.defaults.timeoutMs);
     parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
     if (parts.handoffIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
@@ -84,7 +89,7 @@ export class Store {
   }
 
   get ring(): Ring {
-    return this.parts.ring;
+    return this.currentRing();
   }
 
   // The calls below are not `async` functions: each makes exactly one promise (the
@@ -166,7 +171,8 @@ export class Store {
       throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `a scan cursor is a decimal token below 2^64, got '${cursor.slice(0, 30)}'`);
     }
     if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `scan count must be 1..1000000, got ${count}`);
-    const { ring, transport, defaults } = this.parts;
+    const { transport, defaults } = this.parts;
+    const ring = this.currentRing();
     const keys: Uint8Array[] = [];
     let token = BigInt(cursor);
     while (keys.length < count && token < TOKEN_END) {
@@ -194,7 +200,7 @@ export class Store {
   async stats(): Promise<StoreStats> {
     const c = this.coordinator.counters;
     return {
-      replicas: this.parts.ring.members.map((m) => ({ id: m.id, up: !this.parts.transport.isDown(m.id) })),
+      replicas: this.currentRing().members.map((m) => ({ id: m.id, up: !this.parts.transport.isDown(m.id) })),
       puts: c.puts,
       gets: c.gets,
       quorumFailures: c.quorumFailures,
