@@ -41,6 +41,12 @@ import {
 import type { ReplySink, Transport } from './transport.js';
 import { XxHash64 } from './xxhash64.js';
 
+/** Stand-ins a put tries for one missed primary before its coordinating replica keeps the
+ *  hint (each try may cost a timeout, and a failing put waits for them). */
+const MAX_STAND_INS = 2;
+/** Tries of the coordinating replica to keep a hint (in the background). */
+const HOLDER_TRIES = 3;
+
 export interface QuorumDefaults {
   n: number;
   r: number;
@@ -308,22 +314,52 @@ export class Coordinator {
     }
   }
 
-  /** Stores a hint for `primary` on the fallback that stands in for it (sloppy quorum). */
+  /**
+   * Stores a hint for `primary`, which missed the write: on the member that stands in for it
+   * (sloppy quorum: the hint counts toward W), trying the next stand-in when one fails too;
+   * when none is left (every other member is a primary, down or failed: 3 nodes with N=3),
+   * on the replica that coordinated the write, where it does not count toward W again but
+   * still hands the write to the primary when it is back, so the primary catches up within
+   * seconds rather than at the next anti-entropy round.
+   */
   async hint(op: PutOp, primary: string): Promise<void> {
-    try {
-      const ring = this.ring();
-      const failed = op.failed!;
-      const { fallbacks } = ring.fallbacks(op.partition, op.q!.n, (id) => failed.has(id) || this.transport.isDown(id));
-      const stand = fallbacks.find((f) => f.hintFor === primary);
-      if (stand === undefined) return;
-      const req = op.req!;
-      const reply = await this.ask(stand.member, { type: FrameType.HINT, target: primary, hi: req.hi, lo: req.lo, key: req.key, object: op.objectBytes }, op.q!.timeoutMs);
+    const req = op.req!;
+    const q = op.q!;
+    const failed = op.failed!;
+    const frame: Request = { type: FrameType.HINT, target: primary, hi: req.hi, lo: req.lo, key: req.key, object: op.objectBytes };
+    for (let attempt = 0; attempt < MAX_STAND_INS; attempt++) {
+      let stand: string | undefined;
+      try {
+        const { fallbacks } = this.ring().fallbacks(op.partition, q.n, (id) => failed.has(id) || this.transport.isDown(id));
+        stand = fallbacks.find((f) => f.hintFor === primary)?.member;
+      } catch {
+        stand = undefined;
+      }
+      if (stand === undefined) break;
+      const reply = await this.ask(stand, frame, q.timeoutMs);
       if (reply?.type === FrameType.ACK) {
         this.counters.hintsWritten++;
-        op.receipt!.hints.push({ replica: stand.member, for: primary });
+        op.receipt!.hints.push({ replica: stand, for: primary });
+        return;
       }
-    } catch {
-      // No stand-in: the primary simply does not count.
+      failed.add(stand);
+    }
+    void this.keepHint(op.coordinatorId, frame, q.timeoutMs);
+  }
+
+  /**
+   * The coordinating replica keeps a hint (in the background: the put does not wait for it).
+   * A few tries: it answered the PUT moments ago, so a failure here is most likely a brief
+   * cut that heals.
+   */
+  private async keepHint(holder: string, frame: Request, timeoutMs: number): Promise<void> {
+    for (let attempt = 0; attempt < HOLDER_TRIES; attempt++) {
+      const reply = await this.ask(holder, frame, timeoutMs);
+      if (reply?.type === FrameType.ACK) {
+        this.counters.hintsWritten++;
+        return;
+      }
+      if (reply !== undefined) return; // an ERROR reply: it will not take it
     }
   }
 

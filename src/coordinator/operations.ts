@@ -161,6 +161,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   receipt: Receipt | undefined;
   others: readonly string[] = NO_REPLICAS;
   failed: Set<string> | undefined;
+  /** The primary that coordinated the version (it keeps hints no stand-in took). */
+  coordinatorId = '';
   private settledOthers = 0;
   private done = false;
 
@@ -208,6 +210,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       return;
     }
     const id = this.primaries[this.next - 1]!;
+    this.coordinatorId = id;
     const ps = this.primaries;
     try {
       // Only the clock and the sibling count are used after this: values stay views.

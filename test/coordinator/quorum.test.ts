@@ -109,18 +109,36 @@ test('hints reach the replica when it returns (hinted handoff), and are deleted 
 });
 
 test('read repair: a replica that missed a write gets it after a read', async () => {
+  const { store, engines } = await localCluster(3, { n: 3 });
+  // A key whose third primary is s0, written to its first two only (n=2): s0 missed it, and
+  // no hint exists for it (a write that lost its hint, as anti-entropy's and read repair's
+  // cases are).
+  let key = '';
+  for (let i = 0; key === ''; i++) {
+    const t = hasher.token(new TextEncoder().encode(`rr${i}`));
+    if (store.ring.preferenceList(Number(t >> 32n), Number(t & 0xffffffffn), 3)[2] === 's0') key = `rr${i}`;
+  }
+  await store.put(key, 'fresh', { n: 2 });
+  assert.is(engines.get('s0')!.data.get(new TextEncoder().encode(key)), undefined);
+  // R=1 answers with the first reply, which may be s0's stale nothing; repair follows.
+  const r = await store.get(key, { r: 1 });
+  assert.ok(r === undefined || sorted(r.values).join() === 'fresh');
+  for (let i = 0; i < 50 && engines.get('s0')!.data.get(new TextEncoder().encode(key)) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
+  assert.ok(engines.get('s0')!.data.get(new TextEncoder().encode(key)) !== undefined, 'repaired');
+  assert.ok((await store.stats()).readRepairs >= 1);
+  await store.close();
+});
+
+test('with no spare replica (3 shards, N=3), the coordinating replica keeps the hint and hands it over', async () => {
   const { store, transport, engines } = await localCluster(3, { n: 3 });
   transport.setDown('s0', true);
-  await store.put('rr', 'fresh', { sloppy: false });
-  transport.setDown('s0', false);
-  await new Promise((r) => setTimeout(r, 20)); // let handoff of nothing finish
-  assert.is(engines.get('s0')!.data.get(new TextEncoder().encode('rr')), undefined);
-  // R=1 answers with the first reply, which may be s0's stale nothing; repair follows.
-  const r = await store.get('rr', { r: 1 });
-  assert.ok(r === undefined || sorted(r.values).join() === 'fresh');
-  for (let i = 0; i < 50 && engines.get('s0')!.data.get(new TextEncoder().encode('rr')) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
-  assert.ok(engines.get('s0')!.data.get(new TextEncoder().encode('rr')) !== undefined, 'repaired');
-  assert.ok((await store.stats()).readRepairs >= 1);
+  const w = await store.put('nospare', 'v1');
+  assert.equal(w.receipt.hints, [], 'the coordinator-held hint does not count toward W');
+  transport.setDown('s0', false); // onUp -> handoff
+  const key = new TextEncoder().encode('nospare');
+  for (let i = 0; i < 100 && engines.get('s0')!.data.get(key) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
+  assert.ok(engines.get('s0')!.data.get(key) !== undefined, 's0 caught up by handoff, without a read');
+  assert.ok((await store.stats()).hintsDelivered >= 1);
   await store.close();
 });
 

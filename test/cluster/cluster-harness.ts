@@ -1,0 +1,215 @@
+// Test helpers for real clusters: `ringkv start` processes on loopback hosts 127.0.0.2, .3, ...
+// (inside the test's network namespace, see netns.ts), each with its own data dir, RESP,
+// admin and cluster ports on its own address; a write load over ioredis that remembers what
+// was acknowledged; and checks over every node.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
+import { startServer, type Server } from '../cli/cli-harness.js';
+
+export const SECRET = 'test-cluster-secret';
+export const CLUSTER_PORT = 7380;
+export const RESP_PORT = 6380;
+export const ADMIN_PORT = 8380;
+
+export interface NodeSpec {
+  id: string;
+  host: string;
+  dc?: string;
+  rack?: string;
+}
+
+/** One ringkv process of the cluster. */
+export class NodeProc {
+  server: Server | undefined;
+  readonly dir: string;
+
+  constructor(
+    readonly spec: NodeSpec,
+    private readonly seeds: readonly string[],
+    private readonly extra: readonly string[],
+    root: string,
+  ) {
+    this.dir = `${root}/${spec.id}`;
+  }
+
+  get host(): string {
+    return this.spec.host;
+  }
+
+  async start(): Promise<void> {
+    const s = this.spec;
+    this.server = await startServer([
+      '--dir', this.dir,
+      '--node-id', s.id,
+      '--host', s.host,
+      '--port', String(RESP_PORT),
+      '--admin-host', s.host,
+      '--admin-port', String(ADMIN_PORT),
+      '--cluster-port', String(CLUSTER_PORT),
+      ...(this.seeds.length > 0 ? ['--seeds', this.seeds.join(',')] : []),
+      '--dc', s.dc ?? 'dc1',
+      '--rack', s.rack ?? 'r1',
+      '--log-level', 'warn',
+      ...this.extra,
+    ], { RINGKV_CLUSTER_SECRET: SECRET });
+  }
+
+  /** kill -9: the process gets no chance to flush anything not yet synced. */
+  async kill(): Promise<void> {
+    await this.server?.stop('SIGKILL');
+    this.server = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop('SIGTERM');
+    this.server = undefined;
+  }
+
+  pause(): void {
+    this.server?.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.server?.child.kill('SIGCONT');
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  client(): Redis {
+    return new Redis({ host: this.host, port: RESP_PORT, lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200, commandTimeout: 5000 });
+  }
+
+  async admin(path: string): Promise<unknown> {
+    const res = await fetch(`http://${this.host}:${ADMIN_PORT}${path}`, { signal: AbortSignal.timeout(5000) });
+    return res.json();
+  }
+}
+
+export class Cluster {
+  readonly root = mkdtempSync(`${tmpdir()}/ringkv-cluster-`);
+  readonly nodes: NodeProc[] = [];
+
+  /** Nodes n1..n<count> on 127.0.0.2.. ; all but the first join through the first. */
+  constructor(count: number, extra: readonly string[] = [], specs?: NodeSpec[]) {
+    const list = specs ?? Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, host: `127.0.0.${i + 2}` }));
+    const seed = `${list[0]!.host}:${CLUSTER_PORT}`;
+    for (let i = 0; i < list.length; i++) this.nodes.push(new NodeProc(list[i]!, i === 0 ? [] : [seed], extra, this.root));
+  }
+
+  async start(): Promise<void> {
+    for (const n of this.nodes) await n.start();
+  }
+
+  /** Waits until every running node sees `count` nodes up in its ring, or throws after `ms`. */
+  async settle(count: number, ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    let last = '';
+    while (Date.now() < until) {
+      let ok = true;
+      for (const n of this.nodes.filter((x) => x.running)) {
+        try {
+          const ring = (await n.admin('/ring')) as { nodes?: { id: string; liveness?: string }[] };
+          const up = (ring.nodes ?? []).filter((x) => x.liveness === undefined || x.liveness === 'alive').length;
+          if (up !== count) {
+            ok = false;
+            last = `${n.spec.id} sees ${up} of ${count}`;
+          }
+        } catch (err) {
+          ok = false;
+          last = `${n.spec.id}: ${(err as Error).message}`;
+        }
+      }
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`cluster did not settle on ${count} nodes within ${ms} ms: ${last}`);
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) await n.kill().catch(() => {});
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Writes unique keys to random running nodes and remembers which writes were acknowledged. */
+export class WriteLoad {
+  readonly acked = new Map<string, string>();
+  attempted = 0;
+  failed = 0;
+  private stopped = false;
+  private readonly done: Promise<void>[] = [];
+
+  constructor(private readonly cluster: Cluster, private readonly workers = 4) {}
+
+  start(): void {
+    for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.done);
+  }
+
+  private async worker(w: number): Promise<void> {
+    const clients = new Map<NodeProc, Redis>();
+    let i = 0;
+    while (!this.stopped) {
+      const running = this.cluster.nodes.filter((n) => n.running);
+      const node = running[(w + i) % running.length]!;
+      let c = clients.get(node);
+      if (c === undefined) {
+        c = node.client();
+        c.on('error', () => {});
+        clients.set(node, c);
+      }
+      const key = `w${w}:${i++}`;
+      const value = `v-${key}-${Date.now()}`;
+      this.attempted++;
+      try {
+        await c.set(key, value);
+        this.acked.set(key, value);
+      } catch {
+        this.failed++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    for (const c of clients.values()) c.disconnect();
+  }
+}
+
+/** Keys whose acknowledged value no running node returns (VGET lists every sibling). */
+export async function lostWrites(cluster: Cluster, acked: Map<string, string>): Promise<string[]> {
+  const lost: string[] = [];
+  const node = cluster.nodes.find((n) => n.running)!;
+  const c = node.client();
+  try {
+    const keys = [...acked.keys()];
+    for (let i = 0; i < keys.length; i += 500) {
+      const batch = keys.slice(i, i + 500);
+      const pipe = c.pipeline();
+      for (const k of batch) pipe.call('VGET', k);
+      const replies = (await pipe.exec()) ?? [];
+      for (let j = 0; j < batch.length; j++) {
+        const [err, reply] = replies[j] ?? [new Error('no reply'), null];
+        const values = err ? [] : vgetValues(reply);
+        if (!values.includes(acked.get(batch[j]!)!)) lost.push(batch[j]!);
+      }
+    }
+  } finally {
+    c.disconnect();
+  }
+  return lost;
+}
+
+/** VGET's reply: [context, value1, value2, ...] (values as strings; [] when absent). */
+export function vgetValues(reply: unknown): string[] {
+  if (!Array.isArray(reply)) return [];
+  return (reply as unknown[]).slice(1).map((v) => String(v));
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
