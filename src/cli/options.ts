@@ -124,7 +124,7 @@ function port(raw: unknown): number {
 }
 
 /** The shard count of the store already in `dir` (reopening needs the same), if there is one. */
-function existingShards(dir: string): number | undefined {
+export function existingShards(dir: string): number | undefined {
   try {
     const layout = JSON.parse(readFileSync(join(dir, 'STORE.json'), 'utf8')) as { shards?: unknown };
     return typeof layout.shards === 'number' ? layout.shards : undefined;
