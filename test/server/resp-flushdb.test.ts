@@ -128,6 +128,28 @@ test('a flush removes siblings too (tombstones written with overwrite)', async (
   }
 });
 
+test('a shard down: FLUSHDB answers UNAVAILABLE, other clients are unharmed, and a later FLUSHDB finishes the job', async () => {
+  // N=1: the keys of a dead shard have no other replica to be listed from.
+  const h = await startHarness({ server: { flushdbEnabled: true }, store: { n: 1, restartDelayMs: 2000 } });
+  const a = await connect(h.port);
+  const b = await connect(h.port);
+  try {
+    const keys = await fill(a, 'k', 200);
+    await h.store.shards!.kill('s1');
+    await rejects(a.flushdb(), /UNAVAILABLE/);
+    assert.is(await b.ping(), 'PONG');
+    assert.is(await a.ping(), 'PONG', 'the flushing connection still works');
+    await h.store.shards!.waitUp('s1', 30_000);
+    assert.is(await a.flushdb(), 'OK');
+    const after = await b.mget(...keys);
+    assert.ok(after.every((v) => v === null), `${after.filter((v) => v !== null).length} keys survived`);
+  } finally {
+    a.disconnect();
+    b.disconnect();
+    await h.close();
+  }
+});
+
 test('Store.clear() counts what it deleted, pages with small pages and one lane, and checks its options', async () => {
   const h = await startHarness();
   try {
