@@ -62,8 +62,22 @@ export interface ShardControlSurface {
   waitUp(replica: string, timeoutMs: number): Promise<void>;
 }
 
+export interface ClearOptions extends RequestOptions {
+  /** Keys listed per scan page (held in memory at once). Default CLEAR_PAGE_KEYS. */
+  pageKeys?: number;
+  /** Deletes in flight at once. Default CLEAR_CONCURRENCY. */
+  concurrency?: number;
+}
+
 /** Options of a call that passes none (shared: a call allocates nothing for them). */
 const NO_OPTIONS: PutOptions = Object.freeze({});
+/** clear() holds one page of keys at a time: memory stays bounded whatever the store's size. */
+const CLEAR_PAGE_KEYS = 1000;
+/**
+ * clear()'s deletes in flight: enough for the shards to group-commit them in batches, few
+ * enough that other clients' requests still find room in the rings and answer promptly.
+ */
+const CLEAR_CONCURRENCY = 64;
 
 export class Store {
   private readonly coordinator: Coordinator;
@@ -190,6 +204,52 @@ export class Store {
       token = reply.done ? range.to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
     }
     return { keys, cursor: token >= TOKEN_END ? '0' : token.toString() };
+  }
+
+  /**
+   * Deletes every key (Redis FLUSHDB); resolves with how many keys it deleted. A single
+   * scan() walk, one page of keys at a time; each key gets a tombstone written with
+   * `overwrite`, so every value the coordinating replica holds goes, siblings included.
+   *
+   * Not atomic, not a snapshot: a key written while the walk runs (behind the cursor, or
+   * after its page was listed) may survive; a key held only by a replica the walk did not
+   * ask (as in scan()) may be missed. Tombstones take the place of the values, so disk space
+   * is reclaimed only once tombstones are purged. A failed delete stops the walk and
+   * rejects with its error (keys deleted so far stay deleted).
+   */
+  async clear(opts: ClearOptions = {}): Promise<number> {
+    this.checkOpen();
+    const { pageKeys = CLEAR_PAGE_KEYS, concurrency = CLEAR_CONCURRENCY, ...request } = opts;
+    if (!Number.isInteger(pageKeys) || pageKeys < 1 || pageKeys > 1_000_000) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `clear pageKeys must be 1..1000000, got ${pageKeys}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `clear concurrency must be an integer >= 1, got ${concurrency}`);
+    const deleteOptions: PutOptions = { ...request, overwrite: true };
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      const page = await this.scan({ cursor, count: pageKeys });
+      let next = 0;
+      let failed = false;
+      const lane = async (): Promise<void> => {
+        while (!failed && next < page.keys.length) {
+          const key = page.keys[next++]!;
+          try {
+            await this.delete(key, deleteOptions);
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+          deleted++;
+        }
+      };
+      const lanes = Math.min(concurrency, page.keys.length);
+      const running: Promise<void>[] = [];
+      for (let i = 0; i < lanes; i++) running.push(lane());
+      // Every lane settles (stopping at the first failure) before an error is reported.
+      const outcomes = await Promise.allSettled(running);
+      for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+      cursor = page.cursor;
+    } while (cursor !== '0');
+    return deleted;
   }
 
   /** Delivers pending hints now (tests, operators); resolves with how many were delivered. */

@@ -3,7 +3,7 @@
 //
 //   ringkv start [options]    run a server (ringkv start --help)
 //   ringkv status [--admin]   shard table of a running server
-//   ringkv bench [options]    load generator against a running server
+//   ringkv bench [options]    load generator against a running server or an embedded store
 //   ringkv version
 import { bench } from './bench.js';
 import { CliError } from './cli-error.js';
@@ -16,7 +16,7 @@ type Command = (argv: readonly string[]) => Promise<number> | number;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   start: { run: start, summary: 'Run a server (RESP + admin HTTP) on a data dir' },
   status: { run: status, summary: 'Show the shards of a running server' },
-  bench: { run: bench, summary: 'Load a running server over RESP and print throughput and latency' },
+  bench: { run: bench, summary: 'Load a running server over RESP (or --embedded <dir>: a store in this process) and print throughput and latency' },
   version: { run: version, summary: 'Print the version' },
 };
 

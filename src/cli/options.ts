@@ -45,6 +45,7 @@ export interface StartOptions {
   blockCacheBytes: number;
   timeoutMs: number;
   requirepass: string | undefined;
+  allowFlushdb: boolean;
   logLevel: LogLevel;
 }
 
@@ -56,7 +57,7 @@ export interface OptionSpec<T> {
   flag: string;
   env: string;
   configKey: string;
-  /** Placeholder of the value in --help. */
+  /** Placeholder of the value in --help; '' for a switch (a flag without a value). */
   value: string;
   help: string;
   /** The default; a function when it depends on settings resolved before it. */
@@ -106,12 +107,24 @@ function oneOf<T extends string>(values: readonly T[]): (raw: unknown) => T {
   };
 }
 
+const TRUE_WORDS = ['yes', 'true', '1', 'on'];
+const FALSE_WORDS = ['no', 'false', '0', 'off'];
+
+/** A switch: the bare flag (true), a JSON boolean, or yes/no, true/false, 1/0, on/off. */
+function yesNo(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const word = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  if (word !== undefined && TRUE_WORDS.includes(word)) return true;
+  if (word !== undefined && FALSE_WORDS.includes(word)) return false;
+  throw `expected yes or no (${TRUE_WORDS.join('/')} or ${FALSE_WORDS.join('/')})`;
+}
+
 function port(raw: unknown): number {
   return integer(0, 65535)(raw);
 }
 
 /** The shard count of the store already in `dir` (reopening needs the same), if there is one. */
-function existingShards(dir: string): number | undefined {
+export function existingShards(dir: string): number | undefined {
   try {
     const layout = JSON.parse(readFileSync(join(dir, 'STORE.json'), 'utf8')) as { shards?: unknown };
     return typeof layout.shards === 'number' ? layout.shards : undefined;
@@ -196,6 +209,11 @@ export const START_OPTIONS: OptionTable = {
     help: 'Password clients must AUTH with (prefer the env var: flags show in ps)',
     default: undefined, defaultText: 'none', parse: text,
   },
+  allowFlushdb: {
+    flag: 'allow-flushdb', env: 'RINGKV_ALLOW_FLUSHDB', configKey: 'allowFlushdb', value: '',
+    help: 'Allow FLUSHDB/FLUSHALL: delete every key, not atomically (keys written meanwhile may survive); env and config take yes/no',
+    default: false, defaultText: 'off (FLUSHDB answers an error)', parse: yesNo,
+  },
   logLevel: {
     flag: 'log-level', env: 'RINGKV_LOG_LEVEL', configKey: 'logLevel', value: 'level',
     help: `Log level: ${LOG_LEVELS.join(', ')} (JSON lines on stdout)`,
@@ -236,7 +254,7 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
       options: {
         help: { type: 'boolean', short: 'h' },
         [CONFIG_FLAG]: { type: 'string' },
-        ...Object.fromEntries(specs.map(([, s]) => [s.flag, { type: 'string' as const }])),
+        ...Object.fromEntries(specs.map(([, s]) => [s.flag, { type: s.value === '' ? ('boolean' as const) : ('string' as const) }])),
       },
       strict: true,
       allowPositionals: false,
@@ -254,7 +272,7 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
   for (const [name, spec] of specs) {
     const flag = values[spec.flag];
     const source: Source | undefined =
-      typeof flag === 'string' ? { where: `--${spec.flag}`, raw: flag }
+      flag !== undefined ? { where: `--${spec.flag}`, raw: flag }
       : env[spec.env] !== undefined && env[spec.env] !== '' ? { where: `${spec.env}`, raw: env[spec.env] }
       : config[spec.configKey] !== undefined ? { where: `"${spec.configKey}" in ${configFile}`, raw: config[spec.configKey] }
       : undefined;
@@ -278,7 +296,7 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
 
 /** `ringkv start --help`. */
 export function startHelp(): string {
-  const rows = Object.values(START_OPTIONS).map((s) => [`--${s.flag} <${s.value}>`, s.help, s.defaultText, s.env, s.configKey] as const);
+  const rows = Object.values(START_OPTIONS).map((s) => [`--${s.flag}${s.value === '' ? '' : ` <${s.value}>`}`, s.help, s.defaultText, s.env, s.configKey] as const);
   rows.unshift([`--${CONFIG_FLAG} <file.json>`, 'JSON file of settings, keyed by the config keys below', 'none', CONFIG_ENV, '-']);
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const lines = rows.map(([flag, help, def, env, key]) =>

@@ -78,6 +78,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         host: o.host,
         port: o.port,
         ...(o.requirepass === undefined ? {} : { requirepass: o.requirepass }),
+        flushdbEnabled: o.allowFlushdb,
         storeConfig: storeConfig(o),
         version: ringkvVersion(),
       });

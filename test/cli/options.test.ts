@@ -48,6 +48,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     blockCacheBytes: 128 * 1024 * 1024,
     timeoutMs: 2000,
     requirepass: undefined,
+    allowFlushdb: false,
     logLevel: 'info',
   });
   const one = resolve(['--shards', '1']);
@@ -95,6 +96,18 @@ test('bad values fail with the flag, env var or config key that gave them', () =
   assert.match(usageError(['--config', join(dir, 'missing.json')]).message, 'cannot read config file');
 });
 
+test('--allow-flushdb is a switch; RINGKV_ALLOW_FLUSHDB and "allowFlushdb" take yes/no', () => {
+  assert.is(resolve(['--allow-flushdb']).allowFlushdb, true);
+  assert.is(resolve([], { RINGKV_ALLOW_FLUSHDB: 'yes' }).allowFlushdb, true);
+  assert.is(resolve([], { RINGKV_ALLOW_FLUSHDB: 'off' }).allowFlushdb, false);
+  const file = join(dir, 'flush.json');
+  writeFileSync(file, JSON.stringify({ allowFlushdb: true }));
+  assert.is(resolve(['--config', file]).allowFlushdb, true);
+  assert.is(resolve(['--config', file], { RINGKV_ALLOW_FLUSHDB: 'no' }).allowFlushdb, false, 'env over config');
+  assert.match(usageError([], { RINGKV_ALLOW_FLUSHDB: 'maybe' }).message, 'RINGKV_ALLOW_FLUSHDB: expected yes or no');
+  assert.match(usageError(['--allow-flushdb=yes']).message, 'allow-flushdb');
+});
+
 test('sizes take bytes or KiB/MiB/GiB (and k/m/g, KB/MB/GB) suffixes', () => {
   assert.is(parseSize('65536'), 65536);
   assert.is(parseSize(4096), 4096);
@@ -110,7 +123,7 @@ test('ringkv start --help documents every option with its default and env var; a
   const r = await runCli(['start', '--help']);
   assert.is(r.code, 0);
   for (const spec of Object.values(START_OPTIONS)) {
-    assert.match(r.stdout, `--${spec.flag} <`);
+    assert.match(r.stdout, spec.value === '' ? `--${spec.flag}  ` : `--${spec.flag} <`);
     assert.match(r.stdout, `default: ${spec.defaultText}; env: ${spec.env}; config key: ${spec.configKey}`);
   }
   assert.match(r.stdout, '--config <file.json>');

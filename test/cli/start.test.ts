@@ -79,6 +79,18 @@ test('logs a ready line with the ports actually chosen for --port 0 and --admin-
   assert.not.ok(existsSync(join(dir, 'LOCK')), 'the lock is released');
 });
 
+test('--allow-flushdb reaches the server: FLUSHDB answers OK and the keys are gone', async () => {
+  const s = await start([...serverArgs(tempDir()), '--allow-flushdb']);
+  const redis = client(s.respPort);
+  await redis.connect();
+  await redis.mset('f1', '1', 'f2', '2');
+  assert.equal(await redis.config('GET', 'ringkv-flushdb-enabled'), ['ringkv-flushdb-enabled', 'yes']);
+  assert.is(await redis.flushdb(), 'OK');
+  assert.equal(await redis.mget('f1', 'f2'), [null, null]);
+  redis.disconnect();
+  assert.is((await s.stop()).code, 0);
+});
+
 test('SIGTERM during a write load exits 0, and every acknowledged SET is readable after a restart', async () => {
   const dir = tempDir();
   const args = serverArgs(dir);

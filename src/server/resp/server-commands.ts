@@ -1,20 +1,26 @@
 // Runs on: the main thread. Commands about the server and the whole keyspace: INFO,
 // DBSIZE, SCAN, CONFIG GET, FLUSHDB.
 //
-// - DBSIZE is approximate: the store's stats carry no key count yet, so it answers the
-//   store's `approxKeys` when present and 0 otherwise (INFO keyspace likewise).
+// - DBSIZE counts the live keys exactly with a scan while the store's `approxKeys` is small
+//   (info.ts, keyCount); above that it answers `approxKeys`, an approximation that counts
+//   unmerged versions and tombstones (INFO keyspace always does); 0 without store stats.
 // - SCAN walks the store's keys with store.scan (the cursor is a ring token); MATCH filters
 //   each page after the fact (pages may come back shorter than COUNT, even empty, as in
 //   Redis); TYPE other than 'string' yields nothing (every value is a string).
-// - FLUSHDB (and FLUSHALL) answer an error unless the server was started with
-//   flushdbEnabled; even then they need a key scan, which the store does not offer yet.
+// - FLUSHDB and FLUSHALL (one database: the same thing) answer an error saying how to
+//   enable them unless the server was started with flushdbEnabled (`ringkv start
+//   --allow-flushdb`). Enabled, they delete every key with store.clear(): a scan walk, page
+//   by page, a tombstone per key written with `overwrite` (siblings go too), a bounded
+//   number in flight, and answer +OK when the walk is done. ASYNC and SYNC are accepted and
+//   behave alike (the reply waits for the walk). It is not atomic: a key written while the
+//   flush runs may survive it; other clients are served meanwhile.
 // - CONFIG GET answers save '' (no snapshots), appendonly from the store's sync mode,
 //   the server's own limits, and every entry of storeConfig; CONFIG SET is refused.
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { globMatch } from './glob.js';
-import { appendOnly, approximateKeys, infoSections, infoText, storeStatsSoon } from './info.js';
-import { ErrorPrefix, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
+import { appendOnly, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
+import { ErrorPrefix, OK, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
 import type { Session } from './session.js';
 
 async function info(s: Session, args: Buffer[]): Promise<Reply> {
@@ -22,7 +28,7 @@ async function info(s: Session, args: Buffer[]): Promise<Reply> {
 }
 
 async function dbsize(s: Session): Promise<Reply> {
-  return approximateKeys(await storeStatsSoon(s));
+  return keyCount(s, await storeStatsSoon(s));
 }
 
 async function scan(s: Session, args: Buffer[]): Promise<Reply> {
@@ -93,11 +99,18 @@ function config(s: Session, args: Buffer[]): Reply {
   return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${text(sub)}'. Try CONFIG GET.`);
 }
 
-function flushdb(s: Session): Reply {
+async function flushdb(s: Session, args: Buffer[]): Promise<Reply> {
+  const name = text(args[0]!).toUpperCase();
+  if (args.length > 2 || (args.length === 2 && !isWord(args[1]!, 'async') && !isWord(args[1]!, 'sync'))) throw syntaxError();
   if (!s.server.options.flushdbEnabled) {
-    return new ReplyError(ErrorPrefix.ERR, 'FLUSHDB is disabled on this server (start it with flushdbEnabled to allow it)');
+    return new ReplyError(
+      ErrorPrefix.ERR,
+      `${name} is disabled on this server; to allow it, restart with --allow-flushdb ` +
+        `(or RINGKV_ALLOW_FLUSHDB=yes, or "allowFlushdb": true in the config file)`,
+    );
   }
-  return new ReplyError(ErrorPrefix.ERR, 'FLUSHDB needs a key scan, which the store does not offer yet');
+  await s.server.store.clear({ w: s.writeOptions.w });
+  return OK;
 }
 
 export const serverCommands: readonly CommandSpec[] = [
