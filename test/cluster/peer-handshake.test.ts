@@ -35,8 +35,17 @@ function client(n: ServedNode, o: Parameters<typeof peerTransport>[1] = {}) {
 
 const warned = (log: { entries: LogEntry[] }, code: string) => log.entries.some((e) => e.level === 'warn' && e.fields.code === code);
 
+async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection: a refused link serves nothing');
+}
+
 async function expectRefused(t: PeerTransport, code: string): Promise<string> {
-  const err = await t.request('n2/s0', GET, 5000).then(() => assert.unreachable('refused links serve nothing'), (e: Error & { code?: string }) => e);
+  const err = await rejection(t.request('n2/s0', GET, 5000));
   assert.is(err.code, 'ERR_UNAVAILABLE');
   assert.match(err.message, code);
   return err.message;
@@ -119,7 +128,7 @@ test('a client that reaches another node than it meant refuses it', async () => 
   const n2 = await node2();
   // The client believes n3 listens where n2 does.
   const { transport, log } = client(n2, { addressOf: (node) => (node === 'n3' ? { host: HOSTS.n2!, port: n2.server.address.port } : undefined) });
-  const err = await transport.request('n3/s0', GET, 5000).then(() => assert.unreachable(), (e: Error & { code?: string }) => e);
+  const err = await rejection(transport.request('n3/s0', GET, 5000));
   assert.is(err.code, 'ERR_UNAVAILABLE');
   assert.match(err.message, RefusalCode.WRONG_NODE, err.message);
   assert.ok(warned(log, RefusalCode.WRONG_NODE));
