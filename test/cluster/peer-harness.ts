@@ -91,16 +91,18 @@ export async function servedNode(node: string, actor: number, o: Partial<PeerSer
     },
     ...o,
   });
-  return {
+  const served_: ServedNode = {
     ...local,
     server,
     served,
     log,
     close: async () => {
       await server.close();
+      await served_.server.close(); // a test may have put a restarted server in its place
       await local.close();
     },
   };
+  return served_;
 }
 
 /** n1's PeerTransport towards `servers` (addresses read at each connection). */
