@@ -110,7 +110,7 @@ export interface HandshakeFacts {
 export type ControlReply = { ok: true; json: Uint8Array } | { ok: false; code: string; message: string };
 
 export function newNonce(): Uint8Array {
-  return randomBytes(NONCE_BYTES);
+  return new Uint8Array(randomBytes(NONCE_BYTES));
 }
 
 export function encodeHello(w: FrameWriter, h: Hello): Uint8Array {

@@ -36,6 +36,11 @@ export interface PeerServerOptions extends PeerIdentity {
   control?: PeerControlHandler;
   logger?: PeerLogger;
   limits?: Partial<PeerLinkLimits>;
+  /**
+   * A second link from a node whose first link has been silent this long replaces the first
+   * (a half-open leftover of a crash); a second link while the first is active is refused.
+   */
+  staleLinkMs?: number;
 }
 
 export interface PeerServerCounters {
@@ -46,6 +51,8 @@ export interface PeerServerCounters {
   controls: number;
 }
 
+/** Default staleLinkMs: several request timeouts and gossip rounds without a frame. */
+const STALE_LINK_MS = 10_000;
 /** How long a refused peer may take to read the REFUSED frame before its socket is destroyed. */
 const REFUSED_LINGER_MS = 1000;
 
@@ -65,6 +72,8 @@ class InboundLink {
   readonly splitter: FrameSplitter;
   readonly peer: string;
   timer: NodeJS.Timeout | undefined;
+  /** When the last frame arrived (performance.now()). */
+  lastFrameAt = performance.now();
 
   constructor(readonly socket: Socket, onFrame: (buf: Uint8Array, at: number, n: number) => void) {
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -81,6 +90,7 @@ export class PeerServer {
   private readonly secret: Uint8Array;
   private readonly limits: PeerLinkLimits;
   private readonly log: PeerLogger;
+  private readonly staleLinkMs: number;
   private closed = false;
 
   private constructor(
@@ -90,6 +100,7 @@ export class PeerServer {
     this.secret = secretBytes(o.secret);
     this.limits = { ...DEFAULT_LINK_LIMITS, ...o.limits };
     this.log = o.logger ?? silentLogger;
+    this.staleLinkMs = o.staleLinkMs ?? STALE_LINK_MS;
     server.on('connection', (socket) => this.accept(socket));
   }
 
@@ -156,6 +167,7 @@ export class PeerServer {
 
   private onFrame(link: InboundLink, buf: Uint8Array, at: number, n: number): void {
     if (link.state === 'closed') return;
+    link.lastFrameAt = performance.now();
     const r = this.reader;
     r.reset(buf, at, n);
     const type = r.type;
@@ -194,7 +206,15 @@ export class PeerServer {
     const mac = decodeProof(r);
     if (!macMatches(handshakeMac(this.secret, 'client', link.facts!), mac)) return this.refuse(link, RefusalCode.BAD_MAC, 'bad handshake mac: the cluster secrets differ');
     const other = this.byNode.get(link.node);
-    if (other !== undefined) return this.refuse(link, RefusalCode.DUPLICATE_NODE, `node ${link.node} already has a live link from ${other.peer}`);
+    if (other !== undefined) {
+      const silentMs = performance.now() - other.lastFrameAt;
+      if (silentMs < this.staleLinkMs) return this.refuse(link, RefusalCode.DUPLICATE_NODE, `node ${link.node} already has a live link from ${other.peer}`);
+      // Nothing came on the old link for a while: likely the half-open leftover of a node
+      // that crashed and restarted (TCP keep-alive would take hours to tell). The new link
+      // has proven the secret: it replaces the old one.
+      this.log.warn({ peer: link.peer, node: link.node, old: other.peer, silentMs: Math.round(silentMs) }, 'peer link replaces a silent link from the same node');
+      this.drop(other);
+    }
     clearTimeout(link.timer);
     link.state = 'ready';
     link.splitter.limit(MAX_FRAME_BYTES);

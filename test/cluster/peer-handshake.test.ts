@@ -1,7 +1,8 @@
 // The peer handshake over real TCP: links are authenticated and leave from the node's own
 // address; a wrong secret, another cluster's name, no common version, a node claiming the
 // server's id or a second link for one node are refused on both sides with a logged reason
-// and no data request ever served; garbage closes only the link that sent it.
+// and no data request ever served (a second link replaces the first only once the first
+// went silent); garbage closes only the link that sent it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Socket } from 'node:net';
@@ -209,6 +210,18 @@ test('garbage closes only the link that sent it (ERR_PROTOCOL logged); other lin
   assert.is(n2.server.counters.protocolErrors, 4);
   assert.is((await transport.request('n2/s0', GET, 5000)).type, FrameType.OBJECT, 'the good link still works');
   assert.is(n2.served.n, 2, 'no garbage reached the replica');
+});
+
+test('a new link from a node whose old link went silent replaces it (the half-open leftover of a crash)', async () => {
+  const n2 = await node2({ staleLinkMs: 200 });
+  const old = await rawAuthenticated(n2.server.address.port, 'n1');
+  assert.equal(n2.server.peers().map((p) => p.node), ['n1']);
+  await new Promise((r) => setTimeout(r, 300)); // nothing arrives on the old link
+  const { transport } = client(n2);
+  assert.is((await transport.request('n2/s0', GET, 5000)).type, FrameType.OBJECT);
+  await old.gone;
+  assert.ok(n2.log.entries.some((e) => e.level === 'warn' && /replaces a silent link/.test(e.msg)));
+  assert.is(n2.server.peers().length, 1);
 });
 
 test('a connection that never completes its handshake is closed after the handshake timeout', async () => {
