@@ -1,0 +1,350 @@
+// Runs on: the main thread. The Transport to replicas on other nodes ('<node>/s<k>'): one
+// persistent, authenticated TCP link per peer node (peer-link.ts), carrying the unchanged
+// data frames of src/protocol with request ids, plus CONTROL messages (call()).
+//
+// Contract, as every Transport: a request settles exactly once: with its reply, with
+// ERR_TIMEOUT after its timeout (one deadline queue per timeout value, no timer per
+// request), or with ERR_UNAVAILABLE as soon as its link dies, is refused, or is in back-off.
+// A request made while its link is connecting waits (staged) at most its timeout. A link
+// with `maxInFlight` requests in flight or `maxQueuedBytes` not yet taken by the kernel
+// refuses more at once ("peer link saturated"): back-pressure, never unbounded memory.
+import { ErrorCode, RingkvError } from '../errors.js';
+import {
+  FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, Slab, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request,
+} from '../protocol/index.js';
+import { timeoutError, unavailableError, type ReplySink, type Transport } from '../coordinator/transport.js';
+import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
+import { Deadlines, type Deadlined } from './peer-deadlines.js';
+import { OutboundLink, type LinkContext, type LinkState, type PeerAddress } from './peer-link.js';
+import { PeerFrameType, decodeControlReply, encodeControl, encodeRoute, secretBytes } from './peer-protocol.js';
+
+export type { PeerAddress } from './peer-link.js';
+
+export interface PeerTransportOptions extends PeerIdentity {
+  /** This node's id. */
+  self: string;
+  /** Where a node's peer server listens (undefined: unknown, its replicas count as down). */
+  addressOf(node: string): PeerAddress | undefined;
+  /** The replicas ('<node>/s<k>') a node holds: onUp fires for each when its link comes up. */
+  replicasOf(node: string): readonly string[];
+  /** The failure detector's verdict, if there is one. */
+  isNodeDown?(node: string): boolean;
+  /** The source address of outgoing links (default: addressOf(self)'s host). */
+  localAddress?: string;
+  logger?: PeerLogger;
+  /** Randomness for back-off jitter, in [0, 1) (default Math.random; seed it in tests). */
+  random?: () => number;
+  limits?: Partial<PeerLinkLimits>;
+}
+
+export interface PeerLinkStats {
+  node: string;
+  state: LinkState;
+  inFlight: number;
+  queuedBytes: number;
+  /** Failed attempts since it was last up, and the last failure. */
+  attempt: number;
+  lastError: string;
+}
+
+/** A request in flight. Pooled: reused once settled (a stale deadline entry tells by `id`). */
+class Pending implements Deadlined {
+  id = 0;
+  timeoutMs = 0;
+  queue: Deadlined['queue'] = undefined;
+  link: OutboundLink<Pending> | undefined;
+  replica = '';
+  sink: ReplySink | undefined;
+  tag = 0;
+  /** Set for a CONTROL message (its reply is a CONTROL_REPLY). */
+  control: ControlSink | undefined;
+}
+
+/** request()'s sink: settles a promise with a copy of the reply (replies are views into the receive buffer). */
+class PromiseSink implements ReplySink {
+  constructor(
+    private readonly slab: Slab,
+    private readonly resolve: (reply: Reply) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onReply(reply: Reply): void {
+    this.resolve(copyReply(reply, this.slab));
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
+}
+
+class ControlSink implements ReplySink {
+  constructor(
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+
+  onReply(): void {
+    this.reject(new RingkvError(ErrorCode.PROTOCOL, 'a data reply to a CONTROL message'));
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class PeerTransport implements Transport {
+  private readonly links = new Map<string, OutboundLink<Pending>>();
+  /** Replica id -> its node's id (parsed once per replica). */
+  private readonly nodeOfReplica = new Map<string, string>();
+  private readonly upListeners: ((replica: string) => void)[] = [];
+  private readonly free: Pending[] = [];
+  private readonly deadlines = new Deadlines<Pending>((p) => this.settleWith(p, timeoutError(p.replica, p.timeoutMs)));
+  private readonly writer = new FrameWriter();
+  private readonly slab = new Slab();
+  private readonly ctx: LinkContext;
+  private readonly limits: PeerLinkLimits;
+  private closed = false;
+
+  constructor(private readonly o: PeerTransportOptions) {
+    checkIdentity(o, o.self);
+    this.limits = { ...DEFAULT_LINK_LIMITS, ...o.limits };
+    this.ctx = {
+      self: o.self,
+      identity: o,
+      secret: secretBytes(o.secret),
+      localAddress: o.localAddress ?? o.addressOf(o.self)?.host,
+      addressOf: (node) => o.addressOf(node),
+      limits: this.limits,
+      random: o.random ?? Math.random,
+      log: o.logger ?? silentLogger,
+      writer: new FrameWriter(),
+      reader: new FrameReader(),
+      onUp: (link) => this.linkUp(link as OutboundLink<Pending>),
+      onDown: (link, err) => this.failAll(link as OutboundLink<Pending>, err),
+      onFrame: (link, r) => this.onFrame(link as OutboundLink<Pending>, r),
+    };
+  }
+
+  request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => this.send(replica, req, timeoutMs, new PromiseSink(this.slab, resolve, reject), 0));
+  }
+
+  /** request() without a promise: the frame is encoded straight into the link's outbox. */
+  send(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
+    const link = this.admit(replica, this.nodeOf(replica));
+    if (typeof link === 'string') {
+      sink.onError(unavailableError(replica, link), tag);
+      return;
+    }
+    const id = link.takeId();
+    try {
+      if (link.route !== replica || link.routeTimeoutMs !== timeoutMs) {
+        link.outbox.put(encodeRoute(this.writer, replica, wireTimeout(timeoutMs)));
+        link.route = replica;
+        link.routeTimeoutMs = timeoutMs;
+      }
+      const size = requestFrameSize(req);
+      if (size > 0) {
+        if (size > MAX_FRAME_BYTES) throw new RingkvError(ErrorCode.TOO_LARGE, `a request of ${size} bytes exceeds the ${MAX_FRAME_BYTES}-byte frame limit`);
+        const at = link.outbox.reserve(size);
+        encodeRequestInto(link.outbox.buf, at, id, req, size);
+        link.outbox.commit(size);
+      } else {
+        link.outbox.put(encodeRequest(this.writer, id, req));
+      }
+    } catch (err) {
+      sink.onError(err as Error, tag);
+      return;
+    }
+    this.track(link, id, replica, timeoutMs, sink, tag, undefined);
+  }
+
+  /** Sends a CONTROL message (JSON) to `node`'s peer server; resolves with its JSON answer. */
+  call(node: string, msg: unknown, timeoutMs: number): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      const link = this.admit(node, node);
+      if (typeof link === 'string') {
+        reject(new RingkvError(ErrorCode.UNAVAILABLE, `node ${node} is unavailable: ${link}`));
+        return;
+      }
+      const id = link.takeId();
+      try {
+        link.outbox.put(encodeControl(this.writer, id, encoder.encode(JSON.stringify(msg ?? null))));
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      const sink = new ControlSink(resolve, reject);
+      this.track(link, id, node, timeoutMs, sink, 0, sink);
+    });
+  }
+
+  isDown(replica: string): boolean {
+    const node = this.nodeOf(replica);
+    if (this.o.isNodeDown?.(node) === true) return true;
+    const link = this.links.get(node);
+    return link === undefined ? this.o.addressOf(node) === undefined : link.state === 'backoff' || link.state === 'closed';
+  }
+
+  onUp(listener: (replica: string) => void): void {
+    this.upListeners.push(listener);
+  }
+
+  /** Opens the link to `node` now rather than on its first request. */
+  connect(node: string): void {
+    if (!this.closed) this.linkFor(node).connect();
+  }
+
+  /** Every link's state, for admin and tests. */
+  stats(): PeerLinkStats[] {
+    return [...this.links.values()].map((l) => ({ node: l.node, state: l.state, inFlight: l.pending.size, queuedBytes: l.outbox.queuedBytes, attempt: l.attempt, lastError: l.lastError }));
+  }
+
+  /** Fails everything in flight with ERR_UNAVAILABLE and closes every link. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const link of this.links.values()) {
+      link.close();
+      this.failAll(link, new RingkvError(ErrorCode.UNAVAILABLE, 'the peer transport is closing'));
+    }
+    this.deadlines.close();
+  }
+
+  /** The link a new request may use, or why it may not. */
+  private admit(target: string, node: string): OutboundLink<Pending> | string {
+    if (this.closed) return 'the peer transport is closed';
+    const link = this.linkFor(node);
+    if (link.state === 'idle') link.connect();
+    if (link.state === 'backoff') return `the link to node ${node} is down (${link.lastError}); reconnecting`;
+    if (link.pending.size >= this.limits.maxInFlight || link.outbox.queuedBytes >= this.limits.maxQueuedBytes) {
+      return `peer link saturated (${link.pending.size} requests in flight, ${link.outbox.queuedBytes} bytes queued to node ${node}${target === node ? '' : ` for ${target}`})`;
+    }
+    return link;
+  }
+
+  private track(link: OutboundLink<Pending>, id: number, replica: string, timeoutMs: number, sink: ReplySink, tag: number, control: ControlSink | undefined): void {
+    const p = this.free.pop() ?? new Pending();
+    p.id = id;
+    p.timeoutMs = timeoutMs;
+    p.link = link;
+    p.replica = replica;
+    p.sink = sink;
+    p.tag = tag;
+    p.control = control;
+    link.pending.set(id, p);
+    this.deadlines.track(p);
+  }
+
+  private linkFor(node: string): OutboundLink<Pending> {
+    let link = this.links.get(node);
+    if (link === undefined) {
+      link = new OutboundLink<Pending>(node, this.ctx);
+      this.links.set(node, link);
+    }
+    return link;
+  }
+
+  private nodeOf(replica: string): string {
+    let node = this.nodeOfReplica.get(replica);
+    if (node === undefined) {
+      const slash = replica.indexOf('/');
+      node = slash < 0 ? replica : replica.slice(0, slash);
+      this.nodeOfReplica.set(replica, node);
+    }
+    return node;
+  }
+
+  private onFrame(link: OutboundLink<Pending>, r: FrameReader): void {
+    const p = link.pending.get(r.requestId);
+    if (r.type === PeerFrameType.CONTROL_REPLY) {
+      const reply = decodeControlReply(r);
+      if (p === undefined) return; // timed out already
+      const control = p.control;
+      if (control === undefined) throw new RingkvError(ErrorCode.PROTOCOL, `a CONTROL_REPLY to data request ${r.requestId}`);
+      this.settle(p);
+      if (!reply.ok) control.reject(new RingkvError(reply.code as ErrorCode, reply.message));
+      else {
+        try {
+          control.resolve(JSON.parse(decoder.decode(reply.json)));
+        } catch (err) {
+          control.reject(new RingkvError(ErrorCode.PROTOCOL, `CONTROL_REPLY from node ${link.node} is not JSON: ${(err as Error).message}`));
+        }
+      }
+      return;
+    }
+    const reply = decodeReply(r);
+    if (p === undefined) return; // timed out already
+    if (p.control !== undefined) throw new RingkvError(ErrorCode.PROTOCOL, `a data reply (type ${reply.type}) to CONTROL message ${r.requestId}`);
+    const tag = p.tag;
+    const sink = this.settle(p);
+    try {
+      sink.onReply(reply, tag);
+    } catch {
+      // A sink must not throw; if one does, it must not stop the replies of every other request.
+    }
+  }
+
+  private linkUp(link: OutboundLink<Pending>): void {
+    for (const replica of this.o.replicasOf(link.node)) {
+      for (const l of this.upListeners) {
+        try {
+          l(replica);
+        } catch {
+          // A listener's failure is its own.
+        }
+      }
+    }
+  }
+
+  /** Takes `p` out of flight (its deadline entry goes stale) and returns its sink. */
+  private settle(p: Pending): ReplySink {
+    const sink = p.sink!;
+    p.link!.pending.delete(p.id);
+    p.id = 0;
+    p.sink = undefined;
+    p.link = undefined;
+    p.control = undefined;
+    this.deadlines.settled(p);
+    this.free.push(p);
+    return sink;
+  }
+
+  private settleWith(p: Pending, err: Error): void {
+    const tag = p.tag;
+    const sink = this.settle(p);
+    try {
+      sink.onError(err, tag);
+    } catch {
+      // see onFrame
+    }
+  }
+
+  private failAll(link: OutboundLink<Pending>, err: RingkvError): void {
+    if (link.pending.size === 0) return;
+    for (const p of [...link.pending.values()]) {
+      this.settleWith(p, p.control !== undefined ? err : unavailableError(p.replica, err.message));
+    }
+  }
+}
+
+/** The timeout as ROUTE carries it (u32 ms). */
+function wireTimeout(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(0xffffffff, Math.max(0, Math.round(ms))) : 0xffffffff;
+}
+
+/** Copies a reply's views (into the link's receive buffer) so it can be kept. */
+function copyReply(reply: Reply, slab: Slab): Reply {
+  switch (reply.type) {
+    case FrameType.OBJECT:
+      return { type: FrameType.OBJECT, object: slab.copy(reply.object, 0, reply.object.length) };
+    case FrameType.HINTS:
+      return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
+    case FrameType.KEYS:
+      return { ...reply, keys: reply.keys.map((k) => k.slice()) };
+    default:
+      return reply;
+  }
+}

@@ -1,0 +1,167 @@
+// Nodes on real TCP for the peer tests: node n1 on 127.0.0.2 coordinates (its replica in
+// this thread), n2 and n3 are PeerServers on 127.0.0.3 and 127.0.0.4 with their own
+// in-process replicas over in-memory engines. Every node's replica has its own actor id.
+import { InProcessTransport } from '../../src/coordinator/index.js';
+import { PeerServer, PeerTransport, RoutedTransport, localReplicaHandler, type PeerLinkLimits, type PeerLogger, type PeerServerOptions, type PeerTransportOptions } from '../../src/cluster/index.js';
+import { createTokenHasher } from '../../src/hash/index.js';
+import { Ring } from '../../src/ring/index.js';
+import { Replica } from '../../src/shard/replica.js';
+import { MemoryEngine } from '../../src/storage/index.js';
+import type { StorageEngine } from '../../src/storage/types.js';
+import { Store } from '../../src/store.js';
+import type { QuorumDefaults } from '../../src/coordinator/index.js';
+
+export const CLUSTER = 'test-cluster';
+export const SECRET = 'correct horse battery staple';
+export const HOSTS: Record<string, string> = { n1: '127.0.0.2', n2: '127.0.0.3', n3: '127.0.0.4', n4: '127.0.0.5' };
+
+export interface LogEntry {
+  level: 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** A logger that keeps what it is told (tests read the reasons). */
+export function recordingLogger(): PeerLogger & { entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  return {
+    entries,
+    info: (fields, msg) => void entries.push({ level: 'info', msg, fields }),
+    warn: (fields, msg) => void entries.push({ level: 'warn', msg, fields }),
+  };
+}
+
+/** A deterministic random in [0, 1) (mulberry32). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface LocalNode {
+  node: string;
+  transport: InProcessTransport;
+  engines: { data: StorageEngine; hints: StorageEngine };
+  close(): Promise<void>;
+}
+
+/** One node's replica 's0' in this thread (actor id `actor`). */
+export async function localNode(node: string, actor: number): Promise<LocalNode> {
+  const engines = { data: await MemoryEngine.open(), hints: await MemoryEngine.open() };
+  const transport = new InProcessTransport(new Map([['s0', new Replica({ replica: actor, epoch: 1 }, engines)]]));
+  return {
+    node,
+    transport,
+    engines,
+    close: async () => {
+      await engines.data.close();
+      await engines.hints.close();
+    },
+  };
+}
+
+export interface ServedNode extends LocalNode {
+  server: PeerServer;
+  /** Data requests the server handed to the replica. */
+  served: { n: number };
+  log: ReturnType<typeof recordingLogger>;
+}
+
+/** A node serving its replica on `host` (port 0 unless given). */
+export async function servedNode(node: string, actor: number, o: Partial<PeerServerOptions> = {}): Promise<ServedNode> {
+  const local = await localNode(node, actor);
+  const served = { n: 0 };
+  const log = recordingLogger();
+  const handle = localReplicaHandler(node, local.transport);
+  const server = await PeerServer.listen({
+    node,
+    cluster: CLUSTER,
+    secret: SECRET,
+    host: HOSTS[node]!,
+    port: 0,
+    logger: log,
+    handler: (replica, req, timeoutMs) => {
+      served.n++;
+      return handle(replica, req, timeoutMs);
+    },
+    ...o,
+  });
+  const served_: ServedNode = {
+    ...local,
+    server,
+    served,
+    log,
+    close: async () => {
+      await server.close();
+      await served_.server.close(); // a test may have put a restarted server in its place
+      await local.close();
+    },
+  };
+  return served_;
+}
+
+/** n1's PeerTransport towards `servers` (addresses read at each connection). */
+export function peerTransport(servers: Map<string, { server: PeerServer }>, o: Partial<PeerTransportOptions> = {}, limits: Partial<PeerLinkLimits> = {}) {
+  const log = recordingLogger();
+  const transport = new PeerTransport({
+    self: 'n1',
+    cluster: CLUSTER,
+    secret: SECRET,
+    localAddress: HOSTS.n1,
+    addressOf: (node) => {
+      const s = servers.get(node);
+      return s === undefined ? undefined : { host: HOSTS[node]!, port: s.server.address.port };
+    },
+    replicasOf: (node) => [`${node}/s0`],
+    logger: log,
+    random: seeded(7),
+    limits: { backoffBaseMs: 10, backoffMaxMs: 100, ...limits },
+    ...o,
+  });
+  return { transport, log };
+}
+
+export interface PeerCluster {
+  store: Store;
+  n1: LocalNode;
+  peers: PeerTransport;
+  peerLog: ReturnType<typeof recordingLogger>;
+  servers: Map<string, ServedNode>;
+}
+
+/** A Store on n1 over a ring n1/s0, n2/s0, n3/s0, with n2 and n3 reached over TCP. */
+export async function peerCluster(defaults: Partial<QuorumDefaults> = {}): Promise<PeerCluster> {
+  const n1 = await localNode('n1', 1);
+  const servers = new Map<string, ServedNode>();
+  servers.set('n2', await servedNode('n2', 2));
+  servers.set('n3', await servedNode('n3', 3));
+  const { transport: peers, log: peerLog } = peerTransport(servers);
+  const members = ['n1', 'n2', 'n3'].map((node) => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 }));
+  const store = new Store({
+    ring: Ring.build(members, 64),
+    transport: new RoutedTransport('n1', n1.transport, peers),
+    hasher: await createTokenHasher(),
+    defaults: { n: 3, r: 2, w: 2, timeoutMs: 5000, sloppy: true, maxSiblings: 64, lww: false, ...defaults },
+    handoffIntervalMs: 0,
+    close: async () => {
+      await peers.close();
+      for (const s of servers.values()) await s.close();
+      await n1.close();
+    },
+  });
+  return { store, n1, peers, peerLog, servers };
+}
+
+/** Polls `check` until it holds or `ms` pass (generous deadlines: the machine is noisy). */
+export async function eventually(check: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`${what} did not hold within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,126 @@
+// RoutedTransport: '<self>/s<k>' goes to the local transport as 's<k>', every other id to
+// the peers; onUp reports local replicas under their cluster names; the peer server's
+// handler maps '<self>/s<k>' the same way and refuses other nodes' replicas. Then a store
+// on three nodes: every write lands on all three replicas; with one peer gone the store
+// keeps answering (R=W=2), and once it is back it serves again.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
+import type { ReplySink, Transport } from '../../src/coordinator/transport.js';
+import { RoutedTransport, localReplicaHandler } from '../../src/cluster/index.js';
+import { PeerServer } from '../../src/cluster/index.js';
+import { createTokenHasher } from '../../src/hash/index.js';
+import { CLUSTER, HOSTS, SECRET, eventually, peerCluster } from './peer-harness.js';
+
+const GET: Request = { type: FrameType.GET, hi: 0, lo: 0, key: new Uint8Array([1]) };
+const ACK: Reply = { type: FrameType.ACK };
+
+/** A transport that records which ids it was asked about. */
+function recorder(name: string, down = new Set<string>(), withSend = true) {
+  const calls: string[] = [];
+  let up: ((r: string) => void) | undefined;
+  const t: Transport & { calls: string[]; fireUp(r: string): void } = {
+    calls,
+    request: async (replica) => {
+      calls.push(`${name}.request ${replica}`);
+      return ACK;
+    },
+    isDown: (replica) => {
+      calls.push(`${name}.isDown ${replica}`);
+      return down.has(replica);
+    },
+    onUp: (l) => void (up = l),
+    fireUp: (r) => up?.(r),
+  };
+  if (withSend) {
+    t.send = (replica: string, _req: Request, _ms: number, sink: ReplySink, tag: number) => {
+      calls.push(`${name}.send ${replica}`);
+      sink.onReply(ACK, tag);
+    };
+  }
+  return t;
+}
+
+test('own replicas go to the local transport under their local ids, others to the peers', async () => {
+  const local = recorder('local', new Set(['s1']));
+  const peers = recorder('peers', new Set(['n2/s0']), false);
+  const t = new RoutedTransport('n1', local, peers);
+  await t.request('n1/s0', GET, 100);
+  await t.request('n2/s0', GET, 100);
+  await t.request('n10/s0', GET, 100); // a prefix of another node's id is not ours
+  const tags: number[] = [];
+  const sink: ReplySink = { onReply: (_r, tag) => void tags.push(tag), onError: () => assert.unreachable() };
+  t.send('n1/s1', GET, 100, sink, 1);
+  t.send('n3/s2', GET, 100, sink, 2); // the peers have no send(): request() stands in
+  await new Promise((r) => setImmediate(r));
+  assert.equal(tags, [1, 2]);
+  assert.ok(t.isDown('n1/s1'));
+  assert.not.ok(t.isDown('n1/s0'));
+  assert.ok(t.isDown('n2/s0'));
+  assert.equal(local.calls, ['local.request s0', 'local.send s1', 'local.isDown s1', 'local.isDown s0']);
+  assert.equal(peers.calls, ['peers.request n2/s0', 'peers.request n10/s0', 'peers.request n3/s2', 'peers.isDown n2/s0']);
+});
+
+test('onUp names local replicas by their cluster ids and passes the peers\' through', () => {
+  const local = recorder('local');
+  const peers = recorder('peers');
+  const t = new RoutedTransport('n1', local, peers);
+  const ups: string[] = [];
+  t.onUp((r) => ups.push(r));
+  local.fireUp('s3');
+  peers.fireUp('n2/s0');
+  assert.equal(ups, ['n1/s3', 'n2/s0']);
+});
+
+test('the peer server\'s handler serves its own replicas and refuses another node\'s with ERR_UNAVAILABLE', async () => {
+  const local = recorder('local');
+  const handle = localReplicaHandler('n2', local);
+  assert.equal(await handle('n2/s4', GET, 100), ACK);
+  const err = await handle('n3/s0', GET, 100).then(() => undefined, (e: { code?: string }) => e);
+  assert.is(err?.code, 'ERR_UNAVAILABLE');
+  assert.equal(local.calls, ['local.request s4']);
+});
+
+test('a store on three nodes writes every replica, over TCP for two of them', async () => {
+  const c = await peerCluster();
+  try {
+    for (let i = 0; i < 50; i++) await c.store.put(`k${i}`, `v${i}`, { w: 3 });
+    for (const [name, s] of c.servers) assert.ok(s.served.n >= 50, `${name} served ${s.served.n}`);
+    // Every replica holds every key: ask each directly (n1's in this thread, the others over TCP).
+    const h = await createTokenHasher();
+    for (let i = 0; i < 50; i++) {
+      const key = new TextEncoder().encode(`k${i}`);
+      h.hash(key);
+      const get: Request = { type: FrameType.GET, hi: h.hi, lo: h.lo, key };
+      for (const replica of ['n1/s0', 'n2/s0', 'n3/s0']) {
+        const r = replica === 'n1/s0' ? await c.n1.transport.request('s0', get, 5000) : await c.peers.request(replica, get, 5000);
+        assert.is(r.type, FrameType.OBJECT);
+        assert.ok((r as { object: Uint8Array }).object.length > 0, `${replica} holds k${i}`);
+      }
+    }
+  } finally {
+    await c.store.close();
+  }
+});
+
+test('a store keeps serving while one peer is down (R=W=2) and again once it is back', async () => {
+  const c = await peerCluster();
+  try {
+    await c.store.put('a', '1');
+    const n3 = c.servers.get('n3')!;
+    const port = n3.server.address.port;
+    await n3.server.close();
+    await eventually(() => c.peers.isDown('n3/s0'), 10_000, 'n3 is seen down');
+    await c.store.put('b', '2');
+    assert.equal((await c.store.get('a'))!.values.map((v) => new TextDecoder().decode(v)), ['1']);
+    const back = await PeerServer.listen({ node: 'n3', cluster: CLUSTER, secret: SECRET, host: HOSTS.n3!, port, handler: localReplicaHandler('n3', n3.transport) });
+    n3.server = back;
+    await eventually(() => !c.peers.isDown('n3/s0'), 10_000, 'n3 is back');
+    const r = await c.store.get('b', { r: 3 });
+    assert.equal(r!.values.map((v) => new TextDecoder().decode(v)), ['2']);
+  } finally {
+    await c.store.close();
+  }
+});
+
+test.run();
