@@ -306,7 +306,7 @@ export class Gossiper {
     }
     return snapshotOf({
       self: this.id, records, now, epoch: this.rings.epoch, claimant: this.claimant(),
-      notReady: this.rings.ring === undefined ? 'no ring yet' : notReadyReason(records, this.rings.epoch, this.isDown),
+      notReady: this.rings.ring === undefined ? 'no ring yet' : notReadyReason(records, this.rings.ring, this.isDown),
       pendingMoves, partitions: this.rings.partitionsByNode(), liveness: (id) => this.liveness(id),
       silence: (id) => (id === this.id ? 0 : this.detector.silence(id, now)),
       stats: this.stats,
@@ -342,7 +342,7 @@ export class Gossiper {
     const records = this.members.all();
     const claimant = claimantOf(records, this.isDown);
     if (claimant !== this.id) return fail(claimant === undefined ? 'no claimant: no up node is reachable' : `node ${claimant} is the claimant: commit there`);
-    const why = notReadyReason(records, current.epoch, this.isDown);
+    const why = notReadyReason(records, current, this.isDown);
     if (why !== undefined) return fail(`the ring is not ready: ${why}`);
     const next = this.rings.propose(records);
     if (next === undefined && explicit) {

@@ -53,8 +53,16 @@ export function claimantOf(records: readonly NodeRecord[], isDown: (id: string) 
   return undefined;
 }
 
-/** Why the ring cannot change now, or undefined if it can (see the file comment). */
-export function notReadyReason(records: readonly NodeRecord[], epoch: number, isDown: (id: string) => boolean): string | undefined {
+/** Why the ring cannot change now, or undefined if it can (see the file comment). A node
+ *  that does not yet know every owner in its ring (just restarted, not yet gossiped with
+ *  anyone) knows too little to change it. */
+export function notReadyReason(records: readonly NodeRecord[], ring: Ring, isDown: (id: string) => boolean): string | undefined {
+  const epoch = ring.epoch;
+  const known = new Set(records.map((r) => r.id));
+  for (const m of ring.members) {
+    const node = nodeOfMember(m.id);
+    if (!known.has(node)) return `node ${node} owns partitions in ring epoch ${epoch} but has not been heard of here yet`;
+  }
   for (const r of records) {
     if (!isMemberStatus(r.status)) continue;
     if (isDown(r.id)) return `node ${r.id} is down (remove it if it is not coming back)`;
