@@ -75,7 +75,6 @@ class History {
   sumSq = 0;
   lastArrival: number;
   unreachableSince: number | undefined = undefined;
-  suspiciousSince: number | undefined = undefined;
 
   constructor(now: number, first: number) {
     this.lastArrival = now;
@@ -163,18 +162,32 @@ export class FailureDetector {
     return h === undefined ? undefined : Math.max(0, now - h.lastArrival);
   }
 
-  /** The peer's liveness now. Call it with non-decreasing `now`: it remembers since when a
-   *  peer has been suspicious. An unknown peer is 'alive' (nothing says otherwise yet). */
+  /** The peer's liveness now: a pure function of the evidence and `now` (an unknown peer is
+   *  'alive': nothing says otherwise yet). Down means suspicious since downAfterMs ago, where
+   *  suspicion began at the first unreachable report or when phi crossed its threshold. */
   liveness(id: string, now: number): Liveness {
     const h = this.peers.get(id);
     if (h === undefined) return 'alive';
-    const suspicious = h.unreachableSince !== undefined || this.phi(id, now) >= this.options.phiThreshold;
-    if (!suspicious) {
-      h.suspiciousSince = undefined;
-      return 'alive';
+    let since = h.unreachableSince ?? Infinity;
+    if (this.phi(id, now) >= this.options.phiThreshold) since = Math.min(since, h.lastArrival + this.crossing(id, now - h.lastArrival));
+    if (since > now) return 'alive';
+    return now - since >= this.options.downAfterMs ? 'down' : 'suspect';
+  }
+
+  /** The silence (<= upTo) at which phi first reaches the threshold: phi grows with silence,
+   *  so a bisection to 1 ms finds it. */
+  private crossing(id: string, upTo: number): number {
+    if (this.options.mode === 'timeout') return Math.min(upTo, this.options.suspectAfterMs);
+    const h = this.peers.get(id)!;
+    const at = h.lastArrival;
+    let lo = 0;
+    let hi = upTo;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) / 2;
+      if (this.phi(id, at + mid) >= this.options.phiThreshold) hi = mid;
+      else lo = mid;
     }
-    h.suspiciousSince ??= h.unreachableSince !== undefined ? Math.min(now, h.unreachableSince) : now;
-    return now - h.suspiciousSince >= this.options.downAfterMs ? 'down' : 'suspect';
+    return hi;
   }
 }
 

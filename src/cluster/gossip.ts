@@ -288,6 +288,8 @@ export class Gossiper {
     const r = this.members.get(id);
     if (r === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `no node ${JSON.stringify(id)} in the cluster`);
     if (id === this.id) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `node ${id} cannot remove itself: use leave`);
+    const self = this.members.self;
+    if (!isMemberStatus(self.status)) throw notReady(`node ${self.id} is ${self.status}: ask a member of the cluster`);
     if (!isMemberStatus(r.status)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `node ${id} is already ${r.status}`);
     if (this.liveness(id) !== 'down') throw notReady(`node ${id} is ${this.liveness(id)}, not down: stop it first or ask it to leave`);
     this.changed(this.members.setStatus(id, 'removed'), this.deps.clock.now());
