@@ -29,6 +29,13 @@ export const ErrorCode = {
   TIMEOUT: 'ERR_TIMEOUT',
   /** A replica is down or went away before answering. */
   UNAVAILABLE: 'ERR_UNAVAILABLE',
+  /**
+   * A cluster change (commit, leave, remove) cannot be made now: this node is not the
+   * claimant, a member is down, or the ring has not converged. The message says which.
+   */
+  NOT_READY: 'ERR_NOT_READY',
+  /** A request was routed by an older ring than the node now holds: re-route and retry. */
+  STALE_EPOCH: 'ERR_STALE_EPOCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
