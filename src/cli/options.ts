@@ -27,6 +27,10 @@ const DEFAULT_TIMEOUT_MS = 2000;
 const DEFAULT_MEMTABLE_BYTES = 64 * 1024 * 1024;
 /** Per shard: 128 MiB of cached data blocks (the storage engine's default). */
 const DEFAULT_BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
+/** Peer (cluster) port: RESP port + 1000, admin port - 1000. */
+export const DEFAULT_CLUSTER_PORT = 7380;
+/** Gossip round: Cassandra's 1 s (news reaches a handful of nodes in a couple of seconds). */
+const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
 /** Smallest memtable accepted: below this, flushes would be constant. */
 const MIN_MEMTABLE_BYTES = 64 * 1024;
 
@@ -46,6 +50,16 @@ export interface StartOptions {
   timeoutMs: number;
   requirepass: string | undefined;
   allowFlushdb: boolean;
+  nodeId: string | undefined;
+  clusterPort: number;
+  seeds: string[];
+  clusterName: string;
+  clusterSecret: string | undefined;
+  dc: string;
+  rack: string;
+  weight: number;
+  gossipIntervalMs: number;
+  autoCommit: boolean;
   logLevel: LogLevel;
 }
 
@@ -119,6 +133,26 @@ function yesNo(raw: unknown): boolean {
   throw `expected yes or no (${TRUE_WORDS.join('/')} or ${FALSE_WORDS.join('/')})`;
 }
 
+function nodeId(raw: unknown): string {
+  const v = text(raw);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw 'expected 1-64 letters, digits, dots, dashes or underscores';
+  return v;
+}
+
+function positiveNumber(raw: unknown): number {
+  const v = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
+  if (!Number.isFinite(v) || v <= 0) throw 'expected a positive number';
+  return v;
+}
+
+/** host:port,host:port (a JSON array in a config file). */
+function addressList(raw: unknown): string[] {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined;
+  if (items === undefined) throw 'expected host:port[,host:port...]';
+  for (const a of items) if (typeof a !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(a)) throw `expected host:port, got ${JSON.stringify(a)}`;
+  return items as string[];
+}
+
 function port(raw: unknown): number {
   return integer(0, 65535)(raw);
 }
@@ -142,6 +176,11 @@ export const START_OPTIONS: OptionTable = {
     flag: 'dir', env: 'RINGKV_DIR', configKey: 'dir', value: 'path',
     help: 'Data directory (created if missing; locked by <dir>/LOCK while the server runs)',
     default: './data', defaultText: './data', parse: text,
+  },
+  nodeId: {
+    flag: 'node-id', env: 'RINGKV_NODE_ID', configKey: 'nodeId', value: 'id',
+    help: 'Run as a node of a cluster under this id (unique, stable; letters, digits, . _ -); without it ringkv runs alone',
+    default: undefined, defaultText: 'none (a single node)', parse: nodeId,
   },
   host: {
     flag: 'host', env: 'RINGKV_HOST', configKey: 'host', value: 'addr',
@@ -172,7 +211,7 @@ export const START_OPTIONS: OptionTable = {
   n: {
     flag: 'n', env: 'RINGKV_N', configKey: 'n', value: 'count',
     help: 'Replicas per key (N)',
-    default: (o) => Math.min(DEFAULT_N, o.shards ?? DEFAULT_N), defaultText: `${DEFAULT_N} (at most --shards)`, parse: integer(1, 1024),
+    default: (o) => (o.nodeId !== undefined ? DEFAULT_N : Math.min(DEFAULT_N, o.shards ?? DEFAULT_N)), defaultText: `${DEFAULT_N} (alone: at most --shards)`, parse: integer(1, 1024),
   },
   r: {
     flag: 'r', env: 'RINGKV_R', configKey: 'r', value: 'count',
@@ -213,6 +252,51 @@ export const START_OPTIONS: OptionTable = {
     flag: 'allow-flushdb', env: 'RINGKV_ALLOW_FLUSHDB', configKey: 'allowFlushdb', value: '',
     help: 'Allow FLUSHDB/FLUSHALL: delete every key, not atomically (keys written meanwhile may survive); env and config take yes/no',
     default: false, defaultText: 'off (FLUSHDB answers an error)', parse: yesNo,
+  },
+  clusterPort: {
+    flag: 'cluster-port', env: 'RINGKV_CLUSTER_PORT', configKey: 'clusterPort', value: 'port',
+    help: 'Peer port of a cluster node, on --host (other nodes connect here)',
+    default: DEFAULT_CLUSTER_PORT, defaultText: String(DEFAULT_CLUSTER_PORT), parse: port,
+  },
+  seeds: {
+    flag: 'seeds', env: 'RINGKV_SEEDS', configKey: 'seeds', value: 'host:port,...',
+    help: 'Peer addresses of nodes to join through; none on the first node (it starts a new cluster)',
+    default: [], defaultText: 'none', parse: addressList,
+  },
+  clusterName: {
+    flag: 'cluster-name', env: 'RINGKV_CLUSTER_NAME', configKey: 'clusterName', value: 'name',
+    help: 'Cluster name: nodes of another cluster are refused',
+    default: 'ringkv', defaultText: 'ringkv', parse: text,
+  },
+  clusterSecret: {
+    flag: 'cluster-secret', env: 'RINGKV_CLUSTER_SECRET', configKey: 'clusterSecret', value: 'secret',
+    help: 'Shared secret peers prove in their handshake and admin cluster commands need (prefer the env var); required with --node-id',
+    default: undefined, defaultText: 'none', parse: text,
+  },
+  dc: {
+    flag: 'dc', env: 'RINGKV_DC', configKey: 'dc', value: 'name',
+    help: 'Data centre of this node (replicas spread over DCs, racks and hosts)',
+    default: 'dc1', defaultText: 'dc1', parse: text,
+  },
+  rack: {
+    flag: 'rack', env: 'RINGKV_RACK', configKey: 'rack', value: 'name',
+    help: 'Rack of this node within its DC',
+    default: 'rack1', defaultText: 'rack1', parse: text,
+  },
+  weight: {
+    flag: 'weight', env: 'RINGKV_WEIGHT', configKey: 'weight', value: 'number',
+    help: "Capacity of each of this node's shards: a node owns partitions in proportion to shards x weight",
+    default: 1, defaultText: '1', parse: positiveNumber,
+  },
+  gossipIntervalMs: {
+    flag: 'gossip-interval-ms', env: 'RINGKV_GOSSIP_INTERVAL_MS', configKey: 'gossipIntervalMs', value: 'ms',
+    help: 'Gossip round interval; failure detection scales with it',
+    default: DEFAULT_GOSSIP_INTERVAL_MS, defaultText: String(DEFAULT_GOSSIP_INTERVAL_MS), parse: integer(10, 60_000),
+  },
+  autoCommit: {
+    flag: 'auto-commit', env: 'RINGKV_AUTO_COMMIT', configKey: 'autoCommit', value: 'yes|no',
+    help: "Whether joins, leaves and removes take effect by themselves (yes) or wait for 'ringkv cluster commit' (no)",
+    default: true, defaultText: 'yes', parse: yesNo,
   },
   logLevel: {
     flag: 'log-level', env: 'RINGKV_LOG_LEVEL', configKey: 'logLevel', value: 'level',
@@ -288,7 +372,10 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
     (out as Record<string, unknown>)[name] = value;
   }
   const o = out as StartOptions;
-  if (o.n > o.shards) throw usage(`N (${o.n}) cannot exceed the shard count (${o.shards}): lower --n or raise --shards`);
+  if (o.nodeId !== undefined && o.clusterSecret === undefined) {
+    throw usage('a cluster node needs the cluster secret: set RINGKV_CLUSTER_SECRET (or --cluster-secret) to the same value on every node');
+  }
+  if (o.nodeId === undefined && o.n > o.shards) throw usage(`N (${o.n}) cannot exceed the shard count (${o.shards}): lower --n or raise --shards`);
   if (o.r > o.n) throw usage(`R (${o.r}) cannot exceed N (${o.n})`);
   if (o.w > o.n) throw usage(`W (${o.w}) cannot exceed N (${o.n})`);
   return { help: false, options: o, configFile };

@@ -10,6 +10,7 @@
 // A second signal during shutdown exits at once (status 1), as most servers do.
 import type { Logger } from 'pino';
 import { open, type Store } from '../index.js';
+import { ClusterNode } from '../cluster/node.js';
 import { startAdminServer, type AdminServer } from '../server/admin/index.js';
 import { startRespServer, type RespServer } from '../server/resp/index.js';
 import { CliError, CliErrorCode } from './cli-error.js';
@@ -23,6 +24,8 @@ const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** After a clean shutdown, a handle something leaked must not keep the process up. */
 const EXIT_GRACE_MS = 2000;
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** A server sweeps pending hints to replicas that are up this often (besides when one comes back). */
+const HANDOFF_INTERVAL_MS = 5000;
 
 function isAddrInUse(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
@@ -55,6 +58,7 @@ function storeConfig(o: StartOptions): Record<string, string> {
 interface Running {
   lock: DirLock;
   store: Store;
+  cluster: ClusterNode | undefined;
   resp: RespServer;
   admin: AdminServer;
 }
@@ -62,17 +66,44 @@ interface Running {
 async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): Promise<Running> {
   const lock = takeDirLock(o.dir);
   let store: Store | undefined;
+  let cluster: ClusterNode | undefined;
   let resp: RespServer | undefined;
   try {
-    store = await open({
-      dir: o.dir,
-      shards: o.shards,
-      n: o.n,
-      r: o.r,
-      w: o.w,
-      timeoutMs: o.timeoutMs,
-      storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
-    });
+    if (o.nodeId === undefined) {
+      store = await open({
+        dir: o.dir,
+        shards: o.shards,
+        n: o.n,
+        r: o.r,
+        w: o.w,
+        timeoutMs: o.timeoutMs,
+        storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
+      });
+    } else {
+      try {
+        cluster = await ClusterNode.start({
+          id: o.nodeId,
+          host: o.host,
+          port: o.clusterPort,
+          seeds: o.seeds,
+          cluster: o.clusterName,
+          secret: o.clusterSecret!,
+          dc: o.dc,
+          rack: o.rack,
+          weight: o.weight,
+          dir: o.dir,
+          shards: o.shards,
+          storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
+          defaults: { n: o.n, r: o.r, w: o.w, timeoutMs: o.timeoutMs, sloppy: true, maxSiblings: 64, lww: false },
+          handoffIntervalMs: HANDOFF_INTERVAL_MS,
+          gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit },
+          logger: log,
+        });
+      } catch (err) {
+        throw isAddrInUse(err) ? portInUse('cluster', o.host, o.clusterPort, 'cluster-port', 'RINGKV_CLUSTER_PORT', err) : err;
+      }
+      store = cluster.store;
+    }
     try {
       resp = await startRespServer(store, {
         host: o.host,
@@ -87,11 +118,14 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
     }
     let admin: AdminServer;
     try {
-      admin = await startAdminServer(store, { host: o.adminHost, port: o.adminPort, n: o.n, draining, log });
+      admin = await startAdminServer(store, {
+        host: o.adminHost, port: o.adminPort, n: o.n, draining, log,
+        ...(cluster === undefined ? {} : { cluster: cluster.admin(o.clusterSecret!) }),
+      });
     } catch (err) {
       throw isAddrInUse(err) ? portInUse('admin', o.adminHost, o.adminPort, 'admin-port', 'RINGKV_ADMIN_PORT', err) : err;
     }
-    return { lock, store, resp, admin };
+    return { lock, store, cluster, resp, admin };
   } catch (err) {
     await resp?.close().catch(() => {});
     await store?.close().catch(() => {});

@@ -51,6 +51,13 @@ export interface LinkContext {
 
 export type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 
+/** Prefix of the pseudo node id of a seed known only by address: 'seed:<host>:<port>'. */
+export const SEED_PREFIX = 'seed:';
+
+export function isSeedId(node: string): boolean {
+  return node.startsWith(SEED_PREFIX);
+}
+
 export class OutboundLink<P = unknown> {
   state: LinkState = 'idle';
   /** Requests in flight, by request id. */
@@ -158,10 +165,13 @@ export class OutboundLink<P = unknown> {
 
   private onWelcome(r: FrameReader): void {
     const m = decodeWelcome(r);
-    if (m.node !== this.node) return this.refuse(RefusalCode.WRONG_NODE, `expected node ${this.node} at ${this.address}, found ${m.node}`);
+    // A seed is known by its address only: whichever node answers there is the one meant
+    // (the MAC below still proves it holds the cluster secret).
+    const serverNode = isSeedId(this.node) ? m.node : this.node;
+    if (m.node !== serverNode) return this.refuse(RefusalCode.WRONG_NODE, `expected node ${this.node} at ${this.address}, found ${m.node}`);
     const v = versionRange(this.ctx.identity);
     if (m.version < v.min || m.version > v.max) return this.refuse(RefusalCode.NO_COMMON_VERSION, `version ${m.version} is outside ${v.min}..${v.max}`);
-    const facts = { cluster: this.ctx.identity.cluster, clientNode: this.ctx.self, serverNode: this.node, clientNonce: this.nonce, serverNonce: m.nonce, version: m.version };
+    const facts = { cluster: this.ctx.identity.cluster, clientNode: this.ctx.self, serverNode, clientNonce: this.nonce, serverNonce: m.nonce, version: m.version };
     if (!macMatches(handshakeMac(this.ctx.secret, 'server', facts), m.mac)) return this.refuse(RefusalCode.BAD_MAC, 'bad handshake mac: the cluster secrets differ');
     this.socket!.write(encodeProof(this.ctx.writer, handshakeMac(this.ctx.secret, 'client', facts)).slice());
     this.step = 'proof-sent';

@@ -198,6 +198,19 @@ export class PeerTransport implements Transport {
     if (!this.closed) this.linkFor(node).connect();
   }
 
+  /**
+   * Closes the link to `node` (failing what is in flight on it with ERR_UNAVAILABLE) and
+   * forgets it: e.g. a seed's link once its node id is known, so that the peer server, which
+   * allows one link per client node, accepts the link under the real id.
+   */
+  drop(node: string): void {
+    const link = this.links.get(node);
+    if (link === undefined) return;
+    this.links.delete(node);
+    link.close();
+    this.failAll(link, new RingkvError(ErrorCode.UNAVAILABLE, `the link to ${node} was closed`));
+  }
+
   /** Every link's state, for admin and tests. */
   stats(): PeerLinkStats[] {
     return [...this.links.values()].map((l) => ({ node: l.node, state: l.state, inFlight: l.pending.size, queuedBytes: l.outbox.queuedBytes, attempt: l.attempt, lastError: l.lastError }));

@@ -30,6 +30,8 @@ export interface ShardTransportOptions {
   restartDelayMs: number;
   /** Limit for control calls and for a shard's start. */
   controlTimeoutMs: number;
+  /** Each shard's actor id in version clocks (u32, unique in the cluster); default its index. */
+  actorIds?: readonly number[];
 }
 
 /** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */
@@ -241,7 +243,7 @@ export class ShardTransport implements Transport {
     const workerData: ShardWorkerData = {
       sab,
       dir: `${this.o.dir}/shard-${link.index}`,
-      replica: link.index,
+      replica: this.o.actorIds?.[link.index] ?? link.index,
       storage: this.o.storage,
       spinMicros: this.o.spinMicros,
     };

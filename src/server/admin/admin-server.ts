@@ -26,6 +26,21 @@ export interface AdminServerOptions {
   draining?: () => boolean;
   /** Where request failures are logged. Default: nowhere. */
   log?: Logger;
+  /** A cluster node's membership view and commands (GET /cluster, POST /cluster/<command>). */
+  cluster?: ClusterAdmin;
+}
+
+/**
+ * What the admin server needs of a cluster node. Commands that change membership are
+ * POSTs that must carry the cluster secret in the `x-ringkv-secret` header.
+ */
+export interface ClusterAdmin {
+  /** The membership as this node sees it (ringkv status). */
+  snapshot(): { readonly epoch: number; readonly nodes: readonly unknown[] };
+  /** Whether `secret` is the cluster's (compared in constant time). */
+  authorized(secret: string): boolean;
+  /** Runs `plan`, `commit`, `leave` or `remove` (with `node`); resolves with a JSON answer. */
+  command(name: string, params: URLSearchParams): Promise<unknown>;
 }
 
 export interface AdminServer {
@@ -35,7 +50,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-type Handler = (store: Store, url: URL, res: ServerResponse) => Promise<void>;
+type Handler = (store: Store, url: URL, res: ServerResponse, req: IncomingMessage) => Promise<void>;
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
@@ -46,13 +61,23 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster'>, metrics: StoreMetrics): Map<string, Handler> {
+  const cluster = o.cluster;
   return new Map<string, Handler>([
+    ...(cluster === undefined ? [] : clusterRoutes(cluster)),
     ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
     [
       '/readyz',
       async (store, url, res) => {
-        const checks = readinessChecks((await store.stats()).replicas, o.draining());
+        let replicas: { id: string; up: boolean }[];
+        try {
+          replicas = (await store.stats()).replicas;
+        } catch (err) {
+          // A cluster node without a ring yet (still joining) is alive but not ready.
+          send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
+          return;
+        }
+        const checks = readinessChecks(replicas, o.draining());
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
       },
@@ -67,10 +92,36 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>>, metrics
         const shown = url.searchParams.has('lists') ? ring.q : Math.min(RING_SAMPLE_PARTITIONS, ring.q);
         const preferenceLists: Record<string, readonly string[]> = {};
         for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
-        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists });
+        const view = cluster?.snapshot();
+        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, ...(view === undefined ? {} : { nodes: view.nodes }) });
       },
     ],
   ]);
+}
+
+/** POST /cluster/<command>: membership changes. */
+const CLUSTER_COMMAND_PREFIX = '/cluster/';
+const CLUSTER_COMMANDS = ['plan', 'commit', 'leave', 'remove'] as const;
+
+function clusterRoutes(cluster: ClusterAdmin): [string, Handler][] {
+  const view: Handler = async (_store, _url, res) => sendJson(res, 200, cluster.snapshot());
+  const commands = CLUSTER_COMMANDS.map((name): [string, Handler] => [
+    `${CLUSTER_COMMAND_PREFIX}${name}`,
+    async (_store, url, res, req) => {
+      const secret = req.headers['x-ringkv-secret'];
+      if (typeof secret !== 'string' || !cluster.authorized(secret)) {
+        sendJson(res, 401, { error: 'membership commands need the cluster secret in the x-ringkv-secret header (ringkv cluster reads RINGKV_CLUSTER_SECRET)', code: 'ERR_UNAUTHORIZED' });
+        return;
+      }
+      try {
+        sendJson(res, 200, await cluster.command(name, url.searchParams));
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        sendJson(res, code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.NOT_READY ? 409 : 500, { error: (err as Error).message, code });
+      }
+    },
+  ]);
+  return [['/cluster', view], ...commands];
 }
 
 export async function startAdminServer(store: Store, options: AdminServerOptions = {}): Promise<AdminServer> {
@@ -79,18 +130,19 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `admin server port must be an integer in 0..65535, got ${String(port)}`);
   }
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false) }, new StoreMetrics(store));
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster: options.cluster }, new StoreMetrics(store));
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const handler = table.get(url.pathname);
     if (handler === undefined) return sendJson(res, 404, { error: 'not found', endpoints: [...table.keys()] });
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
+    const post = url.pathname.startsWith(CLUSTER_COMMAND_PREFIX);
+    if (post ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', post ? 'POST' : 'GET, HEAD');
       return sendJson(res, 405, { error: 'method not allowed' });
     }
-    handler(store, url, res).catch((err: unknown) => {
+    handler(store, url, res, req).catch((err: unknown) => {
       log?.warn({ err, path: url.pathname }, 'admin request failed');
       if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message, code: (err as { code?: unknown }).code });
       else res.destroy();

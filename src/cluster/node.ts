@@ -1,0 +1,281 @@
+// Runs on: the main thread. A node of a cluster: its local shards, its peer server and peer
+// links, its gossip, and the Store that coordinates requests over all of them.
+//
+//   clients ──> Store (Coordinator) ──> RoutedTransport ─┬─> ShardTransport (this node's shards)
+//                                                        └─> PeerTransport ──TCP──> other nodes'
+//                                                              PeerServer ──> their shards
+//   gossip: Gossiper.tick() every interval; its messages ride the peer links as CONTROL frames.
+//
+// The ring is the one the gossip adopted (epoch'd, the same on every node); until this node
+// has one (a joiner before it heard from its seed), requests fail with ERR_NOT_READY.
+// `<dir>/NODE.json` keeps the node's id, its generation (bumped at every start, so the
+// cluster tells a restart from a stale record) and the last ring it adopted (so a restart
+// of the whole cluster keeps its ownership).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { StorageOptions } from '../config.js';
+import { ShardTransport } from '../coordinator/shard-transport.js';
+import type { QuorumDefaults } from '../coordinator/index.js';
+import { ErrorCode, RingkvError } from '../errors.js';
+import { createTokenHasher } from '../hash/index.js';
+import { suggestedSpinMicros } from '../ipc/index.js';
+import type { Ring, RingJSON } from '../ring/index.js';
+import { Random } from '../storage/random.js';
+import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
+import { RealVfs } from '../storage/vfs-real.js';
+import type { ClusterAdmin } from '../server/admin/index.js';
+import { Store } from '../store.js';
+import { systemClock } from './clock.js';
+import type { ClusterSnapshot } from './cluster-snapshot.js';
+import { Gossiper } from './gossip.js';
+import type { GossipMessage } from './gossip-message.js';
+import type { Destination } from './gossip-targets.js';
+import type { GossipOptions } from './gossip-options.js';
+import { silentLogger, type PeerLogger } from './peer-config.js';
+import { SEED_PREFIX, isSeedId } from './peer-link.js';
+import { PeerServer } from './peer-server.js';
+import { PeerTransport } from './peer-transport.js';
+import { RoutedTransport, localReplicaHandler } from './routed-transport.js';
+import { availableParallelism } from 'node:os';
+
+export interface ClusterNodeOptions {
+  /** This node's id: unique in the cluster, stable across restarts (kept in NODE.json). */
+  id: string;
+  /** The address the node's peer server binds and its outgoing links leave from. */
+  host: string;
+  /** The peer server's port. */
+  port: number;
+  /** host:port of nodes to join through; none (or only itself) on a first start: a new cluster. */
+  seeds: readonly string[];
+  cluster: string;
+  secret: string;
+  dc: string;
+  rack: string;
+  weight: number;
+  dir: string;
+  shards: number;
+  storage: Partial<StorageOptions>;
+  defaults: QuorumDefaults;
+  handoffIntervalMs: number;
+  gossip?: Partial<GossipOptions>;
+  logger?: PeerLogger;
+}
+
+/** What a node keeps about itself between starts. */
+interface NodeFile {
+  id: string;
+  generation: number;
+  ring?: RingJSON;
+}
+
+/** A gossip message's CONTROL envelope (the control channel may carry other kinds later). */
+interface GossipEnvelope {
+  gossip: GossipMessage;
+}
+
+/** Gossip messages are small and periodic: one that takes longer than this is lost. */
+const GOSSIP_SEND_TIMEOUT_MS = 2000;
+/** The control timeout of a shard's start and calls. */
+const CONTROL_TIMEOUT_MS = 30_000;
+
+export class ClusterNode {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly id: string,
+    readonly store: Store,
+    readonly gossiper: Gossiper,
+    readonly peers: PeerTransport,
+    readonly server: PeerServer,
+    readonly local: ShardTransport,
+    private readonly file: NodeFile,
+    private readonly dir: string,
+  ) {}
+
+  static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
+    mkdirSync(o.dir, { recursive: true });
+    const file = loadNodeFile(o.dir, o.id);
+    file.generation++;
+    saveNodeFile(o.dir, file);
+    const address = `${o.host}:${o.port}`;
+    const hasher = await createTokenHasher();
+    const local = await ShardTransport.start({
+      dir: o.dir,
+      shards: o.shards,
+      storage: o.storage,
+      spinMicros: suggestedSpinMicros(o.shards, availableParallelism()),
+      restartDelayMs: 100,
+      controlTimeoutMs: CONTROL_TIMEOUT_MS,
+      actorIds: Array.from({ length: o.shards }, (_, k) => actorIdOf(hasher.token(new TextEncoder().encode(`${o.id}/s${k}`)))),
+    });
+    let gossiper: Gossiper | undefined;
+    let peers: PeerTransport | undefined;
+    const addressOf = (node: string): { host: string; port: number } | undefined => {
+      const a = isSeedId(node) ? node.slice(SEED_PREFIX.length) : gossiper?.record(node)?.address;
+      return a === undefined ? undefined : parseAddress(a);
+    };
+    peers = new PeerTransport({
+      self: o.id,
+      cluster: o.cluster,
+      secret: o.secret,
+      addressOf,
+      localAddress: o.host,
+      replicasOf: (node) => Array.from({ length: gossiper?.record(node)?.shards ?? 0 }, (_, k) => `${node}/s${k}`),
+      isNodeDown: (node) => gossiper !== undefined && gossiper.liveness(node) === 'down',
+      logger: o.logger ?? silentLogger,
+    });
+    const send = (to: Destination, message: GossipMessage): void => {
+      const target = 'node' in to ? to.node : `${SEED_PREFIX}${to.seed}`;
+      const envelope: GossipEnvelope = { gossip: message };
+      peers!.call(target, envelope, GOSSIP_SEND_TIMEOUT_MS).then(
+        () => {
+          if (isSeedId(target)) peers!.drop(target);
+        },
+        () => {
+          if (isSeedId(target)) peers!.drop(target);
+          else gossiper?.reportUnreachable(target);
+        },
+      );
+    };
+    gossiper = new Gossiper(
+      {
+        identity: { id: o.id, address, dc: o.dc, rack: o.rack, shards: o.shards, weight: o.weight },
+        generation: file.generation,
+        seeds: o.seeds,
+        ring: file.ring,
+        options: o.gossip,
+      },
+      { clock: systemClock, random: new Random(randomBytes(4).readUInt32LE(0)), send },
+    );
+    const g = gossiper;
+    const routed = new RoutedTransport(o.id, local, peers);
+    let server: PeerServer;
+    try {
+      server = await PeerServer.listen({
+        node: o.id,
+        cluster: o.cluster,
+        secret: o.secret,
+        host: o.host,
+        port: o.port,
+        handler: localReplicaHandler(o.id, local),
+        control: async (from, msg) => {
+          const gossip = (msg as Partial<GossipEnvelope> | null)?.gossip;
+          if (gossip === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'unknown control message');
+          g.receive(from, gossip);
+          return null;
+        },
+        logger: o.logger ?? silentLogger,
+      });
+    } catch (err) {
+      await peers.close();
+      await local.close();
+      throw err;
+    }
+    const ring = (): Ring => {
+      const r = g.ring;
+      if (r === undefined) throw new RingkvError(ErrorCode.NOT_READY, `node ${o.id} has no ring yet: it is joining through ${o.seeds.join(', ') || 'no seed'}`);
+      return r;
+    };
+    const node: { self?: ClusterNode } = {};
+    const store = new Store({
+      ring,
+      transport: routed,
+      hasher,
+      defaults: o.defaults,
+      handoffIntervalMs: o.handoffIntervalMs,
+      close: async () => node.self?.closeParts(),
+      shardStats: () => local.shardStats(),
+      shards: local,
+    });
+    const self = new ClusterNode(o.id, store, g, peers, server, local, file, o.dir);
+    node.self = self;
+    g.on('ring', ({ ring: adopted }) => self.persistRing(adopted));
+    g.on('generation', ({ generation }) => {
+      file.generation = Math.max(file.generation, generation + 1);
+      saveNodeFile(o.dir, file);
+    });
+    self.timer = setInterval(() => g.tick(), g.options.intervalMs);
+    g.tick();
+    return self;
+  }
+
+  /** The cluster as this node sees it (ringkv status, /ring, metrics). */
+  snapshot(): ClusterSnapshot {
+    return this.gossiper.snapshot();
+  }
+
+  /** The admin server's view of this node: membership and the commands that change it. */
+  admin(secret: string): ClusterAdmin {
+    const expected = createHash('sha256').update(secret).digest();
+    return {
+      snapshot: () => this.snapshot(),
+      authorized: (given) => timingSafeEqual(createHash('sha256').update(given).digest(), expected),
+      command: async (name, params) => {
+        const g = this.gossiper;
+        switch (name) {
+          case 'plan':
+            return { epoch: g.epoch, moves: g.plan() };
+          case 'commit': {
+            const ring = g.commit();
+            return { epoch: ring.epoch, owned: Object.fromEntries(ring.counts()) };
+          }
+          case 'leave':
+            g.leave();
+            return { leaving: this.id };
+          case 'remove': {
+            const node = params.get('node');
+            if (node === null || node === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'remove needs ?node=<id>');
+            g.remove(node);
+            return { removing: node };
+          }
+          default:
+            throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `unknown cluster command ${name}`);
+        }
+      },
+    };
+  }
+
+  private persistRing(ring: Ring): void {
+    this.file.ring = ring.toJSON();
+    saveNodeFile(this.dir, this.file);
+  }
+
+  /** Stops gossip, the peer server and links, then the shards (called by store.close()). */
+  private async closeParts(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.server.close();
+    await this.peers.close();
+    await this.local.close();
+  }
+}
+
+/** A u32 actor id for a replica from its cluster-wide name: the version clocks of two replicas
+ *  must never share an actor (a collision among a cluster's few members is ~n²/2³³). */
+function actorIdOf(token: bigint): number {
+  return Number(token & 0xffffffffn);
+}
+
+function parseAddress(a: string): { host: string; port: number } | undefined {
+  const i = a.lastIndexOf(':');
+  const port = Number(a.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: a.slice(0, i), port };
+}
+
+function loadNodeFile(dir: string, id: string): NodeFile {
+  const vfs = new RealVfs();
+  const path = `${dir}/NODE.json`;
+  if (!vfs.exists(path)) return { id, generation: 0 };
+  const file = JSON.parse(new TextDecoder().decode(readWholeFile(vfs, path))) as NodeFile;
+  if (file.id !== id) {
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `${dir} belongs to node ${file.id}, not ${id}: start it with --node-id ${file.id} or use another --dir`);
+  }
+  return file;
+}
+
+function saveNodeFile(dir: string, file: NodeFile): void {
+  writeFileAtomic(new RealVfs(), dir, 'NODE.json', new TextEncoder().encode(JSON.stringify(file) + '\n'));
+}
