@@ -26,6 +26,48 @@ interface RingSummary {
   q: number;
   n: number;
   owned: Record<string, number>;
+  /** A cluster node's view of every node (absent on a single node). */
+  nodes?: NodeRow[];
+}
+
+interface NodeRow {
+  id: string;
+  address: string;
+  dc: string;
+  rack: string;
+  status: string;
+  liveness: string;
+  generation: number;
+  heartbeatAgeMs: number | null;
+  partitions: number;
+  ringEpoch: number;
+  self: boolean;
+}
+
+/** nodetool's two letters: liveness (U up, S suspect, D down) and state (N normal, J joining, L leaving, ...). */
+function stateCode(n: NodeRow): string {
+  const live = n.liveness === 'alive' ? 'U' : n.liveness === 'suspect' ? 'S' : 'D';
+  const state = { up: 'N', joining: 'J', leaving: 'L', left: 'X', removed: 'R' }[n.status] ?? '?';
+  return `${live}${state}`;
+}
+
+/** One line per node of the cluster, as `nodetool status` prints. */
+export function renderNodes(nodes: readonly NodeRow[], q: number): string {
+  const rows = nodes.map((n) => [
+    stateCode(n),
+    n.self ? `${n.id} *` : n.id,
+    n.address,
+    `${n.dc}/${n.rack}`,
+    String(n.partitions),
+    `${((100 * n.partitions) / q).toFixed(1)}%`,
+    String(n.generation),
+    n.heartbeatAgeMs === null ? '-' : `${(n.heartbeatAgeMs / 1000).toFixed(1)}s`,
+    String(n.ringEpoch),
+  ]);
+  return [
+    'Status: U up, S suspect, D down / State: N normal, J joining, L leaving, X left, R removed; * this node',
+    renderTable(['', 'Node', 'Address', 'DC/Rack', 'Partitions', 'Owns', 'Generation', 'Heartbeat age', 'Ring epoch'], rows, new Set([4, 5, 6, 7, 8])),
+  ].join('\n');
 }
 
 async function getJson(base: string, path: string): Promise<unknown> {
@@ -68,9 +110,11 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
     new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
   );
   const pending = Math.max(0, stats.hintsWritten - stats.hintsDelivered);
+  const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), ''];
   return [
     `ringkv at ${admin}: ${stats.replicas.length} shards, ${up} up; ring epoch ${ring.epoch}, ${ring.q} partitions, N=${ring.n}`,
     '',
+    ...nodes,
     table,
     `Ops:    puts ${stats.puts}, gets ${stats.gets}, quorum failures ${stats.quorumFailures}, read repairs ${stats.readRepairs}`,
     `Hints:  written ${stats.hintsWritten}, delivered ${stats.hintsDelivered}, pending ${pending} (written - delivered since start)`,

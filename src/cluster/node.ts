@@ -66,6 +66,9 @@ interface NodeFile {
   id: string;
   generation: number;
   ring?: RingJSON;
+  /** Peer addresses by node id, as last gossiped: a restarted node reaches its peers at once,
+   *  before the gossip tells it about them again. */
+  peers?: Record<string, string>;
 }
 
 /** A gossip message's CONTROL envelope (the control channel may carry other kinds later). */
@@ -112,7 +115,7 @@ export class ClusterNode {
     let gossiper: Gossiper | undefined;
     let peers: PeerTransport | undefined;
     const addressOf = (node: string): { host: string; port: number } | undefined => {
-      const a = isSeedId(node) ? node.slice(SEED_PREFIX.length) : gossiper?.record(node)?.address;
+      const a = isSeedId(node) ? node.slice(SEED_PREFIX.length) : (gossiper?.record(node)?.address ?? file.peers?.[node]);
       return a === undefined ? undefined : parseAddress(a);
     };
     peers = new PeerTransport({
@@ -142,7 +145,8 @@ export class ClusterNode {
       {
         identity: { id: o.id, address, dc: o.dc, rack: o.rack, shards: o.shards, weight: o.weight },
         generation: file.generation,
-        seeds: o.seeds,
+        // Known peers are seeds too: a restart finds the cluster even if its seeds are down.
+        seeds: [...new Set([...o.seeds, ...Object.values(file.peers ?? {})])].filter((a) => a !== address),
         ring: file.ring,
         options: o.gossip,
       },
@@ -191,6 +195,11 @@ export class ClusterNode {
     const self = new ClusterNode(o.id, store, g, peers, server, local, file, o.dir);
     node.self = self;
     g.on('ring', ({ ring: adopted }) => self.persistRing(adopted));
+    g.on('member', ({ record }) => {
+      if (record.id === o.id || file.peers?.[record.id] === record.address) return;
+      file.peers = { ...file.peers, [record.id]: record.address };
+      saveNodeFile(o.dir, file);
+    });
     g.on('generation', ({ generation }) => {
       file.generation = Math.max(file.generation, generation + 1);
       saveNodeFile(o.dir, file);

@@ -11,6 +11,8 @@ export const SECRET = 'test-cluster-secret';
 export const CLUSTER_PORT = 7380;
 export const RESP_PORT = 6380;
 export const ADMIN_PORT = 8380;
+/** A client gives up on a command after this long (a request never hangs past it). */
+export const COMMAND_TIMEOUT_MS = 10_000;
 
 export interface NodeSpec {
   id: string;
@@ -50,7 +52,7 @@ export class NodeProc {
       ...(this.seeds.length > 0 ? ['--seeds', this.seeds.join(',')] : []),
       '--dc', s.dc ?? 'dc1',
       '--rack', s.rack ?? 'r1',
-      '--log-level', 'warn',
+      '--log-level', 'info',
       ...this.extra,
     ], { RINGKV_CLUSTER_SECRET: SECRET });
   }
@@ -79,7 +81,9 @@ export class NodeProc {
   }
 
   client(): Redis {
-    return new Redis({ host: this.host, port: RESP_PORT, lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200, commandTimeout: 5000 });
+    // Commands wait while the client (re)connects, and fail when the connection drops: a
+    // killed node fails only what was in flight on it.
+    return new Redis({ host: this.host, port: RESP_PORT, maxRetriesPerRequest: 0, retryStrategy: () => 100, commandTimeout: COMMAND_TIMEOUT_MS });
   }
 
   async admin(path: string): Promise<unknown> {
@@ -139,6 +143,9 @@ export class WriteLoad {
   readonly acked = new Map<string, string>();
   attempted = 0;
   failed = 0;
+  /** Slowest write, acknowledged or failed (ms). */
+  maxLatencyMs = 0;
+  readonly errors = new Map<string, number>();
   private stopped = false;
   private readonly done: Promise<void>[] = [];
 
@@ -168,13 +175,17 @@ export class WriteLoad {
       const key = `w${w}:${i++}`;
       const value = `v-${key}-${Date.now()}`;
       this.attempted++;
+      const t0 = performance.now();
       try {
         await c.set(key, value);
         this.acked.set(key, value);
-      } catch {
+      } catch (err) {
         this.failed++;
+        const why = (err as Error).message.split(':')[0]!.slice(0, 60);
+        this.errors.set(why, (this.errors.get(why) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, 20));
       }
+      this.maxLatencyMs = Math.max(this.maxLatencyMs, performance.now() - t0);
     }
     for (const c of clients.values()) c.disconnect();
   }
@@ -212,4 +223,19 @@ export function vgetValues(reply: unknown): string[] {
 
 export function cleanup(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * lostWrites, asked again until none is missing or `ms` passed: after a heal, replicas
+ * converge (hinted handoff, read repair) rather than at once. Returns what is still missing
+ * and how long convergence took.
+ */
+export async function lostAfter(cluster: Cluster, acked: Map<string, string>, ms: number): Promise<{ lost: string[]; tookMs: number }> {
+  const t0 = Date.now();
+  let lost = await lostWrites(cluster, acked);
+  while (lost.length > 0 && Date.now() - t0 < ms) {
+    await new Promise((r) => setTimeout(r, 500));
+    lost = await lostWrites(cluster, new Map(lost.map((k) => [k, acked.get(k)!])));
+  }
+  return { lost, tookMs: Date.now() - t0 };
 }
