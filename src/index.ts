@@ -17,7 +17,8 @@ import { RealVfs } from './storage/vfs-real.js';
 import { Store } from './store.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StoreStats } from './store.js';
-export type { ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
+export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
+export { CONSISTENCY_LEVELS } from './coordinator/index.js';
 export { ErrorCode, RingkvError, isCorruption } from './errors.js';
 export { contextFromString, contextToString } from './version/index.js';
 

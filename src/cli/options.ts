@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../storage/types.js';
+import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { usage } from './cli-error.js';
 
@@ -60,6 +61,8 @@ export interface StartOptions {
   weight: number;
   gossipIntervalMs: number;
   autoCommit: boolean;
+  replication: Record<string, number> | undefined;
+  consistency: ConsistencyLevel | undefined;
   logLevel: LogLevel;
 }
 
@@ -153,6 +156,22 @@ function addressList(raw: unknown): string[] {
   return items as string[];
 }
 
+/** dc1:2,dc2:1 (a JSON object in a config file). */
+function replicationFactors(raw: unknown): Record<string, number> {
+  const entries = typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+    ? Object.entries(raw)
+    : typeof raw === 'string' ? raw.split(',').map((x) => x.trim().split(':')) : undefined;
+  if (entries === undefined || entries.length === 0) throw 'expected dc:n[,dc:n...]';
+  const out: Record<string, number> = {};
+  for (const e of entries) {
+    const [dc, n] = e as [string, unknown];
+    const k = typeof n === 'number' ? n : Number(n);
+    if (typeof dc !== 'string' || dc === '' || !Number.isInteger(k) || k < 0 || k > 16) throw `expected dc:n with n in 0..16, got ${JSON.stringify(e)}`;
+    out[dc] = k;
+  }
+  return out;
+}
+
 function port(raw: unknown): number {
   return integer(0, 65535)(raw);
 }
@@ -211,7 +230,7 @@ export const START_OPTIONS: OptionTable = {
   n: {
     flag: 'n', env: 'RINGKV_N', configKey: 'n', value: 'count',
     help: 'Replicas per key (N)',
-    default: (o) => (o.nodeId !== undefined ? DEFAULT_N : Math.min(DEFAULT_N, o.shards ?? DEFAULT_N)), defaultText: `${DEFAULT_N} (alone: at most --shards)`, parse: integer(1, 1024),
+    default: (o) => (o.nodeId !== undefined ? DEFAULT_N : Math.min(DEFAULT_N, o.shards ?? DEFAULT_N)), defaultText: `${DEFAULT_N} (alone: at most --shards; with --replication: their sum)`, parse: integer(1, 1024),
   },
   r: {
     flag: 'r', env: 'RINGKV_R', configKey: 'r', value: 'count',
@@ -298,6 +317,16 @@ export const START_OPTIONS: OptionTable = {
     help: "Whether joins, leaves and removes take effect by themselves (yes) or wait for 'ringkv cluster commit' (no)",
     default: true, defaultText: 'yes', parse: yesNo,
   },
+  replication: {
+    flag: 'replication', env: 'RINGKV_REPLICATION', configKey: 'replication', value: 'dc:n,...',
+    help: 'Replicas per DC of a new cluster (e.g. dc1:2,dc2:1; N is their sum); set on the first node, carried by the ring',
+    default: undefined, defaultText: 'none (N replicas over racks and hosts)', parse: replicationFactors,
+  },
+  consistency: {
+    flag: 'consistency', env: 'RINGKV_CONSISTENCY', configKey: 'consistency', value: 'level',
+    help: `Default consistency level instead of R and W: ${CONSISTENCY_LEVELS.join(', ')}`,
+    default: undefined, defaultText: 'none (R and W)', parse: oneOf(CONSISTENCY_LEVELS),
+  },
   logLevel: {
     flag: 'log-level', env: 'RINGKV_LOG_LEVEL', configKey: 'logLevel', value: 'level',
     help: `Log level: ${LOG_LEVELS.join(', ')} (JSON lines on stdout)`,
@@ -374,6 +403,15 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
   const o = out as StartOptions;
   if (o.nodeId !== undefined && o.clusterSecret === undefined) {
     throw usage('a cluster node needs the cluster secret: set RINGKV_CLUSTER_SECRET (or --cluster-secret) to the same value on every node');
+  }
+  if (o.consistency !== undefined && o.nodeId === undefined) throw usage('--consistency sets the level of a cluster node\'s requests: it needs --node-id (alone, use --r and --w)');
+  if (o.replication !== undefined) {
+    if (o.nodeId === undefined) throw usage('--replication places replicas over the DCs of a cluster: it needs --node-id');
+    const sum = Object.values(o.replication).reduce((a, b) => a + b, 0);
+    if (values[START_OPTIONS.n.flag] !== undefined && o.n !== sum) throw usage(`N (${o.n}) must be the sum of the per-DC replicas (${sum})`);
+    o.n = sum;
+    o.r = Math.min(o.r, sum);
+    o.w = Math.min(o.w, sum);
   }
   if (o.nodeId === undefined && o.n > o.shards) throw usage(`N (${o.n}) cannot exceed the shard count (${o.shards}): lower --n or raise --shards`);
   if (o.r > o.n) throw usage(`R (${o.r}) cannot exceed N (${o.n})`);

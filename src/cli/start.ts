@@ -94,9 +94,12 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           dir: o.dir,
           shards: o.shards,
           storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
-          defaults: { n: o.n, r: o.r, w: o.w, timeoutMs: o.timeoutMs, sloppy: true, maxSiblings: 64, lww: false },
+          defaults: {
+            n: o.n, r: o.r, w: o.w, timeoutMs: o.timeoutMs, sloppy: true, maxSiblings: 64, lww: false, localDc: o.dc,
+            ...(o.consistency === undefined ? {} : { level: o.consistency }),
+          },
           handoffIntervalMs: HANDOFF_INTERVAL_MS,
-          gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit },
+          gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit, ...(o.replication === undefined ? {} : { replication: o.replication }) },
           logger: log,
         });
       } catch (err) {

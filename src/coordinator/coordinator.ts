@@ -36,7 +36,7 @@ import {
 } from '../version/index.js';
 import { contextSize, encodeContextInto } from '../version/context.js';
 import {
-  EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, quorumError, rejecter, resolver, type Quorum,
+  EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type PerDc, type Quorum,
 } from './operations.js';
 import type { ReplySink, Transport } from './transport.js';
 import { XxHash64 } from './xxhash64.js';
@@ -59,12 +59,25 @@ export interface QuorumDefaults {
   maxSiblings: number;
   /** Last-writer-wins: resolve concurrent values by timestamp instead of keeping siblings. */
   lww: boolean;
+  /** This node's DC (for LOCAL_ONE and LOCAL_QUORUM). */
+  localDc?: string;
+  /** The level of requests that name none (instead of r and w). */
+  level?: ConsistencyLevel;
 }
+
+/**
+ * Cassandra's consistency levels, for a request instead of numeric R and W. LOCAL_* and
+ * EACH_QUORUM need per-DC replication in the ring; quorum = floor(replicas / 2) + 1.
+ */
+export const CONSISTENCY_LEVELS = ['ONE', 'QUORUM', 'ALL', 'LOCAL_ONE', 'LOCAL_QUORUM', 'EACH_QUORUM'] as const;
+export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
 export interface RequestOptions {
   n?: number;
   r?: number;
   w?: number;
+  /** A consistency level: sets both R and W (r and w are then ignored). */
+  level?: ConsistencyLevel;
   timeoutMs?: number;
   /** false: strict quorum (only primaries count). */
   sloppy?: boolean;
@@ -230,12 +243,13 @@ export class Coordinator {
       const primaries = ring.listOf(ring.partitionOf(op.hi, op.lo), q.n);
       this.counters.gets++;
       up = this.upOf(primaries);
-      if (up.length < q.r) {
+      if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
         this.counters.quorumFailures++;
-        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs (the others are down)`, 0, q.r);
+        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down)`, 0, q.r);
       }
       op.up = up;
       op.r = q.r;
+      op.perDc = q.perDc;
       op.key = key;
       op.timeoutMs = q.timeoutMs;
     } catch (err) {
@@ -253,7 +267,7 @@ export class Coordinator {
   /** After R replies (or all): the merge of the answers, or ERR_QUORUM. */
   finishGet(op: GetOp): void {
     const answered = op.replicas.length;
-    if (answered < op.r) {
+    if (!op.enough()) {
       this.counters.quorumFailures++;
       op.fail(quorumError(`read got ${answered} of the ${op.r} replies it needs`, answered, op.r));
       return;
@@ -423,7 +437,7 @@ export class Coordinator {
   }
 
   private quorum(ring: Ring, opts: RequestOptions): Quorum {
-    if (opts.n === undefined && opts.r === undefined && opts.w === undefined && opts.timeoutMs === undefined && opts.sloppy === undefined) {
+    if (opts.n === undefined && opts.r === undefined && opts.w === undefined && opts.timeoutMs === undefined && opts.sloppy === undefined && opts.level === undefined) {
       if (this.defaultRing !== ring || this.defaultQuorum === undefined) {
         this.defaultQuorum = this.resolveQuorum(ring, opts);
         this.defaultRing = ring;
@@ -435,16 +449,43 @@ export class Coordinator {
 
   private resolveQuorum(ring: Ring, opts: RequestOptions): Quorum {
     const d = this.defaults;
+    const bad = (why: string): never => { throw new RingkvError(ErrorCode.INVALID_ARGUMENT, why); };
+    const timeoutMs = opts.timeoutMs ?? d.timeoutMs;
+    const sloppy = opts.sloppy ?? d.sloppy;
+    const level = opts.level ?? (opts.r === undefined && opts.w === undefined ? d.level : undefined);
+    if (level !== undefined) return this.levelQuorum(ring, level, timeoutMs, sloppy);
     const n = opts.n ?? d.n;
     const r = opts.r ?? Math.min(d.r, n);
     const w = opts.w ?? Math.min(d.w, n);
     const members = ring.members.length;
-    const bad = (why: string): never => { throw new RingkvError(ErrorCode.INVALID_ARGUMENT, why); };
     if (!Number.isInteger(n) || n < 1 || n > members) bad(`n must be an integer in 1..${members} (the replicas there are), got ${n}`);
     if (!Number.isInteger(r) || r < 1 || r > n) bad(`r must be an integer in 1..n (${n}), got ${r}`);
     if (!Number.isInteger(w) || w < 1 || w > n) bad(`w must be an integer in 1..n (${n}), got ${w}`);
-    const timeoutMs = opts.timeoutMs ?? d.timeoutMs;
-    return { n, r, w, timeoutMs, sloppy: opts.sloppy ?? d.sloppy };
+    return { n, r, w, timeoutMs, sloppy };
+  }
+
+  /** R and W of a consistency level (per DC for LOCAL_* and EACH_QUORUM). */
+  private levelQuorum(ring: Ring, level: ConsistencyLevel, timeoutMs: number, sloppy: boolean): Quorum {
+    const rf = ring.replication;
+    const n = rf === undefined ? this.defaults.n : Object.values(rf).reduce((a, b) => a + b, 0);
+    const quorum = (k: number): number => Math.floor(k / 2) + 1;
+    if (level === 'ONE' || level === 'QUORUM' || level === 'ALL') {
+      const k = level === 'ONE' ? 1 : level === 'ALL' ? n : quorum(n);
+      return { n, r: k, w: k, timeoutMs, sloppy };
+    }
+    if (rf === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `${level} needs per-DC replication (start the cluster with --replication dc1:2,dc2:1)`);
+    const needed = new Map<string, number>();
+    if (level === 'EACH_QUORUM') {
+      for (const [dc, k] of Object.entries(rf)) if (k > 0) needed.set(dc, quorum(k));
+    } else {
+      const local = this.defaults.localDc;
+      const k = local === undefined ? 0 : (rf[local] ?? 0);
+      if (k === 0) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `${level}: this node's DC (${local ?? 'none'}) holds no replicas (replication ${JSON.stringify(rf)})`);
+      needed.set(local!, level === 'LOCAL_ONE' ? 1 : quorum(k));
+    }
+    const total = [...needed.values()].reduce((a, b) => a + b, 0);
+    const perDc: PerDc = { needed, dcOf: (id) => ring.member(id)?.dc };
+    return { n, r: total, w: total, timeoutMs, sloppy, perDc };
   }
 }
 

@@ -25,6 +25,25 @@ export interface Quorum {
   readonly w: number;
   readonly timeoutMs: number;
   readonly sloppy: boolean;
+  /** DC-aware levels (LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE): replies or acks needed in each
+   *  DC, instead of r or w in total. */
+  readonly perDc?: PerDc;
+}
+
+/** Replies or acknowledgements a DC-aware level needs per DC, and each member's DC. */
+export interface PerDc {
+  readonly needed: ReadonlyMap<string, number>;
+  dcOf(member: string): string | undefined;
+}
+
+/** Whether `members` (that replied or acknowledged) include what `perDc` needs in every DC. */
+export function meetsPerDc(perDc: PerDc, members: readonly string[]): boolean {
+  for (const [dc, needed] of perDc.needed) {
+    let got = 0;
+    for (const m of members) if (perDc.dcOf(m) === dc) got++;
+    if (got < needed) return false;
+  }
+  return true;
 }
 
 // A promise's resolving functions, taken without allocating an executor closure per
@@ -95,6 +114,7 @@ export abstract class Op<T> {
 export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   up: readonly string[] = NO_REPLICAS;
   r = 0;
+  perDc: PerDc | undefined;
   hi = 0;
   lo = 0;
   key: Uint8Array = EMPTY;
@@ -140,11 +160,16 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
 
   private check(): void {
     const all = this.settled === this.up.length;
-    if (!this.done && (this.replicas.length >= this.r || all)) {
+    if (!this.done && (this.enough() || all)) {
       this.done = true;
       this.c.finishGet(this);
     }
     if (all && this.replicas.length > 1) this.c.readRepair(this);
+  }
+
+  /** Whether the replies in are what the read needs (R in total, or per DC). */
+  enough(): boolean {
+    return this.perDc === undefined ? this.replicas.length >= this.r : meetsPerDc(this.perDc, this.replicas);
   }
 }
 
@@ -252,15 +277,16 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
 
   private check(): void {
     if (this.done) return;
-    const { w, sloppy } = this.q!;
+    const { w, sloppy, perDc } = this.q!;
     const receipt = this.receipt!;
     const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
-    if (acks < w && this.settledOthers < this.others.length) return;
+    const enough = perDc === undefined ? acks >= w : meetsPerDc(perDc, sloppy ? [...receipt.replicas, ...receipt.hints.map((h) => h.for)] : receipt.replicas);
+    if (!enough && this.settledOthers < this.others.length) return;
     this.done = true;
-    if (acks < w) {
+    if (!enough) {
       this.c.counters.quorumFailures++;
       this.fail(quorumError(
-        `write reached ${acks} of the ${w} replicas it needs (${receipt.replicas.length} primaries, ${receipt.hints.length} hints${sloppy ? '' : ', not counted: strict quorum'}); it may still be applied`,
+        `write reached ${acks} of the ${w} replicas it needs${perDc === undefined ? '' : ` (${neededText(perDc)})`} (${receipt.replicas.length} primaries, ${receipt.hints.length} hints${sloppy ? '' : ', not counted: strict quorum'}); it may still be applied`,
         acks, w,
       ));
       return;
@@ -269,6 +295,11 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     const snapshot: Receipt = { replicas: receipt.replicas.slice(), hints: receipt.hints.slice(), siblings: receipt.siblings };
     this.succeed({ context: this.c.context(this.object!), receipt: snapshot });
   }
+}
+
+/** '2 in dc1, 1 in dc2': what a DC-aware level needs, for error messages. */
+export function neededText(perDc: PerDc): string {
+  return [...perDc.needed].map(([dc, n]) => `${n} in ${dc}`).join(', ');
 }
 
 /** A sink for requests whose outcome nobody waits for (read repair). */

@@ -14,8 +14,9 @@
 // for N is the first N of the list for N + 1.
 //
 // With per-DC factors { dc1: 2, dc2: 1 } (Cassandra's NetworkTopologyStrategy), each DC
-// takes exactly its factor from the walk restricted to its own members, by the same three
-// passes; N must be the sum of the factors. The list is in walk order (the owner first,
+// takes its factor from the walk restricted to its own members, by the same three passes
+// (all its members if it has fewer: the list is then shorter than N); N must be the sum of
+// the factors. The list is in walk order (the owner first,
 // when its DC has a non-zero factor).
 //
 // Fallbacks (sloppy quorum, Dynamo §4.6): each down primary, in list order, is stood in
@@ -117,8 +118,10 @@ function choose(facts: Facts, walk: Walk, n: number, replication: Replication | 
     if (want === 0) continue;
     const code = facts.dcCode.get(dc);
     const have = code === undefined ? 0 : facts.owningInDc[code]!;
-    if (want > have) throw invalid(`replication factor ${want} for ${dc} exceeds the ${have} members there that own partitions`);
-    taken.push(...takeInPasses(facts, walk, want, code));
+    // A DC with fewer owners than its factor (a cluster still growing, or one that lost
+    // members) contributes what it has, as Cassandra does: requests that need more replicas
+    // there fail at their consistency level instead of every request failing.
+    if (have > 0) taken.push(...takeInPasses(facts, walk, Math.min(want, have), code));
   }
   if (sum !== n) throw invalid(`replication factors ${JSON.stringify(replication)} sum to ${sum}, not N = ${n}`);
   return taken.sort((a, b) => walk.rank(a) - walk.rank(b));

@@ -133,6 +133,36 @@ if (inside) {
       await cluster.close();
     }
   });
+
+  test('a whole DC down: the other DC serves LOCAL_QUORUM reads and writes; EACH_QUORUM fails', async () => {
+    const specs = [
+      { id: 'n1', host: '127.0.0.2', dc: 'dc1' }, { id: 'n2', host: '127.0.0.3', dc: 'dc1' },
+      { id: 'n3', host: '127.0.0.4', dc: 'dc2' }, { id: 'n4', host: '127.0.0.5', dc: 'dc2' },
+    ];
+    const cluster = new Cluster(4, [...NODE_FLAGS, '--replication', 'dc1:2,dc2:2', '--consistency', 'LOCAL_QUORUM'], specs);
+    try {
+      await cluster.start();
+      await cluster.settle(4);
+      const c = cluster.nodes[0]!.client();
+      for (let i = 0; i < 200; i++) await c.set(`before${i}`, `v${i}`);
+      await cluster.nodes[2]!.kill();
+      await cluster.nodes[3]!.kill();
+      let ok = 0;
+      for (let i = 0; i < 200; i++) {
+        await c.set(`during${i}`, `v${i}`);
+        if ((await c.get(`before${i}`)) === `v${i}` && (await c.get(`during${i}`)) === `v${i}`) ok++;
+      }
+      assert.is(ok, 200, 'every LOCAL_QUORUM write and read in dc1 succeeded');
+      await c.call('CONSISTENCY', 'EACH_QUORUM');
+      await c.set('each', 'v').then(
+        () => assert.unreachable('EACH_QUORUM needs dc2'),
+        (err: Error) => assert.match(err.message, /QUORUM/),
+      );
+      c.disconnect();
+    } finally {
+      await cluster.close();
+    }
+  });
 }
 
 test.run();

@@ -89,10 +89,10 @@ test('bad VSET and VDEL arguments answer errors', async () => {
 test('CONSISTENCY sets R and W for the connection only; bad values are refused', async () => {
   const other = connect(h.port);
   try {
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
     assert.is(await redis.call('CONSISTENCY', 'R', '2', 'W', '2'), 'OK');
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2]);
-    assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2, 'LEVEL', '']);
+    assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
     await redis.set('cons', 'v');
     assert.is(await redis.get('cons'), 'v');
     // More than N replicas cannot answer: the store refuses.
@@ -100,8 +100,15 @@ test('CONSISTENCY sets R and W for the connection only; bad values are refused',
     await rejects(redis.set('cons', 'v2'), /^ReplyError: ERR /);
     await rejects(redis.call('CONSISTENCY', 'R', 'x'), /R must be a positive integer/);
     await rejects(redis.call('CONSISTENCY', 'Q', '1'), /syntax error/);
+    // A level sets both; QUORUM of N=2 is 2, ALL is N; LOCAL levels need per-DC replication.
+    assert.is(await redis.call('CONSISTENCY', 'quorum'), 'OK');
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', 'QUORUM']);
+    assert.is(await redis.get('cons'), 'v');
+    assert.is(await redis.call('CONSISTENCY', 'LOCAL_QUORUM'), 'OK');
+    await rejects(redis.get('cons'), /per-DC replication/);
+    await rejects(redis.call('CONSISTENCY', 'SOME'), /unknown consistency level/);
     assert.is(await redis.call('CONSISTENCY', 'DEFAULT'), 'OK');
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0]);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
     assert.is(await redis.get('cons'), 'v');
   } finally {
     other.disconnect();

@@ -50,9 +50,13 @@ export interface ServerContext {
 }
 
 /** Read/write options of one connection (CONSISTENCY R r W w); undefined = the store's default. */
+import type { ConsistencyLevel } from '../../index.js';
+
 export interface Consistency {
   r: number | undefined;
   w: number | undefined;
+  /** A consistency level (LOCAL_QUORUM, ...): replaces r and w. */
+  level: ConsistencyLevel | undefined;
 }
 
 export class Session {
@@ -64,9 +68,9 @@ export class Session {
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
-  readOptions: { r?: number } = {};
+  readOptions: { r?: number; level?: ConsistencyLevel } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
-  writeOptions: { w?: number } = {};
+  writeOptions: { w?: number; level?: ConsistencyLevel } = {};
   readonly createdAt = Date.now();
   lastCommandAt = Date.now();
 
@@ -80,10 +84,15 @@ export class Session {
   }
 
   get consistency(): Consistency {
-    return { r: this.readOptions.r, w: this.writeOptions.w };
+    return { r: this.readOptions.r, w: this.writeOptions.w, level: this.readOptions.level };
   }
 
   setConsistency(c: Consistency): void {
+    if (c.level !== undefined) {
+      this.readOptions = { level: c.level };
+      this.writeOptions = { level: c.level };
+      return;
+    }
     this.readOptions = c.r === undefined ? {} : { r: c.r };
     this.writeOptions = c.w === undefined ? {} : { w: c.w };
   }

@@ -14,10 +14,12 @@
 //   CONSISTENCY R r W w                   this connection's reads wait for r replies, writes
 //                                         for w acknowledgements (either may be given alone;
 //                                         DEFAULT goes back to the store's); -> OK
-//   CONSISTENCY                           -> [R, r, W, w] (0 = the store's default)
+//   CONSISTENCY LOCAL_QUORUM              a level for reads and writes (ONE, QUORUM, ALL,
+//                                         LOCAL_ONE, LOCAL_QUORUM, EACH_QUORUM: Cassandra's)
+//   CONSISTENCY                           -> [R, r, W, w, LEVEL, level] (0 / '' = the default)
 //
 // Contexts travel as base64url text (the encoding of contextToString); '' = none.
-import type { Store } from '../../index.js';
+import { CONSISTENCY_LEVELS, type Store } from '../../index.js';
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { ErrorPrefix, OK, type Reply, ReplyError, syntaxError } from './reply.js';
@@ -75,20 +77,26 @@ async function vdel(s: Session, args: Buffer[]): Promise<Reply> {
   let context: Uint8Array | undefined;
   if (args.length === 4 && isWord(args[2]!, 'context')) context = contextArg(args[3]!);
   else if (args.length !== 2) throw syntaxError();
-  const result = await storeOf(s).delete(args[1]!, { w: s.writeOptions.w, context });
+  const result = await storeOf(s).delete(args[1]!, { w: s.writeOptions.w, level: s.writeOptions.level, context });
   return contextText(result.context);
 }
 
 function consistency(s: Session, args: Buffer[]): Reply {
   if (args.length === 1) {
     const c = s.consistency;
-    return ['R', c.r ?? 0, 'W', c.w ?? 0];
+    return ['R', c.r ?? 0, 'W', c.w ?? 0, 'LEVEL', c.level ?? ''];
   }
   if (args.length === 2 && isWord(args[1]!, 'default')) {
-    s.setConsistency({ r: undefined, w: undefined });
+    s.setConsistency({ r: undefined, w: undefined, level: undefined });
     return OK;
   }
-  const next = s.consistency;
+  if (args.length === 2) {
+    const level = CONSISTENCY_LEVELS.find((l) => isWord(args[1]!, l.toLowerCase()));
+    if (level === undefined) throw new ReplyError(ErrorPrefix.ERR, `unknown consistency level; use R r W w, DEFAULT, or one of ${CONSISTENCY_LEVELS.join(', ')}`);
+    s.setConsistency({ r: undefined, w: undefined, level });
+    return OK;
+  }
+  const next = { ...s.consistency, level: undefined };
   for (let i = 1; i < args.length; i += 2) {
     const word = args[i]!;
     if (i + 1 >= args.length) throw syntaxError();
