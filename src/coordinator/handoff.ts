@@ -54,17 +54,19 @@ export class Handoff {
           break;
         }
         if (page.type !== FrameType.HINTS || page.hints.length === 0) break;
-        let progress = 0;
-        for (const h of page.hints) {
+        // The whole page at once: one round trip per page rather than two per hint (a
+        // replica batches what arrives together; the page bounds what is in flight).
+        const outcomes = await Promise.all(page.hints.map(async (h) => {
           try {
             const ack = await this.transport.request(target, { type: FrameType.REPLICATE, hi: h.hi, lo: h.lo, key: h.key, object: h.object }, this.timeoutMs);
-            if (ack.type !== FrameType.ACK) continue;
+            if (ack.type !== FrameType.ACK) return 0;
             const done = await this.transport.request(holder, { type: FrameType.HINT_DONE, target, hi: h.hi, lo: h.lo, key: h.key, object: h.object }, this.timeoutMs);
-            if (done.type === FrameType.ACK) progress++;
+            return done.type === FrameType.ACK ? 1 : 0;
           } catch {
-            // The target or holder went away: the hint stays for the next run.
+            return 0; // the target or holder went away: the hint stays for the next run
           }
-        }
+        }));
+        const progress = outcomes.reduce((a: number, b: number) => a + b, 0);
         delivered += progress;
         this.delivered += progress;
         if (progress === 0 || page.hints.length < PAGE) break;
