@@ -17,9 +17,15 @@
 // compaction does) rather than kept up to date on every write: nothing is added to the
 // write path, and a restarted or replaced replica needs no tree state.
 //
-// Pacing: one partition at a time, a pause between partitions, REPLICATEs limited in
-// flight, and a bytes-per-second budget for objects moved; client requests share the
-// shards' rings with at most one TREE (bounded work) or a few small requests at a time.
+// A round inspects partitions (steps 1-3 up to the reads of the differing ranges) and sends
+// the repairs of a whole window of them afterwards: a shard's memtable is sorted for a scan
+// and stays sorted only until its next write, so reads and writes alternating per partition
+// re-sorted every shard's memtable once per partition (measured: 15 s instead of 7.5 s to
+// repair 10k of 110k keys; a window is bounded by WINDOW_BYTES of planned repairs).
+//
+// Pacing: one partition at a time, a pause between partitions, REPLICATEs and RANGE reads
+// limited in flight, and a bytes-per-second budget for objects moved; client requests share
+// the shards' rings with at most one TREE (bounded work) or a few small requests at a time.
 // A request that fails or times out fails the exchange (counted); the partition is tried
 // again in the next round. The schedule runs a round every `intervalMs` after the last.
 import { ErrorCode, RingkvError } from '../errors.js';
@@ -89,11 +95,27 @@ export interface AntiEntropyStats {
 const LEAF_ENTRIES = 4;
 /** A partition is cut into at most 2^this segments (then a TREE refusal fails the exchange). */
 const MAX_SPLIT = 16;
+/** RANGE reads in flight at once within a segment. */
+const FETCH_CONCURRENCY = 8;
 /** Objects per RANGE page asked for (the replica caps it at RANGE_MAX_ENTRIES too). */
 const PAGE_ENTRIES = 512;
 
-/** Stops an exchange when the owner stops: not a failure. */
+/** Ends an exchange that is not a failure: the owner stops, or too few replicas are up. */
 class Stopped extends Error {}
+
+/** A partition inspected: what it found and the repairs to send. */
+interface Plan {
+  result: ExchangeResult;
+  tally: RepairTally;
+  sends: Send[];
+  /** Why the exchange ends without its repairs (Stopped: skipped, else failed). */
+  error: Error | undefined;
+}
+
+/** Partitions inspected before their repairs are sent (see the header): a whole default ring. */
+const WINDOW_PARTITIONS = 256;
+/** ... or until this many bytes of repairs are planned (bounds what a window holds). */
+const WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**
  * Anti-entropy over a ring of replicas reached through a Transport. Main thread only. One
@@ -155,22 +177,47 @@ export class AntiEntropy {
   }
 
   /** Exchanges partition p now (after any exchange in progress). Never rejects: a failure is in the result. */
-  runPartition(p: number): Promise<ExchangeResult> {
-    const run = this.chain.then(() => this.exchange(p));
-    this.chain = run.catch(() => {});
-    return run;
+  async runPartition(p: number): Promise<ExchangeResult> {
+    const [result] = await this.exclusive(async () => {
+      const plan = await this.inspect(p);
+      await this.apply([plan]);
+      return [plan.result];
+    });
+    return result!;
   }
 
-  /** One round over every partition, paced as the schedule is; resolves with each exchange's result. */
+  /**
+   * One round over every partition, paced as the schedule is; resolves with each exchange's
+   * result. Partitions are inspected (reads) a window at a time, then the window's repairs
+   * are sent (writes): a shard re-sorts its memtable for the first scan after a write, so
+   * alternating per partition would cost a sort per partition and replica.
+   */
   async runOnce(): Promise<ExchangeResult[]> {
     const results: ExchangeResult[] = [];
     const q = this.ring().q;
-    for (let p = 0; p < q && !this.stopping; p++) {
-      results.push(await this.runPartition(p));
-      if (p + 1 < q && this.pauseMs > 0) await this.sleep(this.pauseMs);
+    for (let p = 0; p < q && !this.stopping; ) {
+      results.push(...await this.exclusive(async () => {
+        const plans: Plan[] = [];
+        let planned = 0;
+        while (p < q && !this.stopping && plans.length < WINDOW_PARTITIONS && planned < WINDOW_BYTES) {
+          const plan = await this.inspect(p++);
+          plans.push(plan);
+          for (const s of plan.sends) planned += s.object.length + s.kv.key.length;
+          if (p < q && this.pauseMs > 0) await this.sleep(this.pauseMs);
+        }
+        await this.apply(plans);
+        return plans.map((x) => x.result);
+      }));
     }
     this.counters.rounds++;
     return results;
+  }
+
+  /** Runs `f` after whatever runs now; the next waits for it. */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(f);
+    this.chain = run.catch(() => {});
+    return run;
   }
 
   /** Starts the schedule: a round every intervalMs after the previous one ends. No-op when intervalMs is 0. */
@@ -194,7 +241,8 @@ export class AntiEntropy {
     this.loop = undefined;
   }
 
-  private async exchange(p: number): Promise<ExchangeResult> {
+  /** Compares partition p's replicas and plans its repairs (reads only). */
+  private async inspect(p: number): Promise<Plan> {
     const ring = this.ring();
     const list = ring.listOf(p, this.o.n);
     const replicas = list.filter((id) => !this.transport.isDown(id));
@@ -202,13 +250,13 @@ export class AntiEntropy {
       partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
       segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0,
     };
+    const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined };
     if (replicas.length < 2 || this.stopping) {
-      result.outcome = 'skipped';
+      plan.error = new Stopped(replicas.length < 2 ? 'fewer than two replicas up' : 'stopping');
       if (!this.stopping) this.counters.exchangesSkipped++;
-      return result;
+      return plan;
     }
     const { from, to } = ring.partitionRange(p);
-    const tally: RepairTally = { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 };
     const level = this.split[p] ?? 0;
     const deepest = { level, entries: 0 };
     try {
@@ -216,40 +264,67 @@ export class AntiEntropy {
       const width = (to - from) / parts;
       for (let s = 0n; s < parts; s++) {
         const segTo = s === parts - 1n ? to : from + (s + 1n) * width;
-        await this.compareRange(replicas, from + s * width, segTo, level, result, tally, deepest);
+        await this.compareRange(replicas, from + s * width, segTo, level, plan, deepest);
       }
       // Cut less next time when the pieces came out small (keys were deleted and purged).
       this.split[p] = deepest.level > level ? deepest.level : deepest.entries * 4 < this.treeMaxEntries && level > 0 ? level - 1 : level;
-      if (tally.failures > 0) throw repairError(tally);
-      result.outcome = result.leavesDiffering > 0 ? 'repaired' : 'equal';
-      this.counters.exchanges++;
-      if (result.complete) this.lastAt[p] = this.now();
     } catch (err) {
-      if (err instanceof Stopped) {
+      plan.error = err as Error;
+      plan.sends = []; // a partial picture: repair nothing of it, try the partition again next round
+    }
+    return plan;
+  }
+
+  /** Sends the plans' repairs and settles their results and the counters. */
+  private async apply(plans: readonly Plan[]): Promise<void> {
+    const limits = this.limits();
+    for (const plan of plans) {
+      const { result, tally } = plan;
+      if (plan.error === undefined) {
+        await sendRepairs(this.calls, plan.sends, limits, tally);
+        if (this.stopping && tally.objectsSent < plan.sends.length) plan.error = new Stopped('stopping');
+        else if (tally.failures > 0) plan.error = repairError(tally);
+      }
+      if (plan.error === undefined) {
+        result.outcome = result.leavesDiffering > 0 ? 'repaired' : 'equal';
+        this.counters.exchanges++;
+        if (result.complete) this.lastAt[result.partition] = this.now();
+      } else if (plan.error instanceof Stopped) {
         result.outcome = 'skipped';
       } else {
         result.outcome = 'failed';
-        result.error = (err as Error).message;
+        result.error = plan.error.message;
         this.counters.exchangesFailed++;
       }
+      plan.sends = [];
+      result.keysRepaired = tally.keysRepaired;
+      result.objectsSent = tally.objectsSent;
+      result.bytes += tally.bytes;
+      this.counters.keysRepaired += tally.keysRepaired;
+      this.counters.objectsSent += tally.objectsSent;
+      this.counters.bytesMoved += result.bytes;
     }
-    result.keysRepaired = tally.keysRepaired;
-    result.objectsSent = tally.objectsSent;
-    result.bytes += tally.bytes;
-    this.counters.keysRepaired += tally.keysRepaired;
-    this.counters.objectsSent += tally.objectsSent;
-    this.counters.bytesMoved += result.bytes;
-    return result;
+  }
+
+  private limits(): RepairLimits {
+    return {
+      pageEntries: Math.min(PAGE_ENTRIES, RANGE_MAX_ENTRIES),
+      pageBytes: RANGE_MAX_BYTES,
+      concurrency: this.concurrency,
+      pace: (bytes) => this.pace(bytes),
+      stopping: () => this.stopping,
+    };
   }
 
   /** Compares (and repairs) [from, to) between `replicas`; halves it when a replica refuses its size. */
   private async compareRange(
     replicas: readonly string[], from: bigint, to: bigint, level: number,
-    result: ExchangeResult, tally: RepairTally, deepest: { level: number; entries: number },
+    plan: Plan, deepest: { level: number; entries: number },
   ): Promise<void> {
-    if (this.stopping) throw new Stopped();
+    if (this.stopping) throw new Stopped('stopping');
+    const result = plan.result;
     const roots = await this.trees(replicas, from, to, 0, result);
-    if (roots.some((r) => !r.complete)) return this.halve(replicas, from, to, level, result, tally, deepest);
+    if (roots.some((r) => !r.complete)) return this.halve(replicas, from, to, level, plan, deepest);
     result.segments++;
     let most = 0;
     for (const r of roots) most = Math.max(most, r.entries);
@@ -258,41 +333,48 @@ export class AntiEntropy {
 
     const depth = Math.min(MAX_TREE_DEPTH, Math.max(1, Math.ceil(Math.log2(Math.max(1, most / LEAF_ENTRIES)))));
     const levels = await this.trees(replicas, from, to, depth, result);
-    if (levels.some((r) => !r.complete)) return this.halve(replicas, from, to, level, result, tally, deepest); // grew meanwhile
+    if (levels.some((r) => !r.complete)) return this.halve(replicas, from, to, level, plan, deepest); // grew meanwhile
     const dirty = differingLeaves(levels.map((r) => r.leaves));
     result.leavesDiffering += dirty.length;
-    const limits: RepairLimits = {
-      pageEntries: Math.min(PAGE_ENTRIES, RANGE_MAX_ENTRIES),
-      pageBytes: RANGE_MAX_BYTES,
-      concurrency: this.concurrency,
-      pace: (bytes) => this.pace(bytes),
-      stopping: () => this.stopping,
-    };
-    const sends: Send[] = [];
-    for (let k = 0; k < dirty.length && !this.stopping; ) {
+    const limits = this.limits();
+    const runs: { from: bigint; to: bigint }[] = [];
+    for (let k = 0; k < dirty.length; ) {
       let end = k + 1;
       while (end < dirty.length && dirty[end] === dirty[end - 1]! + 1) end++; // adjacent leaves: one range
       const a = leafBounds(from, to, depth, dirty[k]!).from;
       const b = leafBounds(from, to, depth, dirty[end - 1]!).to;
-      if (b > a) await planRepairs(this.calls, this.bad, replicas, a, b, limits, tally, sends);
+      if (b > a) runs.push({ from: a, to: b });
       k = end;
     }
-    // Reads first, then writes (see range-repair.ts): at most one segment's objects are held.
-    await sendRepairs(this.calls, sends, limits, tally);
-    if (this.stopping) throw new Stopped();
+    // Ranges are read FETCH_CONCURRENCY at a time (reads of the same replicas: latency, not work, bounds them).
+    let next = 0;
+    let failure: unknown;
+    const reader = async (): Promise<void> => {
+      while (next < runs.length && !this.stopping && failure === undefined) {
+        const run = runs[next++]!;
+        try {
+          await planRepairs(this.calls, this.bad, replicas, run.from, run.to, limits, plan.tally, plan.sends);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, runs.length) }, reader));
+    if (failure !== undefined) throw failure;
+    if (this.stopping) throw new Stopped('stopping');
   }
 
   private async halve(
     replicas: readonly string[], from: bigint, to: bigint, level: number,
-    result: ExchangeResult, tally: RepairTally, deepest: { level: number; entries: number },
+    plan: Plan, deepest: { level: number; entries: number },
   ): Promise<void> {
     if (level >= MAX_SPLIT || to - from < 2n) {
       throw new RingkvError(ErrorCode.TOO_LARGE, `token range [${from}, ${to}) holds more than ${this.treeMaxEntries} objects even cut ${MAX_SPLIT} times`);
     }
     deepest.level = Math.max(deepest.level, level + 1);
     const mid = from + (to - from) / 2n;
-    await this.compareRange(replicas, from, mid, level + 1, result, tally, deepest);
-    await this.compareRange(replicas, mid, to, level + 1, result, tally, deepest);
+    await this.compareRange(replicas, from, mid, level + 1, plan, deepest);
+    await this.compareRange(replicas, mid, to, level + 1, plan, deepest);
   }
 
   /** The leaf level at `depth` of [from, to) from every replica, at once. */

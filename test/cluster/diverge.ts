@@ -11,6 +11,7 @@ import { FrameType, type Reply, type Request } from '../../src/protocol/index.js
 import type { Transport } from '../../src/coordinator/index.js';
 import type { Ring } from '../../src/ring/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
+import { BadReplies, ReplicaCalls } from '../../src/cluster/replica-calls.js';
 import { EMPTY_CLOCK, decodeObject, encodeContext, isTombstoneOnly, visibleValues, type VObject } from '../../src/version/index.js';
 
 const hasher = await createTokenHasher();
@@ -120,19 +121,14 @@ export function checkMerged(objects: Map<string, VObject>, d: Divergence): void 
  * exactly `expected[p]` objects there, and members outside the preference list hold none.
  */
 export async function treesAgree(ring: Ring, t: Transport, expected: number[], n = 3): Promise<void> {
+  // ReplicaCalls copies a reply out of a shard's ring before the ring is reused.
+  const calls = new ReplicaCalls(t, 10_000, new BadReplies());
   for (let p = 0; p < ring.q; p++) {
     const { from, to } = ring.partitionRange(p);
-    const req: Request = {
-      type: FrameType.TREE,
-      from: { hi: Number(from >> 32n), lo: Number(from & 0xffffffffn), end: false },
-      to: to >= 1n << 64n ? { hi: 0, lo: 0, end: true } : { hi: Number(to >> 32n), lo: Number(to & 0xffffffffn), end: false },
-      depth: 0,
-      maxEntries: 1 << 30,
-    };
     const list = ring.listOf(p, n);
     const roots = new Set<string>();
     for (const m of ring.members) {
-      const reply = (await call(t, m.id, req)) as { entries: number; complete: boolean; leaves: Uint8Array };
+      const reply = await calls.tree(m.id, from, to, 0, 1 << 30);
       assert.ok(reply.complete);
       if (list.includes(m.id)) {
         assert.is(reply.entries, expected[p], `partition ${p} on ${m.id}: objects held`);
