@@ -67,7 +67,7 @@ export interface StoreParts {
    * Anti-entropy between replicas: a round over every partition every `intervalMs` (0 or
    * absent: no schedule; store.antiEntropy.runOnce() still works).
    */
-  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond'>>;
+  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond' | 'leads'>>;
   /** Closes whatever carries the requests (workers, sockets). */
   close: () => Promise<void>;
   shardStats?: () => Promise<unknown[]>;
@@ -122,7 +122,7 @@ export class Store {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
       this.sweepTimer.unref();
     }
-    this.antiEntropy = new AntiEntropy(() => ring, parts.transport, {
+    this.antiEntropy = new AntiEntropy(this.currentRing, parts.transport, {
       n: parts.defaults.n,
       timeoutMs: parts.defaults.timeoutMs,
       intervalMs: 0,

@@ -54,6 +54,12 @@ export interface AntiEntropyOptions {
   treeMaxEntries?: number;
   /** Wall clock for the last-exchange times (ms). Default Date.now. */
   now?: () => number;
+  /**
+   * Whether this store leads the exchanges of partition p (default: every partition). In a
+   * cluster each node leads the partitions whose first up primary is its own, so a
+   * partition is exchanged once per round, not once per node.
+   */
+  leads?: (p: number) => boolean;
 }
 
 /** What one exchange of a partition did. */
@@ -172,8 +178,8 @@ export class AntiEntropy {
    */
   oldestExchangeAgeMs(now = this.now()): number | null {
     let oldest = Infinity;
-    for (let p = 0; p < this.ring().q; p++) oldest = Math.min(oldest, this.lastAt[p] ?? 0);
-    return oldest === 0 ? null : Math.max(0, now - oldest);
+    for (let p = 0; p < this.ring().q; p++) if (this.o.leads?.(p) !== false) oldest = Math.min(oldest, this.lastAt[p] ?? 0);
+    return oldest === 0 ? null : oldest === Infinity ? 0 : Math.max(0, now - oldest);
   }
 
   /** Exchanges partition p now (after any exchange in progress). Never rejects: a failure is in the result. */
@@ -200,6 +206,10 @@ export class AntiEntropy {
         const plans: Plan[] = [];
         let planned = 0;
         while (p < q && !this.stopping && plans.length < WINDOW_PARTITIONS && planned < WINDOW_BYTES) {
+          if (this.o.leads?.(p) === false) {
+            p++;
+            continue;
+          }
           const plan = await this.inspect(p++);
           plans.push(plan);
           for (const s of plan.sends) planned += s.object.length + s.kv.key.length;

@@ -58,6 +58,8 @@ export interface ClusterNodeOptions {
   defaults: QuorumDefaults;
   handoffIntervalMs: number;
   gossip?: Partial<GossipOptions>;
+  /** Pause between anti-entropy rounds (ms; 0: off). */
+  antiEntropyIntervalMs?: number;
   logger?: PeerLogger;
 }
 
@@ -78,6 +80,8 @@ interface GossipEnvelope {
 
 /** Gossip messages are small and periodic: one that takes longer than this is lost. */
 const GOSSIP_SEND_TIMEOUT_MS = 2000;
+/** Anti-entropy rounds: Riak exchanges each partition about hourly; a minute keeps repairs quick. */
+const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 /** The control timeout of a shard's start and calls. */
 const CONTROL_TIMEOUT_MS = 30_000;
 
@@ -188,6 +192,16 @@ export class ClusterNode {
       hasher,
       defaults: o.defaults,
       handoffIntervalMs: o.handoffIntervalMs,
+      antiEntropy: {
+        intervalMs: o.antiEntropyIntervalMs ?? DEFAULT_ANTI_ENTROPY_INTERVAL_MS,
+        // This node leads the exchanges of the partitions whose first up primary is its own.
+        leads: (p) => {
+          const r = g.ring;
+          if (r === undefined) return false;
+          const first = r.listOf(p, Math.min(o.defaults.n, r.members.length)).find((id) => !routed.isDown(id));
+          return first !== undefined && first.startsWith(`${o.id}/`);
+        },
+      },
       close: async () => node.self?.closeParts(),
       shardStats: () => local.shardStats(),
       shards: local,

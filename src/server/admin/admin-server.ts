@@ -36,7 +36,7 @@ export interface AdminServerOptions {
  */
 export interface ClusterAdmin {
   /** The membership as this node sees it (ringkv status). */
-  snapshot(): { readonly epoch: number; readonly nodes: readonly unknown[] };
+  snapshot(): { readonly epoch: number; readonly nodes: readonly { readonly id: string; readonly liveness: string }[] };
   /** Whether `secret` is the cluster's (compared in constant time). */
   authorized(secret: string): boolean;
   /** Runs `plan`, `commit`, `leave` or `remove` (with `node`); resolves with a JSON answer. */
@@ -130,7 +130,9 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `admin server port must be an integer in 0..65535, got ${String(port)}`);
   }
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster: options.cluster }, new StoreMetrics(store));
+  const cluster = options.cluster;
+  const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster }, metrics);
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {

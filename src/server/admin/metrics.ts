@@ -36,8 +36,18 @@ export class StoreMetrics {
   private readonly cacheMisses: Counter<'shard'>;
   private readonly cacheBytes: Gauge<'shard'>;
   private readonly collectSeconds: Gauge;
+  private readonly aeExchanges: Counter<'outcome'>;
+  private readonly aeKeysRepaired: Counter;
+  private readonly aeBytes: Counter;
+  private readonly aeOldestAge: Gauge;
+  private readonly ringEpoch: Gauge;
+  private readonly nodeLiveness: Gauge<'node' | 'liveness'>;
 
-  constructor(private readonly store: Store) {
+  constructor(
+    private readonly store: Store,
+    /** A cluster node's view of the nodes (absent on a single node). */
+    private readonly cluster?: () => { readonly epoch: number; readonly nodes: readonly { readonly id: string; readonly liveness: string }[] },
+  ) {
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> =>
       new Counter<L>({ name, help, labelNames, registers });
@@ -62,6 +72,12 @@ export class StoreMetrics {
     this.cacheMisses = counter('ringkv_shard_block_cache_misses_total', 'Data block reads that went to disk.', ['shard']);
     this.cacheBytes = gauge('ringkv_shard_block_cache_bytes', 'Bytes held by the block cache.', ['shard']);
     this.collectSeconds = gauge('ringkv_stats_collect_seconds', 'Time this scrape took to gather the store and shard stats.');
+    this.aeExchanges = counter('ringkv_anti_entropy_exchanges_total', 'Anti-entropy exchanges of a partition, by outcome (done, failed, skipped: fewer than two replicas up).', ['outcome']);
+    this.aeKeysRepaired = counter('ringkv_anti_entropy_keys_repaired_total', 'Keys anti-entropy found different between replicas and repaired.');
+    this.aeBytes = counter('ringkv_anti_entropy_moved_bytes_total', 'Bytes of hashes and objects anti-entropy moved.');
+    this.aeOldestAge = gauge('ringkv_anti_entropy_oldest_exchange_age_seconds', 'Age of the stalest partition\'s last exchange with all N replicas (absent until every partition has had one).');
+    this.ringEpoch = gauge('ringkv_cluster_ring_epoch', 'Epoch of the ring in force on this node.');
+    this.nodeLiveness = gauge('ringkv_cluster_node_liveness', '1 for each node\'s liveness as this node judges it (alive, suspect, down).', ['node', 'liveness']);
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -104,6 +120,23 @@ export class StoreMetrics {
         this.flushes.inc(labels, e.flushes);
         this.compactions.inc(labels, e.compactions);
       }
+    }
+    const ae = s.antiEntropy;
+    this.aeExchanges.reset();
+    this.aeExchanges.inc({ outcome: 'done' }, ae.exchanges);
+    this.aeExchanges.inc({ outcome: 'failed' }, ae.exchangesFailed);
+    this.aeExchanges.inc({ outcome: 'skipped' }, ae.exchangesSkipped);
+    setCounter(this.aeKeysRepaired, ae.keysRepaired);
+    setCounter(this.aeBytes, ae.bytesMoved);
+    this.aeOldestAge.reset();
+    if (ae.oldestExchangeAgeMs !== null) this.aeOldestAge.set(ae.oldestExchangeAgeMs / 1000);
+    const view = this.cluster?.();
+    this.nodeLiveness.reset();
+    if (view !== undefined) {
+      this.ringEpoch.set(view.epoch);
+      for (const n of view.nodes) this.nodeLiveness.set({ node: n.id, liveness: n.liveness }, 1);
+    } else {
+      this.ringEpoch.set(this.store.ring.epoch);
     }
     return this.registry.metrics();
   }
