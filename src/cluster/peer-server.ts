@@ -249,7 +249,7 @@ export class PeerServer {
     if (link.route === '') throw new RingkvError(ErrorCode.PROTOCOL, 'a data request before any ROUTE frame');
     this.counters.requests++;
     link.inFlight++;
-    if (link.inFlight >= this.limits.maxInFlight) this.flow(link);
+    this.flow(link);
     let reply: Promise<Reply>;
     try {
       reply = this.o.handler(link.route, req, link.routeTimeoutMs);
@@ -313,9 +313,16 @@ export class PeerServer {
     if (over && !link.paused) {
       link.paused = true;
       link.socket.pause();
+      link.splitter.pause(); // the rest of a chunk being handled waits too
     } else if (!over && link.paused) {
+      // The socket first: frames kept while paused may pause the link again at once.
       link.paused = false;
       link.socket.resume();
+      try {
+        link.splitter.resume();
+      } catch (err) {
+        this.protocolError(link, err);
+      }
     }
   }
 
