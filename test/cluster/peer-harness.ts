@@ -138,14 +138,14 @@ export interface PeerCluster {
   servers: Map<string, ServedNode>;
 }
 
-/** A Store on n1 over a ring n1/s0, n2/s0, n3/s0, with n2 and n3 reached over TCP. */
-export async function peerCluster(defaults: Partial<QuorumDefaults> = {}): Promise<PeerCluster> {
+/** A Store on n1 over a ring n1/s0, n2/s0, n3/s0 (and n4/s0 if nodes = 4), the others reached over TCP. */
+export async function peerCluster(defaults: Partial<QuorumDefaults> = {}, nodes = 3): Promise<PeerCluster> {
   const n1 = await localNode('n1', 1);
   const servers = new Map<string, ServedNode>();
-  servers.set('n2', await servedNode('n2', 2));
-  servers.set('n3', await servedNode('n3', 3));
+  const names = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+  for (const [i, node] of names.entries()) if (i > 0) servers.set(node, await servedNode(node, i + 1));
   const { transport: peers, log: peerLog } = peerTransport(servers);
-  const members = ['n1', 'n2', 'n3'].map((node) => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 }));
+  const members = names.map((node) => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 }));
   const store = new Store({
     ring: Ring.build(members, 64),
     transport: new RoutedTransport('n1', n1.transport, peers),

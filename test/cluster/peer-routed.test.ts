@@ -2,7 +2,8 @@
 // the peers; onUp reports local replicas under their cluster names; the peer server's
 // handler maps '<self>/s<k>' the same way and refuses other nodes' replicas. Then a store
 // on three nodes: every write lands on all three replicas; with one peer gone the store
-// keeps answering (R=W=2), and once it is back it serves again.
+// keeps answering (R=W=2), and once it is back it serves again; on four nodes, writes
+// while a peer is down leave hints that its reconnecting link's onUp has delivered.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
@@ -118,6 +119,44 @@ test('a store keeps serving while one peer is down (R=W=2) and again once it is 
     await eventually(() => !c.peers.isDown('n3/s0'), 10_000, 'n3 is back');
     const r = await c.store.get('b', { r: 3 });
     assert.equal(r!.values.map((v) => new TextDecoder().decode(v)), ['2']);
+  } finally {
+    await c.store.close();
+  }
+});
+
+test('hinted handoff across nodes: writes while a peer is down leave hints on fallbacks, delivered when its link comes back', async () => {
+  const c = await peerCluster({ n: 3, r: 2, w: 2 }, 4);
+  try {
+    for (const node of ['n2', 'n3', 'n4']) c.peers.connect(node);
+    await eventually(() => c.peers.stats().filter((l) => l.state === 'up').length === 3, 10_000, 'links up');
+    const n3 = c.servers.get('n3')!;
+    const port = n3.server.address.port;
+    await n3.server.close();
+    await eventually(() => c.peers.isDown('n3/s0'), 10_000, 'n3 is seen down');
+    const hinted: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await c.store.put(`h${i}`, `v${i}`);
+      if (r.receipt.hints.some((h) => h.for === 'n3/s0')) hinted.push(`h${i}`);
+    }
+    assert.ok(hinted.length > 0, 'some keys belong on n3 and were hinted');
+    const back = await PeerServer.listen({ node: 'n3', cluster: CLUSTER, secret: SECRET, host: HOSTS.n3!, port, handler: localReplicaHandler('n3', n3.transport) });
+    n3.server = back;
+    // onUp('n3/s0') from the reconnected link starts the handoff (no sweep timer runs here).
+    const h = await createTokenHasher();
+    for (const key of hinted) {
+      const bytes = new TextEncoder().encode(key);
+      h.hash(bytes);
+      const get: Request = { type: FrameType.GET, hi: h.hi, lo: h.lo, key: bytes };
+      let held = false;
+      const until = Date.now() + 20_000;
+      while (!held && Date.now() < until) {
+        const r = await n3.transport.request('s0', get, 5000);
+        held = r.type === FrameType.OBJECT && r.object.length > 0;
+        if (!held) await new Promise((res) => setTimeout(res, 20));
+      }
+      assert.ok(held, `n3 received ${key} by handoff`);
+    }
+    assert.ok((await c.store.stats()).hintsDelivered >= hinted.length);
   } finally {
     await c.store.close();
   }
