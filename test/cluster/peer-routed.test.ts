@@ -3,7 +3,8 @@
 // handler maps '<self>/s<k>' the same way and refuses other nodes' replicas. Then a store
 // on three nodes: every write lands on all three replicas; with one peer gone the store
 // keeps answering (R=W=2), and once it is back it serves again; on four nodes, writes
-// while a peer is down leave hints that its reconnecting link's onUp has delivered.
+// while a peer is down leave hints that its reconnecting link's onUp has delivered; and a
+// peer whose replica is a real LSM shard in a worker thread, restarted with its files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
@@ -11,7 +12,11 @@ import type { ReplySink, Transport } from '../../src/coordinator/transport.js';
 import { RoutedTransport, localReplicaHandler } from '../../src/cluster/index.js';
 import { PeerServer } from '../../src/cluster/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { CLUSTER, HOSTS, SECRET, eventually, peerCluster } from './peer-harness.js';
+import { ShardTransport } from '../../src/coordinator/shard-transport.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLUSTER, HOSTS, SECRET, eventually, peerCluster, peerTransport } from './peer-harness.js';
 
 const GET: Request = { type: FrameType.GET, hi: 0, lo: 0, key: new Uint8Array([1]) };
 const ACK: Reply = { type: FrameType.ACK };
@@ -159,6 +164,44 @@ test('hinted handoff across nodes: writes while a peer is down leave hints on fa
     assert.ok((await c.store.stats()).hintsDelivered >= hinted.length);
   } finally {
     await c.store.close();
+  }
+});
+
+test('a peer node whose replica is an LSM shard in a worker thread serves over TCP, and keeps the data across its restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-peer-shard-'));
+  const start = () => ShardTransport.start({ dir, shards: 1, storage: { syncMode: 'batch' }, spinMicros: 0, restartDelayMs: 50, controlTimeoutMs: 30_000 });
+  let shards = await start();
+  let server = await PeerServer.listen({ node: 'n2', cluster: CLUSTER, secret: SECRET, host: HOSTS.n2!, port: 0, handler: localReplicaHandler('n2', shards) });
+  const port = server.address.port;
+  const { transport } = peerTransport(new Map([['n2', { get server() { return server; } }]]));
+  try {
+    const h = await createTokenHasher();
+    const put = (k: string, v: string): Request => {
+      const key = new TextEncoder().encode(k);
+      h.hash(key);
+      return { type: FrameType.PUT, hi: h.hi, lo: h.lo, key, context: new Uint8Array(0), value: new TextEncoder().encode(v), writtenAt: Date.now(), expiresAt: 0, maxSiblings: 8, lww: false };
+    };
+    const get = (k: string): Request => {
+      const key = new TextEncoder().encode(k);
+      h.hash(key);
+      return { type: FrameType.GET, hi: h.hi, lo: h.lo, key };
+    };
+    const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => transport.request('n2/s0', put(`w${i}`, `v${i}`), 10_000)));
+    assert.ok(acks.every((r) => r.type === FrameType.OBJECT), 'every write coordinated by the shard');
+    await server.close();
+    await shards.close();
+    shards = await start();
+    server = await PeerServer.listen({ node: 'n2', cluster: CLUSTER, secret: SECRET, host: HOSTS.n2!, port, handler: localReplicaHandler('n2', shards) });
+    await eventually(() => !transport.isDown('n2/s0') && transport.stats()[0]!.state === 'up', 10_000, 'the link reconnects');
+    for (let i = 0; i < 200; i += 17) {
+      const r = await transport.request('n2/s0', get(`w${i}`), 10_000);
+      assert.ok(r.type === FrameType.OBJECT && r.object.length > 0, `w${i} survived the restart`);
+    }
+  } finally {
+    await transport.close();
+    await server.close();
+    await shards.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
