@@ -296,7 +296,13 @@ export class PeerTransport implements Transport {
   }
 
   private linkUp(link: OutboundLink<Pending>): void {
-    for (const replica of this.o.replicasOf(link.node)) {
+    let replicas: readonly string[];
+    try {
+      replicas = this.o.replicasOf(link.node);
+    } catch {
+      return; // membership's failure: nothing to announce
+    }
+    for (const replica of replicas) {
       for (const l of this.upListeners) {
         try {
           l(replica);
