@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import type { ReplySink, Transport } from '../../src/coordinator/transport.js';
-import { RoutedTransport, localReplicaHandler } from '../../src/cluster/index.js';
+import { RoutedTransport, localReplicaHandler, localReplicaSender } from '../../src/cluster/index.js';
 import { PeerServer } from '../../src/cluster/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { ShardTransport } from '../../src/coordinator/shard-transport.js';
@@ -85,6 +85,20 @@ test('the peer server\'s handler serves its own replicas and refuses another nod
   const err = await handle('n3/s0', GET, 100).then(() => undefined, (e: { code?: string }) => e);
   assert.is(err?.code, 'ERR_UNAVAILABLE');
   assert.equal(local.calls, ['local.request s4']);
+});
+
+test('the sender form maps ids the same way, uses send() when the local transport has it, and refuses other nodes\' replicas', async () => {
+  const withSend = recorder('local');
+  const withoutSend = recorder('plain', new Set(), false);
+  const outcomes: string[] = [];
+  const sink: ReplySink = { onReply: (r, tag) => void outcomes.push(`${tag}:${r.type}`), onError: (e, tag) => void outcomes.push(`${tag}:${(e as { code?: string }).code}`) };
+  localReplicaSender('n2', withSend)('n2/s1', GET, 100, sink, 1);
+  localReplicaSender('n2', withSend)('n3/s1', GET, 100, sink, 2);
+  localReplicaSender('n2', withoutSend)('n2/s0', GET, 100, sink, 3);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(outcomes, [`1:${FrameType.ACK}`, '2:ERR_UNAVAILABLE', `3:${FrameType.ACK}`]);
+  assert.equal(withSend.calls, ['local.send s1']);
+  assert.equal(withoutSend.calls, ['plain.request s0']);
 });
 
 test('a store on three nodes writes every replica, over TCP for two of them', async () => {
@@ -171,7 +185,8 @@ test('a peer node whose replica is an LSM shard in a worker thread serves over T
   const dir = mkdtempSync(join(tmpdir(), 'ringkv-peer-shard-'));
   const start = () => ShardTransport.start({ dir, shards: 1, storage: { syncMode: 'batch' }, spinMicros: 0, restartDelayMs: 50, controlTimeoutMs: 30_000 });
   let shards = await start();
-  let server = await PeerServer.listen({ node: 'n2', cluster: CLUSTER, secret: SECRET, host: HOSTS.n2!, port: 0, handler: localReplicaHandler('n2', shards) });
+  // The sender form: replies go from the shard's ring straight into the link's outbox.
+  let server = await PeerServer.listen({ node: 'n2', cluster: CLUSTER, secret: SECRET, host: HOSTS.n2!, port: 0, sender: localReplicaSender('n2', shards) });
   const port = server.address.port;
   const { transport } = peerTransport(new Map([['n2', { get server() { return server; } }]]));
   try {
