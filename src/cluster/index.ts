@@ -1,6 +1,6 @@
 // Runs on: the main thread. A node among nodes: peer links (TCP), routing between local and remote replicas.
-export { PeerServer, errorReply, type PeerControlHandler, type PeerRequestHandler, type PeerServerCounters, type PeerServerOptions } from './peer-server.js';
+export { PeerServer, errorReply, type PeerControlHandler, type PeerRequestHandler, type PeerRequestSender, type PeerServerCounters, type PeerServerOptions } from './peer-server.js';
 export { PeerTransport, type PeerAddress, type PeerLinkStats, type PeerTransportOptions } from './peer-transport.js';
-export { RoutedTransport, localReplicaHandler } from './routed-transport.js';
+export { RoutedTransport, localReplicaHandler, localReplicaSender } from './routed-transport.js';
 export { DEFAULT_LINK_LIMITS, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 export { PeerFrameType, RefusalCode } from './peer-protocol.js';

@@ -22,6 +22,9 @@ export class FrameSplitter {
   /** The held frame's total size, once its length field is in (0: not yet known). */
   private want = 0;
   private stopped = false;
+  private paused = false;
+  /** Bytes received while paused (whole frames not yet handed out, then maybe a partial one). */
+  private backlog: Uint8Array | undefined;
 
   /** @param maxFrameBytes the largest frame accepted (raise it with `limit` once a link is trusted). */
   constructor(
@@ -38,9 +41,29 @@ export class FrameSplitter {
     this.stopped = true;
   }
 
+  /**
+   * Hands out no more frames until resume(): the rest of the current chunk, and whatever
+   * still arrives, is kept (the owner pauses its socket too, so that is at most a chunk or two).
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Hands out what was kept while paused (which may pause again), then frames as they come. */
+  resume(): void {
+    this.paused = false;
+    const b = this.backlog;
+    this.backlog = undefined;
+    if (b !== undefined) this.push(b);
+  }
+
   /** Feeds received bytes; throws ERR_PROTOCOL on a frame length that cannot be right. */
   push(chunk: Uint8Array): void {
     if (this.stopped) return;
+    if (this.paused) {
+      this.keep(chunk);
+      return;
+    }
     let at = 0;
     const end = chunk.length;
     if (this.held > 0) {
@@ -51,14 +74,31 @@ export class FrameSplitter {
       this.want = 0;
       this.onFrame(this.gather, 0, n);
       if (this.gather.length > KEEP_GATHER_BYTES) this.gather = new Uint8Array(INITIAL_GATHER_BYTES);
+      if (this.paused && !this.stopped && at < end) {
+        this.keep(chunk.subarray(at));
+        return;
+      }
     }
-    while (!this.stopped && end - at >= 4) {
+    while (!this.stopped && !this.paused && end - at >= 4) {
       const n = this.frameBytes(chunk, at);
       if (end - at < n) break;
       this.onFrame(chunk, at, n);
       at += n;
     }
-    if (!this.stopped && at < end) this.fill(chunk.subarray(at));
+    if (this.stopped || at >= end) return;
+    if (this.paused) this.keep(chunk.subarray(at));
+    else this.fill(chunk.subarray(at));
+  }
+
+  private keep(bytes: Uint8Array): void {
+    if (this.backlog === undefined) {
+      this.backlog = bytes.slice();
+      return;
+    }
+    const joined = new Uint8Array(this.backlog.length + bytes.length);
+    joined.set(this.backlog);
+    joined.set(bytes, this.backlog.length);
+    this.backlog = joined;
   }
 
   /** Copies from `src` into the gathering buffer up to the held frame's end; returns bytes taken. */

@@ -2,7 +2,7 @@
 // from this node's own address), the client side of the handshake (peer-protocol.ts), and
 // reconnection with exponential back-off and jitter after the link dies or is refused.
 //
-//   idle --connect--> connecting --ACCEPTED--> up
+//   idle --connect--> connecting --ACCEPTED--> up      (idle stays idle without an address)
 //     connecting/up --closed, refused, malformed frame, no handshake in time--> backoff
 //     backoff --delay--> connecting          any --close()--> closed
 //
@@ -95,8 +95,9 @@ export class OutboundLink<P = unknown> {
     clearTimeout(this.timer);
     const to = this.ctx.addressOf(this.node);
     if (to === undefined) {
-      this.state = 'connecting';
-      this.fail(`no address is known for node ${this.node}`, false);
+      // Not (or no longer) a known node: nothing to retry until someone asks again.
+      this.state = 'idle';
+      this.lastError = `no address is known for node ${this.node}`;
       return;
     }
     this.address = `${to.host}:${to.port}`;

@@ -3,7 +3,8 @@
 // the data requests and CONTROL messages arriving on it.
 //
 // Requests go to an injected handler (the node's local transport, through
-// localReplicaHandler in routed-transport.ts), CONTROL messages to another (gossip, admin).
+// localReplicaHandler or, without a promise per request, localReplicaSender in
+// routed-transport.ts), CONTROL messages to another (gossip, admin).
 // Replies carry their request's id and leave as they are ready, possibly out of order,
 // coalesced into one socket write per event-loop turn. A link that sends a malformed frame,
 // or anything but a handshake before it is authenticated, is closed (ERR_PROTOCOL logged)
@@ -11,6 +12,7 @@
 // many requests in flight, is paused (TCP back-pressure) until it catches up.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, RingkvError } from '../errors.js';
+import type { ReplySink } from '../coordinator/transport.js';
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, FrameType, type Reply, type Request } from '../protocol/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, versionRange, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { FrameSplitter } from './peer-frame-splitter.js';
@@ -23,6 +25,12 @@ import {
 
 /** Serves one data request for `replica`. REQUIRES: reads `req` during the call only (as Transport.request does). */
 export type PeerRequestHandler = (replica: string, req: Request, timeoutMs: number) => Promise<Reply>;
+/**
+ * The allocation-free form of a handler (a Transport's send): the outcome goes to `sink`
+ * exactly once, with `tag`; a reply's views need only last during onReply (the server
+ * encodes it at once). REQUIRES: reads `req` during the call only.
+ */
+export type PeerRequestSender = (replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number) => void;
 /** Answers one CONTROL message (JSON in, JSON out). */
 export type PeerControlHandler = (fromNode: string, msg: unknown) => Promise<unknown>;
 
@@ -32,7 +40,9 @@ export interface PeerServerOptions extends PeerIdentity {
   /** The node's own cluster address. Port 0: any free port (see `address`). */
   host: string;
   port: number;
-  handler: PeerRequestHandler;
+  /** Serves data requests (or give `sender`, which takes precedence: no promise or copy per request). */
+  handler?: PeerRequestHandler;
+  sender?: PeerRequestSender;
   control?: PeerControlHandler;
   logger?: PeerLogger;
   limits?: Partial<PeerLinkLimits>;
@@ -59,8 +69,8 @@ const REFUSED_LINGER_MS = 1000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** One incoming connection. */
-class InboundLink {
+/** One incoming connection; the sink of its requests' replies (tag = request id). */
+class InboundLink implements ReplySink {
   state: 'hello' | 'welcomed' | 'ready' | 'closed' = 'hello';
   node = '';
   facts: HandshakeFacts | undefined;
@@ -75,9 +85,21 @@ class InboundLink {
   /** When the last frame arrived (performance.now()). */
   lastFrameAt = performance.now();
 
-  constructor(readonly socket: Socket, onFrame: (buf: Uint8Array, at: number, n: number) => void) {
+  constructor(
+    readonly socket: Socket,
+    onFrame: (buf: Uint8Array, at: number, n: number) => void,
+    private readonly answer: (link: InboundLink, id: number, reply: Reply) => void,
+  ) {
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.splitter = new FrameSplitter(MAX_HANDSHAKE_FRAME_BYTES, onFrame);
+  }
+
+  onReply(reply: Reply, tag: number): void {
+    this.answer(this, tag, reply);
+  }
+
+  onError(err: Error, tag: number): void {
+    this.answer(this, tag, errorReply(err));
   }
 }
 
@@ -92,6 +114,7 @@ export class PeerServer {
   private readonly log: PeerLogger;
   private readonly staleLinkMs: number;
   private closed = false;
+  private readonly answerNow = (link: InboundLink, id: number, reply: Reply): void => this.answer(link, id, reply);
 
   private constructor(
     private readonly o: PeerServerOptions,
@@ -107,6 +130,7 @@ export class PeerServer {
   /** Listens on (host, port); rejects with the OS error (EADDRINUSE, EADDRNOTAVAIL) if it cannot. */
   static async listen(o: PeerServerOptions): Promise<PeerServer> {
     checkIdentity(o, o.node);
+    if (o.handler === undefined && o.sender === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a peer server needs a handler or a sender');
     const server = createServer({ noDelay: true, keepAlive: true });
     const s = new PeerServer(o, server);
     await new Promise<void>((resolve, reject) => {
@@ -145,7 +169,7 @@ export class PeerServer {
       socket.destroy();
       return;
     }
-    const link: InboundLink = new InboundLink(socket, (buf, at, n) => this.onFrame(link, buf, at, n));
+    const link: InboundLink = new InboundLink(socket, (buf, at, n) => this.onFrame(link, buf, at, n), this.answerNow);
     this.links.add(link);
     link.outbox.afterFlush = () => this.flow(link);
     link.outbox.attach(socket);
@@ -249,10 +273,19 @@ export class PeerServer {
     if (link.route === '') throw new RingkvError(ErrorCode.PROTOCOL, 'a data request before any ROUTE frame');
     this.counters.requests++;
     link.inFlight++;
-    if (link.inFlight >= this.limits.maxInFlight) this.flow(link);
+    this.flow(link);
+    const sender = this.o.sender;
+    if (sender !== undefined) {
+      try {
+        sender(link.route, req, link.routeTimeoutMs, link, id);
+      } catch (err) {
+        this.answer(link, id, errorReply(err));
+      }
+      return;
+    }
     let reply: Promise<Reply>;
     try {
-      reply = this.o.handler(link.route, req, link.routeTimeoutMs);
+      reply = this.o.handler!(link.route, req, link.routeTimeoutMs);
     } catch (err) {
       reply = Promise.reject(err);
     }
@@ -313,9 +346,16 @@ export class PeerServer {
     if (over && !link.paused) {
       link.paused = true;
       link.socket.pause();
+      link.splitter.pause(); // the rest of a chunk being handled waits too
     } else if (!over && link.paused) {
+      // The socket first: frames kept while paused may pause the link again at once.
       link.paused = false;
       link.socket.resume();
+      try {
+        link.splitter.resume();
+      } catch (err) {
+        this.protocolError(link, err);
+      }
     }
   }
 

@@ -186,7 +186,8 @@ export class PeerTransport implements Transport {
     const node = this.nodeOf(replica);
     if (this.o.isNodeDown?.(node) === true) return true;
     const link = this.links.get(node);
-    return link === undefined ? this.o.addressOf(node) === undefined : link.state === 'backoff' || link.state === 'closed';
+    if (link !== undefined && (link.state === 'backoff' || link.state === 'closed')) return true;
+    return (link === undefined || link.state === 'idle') && this.o.addressOf(node) === undefined;
   }
 
   onUp(listener: (replica: string) => void): void {
@@ -229,8 +230,15 @@ export class PeerTransport implements Transport {
   /** The link a new request may use, or why it may not. */
   private admit(target: string, node: string): OutboundLink<Pending> | string {
     if (this.closed) return 'the peer transport is closed';
-    const link = this.linkFor(node);
-    if (link.state === 'idle') link.connect();
+    let link = this.links.get(node);
+    if (link === undefined) {
+      if (this.o.addressOf(node) === undefined) return `no address is known for node ${node}`;
+      link = this.linkFor(node);
+    }
+    if (link.state === 'idle') {
+      link.connect();
+      if (link.state === 'idle') return link.lastError;
+    }
     if (link.state === 'backoff') return `the link to node ${node} is down (${link.lastError}); reconnecting`;
     if (link.pending.size >= this.limits.maxInFlight || link.outbox.queuedBytes >= this.limits.maxQueuedBytes) {
       return `peer link saturated (${link.pending.size} requests in flight, ${link.outbox.queuedBytes} bytes queued to node ${node}${target === node ? '' : ` for ${target}`})`;
@@ -301,7 +309,13 @@ export class PeerTransport implements Transport {
   }
 
   private linkUp(link: OutboundLink<Pending>): void {
-    for (const replica of this.o.replicasOf(link.node)) {
+    let replicas: readonly string[];
+    try {
+      replicas = this.o.replicasOf(link.node);
+    } catch {
+      return; // membership's failure: nothing to announce
+    }
+    for (const replica of replicas) {
       for (const l of this.upListeners) {
         try {
           l(replica);

@@ -3,11 +3,15 @@
 // ShardTransport's or InProcessTransport's ids), every other to the PeerTransport. So a
 // remote replica is just another replica to the coordinator.
 //
-// localReplicaHandler is the other half: the peer server's handler on a node, mapping an
-// incoming '<self>/s<k>' to the same local transport.
+// localReplicaHandler (and localReplicaSender, its form without a promise per request) is
+// the other half: the peer server's handler on a node, mapping an incoming '<self>/s<k>' to
+// the same local transport.
 import { unavailableError, type ReplySink, type Transport } from '../coordinator/transport.js';
 import type { Reply, Request } from '../protocol/index.js';
-import type { PeerRequestHandler } from './peer-server.js';
+import type { PeerRequestHandler, PeerRequestSender } from './peer-server.js';
+
+/** Replica ids a sender remembers (a node has a few shards; a peer naming thousands gets no cache). */
+const MAX_CACHED_IDS = 1024;
 
 export class RoutedTransport implements Transport {
   private readonly prefix: string;
@@ -66,5 +70,33 @@ export function localReplicaHandler(self: string, local: Transport): PeerRequest
   return (replica, req, timeoutMs) => {
     if (!replica.startsWith(prefix)) return Promise.reject(unavailableError(replica, `it is not a replica of node ${self}`));
     return local.request(replica.slice(prefix.length), req, timeoutMs);
+  };
+}
+
+/**
+ * localReplicaHandler's allocation-light form for PeerServer's `sender`: through the local
+ * transport's send() when it has one (replies stay views into its ring: no copy per value).
+ */
+export function localReplicaSender(self: string, local: Transport): PeerRequestSender {
+  const prefix = `${self}/`;
+  const ids = new Map<string, string>();
+  return (replica, req, timeoutMs, sink, tag) => {
+    let id = ids.get(replica);
+    if (id === undefined) {
+      if (!replica.startsWith(prefix)) {
+        sink.onError(unavailableError(replica, `it is not a replica of node ${self}`), tag);
+        return;
+      }
+      id = replica.slice(prefix.length);
+      if (ids.size < MAX_CACHED_IDS) ids.set(replica, id);
+    }
+    if (local.send !== undefined) {
+      local.send(id, req, timeoutMs, sink, tag);
+      return;
+    }
+    local.request(id, req, timeoutMs).then(
+      (reply) => sink.onReply(reply, tag),
+      (err: Error) => sink.onError(err, tag),
+    );
   };
 }

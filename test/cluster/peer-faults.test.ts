@@ -1,6 +1,6 @@
 // Faults on real TCP links: a peer that closes mid-flight, restarts on its port, accepts
 // connections but never answers (a raw discarding server, and a real SIGSTOPped process),
-// a link over its bounds, frames of several MiB, CONTROL messages, close() with requests in
+// a link over its bounds (client and server side), frames of several MiB, CONTROL messages, close() with requests in
 // flight. Nothing hangs: every request settles with a reply, ERR_TIMEOUT or ERR_UNAVAILABLE.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,11 +8,14 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
+import { FrameType, FrameWriter, MAX_FRAME_BYTES, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
+import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
+import { encodeRoute } from '../../src/cluster/peer-protocol.js';
+import { createTokenHasher } from '../../src/hash/index.js';
 import { PeerServer, localReplicaHandler } from '../../src/cluster/index.js';
 import { DEFAULT_LINK_LIMITS, backoffDelay } from '../../src/cluster/peer-config.js';
 import type { ReplySink } from '../../src/coordinator/transport.js';
-import { CLUSTER, HOSTS, SECRET, eventually, peerCluster, peerTransport, seeded, servedNode, type ServedNode } from './peer-harness.js';
+import { CLUSTER, HOSTS, SECRET, eventually, peerCluster, peerTransport, rawAuthenticated, seeded, servedNode, type ServedNode } from './peer-harness.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
 const GET = (key: string): Request => ({ type: FrameType.GET, hi: 1, lo: 2, key: b(key) });
@@ -168,6 +171,58 @@ test('over the queued-bytes bound a request fails at once; the queued one comple
   assert.is((await big).type, FrameType.OBJECT);
   assert.is((await transport.request('n2/s0', GET('big'), 5000)).type, FrameType.OBJECT);
   assert.is(n2.served.n, 2);
+});
+
+/** Counts the reply frames arriving on an authenticated raw socket. */
+function countReplies(s: import('node:net').Socket): { n: number } {
+  const count = { n: 0 };
+  const splitter = new FrameSplitter(MAX_FRAME_BYTES, () => void count.n++);
+  s.on('data', (c: Buffer) => splitter.push(c));
+  return count;
+}
+
+const frames = (n: number, make: (i: number) => Request) => {
+  const w = new FrameWriter();
+  const parts = [encodeRoute(w, 'n2/s0', 30_000).slice()];
+  for (let i = 0; i < n; i++) parts.push(encodeRequest(w, i + 1, make(i)).slice());
+  return Buffer.concat(parts);
+};
+
+test('the server stops reading a link with maxInFlight requests in flight, and resumes as they finish', async () => {
+  let node: ServedNode | undefined;
+  const g = gate(() => node!);
+  node = keep(await servedNode('n2', 2, { handler: g.handler, limits: { maxInFlight: 8 } }));
+  const s = await rawAuthenticated(open, node.server.address.port, 'n1');
+  const replies = countReplies(s);
+  s.write(frames(30, (i) => GET(`k${i}`)));
+  await eventually(() => g.held.length === 8, 10_000, '8 requests reach the handler');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(g.held.length, 8, 'no more than maxInFlight were read');
+  await eventually(() => {
+    g.release();
+    return replies.n === 30;
+  }, 10_000, 'all 30 answered once released');
+  assert.is(node.served.n, 30);
+});
+
+test('the server stops reading a link whose replies pile up unread (bounded memory), and resumes once they are read', async () => {
+  // Memory for replies is bounded by maxQueuedBytes + maxInFlight x the largest reply.
+  const n2 = keep(await servedNode('n2', 2, { limits: { maxQueuedBytes: 2 * 1024 * 1024, maxInFlight: 4 } }));
+  const big = new Uint8Array(1024 * 1024).fill(3);
+  const h = await createTokenHasher();
+  h.hash(b('big'));
+  const token = { hi: h.hi, lo: h.lo };
+  assert.is((await n2.transport.request('s0', { ...PUT('big', big), ...token }, 5000)).type, FrameType.OBJECT);
+  const s = await rawAuthenticated(open, n2.server.address.port, 'n1');
+  s.pause(); // a peer that does not read its replies
+  s.write(frames(60, () => ({ ...GET('big'), ...token })));
+  await eventually(() => n2.server.counters.requests >= 1, 10_000, 'the server starts serving');
+  await new Promise((r) => setTimeout(r, 300));
+  const served = n2.server.counters.requests;
+  assert.ok(served < 60, `the server stopped after ${served} of 60 1 MiB replies`);
+  const replies = countReplies(s); // reading again
+  s.resume();
+  await eventually(() => replies.n === 60, 30_000, 'all 60 arrive once the peer reads');
 });
 
 test('values of several MiB travel both ways through a store on three nodes', async () => {

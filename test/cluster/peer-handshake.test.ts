@@ -5,14 +5,10 @@
 // went silent); garbage closes only the link that sent it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect, type Socket } from 'node:net';
-import { FrameReader, FrameType, FrameWriter, encodeRequest } from '../../src/protocol/index.js';
-import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
-import {
-  PeerFrameType, RefusalCode, decodeWelcome, encodeHello, encodeProof, encodeRoute, handshakeMac, newNonce,
-} from '../../src/cluster/peer-protocol.js';
+import { FrameType, FrameWriter, encodeRequest } from '../../src/protocol/index.js';
+import { RefusalCode, encodeRoute } from '../../src/cluster/peer-protocol.js';
 import type { PeerTransport } from '../../src/cluster/index.js';
-import { CLUSTER, HOSTS, SECRET, eventually, peerTransport, servedNode, type LogEntry, type ServedNode } from './peer-harness.js';
+import { HOSTS, peerTransport, rawAuthenticated, rawSocket, servedNode, eventually, type LogEntry, type ServedNode } from './peer-harness.js';
 
 const GET = { type: FrameType.GET, hi: 1, lo: 2, key: new TextEncoder().encode('k') } as const;
 
@@ -137,47 +133,6 @@ test('a client that reaches another node than it meant refuses it', async () => 
   assert.is(n2.served.n, 0);
 });
 
-/** A raw socket from n1's address; resolves once connected. */
-function raw(port: number): Promise<Socket & { gone: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: HOSTS.n2, port, localAddress: HOSTS.n1 }) as Socket & { gone: Promise<void> };
-    s.gone = new Promise((r) => s.on('close', () => r()));
-    s.on('error', () => {});
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-    open.push({ close: async () => void s.destroy() });
-  });
-}
-
-/** Runs the client side of the handshake by hand (knowing the secret) and returns the authenticated socket. */
-async function rawAuthenticated(port: number, node: string): Promise<Socket & { gone: Promise<void> }> {
-  const s = await raw(port);
-  const w = new FrameWriter();
-  const r = new FrameReader();
-  const nonce = newNonce();
-  const frames: { type: number; body: Uint8Array }[] = [];
-  let wake = () => {};
-  const splitter = new FrameSplitter(1 << 20, (buf, at, n) => {
-    r.reset(buf, at, n);
-    frames.push({ type: r.type, body: buf.slice(at, at + n) });
-    wake();
-  });
-  s.on('data', (c: Buffer) => splitter.push(c));
-  const next = async () => {
-    while (frames.length === 0) await new Promise<void>((res) => (wake = res));
-    return frames.shift()!;
-  };
-  s.write(encodeHello(w, { cluster: CLUSTER, node, minVersion: 1, maxVersion: 1, nonce }).slice());
-  const welcomeFrame = await next();
-  assert.is(welcomeFrame.type, PeerFrameType.WELCOME);
-  r.reset(welcomeFrame.body);
-  const welcome = decodeWelcome(r);
-  const facts = { cluster: CLUSTER, clientNode: node, serverNode: welcome.node, clientNonce: nonce, serverNonce: welcome.nonce, version: welcome.version };
-  s.write(encodeProof(w, handshakeMac(new TextEncoder().encode(SECRET), 'client', facts)).slice());
-  assert.is((await next()).type, PeerFrameType.ACCEPTED);
-  return s;
-}
-
 test('garbage closes only the link that sent it (ERR_PROTOCOL logged); other links keep working', async () => {
   const n2 = await node2();
   const { transport } = client(n2);
@@ -185,22 +140,22 @@ test('garbage closes only the link that sent it (ERR_PROTOCOL logged); other lin
   const port = n2.server.address.port;
 
   // Unauthenticated: an HTTP request (its "length" is far above the handshake limit).
-  const http = await raw(port);
+  const http = await rawSocket(open, port);
   http.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await http.gone;
   // Unauthenticated: a well-formed data request before any handshake.
-  const early = await raw(port);
+  const early = await rawSocket(open, port);
   early.write(encodeRequest(new FrameWriter(), 1, GET).slice());
   await early.gone;
   // Authenticated: a frame whose body lies about its fields, after a valid ROUTE.
-  const authed = await rawAuthenticated(port, 'n9');
+  const authed = await rawAuthenticated(open, port, 'n9');
   const bad = encodeRequest(new FrameWriter(), 5, GET).slice();
   bad[12 + 8] = 0x7f; // the key's length now runs past the frame
   authed.write(encodeRoute(new FrameWriter(), 'n2/s0', 1000).slice());
   authed.write(bad);
   await authed.gone;
   // Authenticated: random bytes.
-  const noise = await rawAuthenticated(port, 'n8');
+  const noise = await rawAuthenticated(open, port, 'n8');
   noise.write(new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff));
   await noise.gone;
 
@@ -214,7 +169,7 @@ test('garbage closes only the link that sent it (ERR_PROTOCOL logged); other lin
 
 test('a new link from a node whose old link went silent replaces it (the half-open leftover of a crash)', async () => {
   const n2 = await node2({ staleLinkMs: 200 });
-  const old = await rawAuthenticated(n2.server.address.port, 'n1');
+  const old = await rawAuthenticated(open, n2.server.address.port, 'n1');
   assert.equal(n2.server.peers().map((p) => p.node), ['n1']);
   await new Promise((r) => setTimeout(r, 300)); // nothing arrives on the old link
   const { transport } = client(n2);
@@ -226,7 +181,7 @@ test('a new link from a node whose old link went silent replaces it (the half-op
 
 test('a connection that never completes its handshake is closed after the handshake timeout', async () => {
   const n2 = await node2({ limits: { handshakeTimeoutMs: 200 } });
-  const idle = await raw(n2.server.address.port);
+  const idle = await rawSocket(open, n2.server.address.port);
   await idle.gone;
   assert.ok(n2.log.entries.some((e) => e.level === 'warn' && /no handshake/.test(e.msg)));
 });

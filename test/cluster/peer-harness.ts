@@ -10,6 +10,10 @@ import { MemoryEngine } from '../../src/storage/index.js';
 import type { StorageEngine } from '../../src/storage/types.js';
 import { Store } from '../../src/store.js';
 import type { QuorumDefaults } from '../../src/coordinator/index.js';
+import { connect, type Socket } from 'node:net';
+import { FrameReader, FrameWriter } from '../../src/protocol/index.js';
+import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
+import { PeerFrameType, decodeWelcome, encodeHello, encodeProof, handshakeMac, newNonce } from '../../src/cluster/peer-protocol.js';
 
 export const CLUSTER = 'test-cluster';
 export const SECRET = 'correct horse battery staple';
@@ -134,14 +138,14 @@ export interface PeerCluster {
   servers: Map<string, ServedNode>;
 }
 
-/** A Store on n1 over a ring n1/s0, n2/s0, n3/s0, with n2 and n3 reached over TCP. */
-export async function peerCluster(defaults: Partial<QuorumDefaults> = {}): Promise<PeerCluster> {
+/** A Store on n1 over a ring n1/s0, n2/s0, n3/s0 (and n4/s0 if nodes = 4), the others reached over TCP. */
+export async function peerCluster(defaults: Partial<QuorumDefaults> = {}, nodes = 3): Promise<PeerCluster> {
   const n1 = await localNode('n1', 1);
   const servers = new Map<string, ServedNode>();
-  servers.set('n2', await servedNode('n2', 2));
-  servers.set('n3', await servedNode('n3', 3));
+  const names = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+  for (const [i, node] of names.entries()) if (i > 0) servers.set(node, await servedNode(node, i + 1));
   const { transport: peers, log: peerLog } = peerTransport(servers);
-  const members = ['n1', 'n2', 'n3'].map((node) => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 }));
+  const members = names.map((node) => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 }));
   const store = new Store({
     ring: Ring.build(members, 64),
     transport: new RoutedTransport('n1', n1.transport, peers),
@@ -165,3 +169,50 @@ export async function eventually(check: () => boolean, ms = 10_000, what = 'cond
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** A socket with a promise of its close. */
+export type RawSocket = Socket & { gone: Promise<void> };
+
+/** A raw socket from n1's address; resolves once connected. */
+export function rawSocket(open: { close(): Promise<void> }[], port: number): Promise<RawSocket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: HOSTS.n2, port, localAddress: HOSTS.n1 }) as RawSocket;
+    s.gone = new Promise((r) => s.on('close', () => r()));
+    s.on('error', () => {});
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+    open.push({ close: async () => void s.destroy() });
+  });
+}
+
+/** Runs the client side of the handshake by hand (knowing the secret) and returns the authenticated socket. */
+export async function rawAuthenticated(open: { close(): Promise<void> }[], port: number, node: string): Promise<RawSocket> {
+  const s = await rawSocket(open, port);
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  const nonce = newNonce();
+  const frames: { type: number; body: Uint8Array }[] = [];
+  let wake = () => {};
+  const splitter = new FrameSplitter(1 << 20, (buf, at, n) => {
+    r.reset(buf, at, n);
+    frames.push({ type: r.type, body: buf.slice(at, at + n) });
+    wake();
+  });
+  s.on('data', (c: Buffer) => splitter.push(c));
+  const next = async () => {
+    while (frames.length === 0) await new Promise<void>((res) => (wake = res));
+    return frames.shift()!;
+  };
+  s.write(encodeHello(w, { cluster: CLUSTER, node, minVersion: 1, maxVersion: 1, nonce }).slice());
+  const welcomeFrame = await next();
+  if (welcomeFrame.type !== PeerFrameType.WELCOME) throw new Error(`expected WELCOME, got type ${welcomeFrame.type}`);
+  r.reset(welcomeFrame.body);
+  const welcome = decodeWelcome(r);
+  const facts = { cluster: CLUSTER, clientNode: node, serverNode: welcome.node, clientNonce: nonce, serverNonce: welcome.nonce, version: welcome.version };
+  s.write(encodeProof(w, handshakeMac(new TextEncoder().encode(SECRET), 'client', facts)).slice());
+  const accepted = await next();
+  if (accepted.type !== PeerFrameType.ACCEPTED) throw new Error(`expected ACCEPTED, got type ${accepted.type}`);
+  s.removeAllListeners('data');
+  return s;
+}
+

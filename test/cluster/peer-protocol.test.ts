@@ -117,6 +117,37 @@ test('the splitter refuses a frame length over its limit or under a header, befo
   assert.throws(() => s2.push(huge.subarray(2)), (e: { code?: string }) => e.code === 'ERR_PROTOCOL');
 });
 
+test('a paused splitter keeps what arrives and hands it out in order on resume, wherever the cuts fall', () => {
+  const frames = Array.from({ length: 40 }, (_, i) => encodeRequest(w, i + 1, { type: FrameType.GET, hi: i, lo: 0, key: new Uint8Array(i * 37) }).slice());
+  const stream = Buffer.concat(frames);
+  const random = seeded(9);
+  for (let round = 0; round < 200; round++) {
+    const got: number[] = [];
+    let paused = false;
+    const s: FrameSplitter = new FrameSplitter(1 << 20, (buf, at, n) => {
+      assert.not.ok(paused, 'no frame while paused');
+      r.reset(buf, at, n);
+      got.push(r.requestId);
+      if (random() < 0.3) {
+        paused = true;
+        s.pause();
+      }
+    });
+    let p = 0;
+    while (p < stream.length || paused) {
+      if (paused && (random() < 0.5 || p >= stream.length)) {
+        paused = false;
+        s.resume();
+        continue;
+      }
+      const step = 1 + Math.floor(random() * 400);
+      s.push(stream.subarray(p, Math.min(stream.length, p + step)));
+      p += step;
+    }
+    assert.equal(got, frames.map((_, i) => i + 1), `round ${round}`);
+  }
+});
+
 test('a stopped splitter delivers nothing more, not even the rest of its chunk', () => {
   const two = new Uint8Array(24);
   new DataView(two.buffer).setUint32(0, 8, true);
