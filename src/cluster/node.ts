@@ -35,7 +35,7 @@ import { silentLogger, type PeerLogger } from './peer-config.js';
 import { SEED_PREFIX, isSeedId } from './peer-link.js';
 import { PeerServer } from './peer-server.js';
 import { PeerTransport } from './peer-transport.js';
-import { RoutedTransport, localReplicaHandler } from './routed-transport.js';
+import { RoutedTransport, localReplicaSender } from './routed-transport.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -166,7 +166,7 @@ export class ClusterNode {
         secret: o.secret,
         host: o.host,
         port: o.port,
-        handler: localReplicaHandler(o.id, local),
+        sender: localReplicaSender(o.id, local),
         control: async (from, msg) => {
           const gossip = (msg as Partial<GossipEnvelope> | null)?.gossip;
           if (gossip === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'unknown control message');
