@@ -12,17 +12,19 @@
 # ringkv/redis of the median ops/s. Markdown on stdout (with the command and the machine
 # at the top), progress on stderr.
 #
-#   bash bench/resp-matrix.sh [-n 200000] [-r 100000] [-d 100] [--rounds 3] [--shards S]
+#   bash bench/resp-matrix.sh [-n 200000] [-r 100000] [-d 100] [--rounds 3] [--shards S] [--n1-shards S1]
 #
 # It builds ringkv (node build.mjs), starts its own servers on free ports with fresh temp
 # data dirs, stops them by PID on exit (also on Ctrl-C), and installs redis-server and
-# redis-tools with apt-get if they are missing. --shards: shard threads of every ringkv
-# server (default: the cores, at least 3, so N=1 and N=3 run on the same layout).
+# redis-tools with apt-get if they are missing. --shards: shard threads of the N=3 servers
+# (default: the cores, at least 3); --n1-shards: of the N=1 servers (default: the cores less
+# one, at least 1: the main thread parses RESP and coordinates, and redis-benchmark runs on
+# the same machine).
 # Smoke run: bash bench/resp-matrix.sh -n 2000 --rounds 1
 set -euo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
-requests=200000; keyspace=100000; data=100; rounds=3; shards=""
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+requests=200000; keyspace=100000; data=100; rounds=3; shards=""; n1_shards=""
 args_text="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
     -d) data=${2:?}; shift 2 ;;
     --rounds) rounds=${2:?}; shift 2 ;;
     --shards) shards=${2:?}; shift 2 ;;
+    --n1-shards) n1_shards=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "resp-matrix: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -40,6 +43,9 @@ for v in requests keyspace data rounds ${shards:+shards}; do
 done
 [ -n "$shards" ] || shards=$(( $(nproc) > 3 ? $(nproc) : 3 ))
 [ "$shards" -ge 3 ] || { echo "resp-matrix: --shards must be at least 3 (N=3 needs 3 replicas)" >&2; exit 2; }
+# N=1 needs one shard: by default the cores less one for the main thread (RESP parsing and
+# coordination), since redis-benchmark and the server share this machine's cores.
+[ -n "$n1_shards" ] || n1_shards=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 ))
 
 # Client shapes "clients pipeline" and the comparable pairs "ringkv-sync-mode redis-appendfsync".
 SHAPES=("50 1" "50 16" "1 1")
@@ -92,12 +98,12 @@ stop() {
   pids=("${keep[@]}")
 }
 
-# start_ringkv NAME SYNC_MODE N W -> sets started_pid and started_port (RESP port from its ready line).
+# start_ringkv NAME SYNC_MODE N W SHARDS -> sets started_pid and started_port (RESP port from its ready line).
 start_ringkv() {
-  local name=$1 sync=$2 n=$3 w=$4 r
+  local name=$1 sync=$2 n=$3 w=$4 count=$5 r
   r=$(( n < 2 ? n : 2 ))
   mkdir -p "$work/$name"
-  node bin/ringkv.mjs start --dir "$work/$name/data" --port 0 --admin-port 0 --shards "$shards" \
+  node bin/ringkv.mjs start --dir "$work/$name/data" --port 0 --admin-port 0 --shards "$count" \
     --n "$n" --r "$r" --w "$w" --sync-mode "$sync" --log-level info >"$work/$name/log" 2>&1 &
   started_pid=$!
   pids+=("$started_pid")
@@ -153,7 +159,7 @@ echo "Machine: $(nproc) cores (nproc), ${cpu:-unknown CPU}, node $(node --versio
 echo
 echo "Each cell: \`redis-benchmark -t set,get -n $requests -r $keyspace -d $data -c C -P P --csv\`; median of $rounds rounds"
 echo "(ops/s, p50 and p99 each their own median), rounds alternated ringkv N=1, redis, ringkv N=3/W=2."
-echo "ringkv: \`ringkv start --shards $shards --n 1 --r 1 --w 1\` or \`--n 3 --r 2 --w 2\`, \`--sync-mode periodic|batch\`;"
+echo "ringkv: \`ringkv start --shards $n1_shards --n 1 --r 1 --w 1\` or \`--shards $shards --n 3 --r 2 --w 2\`, \`--sync-mode periodic|batch\`;"
 echo "redis: \`redis-server --save '' --appendonly yes --appendfsync everysec|always\`. Ratio = ringkv ops/s / redis ops/s."
 echo
 
@@ -161,8 +167,8 @@ for pair in "${PAIRS[@]}"; do
   read -r sync fsync <<<"$pair"
   label="$sync/$fsync"
   log "starting ringkv (N=1, N=3/W=2; sync-mode $sync) and redis-server (appendfsync $fsync)"
-  start_ringkv "ringkv-n1-$sync" "$sync" 1 1; k1_pid=$started_pid; k1_port=$started_port
-  start_ringkv "ringkv-n3-$sync" "$sync" 3 2; k3_pid=$started_pid; k3_port=$started_port
+  start_ringkv "ringkv-n1-$sync" "$sync" 1 1 "$n1_shards"; k1_pid=$started_pid; k1_port=$started_port
+  start_ringkv "ringkv-n3-$sync" "$sync" 3 2 "$shards"; k3_pid=$started_pid; k3_port=$started_port
   start_redis "redis-$fsync" "$fsync"; r_pid=$started_pid; r_port=$started_port
   for shape in "${SHAPES[@]}"; do
     read -r c p <<<"$shape"
