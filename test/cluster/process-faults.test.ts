@@ -4,7 +4,7 @@
 // and that nearly every write succeeds. RINGKV_LONG=1 runs the issue's full durations.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster, COMMAND_TIMEOUT_MS, WriteLoad, lostAfter, lostWrites } from './cluster-harness.js';
+import { Cluster, COMMAND_TIMEOUT_MS, WriteLoad, lostAfter, lostWrites, vgetValues } from './cluster-harness.js';
 import { enterNetns, heal, partition } from './netns.js';
 
 const inside = await enterNetns();
@@ -107,12 +107,25 @@ if (inside) {
       const load = new WriteLoad(cluster, 4);
       load.start();
       const minority = cluster.nodes.slice(3).map((n) => n.host);
+      const bothSides = new Map<string, string[]>();
       const majority = cluster.nodes.slice(0, 3).map((n) => n.host);
       for (let i = 0; i < (LONG ? 3 : 1); i++) {
         await sleep(2000);
         const before = load.acked.size;
         partition(minority, majority);
-        await sleep(LONG ? 10_000 : 5000);
+        await sleep(1000);
+        // The same keys written on both sides: each write acknowledged on both sides must
+        // come back as a sibling of the other after the heal (SET supersedes only what its
+        // coordinating replica held, never a concurrent write from the other side).
+        const sides = [cluster.nodes[0]!.client(), cluster.nodes[4]!.client()];
+        for (let k = 0; k < 20; k++) {
+          for (const [j, c] of sides.entries()) {
+            const key = `both${i}:${k}`;
+            await c.set(key, `side${j}`).then(() => bothSides.set(key, [...(bothSides.get(key) ?? []), `side${j}`]), () => {});
+          }
+        }
+        for (const c of sides) c.disconnect();
+        await sleep(LONG ? 9000 : 4000);
         const during = load.acked.size - before;
         heal();
         console.log(`  round ${i}: ${during} writes acknowledged while partitioned`);
@@ -126,6 +139,27 @@ if (inside) {
       const { lost, tookMs } = await lostAfter(cluster, load.acked, 30_000);
       report('partition', load, lost);
       console.log(`  every acknowledged write readable ${tookMs} ms after the checks began`);
+      const twice = [...bothSides].filter(([, v]) => v.length === 2);
+      const c = cluster.nodes[1]!.client();
+      let siblings = 0;
+      const t0 = Date.now();
+      while (Date.now() - t0 < 30_000) {
+        siblings = 0;
+        for (const [key, values] of twice) {
+          const got = vgetValues(await c.call('VGET', key));
+          if (values.every((v) => got.includes(v))) siblings++;
+        }
+        if (siblings === twice.length) break;
+        await sleep(500);
+      }
+      for (const [key, values] of twice) {
+        const got = vgetValues(await c.call('VGET', key));
+        if (!values.every((v) => got.includes(v))) console.log(`  ${key}: wrote ${values.join(', ')}, VGET has ${got.join(', ')}`);
+      }
+      c.disconnect();
+      console.log(`  ${twice.length} keys written on both sides of the partition, ${siblings} with both values as siblings ${Date.now() - t0} ms after the checks`);
+      assert.ok(twice.length > 0, 'some key was written on both sides');
+      assert.is(siblings, twice.length, 'concurrent writes from both sides became siblings');
       assert.equal(lost, []);
       assert.ok(load.acked.size >= 0.95 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
     } finally {
