@@ -19,19 +19,11 @@ import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from 
 import { gossipMessage, parseGossip, type GossipMessage } from './gossip-message.js';
 import { chooseTargets, type Destination } from './gossip-targets.js';
 import { Membership, type MembershipChange } from './membership.js';
-import { checkAddress, checkName, isMemberStatus, mergeRecords, MAX_SHARDS, type NodeRecord } from './node-record.js';
+import { checkAddress, isMemberStatus, mergeRecords, parseNodeRecord, type NodeIdentity, type NodeRecord } from './node-record.js';
 import { claimantOf, notReadyReason, RingState } from './ring-state.js';
 import { snapshotOf, type ClusterSnapshot } from './cluster-snapshot.js';
 
-/** Who this node is (from its configuration). */
-export interface NodeIdentity {
-  readonly id: string;
-  readonly address: string;
-  readonly dc: string;
-  readonly rack: string;
-  readonly shards: number;
-  readonly weight: number;
-}
+export type { NodeIdentity } from './node-record.js';
 
 export interface GossiperInit {
   readonly identity: NodeIdentity;
@@ -100,13 +92,8 @@ export class Gossiper {
     partitionBits(o.partitions);
     this.options = o;
     const id = init.identity;
-    checkName('node id', id.id);
-    checkAddress(id.address);
-    checkName('dc', id.dc);
-    checkName('rack', id.rack);
-    if (!Number.isInteger(id.shards) || id.shards < 1 || id.shards > MAX_SHARDS) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `shards must be an integer from 1 to ${MAX_SHARDS}, got ${id.shards}`);
-    if (!(id.weight > 0) || !Number.isFinite(id.weight)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `weight must be a positive finite number, got ${id.weight}`);
-    if (!Number.isSafeInteger(init.generation) || init.generation < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `generation must be a positive integer, got ${init.generation}`);
+    // The identity must make a valid record (checked the way a peer will check it).
+    parseNodeRecord({ ...id, generation: init.generation, heartbeat: 0, ringEpoch: 0, status: 'joining', statusVersion: 0 });
     this.seeds = init.seeds.map(checkAddress);
     this.rings = new RingState({ partitions: o.partitions, replication: o.replication }, init.ring);
     const inRing = this.rings.ring?.member(`${id.id}/s0`) !== undefined;

@@ -205,6 +205,24 @@ test('requests at an older epoch are stale and refused with ERR_STALE_EPOCH', ()
   assert.throws(() => g.checkEpoch(g.epoch - 1), code('ERR_STALE_EPOCH'));
 });
 
+test('listeners see liveness go suspect, down, alive and the restart as a member change', () => {
+  const c = cluster(4, 12);
+  const events: string[] = [];
+  const n1 = c.node('n1').g;
+  n1.on('liveness', (e) => { if (e.id === 'n3') events.push(`${e.from}->${e.to}`); });
+  const off = n1.on('member', (e) => { if (e.record.id === 'n3') events.push(`generation ${e.previous?.generation}->${e.record.generation}`); });
+  c.node('n3').crash();
+  c.run(30_000);
+  c.node('n3').restart();
+  converge(c);
+  assert.equal(events, ['alive->suspect', 'suspect->down', 'generation 1->2', 'down->alive']);
+  off();
+  c.node('n3').crash();
+  c.node('n3').restart();
+  converge(c);
+  assert.is(events.filter((e) => e.startsWith('generation')).length, 1, 'unsubscribed');
+});
+
 function defaultDetector() {
   return { mode: 'phi' as const, phiThreshold: 8, expectedIntervalMs: 1000, minStdDevMs: 500, acceptablePauseMs: 3000, suspectAfterMs: 5000, downAfterMs: 10_000 };
 }
