@@ -175,7 +175,7 @@ export class Gossiper {
     this.judge(now);
     if (this.options.autoCommit) this.claim(false);
     const self = this.members.self;
-    const targets = chooseTargets(this.deps.random, self, this.members.all(), (id) => this.liveness(id), this.seeds, this.options.fanout);
+    const targets = chooseTargets(this.deps.random, self, this.members.all(), (id) => this.liveness(id), this.seeds, this.options.fanout, this.rings.ring !== undefined);
     for (const to of targets) {
       const peer = 'node' in to ? this.members.get(to.node) : undefined;
       const ring = peer === undefined || peer.ringEpoch < this.rings.epoch ? this.ringToShare() : undefined;
