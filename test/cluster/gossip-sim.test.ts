@@ -32,6 +32,7 @@ test('after random faults, every running node converges on one view and one ring
         assert.ok(status === 'left' || (status === 'up' && c.node(left).disk.generation > 1), `${left} is ${status}\n${story()}`);
       }
       for (const r of live[0]!.g.records()) {
+        assert.is(r.generation, c.node(r.id).disk.generation, `${r.id}: every restart is known by its generation`);
         const owned = ring.members.filter((m) => m.id.startsWith(`${r.id}/`)).length;
         assert.is(owned, r.status === 'up' ? r.shards : 0, `${r.id} is ${r.status} with ${owned} shards in the ring\n${story()}`);
       }
