@@ -223,6 +223,23 @@ test('listeners see liveness go suspect, down, alive and the restart as a member
   assert.is(events.filter((e) => e.startsWith('generation')).length, 1, 'unsubscribed');
 });
 
+test('removing a claimant that is only cut off: the rest goes on, the removed node cannot change the ring and learns it was removed', () => {
+  const c = cluster(5, 13);
+  const epoch = c.node('n2').g.epoch;
+  c.network.partition([['n1']]);
+  c.runUntil(() => c.node('n2').g.liveness('n1') === 'down', 60_000);
+  c.node('n2').g.remove('n1');
+  c.runUntil(() => c.node('n5').g.epoch === epoch + 1, 60_000);
+  assert.is(c.node('n2').g.claimant(), 'n2');
+  assert.is(c.node('n1').g.epoch, epoch, 'the cut-off node sees everyone down: it cannot act');
+  c.network.heal();
+  converge(c);
+  assert.is(c.node('n1').g.record('n1')!.status, 'removed');
+  assert.is(c.node('n1').g.epoch, epoch + 1, 'it adopts the ring made without it');
+  assert.equal(c.node('n1').g.ring!.members.filter((m) => m.id.startsWith('n1/')), []);
+  assert.throws(() => c.node('n1').g.remove('n3'), code('ERR_NOT_READY'));
+});
+
 function defaultDetector() {
   return { mode: 'phi' as const, phiThreshold: 8, expectedIntervalMs: 1000, minStdDevMs: 500, acceptablePauseMs: 3000, suspectAfterMs: 5000, downAfterMs: 10_000 };
 }
