@@ -4,6 +4,7 @@
 // the whole cluster.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defaultFailureDetectorOptions } from '../../src/cluster/failure-detector.js';
 import { SimCluster, type SimNode } from './sim/sim-cluster.js';
 
 function cluster(n: number, seed = 1, gossip: ConstructorParameters<typeof SimCluster>[0]['gossip'] = {}): SimCluster {
@@ -240,8 +241,20 @@ test('removing a claimant that is only cut off: the rest goes on, the removed no
   assert.throws(() => c.node('n1').g.remove('n3'), code('ERR_NOT_READY'));
 });
 
+test('lossy links (10% of messages lost) for 10 minutes: no node is ever suspected or declared down', () => {
+  const c = new SimCluster({ seed: 14, link: { drop: 0.1 } });
+  const first = c.add({ id: 'n1' });
+  for (let i = 2; i <= 6; i++) c.add({ id: `n${i}` }, [first.address]);
+  converge(c);
+  const events: string[] = [];
+  for (const n of c.nodes.values()) n.g.on('liveness', (e) => events.push(`${n.id} sees ${e.id} ${e.to}`));
+  c.run(600_000);
+  assert.equal(events, []);
+  assert.ok(c.network.dropped > 1000, `${c.network.dropped} messages lost`);
+});
+
 function defaultDetector() {
-  return { mode: 'phi' as const, phiThreshold: 8, expectedIntervalMs: 1000, minStdDevMs: 500, acceptablePauseMs: 3000, suspectAfterMs: 5000, downAfterMs: 10_000 };
+  return defaultFailureDetectorOptions(1000);
 }
 
 test.run();

@@ -3,6 +3,7 @@
 // join and a permanent crash followed by a remove, all inside a fault window; afterwards
 // every fault is undone (heal, resume, restart) except the removed node.
 import { isMemberStatus } from '../../../src/cluster/node-record.js';
+import { defaultFailureDetectorOptions } from '../../../src/cluster/failure-detector.js';
 import { Random } from '../../../src/storage/random.js';
 import { SimCluster, type SimNode } from './sim-cluster.js';
 
@@ -125,5 +126,5 @@ export function runSchedule(seed: number): Schedule {
 }
 
 function detector() {
-  return { mode: 'phi' as const, phiThreshold: 8, expectedIntervalMs: 1000, minStdDevMs: 500, acceptablePauseMs: 3000, suspectAfterMs: 5000, downAfterMs: 10_000 };
+  return defaultFailureDetectorOptions(1000);
 }
