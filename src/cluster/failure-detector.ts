@@ -179,7 +179,7 @@ export class FailureDetector {
 
   /** The peer's liveness now: a pure function of the evidence and `now` (an unknown peer is
    *  'alive': nothing says otherwise yet). Down means suspicious since downAfterMs ago, where
-   *  suspicion began at the first unreachable report or when phi crossed its threshold. */
+   *  suspicion began when failed requests reached the threshold or phi crossed its own. */
   liveness(id: string, now: number): Liveness {
     const h = this.peers.get(id);
     if (h === undefined) return 'alive';
