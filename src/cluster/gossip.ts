@@ -85,6 +85,8 @@ export class Gossiper {
   private readonly awaitingAck = new Map<string, number>();
   private readonly listeners: { [K in keyof GossipEvents]: Listener<K>[] } = { liveness: [], member: [], ring: [], generation: [] };
   private readonly queued: (() => void)[] = [];
+  /** Whether any peer's message has been merged since this start (see ringToShare). */
+  private heard = false;
 
   constructor(init: GossiperInit, private readonly deps: GossiperDeps) {
     const o = { ...defaultGossipOptions(init.options?.intervalMs), ...init.options };
@@ -208,6 +210,7 @@ export class Gossiper {
     const now = this.deps.clock.now();
     this.stats.received++;
     const sender = message.from;
+    this.heard = true;
     if (message.type === 'ack') this.awaitingAck.delete(sender);
     const theirs = new Map<string, NodeRecord>();
     for (const r of message.nodes) {
@@ -304,9 +307,15 @@ export class Gossiper {
 
   private readonly isDown = (id: string): boolean => id !== this.id && this.liveness(id) === 'down';
 
-  /** The ring to put in a message: none from a node that left or was removed. */
+  /**
+   * The ring to put in a message: none from a node that left or was removed, and none
+   * before this start has heard from any peer. A node restarting with a ring it saved but
+   * never sent (it committed, then crashed at once) may have been removed meanwhile, and
+   * someone else may have made another ring at that epoch: it learns its status from the
+   * first message it gets, and must not spread the lost ring before.
+   */
   private ringToShare(): Ring | undefined {
-    return isMemberStatus(this.members.self.status) ? this.rings.ring : undefined;
+    return this.heard && isMemberStatus(this.members.self.status) ? this.rings.ring : undefined;
   }
 
   private bootstrap(): void {

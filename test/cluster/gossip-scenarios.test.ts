@@ -11,15 +11,16 @@ function cluster(n: number, seed = 1, gossip: ConstructorParameters<typeof SimCl
   const c = new SimCluster({ seed, gossip });
   const first = c.add({ id: 'n1' });
   for (let i = 2; i <= n; i++) c.add({ id: `n${i}` }, [first.address]);
-  if (gossip.autoCommit === false) commitWhenReady(c, 'n1');
+  if (gossip.autoCommit === false) commitWhenReady(c, 'n1', n);
   converge(c);
   return c;
 }
 
-/** Runs until `id` accepts a commit (it must become ready: every joiner heard of). */
-function commitWhenReady(c: SimCluster, id: string): void {
+/** Runs until `id` knows `nodes` nodes, has something staged and is ready, then commits. */
+function commitWhenReady(c: SimCluster, id: string, nodes = 0): void {
   const took = c.runUntil(() => {
-    if (c.node(id).g.snapshot().notReady !== undefined || c.node(id).g.records().some((r) => r.ringEpoch !== c.node(id).g.epoch)) return false;
+    const g = c.node(id).g;
+    if (g.records().length < nodes || g.plan().length === 0 || g.snapshot().notReady !== undefined) return false;
     c.node(id).g.commit();
     return true;
   }, 60_000);
@@ -251,6 +252,37 @@ test('lossy links (10% of messages lost) for 10 minutes: no node is ever suspect
   c.run(600_000);
   assert.equal(events, []);
   assert.ok(c.network.dropped > 1000, `${c.network.dropped} messages lost`);
+});
+
+test('a claimant that commits and crashes before telling anyone, then is removed: its lost ring never spreads', () => {
+  const c = cluster(4, 15, { autoCommit: false });
+  const epoch = c.node('n1').g.epoch;
+  c.add({ id: 'n5' }, [c.node('n2').address]);
+  c.runUntil(() => c.node('n1').g.plan().length > 0 && c.node('n1').g.snapshot().notReady === undefined, 60_000);
+  c.node('n1').g.commit(); // epoch + 1, saved on n1's disk, never sent:
+  c.node('n1').crash();
+  c.runUntil(() => c.node('n2').g.liveness('n1') === 'down', 60_000);
+  c.node('n2').g.remove('n1');
+  commitWhenReady(c, 'n2'); // another ring at epoch + 1: without n1
+  c.run(10_000);
+  c.node('n1').seeds = [c.node('n3').address];
+  const spread: number[] = [];
+  const send = c.network.send.bind(c.network);
+  c.network.send = (from, to, message) => {
+    if (from.id === 'n1' && message.ring !== null) spread.push(message.ring.epoch);
+    send(from, to, message);
+  };
+  c.node('n1').start(); // comes back with the lost ring on disk, and talks first
+  const took = c.runUntil(() => c.notConverged() === undefined && c.node('n1').g.record('n1')!.status === 'removed', 60_000);
+  assert.ok(took !== undefined, String(c.notConverged()));
+  const atEpoch = c.adoptions.filter((a) => a.epoch === epoch + 1);
+  const lost = atEpoch.filter((a) => a.by === 'n1').map((a) => a.text);
+  const others = new Set(atEpoch.filter((a) => a.by !== 'n1').map((a) => a.text));
+  assert.is(others.size, 1, 'every other node adopted one ring at that epoch');
+  assert.ok(lost.length >= 1 && !others.has(lost[0]!), 'n1 made a different one');
+  assert.is(c.node('n2').g.stats.ringConflicts + c.node('n3').g.stats.ringConflicts + c.node('n5').g.stats.ringConflicts, 0, 'nobody else ever saw it');
+  assert.equal(c.node('n2').g.ring!.members.filter((m) => m.id.startsWith('n1/')), []);
+  assert.equal(spread, [], 'n1 learnt it was removed before it shared any ring');
 });
 
 function defaultDetector() {
