@@ -19,19 +19,11 @@ import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from 
 import { gossipMessage, parseGossip, type GossipMessage } from './gossip-message.js';
 import { chooseTargets, type Destination } from './gossip-targets.js';
 import { Membership, type MembershipChange } from './membership.js';
-import { checkAddress, checkName, isMemberStatus, mergeRecords, MAX_SHARDS, type NodeRecord } from './node-record.js';
+import { checkAddress, isMemberStatus, mergeRecords, parseNodeRecord, type NodeIdentity, type NodeRecord } from './node-record.js';
 import { claimantOf, notReadyReason, RingState } from './ring-state.js';
 import { snapshotOf, type ClusterSnapshot } from './cluster-snapshot.js';
 
-/** Who this node is (from its configuration). */
-export interface NodeIdentity {
-  readonly id: string;
-  readonly address: string;
-  readonly dc: string;
-  readonly rack: string;
-  readonly shards: number;
-  readonly weight: number;
-}
+export type { NodeIdentity } from './node-record.js';
 
 export interface GossiperInit {
   readonly identity: NodeIdentity;
@@ -93,6 +85,8 @@ export class Gossiper {
   private readonly awaitingAck = new Map<string, number>();
   private readonly listeners: { [K in keyof GossipEvents]: Listener<K>[] } = { liveness: [], member: [], ring: [], generation: [] };
   private readonly queued: (() => void)[] = [];
+  /** Whether any peer's message has been merged since this start (see ringToShare). */
+  private heard = false;
 
   constructor(init: GossiperInit, private readonly deps: GossiperDeps) {
     const o = { ...defaultGossipOptions(init.options?.intervalMs), ...init.options };
@@ -100,13 +94,8 @@ export class Gossiper {
     partitionBits(o.partitions);
     this.options = o;
     const id = init.identity;
-    checkName('node id', id.id);
-    checkAddress(id.address);
-    checkName('dc', id.dc);
-    checkName('rack', id.rack);
-    if (!Number.isInteger(id.shards) || id.shards < 1 || id.shards > MAX_SHARDS) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `shards must be an integer from 1 to ${MAX_SHARDS}, got ${id.shards}`);
-    if (!(id.weight > 0) || !Number.isFinite(id.weight)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `weight must be a positive finite number, got ${id.weight}`);
-    if (!Number.isSafeInteger(init.generation) || init.generation < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `generation must be a positive integer, got ${init.generation}`);
+    // The identity must make a valid record (checked the way a peer will check it).
+    parseNodeRecord({ ...id, generation: init.generation, heartbeat: 0, ringEpoch: 0, status: 'joining', statusVersion: 0 });
     this.seeds = init.seeds.map(checkAddress);
     this.rings = new RingState({ partitions: o.partitions, replication: o.replication }, init.ring);
     const inRing = this.rings.ring?.member(`${id.id}/s0`) !== undefined;
@@ -188,7 +177,7 @@ export class Gossiper {
     this.judge(now);
     if (this.options.autoCommit) this.claim(false);
     const self = this.members.self;
-    const targets = chooseTargets(this.deps.random, self, this.members.all(), (id) => this.liveness(id), this.seeds, this.options.fanout);
+    const targets = chooseTargets(this.deps.random, self, this.members.all(), (id) => this.liveness(id), this.seeds, this.options.fanout, this.rings.ring !== undefined);
     for (const to of targets) {
       const peer = 'node' in to ? this.members.get(to.node) : undefined;
       const ring = peer === undefined || peer.ringEpoch < this.rings.epoch ? this.ringToShare() : undefined;
@@ -221,6 +210,7 @@ export class Gossiper {
     const now = this.deps.clock.now();
     this.stats.received++;
     const sender = message.from;
+    this.heard = true;
     if (message.type === 'ack') this.awaitingAck.delete(sender);
     const theirs = new Map<string, NodeRecord>();
     for (const r of message.nodes) {
@@ -317,9 +307,15 @@ export class Gossiper {
 
   private readonly isDown = (id: string): boolean => id !== this.id && this.liveness(id) === 'down';
 
-  /** The ring to put in a message: none from a node that left or was removed. */
+  /**
+   * The ring to put in a message: none from a node that left or was removed, and none
+   * before this start has heard from any peer. A node restarting with a ring it saved but
+   * never sent (it committed, then crashed at once) may have been removed meanwhile, and
+   * someone else may have made another ring at that epoch: it learns its status from the
+   * first message it gets, and must not spread the lost ring before.
+   */
   private ringToShare(): Ring | undefined {
-    return isMemberStatus(this.members.self.status) ? this.rings.ring : undefined;
+    return this.heard && isMemberStatus(this.members.self.status) ? this.rings.ring : undefined;
   }
 
   private bootstrap(): void {

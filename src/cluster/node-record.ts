@@ -32,6 +32,16 @@ export type NodeStatus = (typeof NODE_STATUSES)[number];
 /** Lifecycle order: of two statuses set at the same statusVersion, the later one wins. */
 const STATUS_RANK: Readonly<Record<NodeStatus, number>> = { joining: 0, up: 1, leaving: 2, left: 3, removed: 4 };
 
+/** Who a node is (from its configuration): the owner fields that do not change per round. */
+export interface NodeIdentity {
+  readonly id: string;
+  readonly address: string;
+  readonly dc: string;
+  readonly rack: string;
+  readonly shards: number;
+  readonly weight: number;
+}
+
 export interface NodeRecord {
   readonly id: string;
   readonly address: string;

@@ -15,6 +15,11 @@
 //   member never acts), and a new ring is always made from the ring everyone holds
 //   (Riak's claimant and ring-ready rule). The next ring is claim(current, members) at
 //   epoch + 1: the same inputs give the same ring on every node.
+// - The one way to get two rings at one epoch: the claimant commits, crashes before sending
+//   the ring (it is saved on its disk), is removed, and the next claimant commits another.
+//   The lost ring never spreads: a restarted node shares no ring before it has heard from a
+//   peer (and so learnt it was removed), and it would lose the tie anyway (its members list
+//   the removed claimant, the lowest id, first).
 import { Ring, type Member, type Move, type Replication, type RingJSON } from '../ring/index.js';
 import { hostOf, isMemberStatus, type NodeRecord } from './node-record.js';
 

@@ -78,22 +78,33 @@ test('timeout mode: suspect once silent for suspectAfterMs, not before', () => {
   assert.is(fd.liveness('a', 8_000), 'down');
 });
 
-test('unreachable makes a peer suspect at once, whatever its heartbeat; a reply or a heartbeat clears it', () => {
+test('unreachableThreshold failed requests in a row make a peer suspect, whatever its heartbeat; a reply or a heartbeat clears them', () => {
   const fd = new FailureDetector(options());
   feed(fd, 'a', () => 1000, 10_000);
-  fd.unreachable('a', 10_100);
-  assert.is(fd.liveness('a', 10_100), 'suspect');
+  fd.unreachable('a', 10_050);
+  assert.is(fd.liveness('a', 10_100), 'alive', 'one lost message is not a failure');
   fd.reply('a');
-  assert.is(fd.liveness('a', 10_200), 'alive');
+  fd.unreachable('a', 10_150);
+  assert.is(fd.liveness('a', 10_200), 'alive', 'the reply reset the count');
   fd.unreachable('a', 10_300);
-  assert.is(fd.liveness('a', 10_400), 'suspect');
+  assert.is(fd.liveness('a', 10_300), 'suspect');
+  fd.reply('a');
+  assert.is(fd.liveness('a', 10_400), 'alive');
+  fd.unreachable('a', 10_500);
+  fd.unreachable('a', 10_600);
+  assert.is(fd.liveness('a', 10_600), 'suspect');
   fd.heartbeat('a', 11_000);
   assert.is(fd.liveness('a', 11_000), 'alive');
+  const eager = new FailureDetector(options({ unreachableThreshold: 1 }));
+  feed(eager, 'a', () => 1000, 10_000);
+  eager.unreachable('a', 10_050);
+  assert.is(eager.liveness('a', 10_050), 'suspect');
 });
 
-test('unreachable reports that go on make a peer down after downAfterMs', () => {
+test('unreachable reports that go on make a peer down downAfterMs after the threshold was reached', () => {
   const fd = new FailureDetector(options({ downAfterMs: 5_000 }));
   feed(fd, 'a', () => 1000, 10_000);
+  fd.unreachable('a', 9_500);
   fd.unreachable('a', 10_000);
   assert.is(fd.liveness('a', 14_999), 'suspect');
   fd.unreachable('a', 14_000); // later reports do not restart the clock
@@ -125,7 +136,7 @@ test('an unknown peer is alive with phi 0; a forgotten one is unknown again', ()
 test('bad options are refused with ERR_INVALID_ARGUMENT', () => {
   const bad: Partial<FailureDetectorOptions>[] = [
     { mode: 'gossip' as 'phi' }, { phiThreshold: 0 }, { expectedIntervalMs: -1 }, { minStdDevMs: NaN },
-    { suspectAfterMs: Infinity }, { acceptablePauseMs: -5 }, { downAfterMs: -1 },
+    { suspectAfterMs: Infinity }, { acceptablePauseMs: -5 }, { downAfterMs: -1 }, { unreachableThreshold: 0 }, { unreachableThreshold: 1.5 },
   ];
   for (const o of bad) {
     assert.throws(() => new FailureDetector(options(o)), (err: { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT', JSON.stringify(o));

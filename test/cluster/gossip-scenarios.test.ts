@@ -4,21 +4,23 @@
 // the whole cluster.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defaultFailureDetectorOptions } from '../../src/cluster/failure-detector.js';
 import { SimCluster, type SimNode } from './sim/sim-cluster.js';
 
 function cluster(n: number, seed = 1, gossip: ConstructorParameters<typeof SimCluster>[0]['gossip'] = {}): SimCluster {
   const c = new SimCluster({ seed, gossip });
   const first = c.add({ id: 'n1' });
   for (let i = 2; i <= n; i++) c.add({ id: `n${i}` }, [first.address]);
-  if (gossip.autoCommit === false) commitWhenReady(c, 'n1');
+  if (gossip.autoCommit === false) commitWhenReady(c, 'n1', n);
   converge(c);
   return c;
 }
 
-/** Runs until `id` accepts a commit (it must become ready: every joiner heard of). */
-function commitWhenReady(c: SimCluster, id: string): void {
+/** Runs until `id` knows `nodes` nodes, has something staged and is ready, then commits. */
+function commitWhenReady(c: SimCluster, id: string, nodes = 0): void {
   const took = c.runUntil(() => {
-    if (c.node(id).g.snapshot().notReady !== undefined || c.node(id).g.records().some((r) => r.ringEpoch !== c.node(id).g.epoch)) return false;
+    const g = c.node(id).g;
+    if (g.records().length < nodes || g.plan().length === 0 || g.snapshot().notReady !== undefined) return false;
     c.node(id).g.commit();
     return true;
   }, 60_000);
@@ -205,8 +207,86 @@ test('requests at an older epoch are stale and refused with ERR_STALE_EPOCH', ()
   assert.throws(() => g.checkEpoch(g.epoch - 1), code('ERR_STALE_EPOCH'));
 });
 
+test('listeners see liveness go suspect, down, alive and the restart as a member change', () => {
+  const c = cluster(4, 12);
+  const events: string[] = [];
+  const n1 = c.node('n1').g;
+  n1.on('liveness', (e) => { if (e.id === 'n3') events.push(`${e.from}->${e.to}`); });
+  const off = n1.on('member', (e) => { if (e.record.id === 'n3') events.push(`generation ${e.previous?.generation}->${e.record.generation}`); });
+  c.node('n3').crash();
+  c.run(30_000);
+  c.node('n3').restart();
+  converge(c);
+  assert.equal(events, ['alive->suspect', 'suspect->down', 'generation 1->2', 'down->alive']);
+  off();
+  c.node('n3').crash();
+  c.node('n3').restart();
+  converge(c);
+  assert.is(events.filter((e) => e.startsWith('generation')).length, 1, 'unsubscribed');
+});
+
+test('removing a claimant that is only cut off: the rest goes on, the removed node cannot change the ring and learns it was removed', () => {
+  const c = cluster(5, 13);
+  const epoch = c.node('n2').g.epoch;
+  c.network.partition([['n1']]);
+  c.runUntil(() => c.node('n2').g.liveness('n1') === 'down', 60_000);
+  c.node('n2').g.remove('n1');
+  c.runUntil(() => c.node('n5').g.epoch === epoch + 1, 60_000);
+  assert.is(c.node('n2').g.claimant(), 'n2');
+  assert.is(c.node('n1').g.epoch, epoch, 'the cut-off node sees everyone down: it cannot act');
+  c.network.heal();
+  converge(c);
+  assert.is(c.node('n1').g.record('n1')!.status, 'removed');
+  assert.is(c.node('n1').g.epoch, epoch + 1, 'it adopts the ring made without it');
+  assert.equal(c.node('n1').g.ring!.members.filter((m) => m.id.startsWith('n1/')), []);
+  assert.throws(() => c.node('n1').g.remove('n3'), code('ERR_NOT_READY'));
+});
+
+test('lossy links (10% of messages lost) for 10 minutes: no node is ever suspected or declared down', () => {
+  const c = new SimCluster({ seed: 14, link: { drop: 0.1 } });
+  const first = c.add({ id: 'n1' });
+  for (let i = 2; i <= 6; i++) c.add({ id: `n${i}` }, [first.address]);
+  converge(c);
+  const events: string[] = [];
+  for (const n of c.nodes.values()) n.g.on('liveness', (e) => events.push(`${n.id} sees ${e.id} ${e.to}`));
+  c.run(600_000);
+  assert.equal(events, []);
+  assert.ok(c.network.dropped > 1000, `${c.network.dropped} messages lost`);
+});
+
+test('a claimant that commits and crashes before telling anyone, then is removed: its lost ring never spreads', () => {
+  const c = cluster(4, 15, { autoCommit: false });
+  const epoch = c.node('n1').g.epoch;
+  c.add({ id: 'n5' }, [c.node('n2').address]);
+  c.runUntil(() => c.node('n1').g.plan().length > 0 && c.node('n1').g.snapshot().notReady === undefined, 60_000);
+  c.node('n1').g.commit(); // epoch + 1, saved on n1's disk, never sent:
+  c.node('n1').crash();
+  c.runUntil(() => c.node('n2').g.liveness('n1') === 'down', 60_000);
+  c.node('n2').g.remove('n1');
+  commitWhenReady(c, 'n2'); // another ring at epoch + 1: without n1
+  c.run(10_000);
+  c.node('n1').seeds = [c.node('n3').address];
+  const spread: number[] = [];
+  const send = c.network.send.bind(c.network);
+  c.network.send = (from, to, message) => {
+    if (from.id === 'n1' && message.ring !== null) spread.push(message.ring.epoch);
+    send(from, to, message);
+  };
+  c.node('n1').start(); // comes back with the lost ring on disk, and talks first
+  const took = c.runUntil(() => c.notConverged() === undefined && c.node('n1').g.record('n1')!.status === 'removed', 60_000);
+  assert.ok(took !== undefined, String(c.notConverged()));
+  const atEpoch = c.adoptions.filter((a) => a.epoch === epoch + 1);
+  const lost = atEpoch.filter((a) => a.by === 'n1').map((a) => a.text);
+  const others = new Set(atEpoch.filter((a) => a.by !== 'n1').map((a) => a.text));
+  assert.is(others.size, 1, 'every other node adopted one ring at that epoch');
+  assert.ok(lost.length >= 1 && !others.has(lost[0]!), 'n1 made a different one');
+  assert.is(c.node('n2').g.stats.ringConflicts + c.node('n3').g.stats.ringConflicts + c.node('n5').g.stats.ringConflicts, 0, 'nobody else ever saw it');
+  assert.equal(c.node('n2').g.ring!.members.filter((m) => m.id.startsWith('n1/')), []);
+  assert.equal(spread, [], 'n1 learnt it was removed before it shared any ring');
+});
+
 function defaultDetector() {
-  return { mode: 'phi' as const, phiThreshold: 8, expectedIntervalMs: 1000, minStdDevMs: 500, acceptablePauseMs: 3000, suspectAfterMs: 5000, downAfterMs: 10_000 };
+  return defaultFailureDetectorOptions(1000);
 }
 
 test.run();

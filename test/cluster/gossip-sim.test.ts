@@ -13,7 +13,7 @@ const CONVERGE_WITHIN_MS = 120_000;
 
 test('after random faults, every running node converges on one view and one ring', () => {
   let worst = 0;
-  for (const seed of seedsToRun(150, 2000)) {
+  for (const seed of seedsToRun(120, 2000)) {
     withReplay(FILE, seed, () => {
       const { cluster: c, log, removed, left } = runSchedule(seed);
       const took = c.runUntil(() => c.notConverged() === undefined, CONVERGE_WITHIN_MS, 500);
@@ -24,10 +24,17 @@ test('after random faults, every running node converges on one view and one ring
       const live = c.liveMembers();
       const ring = live[0]!.g.ring!;
       for (const node of live) assert.is(node.g.stats.ringConflicts, 0, `${node.id} met two rings at one epoch`);
-      for (const gone of [removed, left]) {
-        if (gone === undefined) continue;
-        assert.equal(ring.members.filter((m) => m.id.startsWith(`${gone}/`)), [], `${gone} still owns partitions\n${story()}`);
-        assert.ok(['removed', 'left'].includes(live[0]!.g.record(gone)!.status), `${gone} is ${live[0]!.g.record(gone)!.status}`);
+      if (removed !== undefined) assert.is(live[0]!.g.record(removed)!.status, 'removed', story());
+      if (left !== undefined) {
+        // A leave completes, unless the leaver crashed before telling anyone (then it was
+        // never staged anywhere: the operator asks again).
+        const status = live[0]!.g.record(left)!.status;
+        assert.ok(status === 'left' || (status === 'up' && c.node(left).disk.generation > 1), `${left} is ${status}\n${story()}`);
+      }
+      for (const r of live[0]!.g.records()) {
+        assert.is(r.generation, c.node(r.id).disk.generation, `${r.id}: every restart is known by its generation`);
+        const owned = ring.members.filter((m) => m.id.startsWith(`${r.id}/`)).length;
+        assert.is(owned, r.status === 'up' ? r.shards : 0, `${r.id} is ${r.status} with ${owned} shards in the ring\n${story()}`);
       }
       const share = ring.q / ring.members.length;
       for (const [member, k] of ring.counts()) assert.ok(k >= Math.floor(share) && k <= Math.ceil(share), `${member} owns ${k} of ${ring.q}`);

@@ -127,6 +127,8 @@ export class SimCluster {
   readonly rings = new Map<number, { text: string; by: string }>();
   /** Different rings seen at one epoch: must stay empty. */
   readonly conflicts: string[] = [];
+  /** Every adoption: who, when, which ring. */
+  readonly adoptions: { by: string; at: number; epoch: number; text: string }[] = [];
 
   constructor(readonly options: SimOptions) {
     this.random = new Random(options.seed ^ 0x5bd1e995);
@@ -172,6 +174,7 @@ export class SimCluster {
 
   recordRing(by: string, ring: Ring): void {
     const text = JSON.stringify(ring.toJSON());
+    this.adoptions.push({ by, at: this.now, epoch: ring.epoch, text });
     const first = this.rings.get(ring.epoch);
     if (first === undefined) this.rings.set(ring.epoch, { text, by });
     else if (first.text !== text) this.conflicts.push(`epoch ${ring.epoch}: ${by} adopted a ring other than the one ${first.by} adopted first (t=${this.now})`);
