@@ -3,6 +3,8 @@
 // SharedArrayBuffers carrying opaque frames between the coordinator and its shards.
 export { SpscRing, type RecordHandler, type Reservation, type RingOptions, type RingStats, type Role, type WaitResult } from './ring.js';
 export { DEFAULT_CAPACITY, maxRecordBytes, ringBytes, initRing } from './ring-layout.js';
+export { DEFAULT_MAX_FRAME_BYTES, FRAGMENT_DATA_BYTES, FRAGMENT_HEADER_BYTES, fragmentDataBytes } from './fragment.js';
+export { KEEP_REASSEMBLY_BYTES, Reassembler } from './reassembler.js';
 export {
   CoordinatorChannel,
   ShardChannel,
