@@ -16,6 +16,7 @@ const FORMAT_FILES = [
   'src/protocol/frame.ts',
   'src/protocol/messages.ts',
   'src/ipc/ring-layout.ts',
+  'src/ipc/fragment.ts',
 ];
 
 const root = new URL('../../', import.meta.url);
