@@ -1,13 +1,14 @@
 // Values larger than a shard ring record (fragmented frames) through the embedded store with
 // real worker shards: put/get/getMany round trips up to the largest value, recovery after a
-// reopen, N=3 replication and hinted handoff of big objects, small requests interleaved
-// with big ones in flight, and big writes batched into one shard.
+// reopen, N=3 replication and hinted handoff of big objects (also more than a frame's worth
+// for one replica), small requests interleaved with big ones in flight, and big writes
+// batched into one shard.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open, type OpenOptions, type Store } from '../../src/index.js';
-import { MAX_PUT_VALUE_BYTES } from '../../src/coordinator/shard-transport.js';
+import { MAX_PUT_VALUE_BYTES, type ShardTransport } from '../../src/coordinator/shard-transport.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 
 const KiB = 1024;
@@ -102,6 +103,31 @@ test('N=3: a big object reaches all three replicas, and one written while a repl
   await db.shards!.kill(p2);
   const r = await db.get(key, { r: 1 });
   assert.ok(same(r?.values[0], b), 'the revived replica holds the whole object');
+});
+
+test('hints larger together than a frame are handed off in pages that fit (HINTS replies cut to ~32 MiB)', async () => {
+  // The dead shard stays down for 8 s: long enough for the five puts below.
+  const { db } = await store({ shards: 4, n: 3, r: 2, w: 2, restartDelayMs: 8000, handoffIntervalMs: 0 });
+  // Five keys with the same preference list: while its first shard is down, all five hints
+  // (14 MiB each, 70 MiB together: more than one 64 MiB frame) sit on the same fallback.
+  const list = primaries(db, 'h-0', 3).join();
+  const keys: string[] = [];
+  for (let i = 0; keys.length < 5; i++) if (primaries(db, `h-${i}`, 3).join() === list) keys.push(`h-${i}`);
+  const down = primaries(db, keys[0]!, 3)[0]!;
+  await db.shards!.kill(down);
+  const values = keys.map((_, i) => value(14 * MiB, 300 + i));
+  for (let i = 0; i < keys.length; i++) {
+    const w = await db.put(keys[i]!, values[i]!, { w: 3 });
+    assert.is(w.receipt.hints.length, 1, `${keys[i]} left a hint`);
+  }
+  await db.shards!.waitUp(down, 20_000);
+  let delivered = 0;
+  for (let i = 0; i < 20 && delivered < keys.length; i++) delivered += await db.handoffNow();
+  assert.is(delivered, keys.length, 'every hint was delivered');
+  const t = db.shards as unknown as ShardTransport;
+  assert.is(t.ids.filter((id) => id !== down).reduce((n, id) => n + t.linkStats(id)!.restarts, 0), 0, 'no holder died on a HINTS page');
+  for (const id of primaries(db, keys[0]!, 3).filter((x) => x !== down)) await db.shards!.kill(id);
+  for (let i = 0; i < keys.length; i++) assert.ok(same((await db.get(keys[i]!, { r: 1 }))?.values[0], values[i]!), `${keys[i]} on the revived shard`);
 });
 
 test('many small requests interleaved with big ones in flight: every one answers correctly', async () => {
