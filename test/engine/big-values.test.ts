@@ -1,8 +1,8 @@
 // Values larger than a shard ring record (fragmented frames) through the embedded store with
 // real worker shards: put/get/getMany round trips up to the largest value, recovery after a
 // reopen, N=3 replication and hinted handoff of big objects (also more than a frame's worth
-// for one replica), small requests interleaved with big ones in flight, and big writes
-// batched into one shard.
+// for one replica), small requests interleaved with big ones in flight, and big objects
+// staged by one batch committed in pieces.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -154,13 +154,21 @@ test('many small requests interleaved with big ones in flight: every one answers
   assert.is(small, 3000);
 });
 
-test('big writes drained in one batch by one shard are committed in pieces under the WAL record limit', async () => {
+test('small writes that each rewrite a big object, drained as one batch, are committed in pieces under the 64 MiB WAL record', async () => {
   const { db } = await store({ shards: 1, n: 1, r: 1, w: 1 });
-  const values = Array.from({ length: 6 }, (_, i) => value(12 * MiB, 200 + i));
-  const results = await db.putMany(values.map((v, i) => [`batch-${i}`, v] as const));
-  assert.is(results.length, 6, '72 MiB of puts, none refused as one oversize engine write');
-  const back = await db.getMany(values.map((_, i) => `batch-${i}`));
-  for (let i = 0; i < 6; i++) assert.ok(same(back[i]?.values[0], values[i]!), `batch-${i}`);
+  const keys = Array.from({ length: 8 }, (_, i) => `sib-${i}`);
+  const big = keys.map((_, i) => value(9 * MiB, 400 + i));
+  for (let i = 0; i < keys.length; i++) await db.put(keys[i]!, big[i]!);
+  // No context: each small value is kept beside the 9 MiB one, so each of these 8 small
+  // frames stages a 9 MiB object (72 MiB together, more than one engine write may hold).
+  const results = await db.putMany(keys.map((k, i) => [k, `small-${i}`] as const));
+  assert.ok(results.every((r) => r.receipt.siblings === 2), 'every put kept both values');
+  const back = await db.getMany(keys);
+  for (let i = 0; i < keys.length; i++) {
+    const values = back[i]!.values;
+    assert.is(values.length, 2, keys[i]);
+    assert.ok(values.some((v) => same(v, big[i]!)) && values.some((v) => new TextDecoder().decode(v) === `small-${i}`), keys[i]);
+  }
 });
 
 test.run();
