@@ -24,8 +24,8 @@ export interface CoordinatorChannelOptions {
 
 /**
  * The main thread's end of a shard link: produces requests, consumes replies.
- * Main thread only; not re-entrant from inside a reply handler except for send/trySend/
- * reserve/commit, which reply handlers may call.
+ * Main thread only; not re-entrant from inside a reply handler except for send/sendOwned/
+ * trySend/reserve/commit, which reply handlers may call.
  */
 export class CoordinatorChannel {
   readonly requests: SpscRing;
