@@ -25,6 +25,9 @@ import type { StorageOptions } from '../config.js';
 import type { ShardControl, ShardWorkerData } from '../shard/worker.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
+import { type LinkStats, Pending, PromiseSink, ShardLink } from './shard-link.js';
+
+export type { LinkStats } from './shard-link.js';
 
 export interface ShardTransportOptions {
   /** Root directory; shard i lives in `<dir>/shard-<i>`. */
@@ -54,55 +57,8 @@ export const OBJECT_HEADROOM_BYTES = 64 * 1024;
  */
 export const MAX_PUT_VALUE_BYTES = 16 * 1024 * 1024 - OBJECT_HEADROOM_BYTES; // storage's MAX_VALUE_BYTES (a test checks they agree)
 
-/** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */
-const MAX_REQUEST_ID = 0x3fffffff;
 /** setTimeout's longest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
-
-/** A request in flight. Pooled: reused once settled (a stale queue entry tells by `id`). */
-class Pending {
-  id = 0;
-  link: ShardLink | undefined;
-  sink: ReplySink | undefined;
-  tag = 0;
-  timeoutMs = 0;
-  queue: DeadlineQueue<Pending> | undefined;
-}
-
-/** request()'s sink: settles a promise with a copy of the reply (replies are views into the ring). */
-class PromiseSink implements ReplySink {
-  constructor(
-    private readonly resolve: (reply: Reply) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-
-  onReply(reply: Reply): void {
-    this.resolve(copyReply(reply));
-  }
-
-  onError(err: Error): void {
-    this.reject(err);
-  }
-}
-
-/** One shard's worker, channel and requests in flight. Main thread only. */
-class ShardLink {
-  worker: Worker | undefined;
-  channel: CoordinatorChannel | undefined;
-  control: Remote<ShardControl> | undefined;
-  up = false;
-  restarts = 0;
-  readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-
-  constructor(readonly id: string, readonly index: number) {}
-
-  takeId(): number {
-    const id = this.nextId;
-    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
-    return id;
-  }
-}
 
 export class ShardTransport implements Transport {
   private readonly links: ShardLink[];
@@ -438,39 +394,10 @@ export class ShardTransport implements Transport {
   }
 }
 
-/** One shard link as linkStats() reports it (the counters start again with each restart). */
-export interface LinkStats {
-  up: boolean;
-  restarts: number;
-  /** Requests waiting for their reply. */
-  inFlight: number;
-  /** Big requests whose last fragment is in the ring. */
-  bigRequestsWritten: number;
-  requestFragmentsWritten: number;
-  /** Bytes of big requests accepted but not yet in the ring. */
-  bigRequestBytesQueued: number;
-  /** Bytes of a big reply received so far while it is incomplete. */
-  partialReplyBytes: number;
-}
-
 function valueTooLarge(length: number): RingkvError {
   return new RingkvError(ErrorCode.TOO_LARGE, `a value of ${length} bytes exceeds the limit of ${MAX_PUT_VALUE_BYTES} bytes (16 MiB - 64 KiB: a stored record holds the value with its version metadata)`);
 }
 
 function frameTooLarge(size: number, max: number): RingkvError {
   return new RingkvError(ErrorCode.TOO_LARGE, `a request of ${size} bytes exceeds the ${max}-byte frame limit`);
-}
-
-/** Replies are decoded as views into the ring, which is reused once the handler returns. */
-function copyReply(reply: Reply): Reply {
-  switch (reply.type) {
-    case FrameType.OBJECT:
-      return { type: FrameType.OBJECT, object: reply.object.slice() };
-    case FrameType.HINTS:
-      return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
-    case FrameType.KEYS:
-      return { ...reply, keys: reply.keys.map((k) => k.slice()) };
-    default:
-      return reply;
-  }
 }
