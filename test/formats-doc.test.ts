@@ -16,7 +16,10 @@ const FORMAT_FILES = [
   'src/protocol/frame.ts',
   'src/protocol/messages.ts',
   'src/ipc/ring-layout.ts',
+  'src/ipc/fragment.ts',
   'src/cluster/peer-protocol.ts',
+  'src/cluster/node-record.ts',
+  'src/cluster/gossip-message.ts',
 ];
 
 const root = new URL('../../', import.meta.url);

@@ -8,16 +8,26 @@
 // recovers from its files (its WAL) and is marked up when it says it is ready, which starts
 // the hinted handoff towards it. Every request also has its own timeout, and control calls
 // time out too (a call to a dead worker would otherwise never settle).
+//
+// Frames of any size up to the protocol's MAX_FRAME_BYTES cross the rings: one that fits a
+// ring record is encoded in place into the ring; a bigger one is encoded into a buffer of
+// its own and streamed as fragments (src/ipc/fragment.ts). A shard that dies in the middle
+// of a big frame leaves only a partial frame on a channel that is thrown away: the
+// restarted shard gets fresh rings and never sees it. A put's value is limited to
+// MAX_PUT_VALUE_BYTES, checked here before anything is encoded.
 import { Worker } from 'node:worker_threads';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
-import { FrameReader, FrameType, FrameWriter, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../config.js';
 import type { ShardControl, ShardWorkerData } from '../shard/worker.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
+import { type LinkStats, Pending, PromiseSink, ShardLink } from './shard-link.js';
+
+export type { LinkStats } from './shard-link.js';
 
 export interface ShardTransportOptions {
   /** Root directory; shard i lives in `<dir>/shard-<i>`. */
@@ -34,55 +44,23 @@ export interface ShardTransportOptions {
   actorIds?: readonly number[];
 }
 
-/** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */
-const MAX_REQUEST_ID = 0x3fffffff;
+/**
+ * Room a stored object needs beside its value: its clock (a few bytes per replica
+ * incarnation that wrote the key), each sibling's dot, flags and times, and a hint's 8-byte
+ * header. 64 KiB holds thousands of clock entries.
+ */
+export const OBJECT_HEADROOM_BYTES = 64 * 1024;
+/**
+ * The largest value a put accepts: 16 MiB - 64 KiB = 16,711,680 bytes. A shard stores a
+ * key's whole versioned object as one record of at most MAX_VALUE_BYTES (16 MiB), so the
+ * value gets that less OBJECT_HEADROOM_BYTES. Siblings count together: a put whose value
+ * fits but whose object with the key's concurrent values would not fails with
+ * ERR_TOO_LARGE from the replica.
+ */
+export const MAX_PUT_VALUE_BYTES = 16 * 1024 * 1024 - OBJECT_HEADROOM_BYTES; // storage's MAX_VALUE_BYTES (a test checks they agree)
+
 /** setTimeout's longest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
-
-/** A request in flight. Pooled: reused once settled (a stale queue entry tells by `id`). */
-class Pending {
-  id = 0;
-  link: ShardLink | undefined;
-  sink: ReplySink | undefined;
-  tag = 0;
-  timeoutMs = 0;
-  queue: DeadlineQueue<Pending> | undefined;
-}
-
-/** request()'s sink: settles a promise with a copy of the reply (replies are views into the ring). */
-class PromiseSink implements ReplySink {
-  constructor(
-    private readonly resolve: (reply: Reply) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-
-  onReply(reply: Reply): void {
-    this.resolve(copyReply(reply));
-  }
-
-  onError(err: Error): void {
-    this.reject(err);
-  }
-}
-
-/** One shard's worker, channel and requests in flight. Main thread only. */
-class ShardLink {
-  worker: Worker | undefined;
-  channel: CoordinatorChannel | undefined;
-  control: Remote<ShardControl> | undefined;
-  up = false;
-  restarts = 0;
-  readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-
-  constructor(readonly id: string, readonly index: number) {}
-
-  takeId(): number {
-    const id = this.nextId;
-    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
-    return id;
-  }
-}
 
 export class ShardTransport implements Transport {
   private readonly links: ShardLink[];
@@ -140,16 +118,20 @@ export class ShardTransport implements Transport {
     }
     const id = link.takeId();
     try {
+      if (req.type === FrameType.PUT && req.value !== null && req.value.length > MAX_PUT_VALUE_BYTES) throw valueTooLarge(req.value.length);
       const size = requestFrameSize(req);
-      const r = size > 0 && size <= channel.maxFrameBytes ? channel.reserve(size) : undefined;
+      const r = size > 0 && size <= channel.maxRecordFrameBytes ? channel.reserve(size) : undefined;
       if (r !== undefined) {
         encodeRequestInto(r.buf, r.at, id, req, size);
         channel.commit(size);
+      } else if (size > channel.maxRecordFrameBytes) {
+        // A big frame: encoded once into a buffer the channel then owns and streams.
+        if (size > channel.maxFrameBytes) throw frameTooLarge(size, channel.maxFrameBytes);
+        const frame = new Uint8Array(size);
+        encodeRequestInto(frame, 0, id, req, size);
+        channel.sendOwned(frame);
       } else {
         const frame = encodeRequest(this.writer, id, req);
-        if (frame.length > channel.maxFrameBytes) {
-          throw new RingkvError(ErrorCode.TOO_LARGE, `a request of ${frame.length} bytes exceeds the shard ring's ${channel.maxFrameBytes}-byte frame limit`);
-        }
         channel.send(frame);
       }
     } catch (err) {
@@ -238,6 +220,22 @@ export class ShardTransport implements Transport {
     this.timerDeadline = Infinity;
   }
 
+  /** Tests and operators: a shard link's big-frame traffic and requests in flight. */
+  linkStats(replica: string): LinkStats | undefined {
+    const link = this.byId.get(replica);
+    if (link === undefined) return undefined;
+    const c = link.channel;
+    return {
+      up: link.up,
+      restarts: link.restarts,
+      inFlight: link.pending.size,
+      bigRequestsWritten: c?.bigFramesWritten ?? 0,
+      requestFragmentsWritten: c?.fragmentsWritten ?? 0,
+      bigRequestBytesQueued: c?.bigBytesQueued ?? 0,
+      partialReplyBytes: c?.partialReplyBytes ?? 0,
+    };
+  }
+
   private startShard(link: ShardLink): Promise<void> {
     const sab = createChannelBuffer();
     const workerData: ShardWorkerData = {
@@ -248,7 +246,7 @@ export class ShardTransport implements Transport {
       spinMicros: this.o.spinMicros,
     };
     const worker = new Worker(new URL('../shard/worker.js', import.meta.url), { workerData });
-    const channel = new CoordinatorChannel(sab);
+    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES });
     link.worker = worker;
     link.channel = channel;
     const control = wrap<ShardControl>(nodeEndpoint(worker));
@@ -398,16 +396,10 @@ export class ShardTransport implements Transport {
   }
 }
 
-/** Replies are decoded as views into the ring, which is reused once the handler returns. */
-function copyReply(reply: Reply): Reply {
-  switch (reply.type) {
-    case FrameType.OBJECT:
-      return { type: FrameType.OBJECT, object: reply.object.slice() };
-    case FrameType.HINTS:
-      return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
-    case FrameType.KEYS:
-      return { ...reply, keys: reply.keys.map((k) => k.slice()) };
-    default:
-      return reply;
-  }
+function valueTooLarge(length: number): RingkvError {
+  return new RingkvError(ErrorCode.TOO_LARGE, `a value of ${length} bytes exceeds the limit of ${MAX_PUT_VALUE_BYTES} bytes (16 MiB - 64 KiB: a stored record holds the value with its version metadata)`);
+}
+
+function frameTooLarge(size: number, max: number): RingkvError {
+  return new RingkvError(ErrorCode.TOO_LARGE, `a request of ${size} bytes exceeds the ${max}-byte frame limit`);
 }

@@ -31,6 +31,7 @@ import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
 import { FrameType, Slab, type HintEntry, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
+import { MAX_VALUE_BYTES } from '../storage/record.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import {
   type Actor,
@@ -103,6 +104,8 @@ export class Replica {
   /** Encoded objects: handed to the engine (which copies them) and to the replies. */
   private readonly slab = new Slab();
   private builder: MerkleBuilder | undefined;
+  /** Key and value bytes of the writes staged since the last commit (a shard commits before one engine write grows too big). */
+  stagedBytes = 0;
 
   constructor(
     readonly actor: Actor,
@@ -171,6 +174,7 @@ export class Replica {
     const replies = this.staged;
     if (replies.length === 0 && this.dataOps.length === 0 && this.hintOps.length === 0) return replies;
     this.staged = [];
+    this.stagedBytes = 0;
     try {
       if (this.dataOps.length > 0) this.stores.data.write(this.dataOps);
       if (this.hintOps.length > 0) this.stores.hints.write(this.hintOps);
@@ -218,6 +222,7 @@ export class Replica {
         const hkey = hintKey(req.target, req.key);
         const held = this.readHint(hkey);
         const merged = held === undefined ? incoming : mergeObjects(decodeHint(held).object, incoming);
+        checkedSize(merged);
         this.writeHint(hkey, encodeHint(req.hi, req.lo, encodeObject(merged)));
         return ACK;
       }
@@ -343,13 +348,14 @@ export class Replica {
 
   /** `obj`'s bytes in the slab (an encoding of its own would cost an ArrayBuffer per write). */
   private encode(obj: VObject): Uint8Array {
-    const out = this.slab.alloc(objectSize(obj));
+    const out = this.slab.alloc(checkedSize(obj));
     encodeObjectInto(obj, out, 0);
     return out;
   }
 
   /** REQUIRES: `key` stays valid until the batch ends (the engine copies it then). */
   private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array): void {
+    this.stagedBytes += key.length + bytes.length;
     const t = token53(hi, lo);
     const head = this.pendingData.get(t);
     for (let p = head; p !== undefined; p = p.next) {
@@ -364,9 +370,22 @@ export class Replica {
   }
 
   private writeHint(hkey: Uint8Array, bytes: Uint8Array | null): void {
+    this.stagedBytes += hkey.length + (bytes?.length ?? 0);
     this.pendingHints.set(latin1(hkey), bytes);
     this.hintOps.push(bytes === null ? { type: 'delete', key: hkey } : { type: 'put', key: hkey, value: bytes });
   }
+}
+
+/** Largest encoded object: a stored record's limit, less the 8-byte header it gets as a hint. */
+const MAX_OBJECT_BYTES = MAX_VALUE_BYTES - 8;
+
+/** objectSize(obj); fails this one request (not the batch's engine write) when `obj` would not fit a record. */
+function checkedSize(obj: VObject): number {
+  const n = objectSize(obj);
+  if (n > MAX_OBJECT_BYTES) {
+    throw new RingkvError(ErrorCode.TOO_LARGE, `the key's versioned object would take ${n} bytes, above the ${MAX_OBJECT_BYTES}-byte limit of a stored object (concurrent values count together: resolve siblings or write less)`);
+  }
+  return n;
 }
 
 function latin1(b: Uint8Array): string {

@@ -3,6 +3,11 @@
 // its SharedArrayBuffer rings, and answers control calls (stats, flush, compact, shutdown)
 // over comlink.
 //
+// Frames of any size reach it whole: the channel joins a big request's fragments before
+// onRequest sees it and fragments a big reply. Big writes are committed before the staged
+// bytes make one engine write too big; a reply too big for a frame becomes an ERROR reply
+// (a HINTS page is cut to fit first), never a crash.
+//
 // Each start is a new incarnation: the epoch in `<dir>/EPOCH` is bumped and made durable
 // before the first request is served, so this replica's clock entries never reuse a counter
 // of an earlier life that may have lost writes (Riak's KV679).
@@ -10,12 +15,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ShardChannel } from '../ipc/index.js';
-import { FrameReader, FrameType, FrameWriter, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type Reply, type Request } from '../protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type HintEntry, type Reply, type Request } from '../protocol/index.js';
 import { openEngine, RealVfs } from '../storage/index.js';
 import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
 import { defaultStorageOptions, type StorageOptions } from '../config.js';
 import { Replica } from './replica.js';
-import { RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError } from '../errors.js';
 
 export interface ShardWorkerData {
   sab: SharedArrayBuffer;
@@ -52,7 +57,7 @@ const stores = {
   hints: await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` }),
 };
 const replica = new Replica({ replica: data.replica, epoch }, stores);
-const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros });
+const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
 /**
  * Staged writes are committed (one engine write) every this many, not only at the end of
@@ -61,6 +66,14 @@ const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros });
  * publish every ~64 records). With `batch` sync each commit is an fsync, so it groups more.
  */
 const COMMIT_EVERY = (data.storage.syncMode ?? defaultStorageOptions().syncMode) === 'batch' ? 512 : 64;
+/**
+ * Staged writes are also committed once their keys and objects reach this many bytes: one
+ * engine write must stay under the WAL's 64 MiB record (MAX_WAL_PAYLOAD), and each object
+ * is at most 16 MiB, so a commit holds at most 32 MiB + one object.
+ */
+const COMMIT_BYTES = 32 * 1024 * 1024;
+/** A HINTS reply is cut to about this many bytes (at least one hint): far below the 64 MiB frame limit. */
+const HINTS_REPLY_BYTES = 32 * 1024 * 1024;
 
 const reader = new FrameReader();
 const writer = new FrameWriter();
@@ -91,7 +104,7 @@ const served = channel.serve({
       return;
     }
     stagedIds.push(id);
-    if (stagedIds.length >= COMMIT_EVERY) commit();
+    if (stagedIds.length >= COMMIT_EVERY || replica.stagedBytes >= COMMIT_BYTES) commit();
   },
   onBatch: commit,
 });
@@ -104,16 +117,38 @@ function commit(): void {
   stagedIds.length = 0;
 }
 
-/** Encodes a reply straight into the replies ring when it can (OBJECT, ACK), else through the writer. */
+/**
+ * Encodes a reply straight into the replies ring when it fits a record (OBJECT, ACK), else
+ * through the writer (the channel fragments a big one). A reply that cannot be encoded (over
+ * the frame limit) is answered with an ERROR instead.
+ */
 function sendReply(id: number, reply: Reply): void {
   const size = replyFrameSize(reply);
   if (size > 0 && size <= channel.replies.maxRecordBytes) {
     const r = channel.reserveReply(size);
     encodeReplyInto(r.buf, r.at, id, reply, size);
     channel.commitReply(size);
-  } else {
-    channel.reply(encodeReply(writer, id, reply));
+    return;
   }
+  if (reply.type === FrameType.HINTS) reply = { type: FrameType.HINTS, hints: firstHints(reply.hints, HINTS_REPLY_BYTES) };
+  let frame: Uint8Array;
+  try {
+    frame = encodeReply(writer, id, reply);
+  } catch (err) {
+    const message = `the reply cannot be sent: ${(err as Error).message}`;
+    frame = encodeReply(writer, id, { type: FrameType.ERROR, code: (err as RingkvError).code ?? ErrorCode.TOO_LARGE, message });
+  }
+  channel.reply(frame);
+}
+
+/** The longest prefix of `hints` of at most about `budget` bytes, and at least one hint. */
+function firstHints(hints: HintEntry[], budget: number): HintEntry[] {
+  let bytes = 0;
+  for (let i = 0; i < hints.length; i++) {
+    bytes += hints[i]!.key.length + hints[i]!.object.length + 32;
+    if (bytes > budget && i > 0) return hints.slice(0, i);
+  }
+  return hints;
 }
 
 const control: ShardControl = {

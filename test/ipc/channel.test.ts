@@ -132,8 +132,8 @@ test('timers still run while replies stream in at 1 in flight (the reply loop ta
   await channel.close();
 });
 
-test('a frame larger than the ring allows is ERR_TOO_LARGE at once, even behind a backlog', async () => {
-  const { channel } = await startEcho(1024);
+test('a frame above maxFrameBytes is ERR_TOO_LARGE at once, even behind a backlog; reserve() is limited to one record', async () => {
+  const { channel } = await startEcho(1024, {}, { maxFrameBytes: 4096 });
   const code = (fn: () => unknown): string | undefined => {
     try {
       fn();
@@ -142,11 +142,15 @@ test('a frame larger than the ring allows is ERR_TOO_LARGE at once, even behind 
     }
     return undefined;
   };
-  assert.is(channel.maxFrameBytes, 508);
-  assert.is(code(() => channel.send(new Uint8Array(509))), ErrorCode.TOO_LARGE);
+  assert.is(channel.maxRecordFrameBytes, 508);
+  assert.is(channel.maxFrameBytes, 4096);
+  assert.is(code(() => channel.send(new Uint8Array(4097))), ErrorCode.TOO_LARGE);
+  assert.is(code(() => channel.sendOwned(new Uint8Array(4097))), ErrorCode.TOO_LARGE);
   assert.is(code(() => channel.reserve(509)), ErrorCode.TOO_LARGE);
+  assert.is(code(() => channel.trySend(new Uint8Array(509))), ErrorCode.TOO_LARGE);
   while (channel.send(new Uint8Array(100)));
-  assert.is(code(() => channel.send(new Uint8Array(509))), ErrorCode.TOO_LARGE);
+  assert.is(code(() => channel.send(new Uint8Array(4097))), ErrorCode.TOO_LARGE);
+  assert.is(channel.bigBytesQueued, 0, 'nothing of a refused frame was queued');
   await channel.close();
 });
 

@@ -2,11 +2,16 @@
 // for the record helpers below, where it does nothing else).
 //
 // Modes (workerData.mode):
-//   echo     serve a shard channel, replying to each request with its own bytes
+//   echo     serve a shard channel, replying to each request with its own bytes (big ones
+//            arrive joined and go back as fragments); three requests are commands: BYE
+//            (close the channel), STALL (sleep STALL_MS first, as a busy shard would) and
+//            DIE (write half of a big reply's fragments, then exit the thread). When serve()
+//            returns it posts an EchoReport, then 'served'.
 //   consume  drain a ring, checking each record against the test pattern; report on close
 //   produce  write `count` pattern records into a ring (waiting for space), then close it
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShardChannel } from '../../src/ipc/channel.js';
+import { fragmentDataBytes, writeFragment } from '../../src/ipc/fragment.js';
 import { SpscRing } from '../../src/ipc/ring.js';
 
 // ---- the test pattern ------------------------------------------------------------------
@@ -106,6 +111,27 @@ function produce(data: EchoWorkerData): void {
 
 /** echo: a request of exactly these bytes makes the shard close the channel instead. */
 export const BYE = new Uint8Array([0x62, 0x79, 0x65]);
+/** echo: a request of exactly these bytes makes the shard sleep STALL_MS, then echo it. */
+export const STALL = new Uint8Array([0x73, 0x74, 0x6c]);
+export const STALL_MS = 300;
+/** echo: a request of exactly these bytes makes the shard write half of a DIE_REPLY_BYTES reply, then exit. */
+export const DIE = new Uint8Array([0x64, 0x69, 0x65]);
+export const DIE_REPLY_BYTES = 4 << 20;
+
+/** What an echo shard posts when serve() returned. */
+export interface EchoReport {
+  /** Requests handed to onRequest (joined ones included). */
+  requests: number;
+  /** The longest request seen. */
+  largest: number;
+  /** Fragments the shard read, and frames it joined from them. */
+  fragments: number;
+  joined: number;
+}
+
+function isCommand(buf: Uint8Array, at: number, length: number, cmd: Uint8Array): boolean {
+  return length === 3 && buf[at] === cmd[0] && buf[at + 1] === cmd[1] && buf[at + 2] === cmd[2];
+}
 
 async function echo(data: EchoWorkerData): Promise<void> {
   const channel = new ShardChannel(data.sab, {
@@ -117,12 +143,34 @@ async function echo(data: EchoWorkerData): Promise<void> {
     if (m === 'ping') parentPort!.postMessage('pong');
   });
   parentPort!.postMessage('ready');
+  const report: EchoReport = { requests: 0, largest: 0, fragments: 0, joined: 0 };
   await channel.serve({
     onRequest(buf, at, length) {
-      if (length === 3 && buf[at] === BYE[0] && buf[at + 1] === BYE[1] && buf[at + 2] === BYE[2]) channel.close();
-      else channel.reply(buf, at, length);
+      report.requests++;
+      report.largest = Math.max(report.largest, length);
+      if (isCommand(buf, at, length, BYE)) {
+        channel.close();
+        return;
+      }
+      if (isCommand(buf, at, length, STALL)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALL_MS);
+      if (isCommand(buf, at, length, DIE)) {
+        const frame = new Uint8Array(DIE_REPLY_BYTES);
+        const dataBytes = fragmentDataBytes(channel.replies.maxRecordBytes);
+        let offset = 0;
+        while (offset < DIE_REPLY_BYTES / 2) {
+          const n = writeFragment(channel.replies, frame, 0, DIE_REPLY_BYTES, offset, 1, dataBytes);
+          if (n === 0) channel.replies.waitForSpaceSync(dataBytes + 16, 1000);
+          offset += n;
+          channel.replies.publish();
+        }
+        process.exit(3);
+      }
+      channel.reply(buf, at, length);
     },
   });
+  report.fragments = channel.reassembler.fragments;
+  report.joined = channel.reassembler.frames;
+  parentPort!.postMessage(report);
   parentPort!.postMessage('served');
   parentPort!.close();
 }
