@@ -49,10 +49,35 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     timeoutMs: 2000,
     requirepass: undefined,
     allowFlushdb: false,
+    nodeId: undefined,
+    clusterPort: 7380,
+    seeds: [],
+    clusterName: 'ringkv',
+    clusterSecret: undefined,
+    dc: 'dc1',
+    rack: 'rack1',
+    weight: 1,
+    gossipIntervalMs: 1000,
+    autoCommit: true,
+    replication: undefined,
+    consistency: undefined,
     logLevel: 'info',
   });
   const one = resolve(['--shards', '1']);
   assert.equal([one.n, one.r, one.w], [1, 1, 1]);
+});
+
+test('a cluster node: N is not capped by its shards, needs the secret; --replication sets N; bad values are refused', () => {
+  const node = resolve(['--node-id', 'n1', '--shards', '1', '--seeds', '127.0.0.2:7380,127.0.0.3:7380'], { RINGKV_CLUSTER_SECRET: 's' });
+  assert.equal([node.n, node.r, node.w], [3, 2, 2]);
+  assert.equal(node.seeds, ['127.0.0.2:7380', '127.0.0.3:7380']);
+  assert.throws(() => resolve(['--node-id', 'n1']), /cluster secret/);
+  const dcs = resolve(['--node-id', 'n1', '--replication', 'dc1:2,dc2:2', '--consistency', 'LOCAL_QUORUM'], { RINGKV_CLUSTER_SECRET: 's' });
+  assert.equal([dcs.n, dcs.replication, dcs.consistency], [4, { dc1: 2, dc2: 2 }, 'LOCAL_QUORUM']);
+  assert.throws(() => resolve(['--replication', 'dc1:2']), /needs --node-id/);
+  assert.throws(() => resolve(['--node-id', 'a/b'], { RINGKV_CLUSTER_SECRET: 's' }), /--node-id/);
+  assert.throws(() => resolve(['--node-id', 'n1', '--seeds', 'nohost'], { RINGKV_CLUSTER_SECRET: 's' }), /host:port/);
+  assert.throws(() => resolve(['--node-id', 'n1', '--consistency', 'SOME'], { RINGKV_CLUSTER_SECRET: 's' }), /--consistency/);
 });
 
 test('a flag beats the environment, which beats the config file, which beats the default', () => {

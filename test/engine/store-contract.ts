@@ -101,7 +101,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
     const db = await create();
     await db.putMany(Array.from({ length: 50 }, (_, i) => [`m${i}`, `v${i}`] as const));
     const approx = (await db.stats()).approxKeys;
-    assert.ok(approx === undefined || (approx >= 50 && approx <= 60), `approxKeys ${approx}`);
+    // Records / N: the replicas beyond W may still be writing when putMany returns.
+    assert.ok(approx === undefined || (approx >= 33 && approx <= 60), `approxKeys ${approx}`);
     const got = await db.getMany([...Array.from({ length: 50 }, (_, i) => `m${i}`), 'absent']);
     assert.equal(got.map(values), [...Array.from({ length: 50 }, (_, i) => [`v${i}`]), undefined]);
   });
