@@ -19,7 +19,7 @@ export interface RespServerOptions {
   port?: number;
   /** The password of AUTH / HELLO ... AUTH (user 'default'). Default: none. */
   requirepass?: string;
-  /** Largest bulk string of a request, as Redis's proto-max-bulk-len. Default 512 MiB (the store itself takes values up to 16 MiB: larger ones answer -TOOLARGE). */
+  /** Largest bulk string of a request, as Redis's proto-max-bulk-len. Default 512 MiB (the store itself takes values up to 16 MiB − 64 KiB: larger ones answer -TOOLARGE). */
   maxBulkBytes?: number;
   /** Longest inline command or header line. Default 64 KiB. */
   maxInlineBytes?: number;
