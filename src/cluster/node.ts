@@ -17,7 +17,6 @@ import type { StorageOptions } from '../config.js';
 import { ShardTransport } from '../coordinator/shard-transport.js';
 import type { QuorumDefaults } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
-import { FrameType } from '../protocol/index.js';
 import { createTokenHasher } from '../hash/index.js';
 import { suggestedSpinMicros } from '../ipc/index.js';
 import type { Ring, RingJSON } from '../ring/index.js';
@@ -34,7 +33,8 @@ import type { Destination } from './gossip-targets.js';
 import type { GossipOptions } from './gossip-options.js';
 import { silentLogger, type PeerLogger } from './peer-config.js';
 import { SEED_PREFIX, isSeedId } from './peer-link.js';
-import { PeerServer, type PeerRequestSender } from './peer-server.js';
+import { PeerServer } from './peer-server.js';
+import { refuseStale } from './request-guard.js';
 import { PeerTransport } from './peer-transport.js';
 import { RoutedTransport, localReplicaSender } from './routed-transport.js';
 import { availableParallelism } from 'node:os';
@@ -81,9 +81,6 @@ interface GossipEnvelope {
 
 /** Gossip messages are small and periodic: one that takes longer than this is lost. */
 const GOSSIP_SEND_TIMEOUT_MS = 2000;
-/** How far two nodes' clocks may disagree before late PUTs are misjudged (NTP keeps them
- *  within milliseconds; a PUT later than its timeout plus this is refused). */
-const MAX_CLOCK_SKEW_MS = 250;
 /** Anti-entropy rounds: Riak exchanges each partition about hourly; a minute keeps repairs quick. */
 const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 /** The control timeout of a shard's start and calls. */
@@ -132,6 +129,7 @@ export class ClusterNode {
       secret: o.secret,
       addressOf,
       localAddress: o.host,
+      ringEpoch: () => gossiper?.epoch ?? 0,
       replicasOf: (node) => Array.from({ length: gossiper?.record(node)?.shards ?? 0 }, (_, k) => `${node}/s${k}`),
       isNodeDown: (node) => gossiper !== undefined && gossiper.liveness(node) === 'down',
       logger: o.logger ?? silentLogger,
@@ -170,7 +168,7 @@ export class ClusterNode {
         secret: o.secret,
         host: o.host,
         port: o.port,
-        sender: refuseLatePuts(localReplicaSender(o.id, local)),
+        sender: refuseStale(localReplicaSender(o.id, local), () => g.ring, o.defaults.n),
         control: async (from, msg) => {
           const gossip = (msg as Partial<GossipEnvelope> | null)?.gossip;
           if (gossip === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'unknown control message');
@@ -277,24 +275,6 @@ export class ClusterNode {
     await this.peers.close();
     await this.local.close();
   }
-}
-
-/**
- * Refuses a PUT that reaches this node after its coordinator gave up on it (ERR_TIMEOUT):
- * TCP retransmits what a partition held back once it heals, seconds later, and a late PUT
- * would coordinate a version after writes the client made since; with `overwrite` (Redis
- * SET) it would even supersede them. Late REPLICATEs and HINTs are harmless (merges).
- * Judged by the coordinator's clock in the frame (writtenAt): node clocks must agree within
- * MAX_CLOCK_SKEW_MS (NTP), as Cassandra's do.
- */
-function refuseLatePuts(deliver: PeerRequestSender): PeerRequestSender {
-  return (replica, req, timeoutMs, sink, tag) => {
-    if (req.type === FrameType.PUT && Date.now() - req.writtenAt > timeoutMs + MAX_CLOCK_SKEW_MS) {
-      sink.onReply({ type: FrameType.ERROR, code: ErrorCode.TIMEOUT, message: `a PUT written at ${req.writtenAt} arrived after its ${timeoutMs} ms timeout: refused` }, tag);
-      return;
-    }
-    deliver(replica, req, timeoutMs, sink, tag);
-  };
 }
 
 /** A u32 actor id for a replica from its cluster-wide name: the version clocks of two replicas

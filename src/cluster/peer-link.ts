@@ -66,6 +66,7 @@ export class OutboundLink<P = unknown> {
   /** The ROUTE last staged on this connection ('' : none yet). */
   route = '';
   routeTimeoutMs = -1;
+  routeEpoch = -1;
   /** Failed connection attempts since the link was last up. */
   attempt = 0;
   /** Why the link is in back-off. */
@@ -105,6 +106,7 @@ export class OutboundLink<P = unknown> {
     this.step = 'hello-sent';
     this.route = '';
     this.routeTimeoutMs = -1;
+    this.routeEpoch = -1;
     let socket: Socket;
     try {
       socket = netConnect({ host: to.host, port: to.port, localAddress: this.ctx.localAddress, noDelay: true, keepAlive: true });

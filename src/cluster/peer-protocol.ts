@@ -14,9 +14,10 @@
 //   PROOF      130   0   mac bytes (32)
 //   ACCEPTED   131   0   (empty)
 //   REFUSED    132   0   code string (RefusalCode), reason string
-//   ROUTE      133   0   replica string, timeoutMs u32
+//   ROUTE      133   0   replica string, timeoutMs u32, ringEpoch u32
 //                        -> every data request after it on this link is for `replica`, which
-//                           should answer within `timeoutMs` (sent only when either changes)
+//                           should answer within `timeoutMs`, routed by the ring of epoch
+//                           `ringEpoch` (0: none); sent only when one of them changes
 //   CONTROL    134  id   json bytes (UTF-8 JSON: gossip, admin)
 //   CONTROL_REPLY 135 id ok u8; ok = 1: json bytes; ok = 0: code string, message string
 //
@@ -176,15 +177,16 @@ export function decodeRefused(r: FrameReader): Refused {
   return m;
 }
 
-export function encodeRoute(w: FrameWriter, replica: string, timeoutMs: number): Uint8Array {
+export function encodeRoute(w: FrameWriter, replica: string, timeoutMs: number, ringEpoch = 0): Uint8Array {
   w.begin(PeerFrameType.ROUTE, 0);
   w.string(replica);
   w.u32(timeoutMs);
+  w.u32(ringEpoch);
   return w.end();
 }
 
-export function decodeRoute(r: FrameReader): { replica: string; timeoutMs: number } {
-  const m = { replica: r.string(), timeoutMs: r.u32() };
+export function decodeRoute(r: FrameReader): { replica: string; timeoutMs: number; ringEpoch: number } {
+  const m = { replica: r.string(), timeoutMs: r.u32(), ringEpoch: r.u32() };
   r.done();
   return m;
 }

@@ -30,7 +30,7 @@ export type PeerRequestHandler = (replica: string, req: Request, timeoutMs: numb
  * exactly once, with `tag`; a reply's views need only last during onReply (the server
  * encodes it at once). REQUIRES: reads `req` during the call only.
  */
-export type PeerRequestSender = (replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number) => void;
+export type PeerRequestSender = (replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number, ringEpoch?: number) => void;
 /** Answers one CONTROL message (JSON in, JSON out). */
 export type PeerControlHandler = (fromNode: string, msg: unknown) => Promise<unknown>;
 
@@ -76,6 +76,7 @@ class InboundLink implements ReplySink {
   facts: HandshakeFacts | undefined;
   route = '';
   routeTimeoutMs = 0;
+  routeEpoch = 0;
   inFlight = 0;
   paused = false;
   readonly outbox = new Outbox();
@@ -201,6 +202,7 @@ export class PeerServer {
         const route = decodeRoute(r);
         link.route = route.replica;
         link.routeTimeoutMs = route.timeoutMs;
+        link.routeEpoch = route.ringEpoch;
       } else if (type === PeerFrameType.CONTROL) this.onControl(link, r);
       else if (type === PeerFrameType.REFUSED) this.onRefused(link, r);
       else throw new RingkvError(ErrorCode.PROTOCOL, `unexpected frame type ${type} on a ready link`);
@@ -277,7 +279,7 @@ export class PeerServer {
     const sender = this.o.sender;
     if (sender !== undefined) {
       try {
-        sender(link.route, req, link.routeTimeoutMs, link, id);
+        sender(link.route, req, link.routeTimeoutMs, link, id, link.routeEpoch);
       } catch (err) {
         this.answer(link, id, errorReply(err));
       }

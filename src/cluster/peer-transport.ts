@@ -27,6 +27,8 @@ export interface PeerTransportOptions extends PeerIdentity {
   addressOf(node: string): PeerAddress | undefined;
   /** The replicas ('<node>/s<k>') a node holds: onUp fires for each when its link comes up. */
   replicasOf(node: string): readonly string[];
+  /** The epoch of the ring requests are routed by (sent in ROUTE frames; default 0: none). */
+  ringEpoch?(): number;
   /** The failure detector's verdict, if there is one. */
   isNodeDown?(node: string): boolean;
   /** The source address of outgoing links (default: addressOf(self)'s host). */
@@ -141,10 +143,12 @@ export class PeerTransport implements Transport {
     }
     const id = link.takeId();
     try {
-      if (link.route !== replica || link.routeTimeoutMs !== timeoutMs) {
-        link.outbox.put(encodeRoute(this.writer, replica, wireTimeout(timeoutMs)));
+      const epoch = this.o.ringEpoch?.() ?? 0;
+      if (link.route !== replica || link.routeTimeoutMs !== timeoutMs || link.routeEpoch !== epoch) {
+        link.outbox.put(encodeRoute(this.writer, replica, wireTimeout(timeoutMs), epoch));
         link.route = replica;
         link.routeTimeoutMs = timeoutMs;
+        link.routeEpoch = epoch;
       }
       const size = requestFrameSize(req);
       if (size > 0) {

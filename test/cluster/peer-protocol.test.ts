@@ -29,7 +29,7 @@ test('every link frame round-trips with its type and request id', () => {
   assert.equal(decodeWelcome(aim(encodeWelcome(w, welcome))), welcome);
   assert.equal(decodeProof(aim(encodeProof(w, welcome.mac))), welcome.mac);
   assert.equal(decodeRefused(aim(encodeRefused(w, { code: 'BAD_MAC', reason: 'why' }))), { code: 'BAD_MAC', reason: 'why' });
-  assert.equal(decodeRoute(aim(encodeRoute(w, 'n2/s3', 2000))), { replica: 'n2/s3', timeoutMs: 2000 });
+  assert.equal(decodeRoute(aim(encodeRoute(w, 'n2/s3', 2000, 7))), { replica: 'n2/s3', timeoutMs: 2000, ringEpoch: 7 });
   rd = aim(encodeControl(w, 77, b('{"a":1}')));
   assert.is(rd.requestId, 77);
   assert.equal(decodeControl(rd), b('{"a":1}'));
