@@ -48,7 +48,19 @@ export interface OpenOptions {
   handoffIntervalMs?: number;
   /** Wait this long before restarting a dead shard, in ms. Default 100. */
   restartDelayMs?: number;
+  /**
+   * Pause between anti-entropy rounds (Merkle-tree exchanges over every partition), in ms.
+   * Default 60000; 0 turns the schedule off (store.antiEntropy.runOnce() still works).
+   */
+  antiEntropyIntervalMs?: number;
 }
+
+/**
+ * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
+ * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of
+ * their time on it, and a replica that missed writes converges within about a minute.
+ */
+const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 
 /** The store's layout, kept in `<dir>/STORE.json`: reopening with another layout is refused. */
 interface Layout {
@@ -60,6 +72,10 @@ interface Layout {
 export async function open(options: OpenOptions): Promise<Store> {
   if (typeof options?.dir !== 'string' || options.dir === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'open() needs { dir }');
   const dir = options.dir;
+  const antiEntropyIntervalMs = options.antiEntropyIntervalMs ?? DEFAULT_ANTI_ENTROPY_INTERVAL_MS;
+  if (typeof antiEntropyIntervalMs !== 'number' || !(antiEntropyIntervalMs >= 0) || !Number.isFinite(antiEntropyIntervalMs)) {
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `antiEntropyIntervalMs must be a number of ms >= 0 (0: off), got ${String(antiEntropyIntervalMs)}`);
+  }
   mkdirSync(dir, { recursive: true });
   const layout = checkLayout(dir, {
     shards: options.shards ?? Math.max(1, availableParallelism()),
@@ -90,6 +106,7 @@ export async function open(options: OpenOptions): Promise<Store> {
       lww: options.lww ?? false,
     },
     handoffIntervalMs: options.handoffIntervalMs ?? 5000,
+    antiEntropy: { intervalMs: antiEntropyIntervalMs },
     close: () => transport.close(),
     shardStats: () => transport.shardStats(),
     shards: transport,

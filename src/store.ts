@@ -7,6 +7,7 @@ import { Coordinator, Handoff, type ReadResult, type RequestOptions, type Transp
 import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
+import { AntiEntropy, type AntiEntropyOptions } from './cluster/anti-entropy.js';
 
 export type Bytes = string | Uint8Array;
 
@@ -38,6 +39,20 @@ export interface StoreStats {
    * An upper bound: versions not yet merged and tombstones count. Absent without shard stats.
    */
   approxKeys?: number;
+  antiEntropy: AntiEntropySummary;
+}
+
+/** Anti-entropy's counters (store.antiEntropy.stats() has the per-partition times). */
+export interface AntiEntropySummary {
+  rounds: number;
+  exchanges: number;
+  exchangesFailed: number;
+  exchangesSkipped: number;
+  keysRepaired: number;
+  bytesMoved: number;
+  badReplies: number;
+  /** Age of the stalest partition's last successful exchange, in ms; null while one has had none. */
+  oldestExchangeAgeMs: number | null;
 }
 
 export interface StoreParts {
@@ -48,6 +63,11 @@ export interface StoreParts {
   defaults: QuorumDefaults;
   /** How often hints are swept to replicas that are up (ms; 0: only when one comes back). */
   handoffIntervalMs: number;
+  /**
+   * Anti-entropy between replicas: a round over every partition every `intervalMs` (0 or
+   * absent: no schedule; store.antiEntropy.runOnce() still works).
+   */
+  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond'>>;
   /** Closes whatever carries the requests (workers, sockets). */
   close: () => Promise<void>;
   shardStats?: () => Promise<unknown[]>;
@@ -82,6 +102,8 @@ const CLEAR_CONCURRENCY = 64;
 export class Store {
   private readonly coordinator: Coordinator;
   private readonly handoff: Handoff;
+  /** Merkle-tree exchanges between the replicas of each partition. */
+  readonly antiEntropy: AntiEntropy;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   /** String keys and values are encoded into its chunks (TextEncoder.encode costs ~0.5 µs each). */
   private readonly slab = new Slab();
@@ -100,6 +122,18 @@ export class Store {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
       this.sweepTimer.unref();
     }
+    this.antiEntropy = new AntiEntropy(() => ring, parts.transport, {
+      n: parts.defaults.n,
+      timeoutMs: parts.defaults.timeoutMs,
+      intervalMs: 0,
+      ...parts.antiEntropy,
+    });
+    this.antiEntropy.start();
+  }
+
+  /** How requests reach the replicas (tests and tools that talk to one replica alone). */
+  get transport(): Transport {
+    return this.parts.transport;
   }
 
   get ring(): Ring {
@@ -267,7 +301,22 @@ export class Store {
       hintsWritten: c.hintsWritten,
       hintsDelivered: this.handoff.delivered,
       readRepairs: c.readRepairs,
+      antiEntropy: this.antiEntropySummary(),
       ...(this.parts.shardStats ? await this.shardFigures() : {}),
+    };
+  }
+
+  private antiEntropySummary(): AntiEntropySummary {
+    const a = this.antiEntropy.stats();
+    return {
+      rounds: a.rounds,
+      exchanges: a.exchanges,
+      exchangesFailed: a.exchangesFailed,
+      exchangesSkipped: a.exchangesSkipped,
+      keysRepaired: a.keysRepaired,
+      bytesMoved: a.bytesMoved,
+      badReplies: a.badReplies,
+      oldestExchangeAgeMs: this.antiEntropy.oldestExchangeAgeMs(),
     };
   }
 
@@ -282,6 +331,7 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    await this.antiEntropy.stop();
     await this.parts.close();
   }
 

@@ -24,12 +24,28 @@
 //                 -> KEYS: keys with a visible value (at `now`) and a token in [from, to)
 //                    (to = 2^64 when toEnd = 1), at least `max` unless the range ends, and
 //                    always every key of the last token listed
+//   TREE       8  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, depth u8, maxEntries u32
+//                 -> HASHES: the Merkle leaves (src/shard/merkle.ts) of the stored objects with
+//                    a token in [from, to), cut into 2^depth equal leaves (depth <= 12). If the
+//                    range holds more than maxEntries objects (or than the replica's own cap),
+//                    the replica stops there and answers complete = 0 without leaves: the
+//                    asker splits the range. Depth 0 gives the range's root alone.
+//   RANGE      9  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, max u32, maxBytes u32
+//                 -> OBJECTS: the stored objects (tombstones included) with a token in
+//                    [from, to), in (token, key) order: at least one, and stopping at the
+//                    first new token once `max` entries or `maxBytes` of keys and objects are
+//                    in (so a resumed fetch never splits a token)
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
 //   HINTS     67  count u32, count x (hi u32, lo u32, key bytes, object bytes)
 //   KEYS      68  count u32, count x key bytes, done u8, nextHi u32, nextLo u32
 //                 (done = 1: the range is exhausted; else resume the scan at next)
+//   HASHES    69  entries u32, complete u8, leaves bytes (2^depth x 32-byte SHA-256; empty
+//                 when complete = 0). entries: objects hashed (when complete = 0: how far the
+//                 replica got before its cap)
+//   OBJECTS   70  count u32, count x (hi u32, lo u32, key bytes, object bytes), done u8,
+//                 nextHi u32, nextLo u32 (done = 1: the range is exhausted; else resume at next)
 //
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
@@ -44,12 +60,21 @@ export const FrameType = {
   HINTS_FOR: 5,
   HINT_DONE: 6,
   SCAN: 7,
+  TREE: 8,
+  RANGE: 9,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
   HINTS: 67,
   KEYS: 68,
+  HASHES: 69,
+  OBJECTS: 70,
 } as const;
+
+/** Bytes of one Merkle hash in a HASHES reply (SHA-256). On the wire: never changes. */
+export const HASH_BYTES = 32;
+/** Deepest tree a TREE request may ask for: 4096 leaves, a 128 KiB reply. */
+export const MAX_TREE_DEPTH = 12;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 export interface KeyRef {
@@ -113,7 +138,28 @@ export interface ScanRequest {
   now: number;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest;
+export interface TreeRequest {
+  type: typeof FrameType.TREE;
+  from: TokenBound;
+  to: TokenBound;
+  depth: number;
+  maxEntries: number;
+}
+
+export interface RangeRequest {
+  type: typeof FrameType.RANGE;
+  from: TokenBound;
+  to: TokenBound;
+  max: number;
+  maxBytes: number;
+}
+
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest;
+
+/** One stored object of a range (OBJECTS). */
+export interface RangeEntry extends KeyRef {
+  object: Uint8Array;
+}
 
 export interface HintEntry extends KeyRef {
   object: Uint8Array;
@@ -124,7 +170,10 @@ export type Reply =
   | { type: typeof FrameType.ACK }
   | { type: typeof FrameType.ERROR; code: string; message: string }
   | { type: typeof FrameType.HINTS; hints: HintEntry[] }
-  | { type: typeof FrameType.KEYS; keys: Uint8Array[]; done: boolean; next: TokenBound };
+  | { type: typeof FrameType.KEYS; keys: Uint8Array[]; done: boolean; next: TokenBound }
+  /** leaves: 2^depth hashes of HASH_BYTES each, back to back (empty when !complete). */
+  | { type: typeof FrameType.HASHES; entries: number; complete: boolean; leaves: Uint8Array }
+  | { type: typeof FrameType.OBJECTS; entries: RangeEntry[]; done: boolean; next: TokenBound };
 
 /** Encodes `req` as one frame with `requestId`; the view is valid until `w` is reused. */
 export function encodeRequest(w: FrameWriter, requestId: number, req: Request): Uint8Array {
@@ -137,6 +186,18 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
     w.u8(req.to.end ? 1 : 0);
     w.u32(req.max);
     w.f64(req.now);
+    return w.end();
+  }
+  if (req.type === FrameType.TREE || req.type === FrameType.RANGE) {
+    writeBound(w, req.from);
+    writeBound(w, req.to);
+    if (req.type === FrameType.TREE) {
+      w.u8(req.depth);
+      w.u32(req.maxEntries);
+    } else {
+      w.u32(req.max);
+      w.u32(req.maxBytes);
+    }
     return w.end();
   }
   if (req.type === FrameType.HINTS_FOR) {
@@ -242,6 +303,20 @@ export function decodeRequest(r: FrameReader): Request {
     r.done();
     return req;
   }
+  if (type === FrameType.TREE) {
+    const from = readBound(r, false);
+    const to = readBound(r, true);
+    const depth = r.u8();
+    if (depth > MAX_TREE_DEPTH) throw protocolError(`TREE depth ${depth} exceeds ${MAX_TREE_DEPTH}`);
+    const req: TreeRequest = { type, from, to, depth, maxEntries: r.u32() };
+    r.done();
+    return req;
+  }
+  if (type === FrameType.RANGE) {
+    const req: RangeRequest = { type, from: readBound(r, false), to: readBound(r, true), max: r.u32(), maxBytes: r.u32() };
+    r.done();
+    return req;
+  }
   if (type === FrameType.HINTS_FOR) {
     const req: HintsForRequest = { type, target: r.string(), max: r.u32() };
     r.done();
@@ -293,6 +368,21 @@ export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Ui
     w.u8(reply.done ? 1 : 0);
     w.u32(reply.next.hi);
     w.u32(reply.next.lo);
+  } else if (reply.type === FrameType.HASHES) {
+    w.u32(reply.entries);
+    w.u8(reply.complete ? 1 : 0);
+    w.bytes(reply.leaves);
+  } else if (reply.type === FrameType.OBJECTS) {
+    w.u32(reply.entries.length);
+    for (const e of reply.entries) {
+      w.u32(e.hi);
+      w.u32(e.lo);
+      w.bytes(e.key);
+      w.bytes(e.object);
+    }
+    w.u8(reply.done ? 1 : 0);
+    w.u32(reply.next.hi);
+    w.u32(reply.next.lo);
   } else if (reply.type === FrameType.HINTS) {
     w.u32(reply.hints.length);
     for (const h of reply.hints) {
@@ -334,6 +424,31 @@ export function decodeReply(r: FrameReader): Reply {
       reply = { type: FrameType.KEYS, keys, done, next: { hi: r.u32(), lo: r.u32(), end: done } };
       break;
     }
+    case FrameType.HASHES: {
+      const entries = r.u32();
+      const flag = r.u8();
+      if (flag > 1) throw protocolError(`HASHES complete flag ${flag}`);
+      const complete = flag === 1;
+      const leaves = r.bytes();
+      const count = leaves.length / HASH_BYTES;
+      // A tree has 2^depth leaves (depth <= MAX_TREE_DEPTH), and none when incomplete.
+      if (complete ? !(Number.isInteger(count) && count >= 1 && count <= 1 << MAX_TREE_DEPTH && (count & (count - 1)) === 0) : count !== 0) {
+        throw protocolError(`HASHES carries ${leaves.length} bytes of leaves (complete = ${complete})`);
+      }
+      reply = { type: FrameType.HASHES, entries, complete, leaves };
+      break;
+    }
+    case FrameType.OBJECTS: {
+      const count = r.u32();
+      if (count > r.remaining) throw protocolError(`OBJECTS claims ${count} entries in ${r.remaining} bytes`);
+      const entries: RangeEntry[] = [];
+      for (let i = 0; i < count; i++) entries.push({ hi: r.u32(), lo: r.u32(), key: r.bytes(), object: r.bytes() });
+      const flag = r.u8();
+      if (flag > 1) throw protocolError(`OBJECTS done flag ${flag}`);
+      const done = flag === 1;
+      reply = { type: FrameType.OBJECTS, entries, done, next: { hi: r.u32(), lo: r.u32(), end: done } };
+      break;
+    }
     default:
       throw protocolError(`unknown reply type ${r.type}`);
   }
@@ -342,6 +457,21 @@ export function decodeReply(r: FrameReader): Reply {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function writeBound(w: FrameWriter, b: TokenBound): void {
+  w.u32(b.end ? 0 : b.hi);
+  w.u32(b.end ? 0 : b.lo);
+  w.u8(b.end ? 1 : 0);
+}
+
+/** A token bound; only an upper bound (`to`) may be the end of the ring. */
+function readBound(r: FrameReader, mayEnd: boolean): TokenBound {
+  const hi = r.u32();
+  const lo = r.u32();
+  const end = r.u8();
+  if (end > 1 || (end === 1 && !mayEnd)) throw protocolError(`bad token bound flag ${end}`);
+  return end === 1 ? { hi: 0, lo: 0, end: true } : { hi, lo, end: false };
+}
 
 function putOptions(req: PutRequest): number {
   return (req.lww ? 1 : 0) | (req.overwrite ? 2 : 0);

@@ -14,8 +14,13 @@
 //              shard's hint store, merged with any hint already held for that key.
 // - HINTS_FOR / HINT_DONE: hinted handoff: list the hints held for a replica; delete one
 //              once delivered (only if unchanged since it was listed).
-// Beside the frames, for handoff of whole ranges and anti-entropy (the cluster issue):
-// scanRange(from, to) streams a token range's objects; merkle(from, to, depth) hashes it.
+// - TREE       hashes a token range's objects into Merkle leaves (anti-entropy), refusing
+//              (complete = false) a range that holds more than TREE_MAX_ENTRIES: one request
+//              never stalls the shard for longer than hashing that many objects.
+// - RANGE      lists a token range's stored objects, tombstones included (anti-entropy
+//              repairs from them), a page of at most RANGE_MAX_ENTRIES / RANGE_MAX_BYTES.
+// Beside the frames, for handoff of whole ranges: scanRange(from, to) streams a token
+// range's objects; merkle(from, to, depth) hashes it.
 //
 // A batch is applied with ONE engine write per store (one WAL record, one fsync in `batch`
 // mode: group commit), and a write is acknowledged only after it. Requests in one batch see
@@ -24,9 +29,9 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
-import { FrameType, Slab, type HintEntry, type Reply, type Request, type ScanRequest, type TokenBound } from '../protocol/index.js';
+import { FrameType, Slab, type HintEntry, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
-import type { MerkleBuilder, MerkleTree } from './merkle.js';
+import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import {
   type Actor,
   coordinatePut,
@@ -51,6 +56,20 @@ export interface ReplicaStores {
 }
 
 const ACK: Reply = { type: FrameType.ACK };
+
+/**
+ * Most objects one TREE request hashes, whatever it asks: bounds the time it holds the shard
+ * (about 15-25 ms of scanning and hashing 100-byte objects here: see the anti-entropy bench
+ * numbers in the report). A larger range is refused and the asker splits it.
+ */
+export const TREE_MAX_ENTRIES = 16_384;
+/** Most objects in one OBJECTS reply. */
+export const RANGE_MAX_ENTRIES = 4096;
+/**
+ * Most bytes of keys and objects in one OBJECTS reply (more only to finish a token, or for
+ * a single larger object): half the largest record of a default 1 MiB reply ring.
+ */
+export const RANGE_MAX_BYTES = 256 * 1024;
 
 /** A write of the batch being handled: later requests of the batch read it. */
 interface PendingWrite {
@@ -82,6 +101,7 @@ export class Replica {
   private staged: Reply[] = [];
   /** Encoded objects: handed to the engine (which copies them) and to the replies. */
   private readonly slab = new Slab();
+  private builder: MerkleBuilder | undefined;
 
   constructor(
     readonly actor: Actor,
@@ -128,7 +148,7 @@ export class Replica {
         return undefined;
       }
       const reply = this.handle(req);
-      if (req.type === FrameType.HINTS_FOR || req.type === FrameType.SCAN) return reply; // reads: answered now
+      if (req.type === FrameType.HINTS_FOR || req.type === FrameType.SCAN || req.type === FrameType.TREE || req.type === FrameType.RANGE) return reply; // reads: answered now
       this.staged.push(reply);
       return undefined;
     } catch (err) {
@@ -204,6 +224,10 @@ export class Replica {
         return { type: FrameType.HINTS, hints: this.hintsFor(req.target, req.max) };
       case FrameType.SCAN:
         return this.scanKeys(req);
+      case FrameType.TREE:
+        return this.tree(req);
+      case FrameType.RANGE:
+        return this.range(req);
       case FrameType.HINT_DONE: {
         const hkey = hintKey(req.target, req.key);
         const held = this.readHint(hkey);
@@ -221,6 +245,37 @@ export class Replica {
   /** A Merkle tree over the token range [from, to) of this replica's objects. */
   merkle(builder: MerkleBuilder, from: bigint, to: bigint, depth: number): MerkleTree {
     return builder.build(this.stores.data.scan(from, to), from, to, depth);
+  }
+
+  /** The Merkle leaves of the request's range (at most TREE_MAX_ENTRIES objects hashed). */
+  private tree(req: TreeRequest): Reply {
+    const from = boundToken(req.from);
+    const to = boundToken(req.to);
+    if (!(to > from)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `TREE over an empty token range [${from}, ${to})`);
+    this.builder ??= new MerkleBuilder();
+    const max = Math.min(req.maxEntries, TREE_MAX_ENTRIES);
+    const h = this.builder.hashLeaves(this.stores.data.scan(from, to), from, to, req.depth, max);
+    return { type: FrameType.HASHES, entries: h.entries, complete: h.complete, leaves: h.leaves };
+  }
+
+  /** A page of the stored objects of the request's range, never splitting a token. */
+  private range(req: RangeRequest): Reply {
+    const from = boundToken(req.from);
+    const to = boundToken(req.to);
+    const max = Math.max(1, Math.min(req.max, RANGE_MAX_ENTRIES));
+    const maxBytes = Math.min(req.maxBytes, RANGE_MAX_BYTES);
+    const entries: RangeEntry[] = [];
+    let bytes = 0;
+    let lastToken = -1n;
+    for (const e of this.stores.data.scan(from, to)) {
+      if (entries.length > 0 && e.token !== lastToken && (entries.length >= max || bytes >= maxBytes)) {
+        return { type: FrameType.OBJECTS, entries, done: false, next: tokenBound(e.token) };
+      }
+      entries.push({ hi: Number(e.token >> 32n), lo: Number(e.token & 0xffffffffn), key: e.key, object: e.value });
+      bytes += e.key.length + e.value.length;
+      lastToken = e.token;
+    }
+    return { type: FrameType.OBJECTS, entries, done: true, next: req.to };
   }
 
   /**
@@ -376,4 +431,8 @@ function errorReply(err: unknown): Reply {
 
 function boundToken(b: TokenBound): bigint {
   return b.end ? 1n << 64n : (BigInt(b.hi) << 32n) | BigInt(b.lo);
+}
+
+function tokenBound(t: bigint): TokenBound {
+  return { hi: Number(t >> 32n), lo: Number(t & 0xffffffffn), end: false };
 }

@@ -20,6 +20,9 @@ const samples: Request[] = [
   { type: FrameType.HINTS_FOR, target: 'n1/s3', max: 500 },
   { type: FrameType.SCAN, from: { hi: 1, lo: 2, end: false }, to: { hi: 0, lo: 0, end: true }, max: 100, now: 1_700_000_000_000 },
   { type: FrameType.HINT_DONE, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
+  { type: FrameType.TREE, from: { hi: 0x40000000, lo: 0, end: false }, to: { hi: 0x44000000, lo: 0, end: false }, depth: 10, maxEntries: 16384 },
+  { type: FrameType.TREE, from: { hi: 0, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, depth: 0, maxEntries: 1 },
+  { type: FrameType.RANGE, from: { hi: 9, lo: 0xffffffff, end: false }, to: { hi: 0, lo: 0, end: true }, max: 512, maxBytes: 262144 },
 ];
 
 test('every request type round-trips', () => {
@@ -44,6 +47,11 @@ test('replies round-trip', () => {
     { type: FrameType.HINTS, hints: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 3, lo: 4, key: b(''), object: b('') }] },
     { type: FrameType.KEYS, keys: [b('k1'), b('')], done: false, next: { hi: 7, lo: 8, end: false } },
     { type: FrameType.KEYS, keys: [], done: true, next: { hi: 0, lo: 0, end: true } },
+    { type: FrameType.HASHES, entries: 12, complete: true, leaves: new Uint8Array(32).fill(3) },
+    { type: FrameType.HASHES, entries: 4000, complete: true, leaves: new Uint8Array(32 * 1024).fill(5) },
+    { type: FrameType.HASHES, entries: 16385, complete: false, leaves: new Uint8Array(0) },
+    { type: FrameType.OBJECTS, entries: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 1, lo: 2, key: b('b'), object: b('') }], done: false, next: { hi: 1, lo: 3, end: false } },
+    { type: FrameType.OBJECTS, entries: [], done: true, next: { hi: 0, lo: 0, end: true } },
   ];
   for (const reply of replies) {
     r.reset(encodeReply(w, 42, reply).slice());
@@ -63,6 +71,36 @@ test('frames several in one buffer are read one after another', () => {
     assert.equal(decodeRequest(r), samples[i]);
     at += parts[i]!.length;
   }
+});
+
+test('TREE, HASHES, RANGE and OBJECTS frames that lie raise ERR_PROTOCOL', () => {
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  const bad = (frame: Uint8Array, decode: (r: FrameReader) => unknown) => {
+    r.reset(frame.slice());
+    assert.throws(() => decode(r), (e: any) => e.code === 'ERR_PROTOCOL');
+  };
+  // A tree deeper than MAX_TREE_DEPTH (12).
+  bad(encodeRequest(w, 1, { type: FrameType.TREE, from: { hi: 0, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, depth: 13, maxEntries: 1 }), decodeRequest);
+  // A lower bound at the end of the ring: patch TREE's from.end byte (body offset 8).
+  const tree = encodeRequest(w, 1, samples.find((x) => x.type === FrameType.TREE)!).slice();
+  tree[12 + 8] = 1;
+  bad(tree, decodeRequest);
+  // Leaves that are not whole hashes, not a power of two, or present on an incomplete reply.
+  for (const [complete, n] of [[true, 33], [true, 96], [true, 0], [false, 32]] as const) {
+    w.begin(FrameType.HASHES, 1);
+    w.u32(1);
+    w.u8(complete ? 1 : 0);
+    w.bytes(new Uint8Array(n));
+    bad(w.end(), decodeReply);
+  }
+  // A done flag that is neither 0 nor 1; a count larger than the frame.
+  const objects = encodeReply(w, 1, { type: FrameType.OBJECTS, entries: [], done: true, next: { hi: 0, lo: 0, end: true } }).slice();
+  objects[12 + 4] = 2;
+  bad(objects, decodeReply);
+  w.begin(FrameType.OBJECTS, 1);
+  w.u32(1_000_000);
+  bad(w.end(), decodeReply);
 });
 
 test('truncated frames at every length raise ERR_PROTOCOL', () => {

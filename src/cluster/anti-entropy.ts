@@ -1,0 +1,328 @@
+// Runs on: the main thread. Anti-entropy: the third repair path, after read repair and
+// hinted handoff, for what both miss (hints disabled or lost, a replica replaced, a key
+// never read). Replicas of a partition compare Merkle trees of its token range and repair
+// only the keys of the leaves that differ.
+//
+// One exchange, for partition p (its primaries that are up, at least two):
+//   1. Roots: TREE at depth 0 over each segment of p's range from every replica (one
+//      SHA-256 each, 32 bytes back). Equal everywhere: done, nothing else moves.
+//   2. A replica refuses a TREE over more than TREE_MAX_ENTRIES objects (complete = 0):
+//      the segment is halved and each half compared, and p remembers how finely it was cut
+//      so the next exchange starts there. No request hashes more than that many objects.
+//   3. Roots differ: TREE again at a depth giving ~LEAF_ENTRIES objects per leaf (at most
+//      4096 leaves); leaves that differ between any two replicas, adjacent ones joined,
+//      are repaired (range-repair.ts: RANGE pages from every replica, merge per key,
+//      REPLICATE the merge where it is missing).
+// Trees are rebuilt on demand from the replica's sorted data (as Cassandra's validation
+// compaction does) rather than kept up to date on every write: nothing is added to the
+// write path, and a restarted or replaced replica needs no tree state.
+//
+// Pacing: one partition at a time, a pause between partitions, REPLICATEs limited in
+// flight, and a bytes-per-second budget for objects moved; client requests share the
+// shards' rings with at most one TREE (bounded work) or a few small requests at a time.
+// A request that fails or times out fails the exchange (counted); the partition is tried
+// again in the next round. The schedule runs a round every `intervalMs` after the last.
+import { ErrorCode, RingkvError } from '../errors.js';
+import { MAX_TREE_DEPTH } from '../protocol/index.js';
+import type { Ring } from '../ring/index.js';
+import type { Transport } from '../coordinator/transport.js';
+import { differingLeaves, leafBounds } from '../shard/merkle.js';
+import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
+import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
+import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
+
+export interface AntiEntropyOptions {
+  /** Replicas per key (the preference list's length). */
+  n: number;
+  /** Pause between two rounds over every partition, in ms (start() only). 0: no schedule. */
+  intervalMs: number;
+  /** Per-request timeout, in ms. */
+  timeoutMs: number;
+  /** Pause between two partitions of a round, in ms. Default 50 (a round of 256 takes >= 13 s). */
+  partitionPauseMs?: number;
+  /** Bytes of objects fetched and sent per second at most; 0: unlimited. Default 8 MiB/s. */
+  bytesPerSecond?: number;
+  /** REPLICATE requests in flight at once. Default 16. */
+  concurrency?: number;
+  /** Most objects one TREE request may hash (capped by the replica's TREE_MAX_ENTRIES too). */
+  treeMaxEntries?: number;
+  /** Wall clock for the last-exchange times (ms). Default Date.now. */
+  now?: () => number;
+}
+
+/** What one exchange of a partition did. */
+export interface ExchangeResult {
+  partition: number;
+  /** The primaries compared (those up when it started). */
+  replicas: string[];
+  /** equal: nothing differed; repaired: keys moved; skipped: fewer than two primaries up; failed: see error. */
+  outcome: 'equal' | 'repaired' | 'skipped' | 'failed';
+  /** True when every one of the N primaries took part. */
+  complete: boolean;
+  /** Token ranges compared (the partition, or the pieces it was cut into). */
+  segments: number;
+  leavesDiffering: number;
+  keysRepaired: number;
+  objectsSent: number;
+  /** Hashes, fetched objects and sent objects. */
+  bytes: number;
+  error?: string;
+}
+
+export interface AntiEntropyStats {
+  rounds: number;
+  /** Exchanges that ended without an error (equal or repaired). */
+  exchanges: number;
+  exchangesFailed: number;
+  /** Partitions passed over because fewer than two of their primaries were up. */
+  exchangesSkipped: number;
+  keysRepaired: number;
+  objectsSent: number;
+  bytesMoved: number;
+  /** Replies that made no sense (wrong type or size, out of range, undecodable objects). */
+  badReplies: number;
+  /** Per partition: end of its last successful exchange among all N primaries (ms; 0 = never). */
+  lastExchangeAt: number[];
+}
+
+/** Aim for this many objects per Merkle leaf when roots differ: a differing leaf costs a RANGE of about this many objects per replica. */
+const LEAF_ENTRIES = 4;
+/** A partition is cut into at most 2^this segments (then a TREE refusal fails the exchange). */
+const MAX_SPLIT = 16;
+/** Objects per RANGE page asked for (the replica caps it at RANGE_MAX_ENTRIES too). */
+const PAGE_ENTRIES = 512;
+
+/** Stops an exchange when the owner stops: not a failure. */
+class Stopped extends Error {}
+
+/**
+ * Anti-entropy over a ring of replicas reached through a Transport. Main thread only. One
+ * exchange runs at a time (runPartition, runOnce and the schedule queue behind each other).
+ */
+export class AntiEntropy {
+  private readonly calls: ReplicaCalls;
+  private readonly bad = new BadReplies();
+  private readonly now: () => number;
+  private readonly pauseMs: number;
+  private readonly bytesPerSecond: number;
+  private readonly concurrency: number;
+  private readonly treeMaxEntries: number;
+  private readonly counters = { rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0 };
+  /** Per partition: ms of its last successful full exchange (0 = never). */
+  private lastAt: number[] = [];
+  /** Per partition: log2 of the segments it was last cut into. */
+  private split: number[] = [];
+  /** The exchange in progress (or done): the next one starts after it. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  /** Pauses in progress: stop() ends them at once. */
+  private readonly sleepers = new Set<() => void>();
+  /** When the bytes throttle next allows work (performance.now() ms). */
+  private budgetAt = 0;
+
+  constructor(
+    private readonly ring: () => Ring,
+    private readonly transport: Transport,
+    private readonly o: AntiEntropyOptions,
+  ) {
+    for (const [name, v] of [['n', o.n], ['timeoutMs', o.timeoutMs]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy ${name} must be a positive integer, got ${v}`);
+    }
+    if (!(o.intervalMs >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy intervalMs must be >= 0, got ${o.intervalMs}`);
+    this.calls = new ReplicaCalls(transport, o.timeoutMs, this.bad);
+    this.now = o.now ?? Date.now;
+    this.pauseMs = o.partitionPauseMs ?? 50;
+    this.bytesPerSecond = o.bytesPerSecond ?? 8 * 1024 * 1024;
+    this.concurrency = Math.max(1, o.concurrency ?? 16);
+    this.treeMaxEntries = Math.max(1, Math.min(o.treeMaxEntries ?? TREE_MAX_ENTRIES, TREE_MAX_ENTRIES));
+  }
+
+  stats(): AntiEntropyStats {
+    const q = this.ring().q;
+    const last = Array.from({ length: q }, (_, p) => this.lastAt[p] ?? 0);
+    return { ...this.counters, badReplies: this.bad.count, lastExchangeAt: last };
+  }
+
+  /**
+   * Age in ms of the stalest partition's last successful exchange (the metric to alert on);
+   * null while some partition has never had one.
+   */
+  oldestExchangeAgeMs(now = this.now()): number | null {
+    let oldest = Infinity;
+    for (let p = 0; p < this.ring().q; p++) oldest = Math.min(oldest, this.lastAt[p] ?? 0);
+    return oldest === 0 ? null : Math.max(0, now - oldest);
+  }
+
+  /** Exchanges partition p now (after any exchange in progress). Never rejects: a failure is in the result. */
+  runPartition(p: number): Promise<ExchangeResult> {
+    const run = this.chain.then(() => this.exchange(p));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** One round over every partition, paced as the schedule is; resolves with each exchange's result. */
+  async runOnce(): Promise<ExchangeResult[]> {
+    const results: ExchangeResult[] = [];
+    const q = this.ring().q;
+    for (let p = 0; p < q && !this.stopping; p++) {
+      results.push(await this.runPartition(p));
+      if (p + 1 < q && this.pauseMs > 0) await this.sleep(this.pauseMs);
+    }
+    this.counters.rounds++;
+    return results;
+  }
+
+  /** Starts the schedule: a round every intervalMs after the previous one ends. No-op when intervalMs is 0. */
+  start(): void {
+    if (this.loop !== undefined || this.o.intervalMs <= 0) return;
+    this.stopping = false;
+    this.loop = (async () => {
+      while (!this.stopping) {
+        await this.sleep(this.o.intervalMs, false); // waiting for the next round keeps no process alive
+        if (!this.stopping) await this.runOnce();
+      }
+    })();
+  }
+
+  /** Stops the schedule and any exchange (at its next step); resolves once nothing runs. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const wake of [...this.sleepers]) wake();
+    await this.loop;
+    await this.chain;
+    this.loop = undefined;
+  }
+
+  private async exchange(p: number): Promise<ExchangeResult> {
+    const ring = this.ring();
+    const list = ring.listOf(p, this.o.n);
+    const replicas = list.filter((id) => !this.transport.isDown(id));
+    const result: ExchangeResult = {
+      partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
+      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0,
+    };
+    if (replicas.length < 2 || this.stopping) {
+      result.outcome = 'skipped';
+      if (!this.stopping) this.counters.exchangesSkipped++;
+      return result;
+    }
+    const { from, to } = ring.partitionRange(p);
+    const tally: RepairTally = { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 };
+    const level = this.split[p] ?? 0;
+    const deepest = { level, entries: 0 };
+    try {
+      const parts = 1n << BigInt(level);
+      const width = (to - from) / parts;
+      for (let s = 0n; s < parts; s++) {
+        const segTo = s === parts - 1n ? to : from + (s + 1n) * width;
+        await this.compareRange(replicas, from + s * width, segTo, level, result, tally, deepest);
+      }
+      // Cut less next time when the pieces came out small (keys were deleted and purged).
+      this.split[p] = deepest.level > level ? deepest.level : deepest.entries * 4 < this.treeMaxEntries && level > 0 ? level - 1 : level;
+      if (tally.failures > 0) throw repairError(tally);
+      result.outcome = result.leavesDiffering > 0 ? 'repaired' : 'equal';
+      this.counters.exchanges++;
+      if (result.complete) this.lastAt[p] = this.now();
+    } catch (err) {
+      if (err instanceof Stopped) {
+        result.outcome = 'skipped';
+      } else {
+        result.outcome = 'failed';
+        result.error = (err as Error).message;
+        this.counters.exchangesFailed++;
+      }
+    }
+    result.keysRepaired = tally.keysRepaired;
+    result.objectsSent = tally.objectsSent;
+    result.bytes += tally.bytes;
+    this.counters.keysRepaired += tally.keysRepaired;
+    this.counters.objectsSent += tally.objectsSent;
+    this.counters.bytesMoved += result.bytes;
+    return result;
+  }
+
+  /** Compares (and repairs) [from, to) between `replicas`; halves it when a replica refuses its size. */
+  private async compareRange(
+    replicas: readonly string[], from: bigint, to: bigint, level: number,
+    result: ExchangeResult, tally: RepairTally, deepest: { level: number; entries: number },
+  ): Promise<void> {
+    if (this.stopping) throw new Stopped();
+    const roots = await this.trees(replicas, from, to, 0, result);
+    if (roots.some((r) => !r.complete)) return this.halve(replicas, from, to, level, result, tally, deepest);
+    result.segments++;
+    let most = 0;
+    for (const r of roots) most = Math.max(most, r.entries);
+    deepest.entries = Math.max(deepest.entries, most);
+    if (differingLeaves(roots.map((r) => r.leaves)).length === 0) return;
+
+    const depth = Math.min(MAX_TREE_DEPTH, Math.max(1, Math.ceil(Math.log2(Math.max(1, most / LEAF_ENTRIES)))));
+    const levels = await this.trees(replicas, from, to, depth, result);
+    if (levels.some((r) => !r.complete)) return this.halve(replicas, from, to, level, result, tally, deepest); // grew meanwhile
+    const dirty = differingLeaves(levels.map((r) => r.leaves));
+    result.leavesDiffering += dirty.length;
+    const limits: RepairLimits = {
+      pageEntries: Math.min(PAGE_ENTRIES, RANGE_MAX_ENTRIES),
+      pageBytes: RANGE_MAX_BYTES,
+      concurrency: this.concurrency,
+      pace: (bytes) => this.pace(bytes),
+      stopping: () => this.stopping,
+    };
+    const sends: Send[] = [];
+    for (let k = 0; k < dirty.length && !this.stopping; ) {
+      let end = k + 1;
+      while (end < dirty.length && dirty[end] === dirty[end - 1]! + 1) end++; // adjacent leaves: one range
+      const a = leafBounds(from, to, depth, dirty[k]!).from;
+      const b = leafBounds(from, to, depth, dirty[end - 1]!).to;
+      if (b > a) await planRepairs(this.calls, this.bad, replicas, a, b, limits, tally, sends);
+      k = end;
+    }
+    // Reads first, then writes (see range-repair.ts): at most one segment's objects are held.
+    await sendRepairs(this.calls, sends, limits, tally);
+    if (this.stopping) throw new Stopped();
+  }
+
+  private async halve(
+    replicas: readonly string[], from: bigint, to: bigint, level: number,
+    result: ExchangeResult, tally: RepairTally, deepest: { level: number; entries: number },
+  ): Promise<void> {
+    if (level >= MAX_SPLIT || to - from < 2n) {
+      throw new RingkvError(ErrorCode.TOO_LARGE, `token range [${from}, ${to}) holds more than ${this.treeMaxEntries} objects even cut ${MAX_SPLIT} times`);
+    }
+    deepest.level = Math.max(deepest.level, level + 1);
+    const mid = from + (to - from) / 2n;
+    await this.compareRange(replicas, from, mid, level + 1, result, tally, deepest);
+    await this.compareRange(replicas, mid, to, level + 1, result, tally, deepest);
+  }
+
+  /** The leaf level at `depth` of [from, to) from every replica, at once. */
+  private async trees(replicas: readonly string[], from: bigint, to: bigint, depth: number, result: ExchangeResult): Promise<LeafLevel[]> {
+    const levels = await Promise.all(replicas.map((r) => this.calls.tree(r, from, to, depth, this.treeMaxEntries)));
+    for (const l of levels) result.bytes += l.leaves.length + 8;
+    return levels;
+  }
+
+  /** Waits as long as the bytes budget requires for `bytes` more. */
+  private async pace(bytes: number): Promise<void> {
+    if (this.bytesPerSecond <= 0 || bytes <= 0) return;
+    const now = performance.now();
+    this.budgetAt = Math.max(this.budgetAt, now) + (bytes * 1000) / this.bytesPerSecond;
+    const wait = this.budgetAt - now;
+    if (wait >= 1) await this.sleep(wait);
+  }
+
+  /** A pause that stop() cuts short. `ref`: whether it keeps the process alive (pacing inside a run does). */
+  private sleep(ms: number, ref = true): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      if (!ref) timer.unref();
+      this.sleepers.add(wake);
+    });
+  }
+}

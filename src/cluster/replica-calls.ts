@@ -1,0 +1,124 @@
+// Runs on: the main thread. The requests anti-entropy sends to replicas (TREE, RANGE,
+// REPLICATE), each checked: an ERROR reply becomes a RingkvError with the replica's code,
+// any other unexpected reply ERR_PROTOCOL (counted as a bad reply). Byte fields of the
+// replies are copied while the transport's reply buffer is still valid (a shard's replies
+// are views into its ring, reused once the sink returns), so callers may keep them.
+import { ErrorCode, RingkvError } from '../errors.js';
+import { TOKEN_END } from '../hash/index.js';
+import { FrameType, HASH_BYTES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';
+import type { ReplySink, Transport } from '../coordinator/transport.js';
+
+export interface LeafLevel {
+  entries: number;
+  complete: boolean;
+  leaves: Uint8Array;
+}
+
+export interface RangePage {
+  entries: RangeEntry[];
+  done: boolean;
+  /** Where the next page starts (the range's end when done). */
+  next: bigint;
+}
+
+/** Replies that did not make sense (wrong type, wrong size, out of range): a bug or a corrupt link. */
+export class BadReplies {
+  count = 0;
+}
+
+/** A reply copied out of the transport's buffer. */
+function copyReply(reply: Reply): Reply {
+  switch (reply.type) {
+    case FrameType.HASHES:
+      return { ...reply, leaves: reply.leaves.slice() };
+    case FrameType.OBJECTS:
+      return { ...reply, entries: reply.entries.map((e) => ({ hi: e.hi, lo: e.lo, key: e.key.slice(), object: e.object.slice() })) };
+    case FrameType.ERROR:
+    case FrameType.ACK:
+      return reply;
+    default:
+      return { type: FrameType.ERROR, code: ErrorCode.PROTOCOL, message: `unexpected reply type ${reply.type}` };
+  }
+}
+
+class CopySink implements ReplySink {
+  constructor(
+    private readonly resolve: (r: Reply) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  onReply(reply: Reply): void {
+    this.resolve(copyReply(reply));
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
+}
+
+export class ReplicaCalls {
+  constructor(
+    private readonly transport: Transport,
+    private readonly timeoutMs: number,
+    private readonly bad: BadReplies,
+  ) {}
+
+  /** The leaf level of [from, to) at `depth` on `replica`. */
+  async tree(replica: string, from: bigint, to: bigint, depth: number, maxEntries: number): Promise<LeafLevel> {
+    const reply = await this.call(replica, { type: FrameType.TREE, from: bound(from), to: bound(to), depth, maxEntries });
+    if (reply.type !== FrameType.HASHES) throw this.unexpected(replica, 'TREE', reply);
+    if (reply.complete && reply.leaves.length !== HASH_BYTES << depth) {
+      throw this.badReply(replica, `answered a depth-${depth} TREE with ${reply.leaves.length / HASH_BYTES} leaves`);
+    }
+    return reply;
+  }
+
+  /** One page of the stored objects of [from, to) on `replica`, checked to lie in the range, in order. */
+  async range(replica: string, from: bigint, to: bigint, max: number, maxBytes: number): Promise<RangePage> {
+    const reply = await this.call(replica, { type: FrameType.RANGE, from: bound(from), to: bound(to), max, maxBytes });
+    if (reply.type !== FrameType.OBJECTS) throw this.unexpected(replica, 'RANGE', reply);
+    let last = from;
+    for (const e of reply.entries) {
+      const t = (BigInt(e.hi) << 32n) | BigInt(e.lo);
+      if (t < last || t >= to) throw this.badReply(replica, `answered a RANGE with token ${t} outside [${from}, ${to}) or out of order`);
+      last = t;
+    }
+    const next = reply.done ? to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
+    if (!reply.done && (next <= from || next > to || next <= last)) throw this.badReply(replica, `answered a RANGE with resume point ${next} outside (${from}, ${to}]`);
+    return { entries: reply.entries, done: reply.done, next };
+  }
+
+  async replicate(replica: string, hi: number, lo: number, key: Uint8Array, object: Uint8Array): Promise<void> {
+    const reply = await this.call(replica, { type: FrameType.REPLICATE, hi, lo, key, object });
+    if (reply.type !== FrameType.ACK) throw this.unexpected(replica, 'REPLICATE', reply);
+  }
+
+  private call(replica: string, req: Request): Promise<Reply> {
+    const t = this.transport;
+    if (t.send === undefined) return t.request(replica, req, this.timeoutMs).then(copyReply);
+    return new Promise<Reply>((resolve, reject) => t.send!(replica, req, this.timeoutMs, new CopySink(resolve, reject), 0));
+  }
+
+  private unexpected(replica: string, what: string, reply: Reply): RingkvError {
+    if (reply.type === FrameType.ERROR) {
+      if (reply.code === ErrorCode.PROTOCOL) this.bad.count++; // it could not read our frame, or we could not read its reply
+      return new RingkvError(knownCode(reply.code), `replica ${replica} failed a ${what}: ${reply.message}`);
+    }
+    return this.badReply(replica, `answered a ${what} with a type ${reply.type} frame`);
+  }
+
+  private badReply(replica: string, what: string): RingkvError {
+    this.bad.count++;
+    return new RingkvError(ErrorCode.PROTOCOL, `replica ${replica} ${what}`);
+  }
+}
+
+function knownCode(code: string): ErrorCode {
+  return (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.IO;
+}
+
+/** A token (or the ring's end, 2^64) as a frame's token bound. */
+export function bound(t: bigint): TokenBound {
+  if (t >= TOKEN_END) return { hi: 0, lo: 0, end: true };
+  return { hi: Number(t >> 32n), lo: Number(t & 0xffffffffn), end: false };
+}
