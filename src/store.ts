@@ -122,7 +122,7 @@ export class Store {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
       this.sweepTimer.unref();
     }
-    this.antiEntropy = new AntiEntropy(() => ring, parts.transport, {
+    this.antiEntropy = new AntiEntropy(this.currentRing, parts.transport, {
       n: parts.defaults.n,
       timeoutMs: parts.defaults.timeoutMs,
       intervalMs: 0,
