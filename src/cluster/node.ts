@@ -36,6 +36,7 @@ import { SEED_PREFIX, isSeedId } from './peer-link.js';
 import { PeerServer } from './peer-server.js';
 import { PeerTransport } from './peer-transport.js';
 import { RoutedTransport, localReplicaHandler } from './routed-transport.js';
+import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -58,6 +59,8 @@ export interface ClusterNodeOptions {
   defaults: QuorumDefaults;
   handoffIntervalMs: number;
   gossip?: Partial<GossipOptions>;
+  /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
+  transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs'>>;
   logger?: PeerLogger;
 }
 
@@ -89,6 +92,7 @@ export class ClusterNode {
     readonly peers: PeerTransport,
     readonly server: PeerServer,
     readonly local: ShardTransport,
+    readonly transfers: Transfers,
     private readonly file: NodeFile,
     private readonly dir: string,
   ) {}
@@ -144,7 +148,8 @@ export class ClusterNode {
         generation: file.generation,
         seeds: o.seeds,
         ring: file.ring,
-        options: o.gossip,
+        // The leaver marks itself left once its data is streamed away (transfer.ts).
+        options: { ...o.gossip, leaverMarksLeft: true },
       },
       { clock: systemClock, random: new Random(randomBytes(4).readUInt32LE(0)), send },
     );
@@ -188,21 +193,41 @@ export class ClusterNode {
       shardStats: () => local.shardStats(),
       shards: local,
     });
-    const self = new ClusterNode(o.id, store, g, peers, server, local, file, o.dir);
+    let transfers: Transfers;
+    try {
+      transfers = new Transfers(g, routed, {
+        ...o.transfer, self: o.id, dir: o.dir, vfs: new RealVfs(), n: o.defaults.n, timeoutMs: o.defaults.timeoutMs,
+        // Decommission's last step: nothing left to stream, and a ring without this node.
+        idle: () => {
+          if (g.record(o.id)?.status === 'leaving' && g.ring !== undefined && g.ring.member(`${o.id}/s0`) === undefined) g.markLeft();
+        },
+      });
+    } catch (err) {
+      await server.close();
+      await peers.close();
+      await local.close();
+      throw err;
+    }
+    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, file, o.dir);
     node.self = self;
-    g.on('ring', ({ ring: adopted }) => self.persistRing(adopted));
+    // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
+    g.on('ring', ({ ring: adopted, previous }) => {
+      transfers.onRing(adopted, previous);
+      self.persistRing(adopted);
+    });
     g.on('generation', ({ generation }) => {
       file.generation = Math.max(file.generation, generation + 1);
       saveNodeFile(o.dir, file);
     });
     self.timer = setInterval(() => g.tick(), g.options.intervalMs);
     g.tick();
+    transfers.start();
     return self;
   }
 
-  /** The cluster as this node sees it (ringkv status, /ring, metrics). */
-  snapshot(): ClusterSnapshot {
-    return this.gossiper.snapshot();
+  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus } {
+    return { ...this.gossiper.snapshot(), transfers: this.transfers.status() };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */
@@ -222,7 +247,7 @@ export class ClusterNode {
           }
           case 'leave':
             g.leave();
-            return { leaving: this.id };
+            return { leaving: this.id, transfers: this.transfers.pending };
           case 'remove': {
             const node = params.get('node');
             if (node === null || node === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'remove needs ?node=<id>');
@@ -246,6 +271,7 @@ export class ClusterNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    await this.transfers.stop();
     await this.server.close();
     await this.peers.close();
     await this.local.close();
