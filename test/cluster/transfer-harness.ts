@@ -12,7 +12,7 @@ import { decodeObject, visibleValues } from '../../src/version/index.js';
 
 export const PORT = 7391;
 export const N = 2;
-const SECRET = 'transfer-test-secret';
+export const SECRET = 'transfer-test-secret';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
