@@ -60,7 +60,7 @@ export interface ClusterNodeOptions {
   handoffIntervalMs: number;
   gossip?: Partial<GossipOptions>;
   /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
-  transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs'>>;
+  transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
   logger?: PeerLogger;
 }
 

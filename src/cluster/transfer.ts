@@ -69,6 +69,8 @@ export interface TransferOptions {
   bytesPerSecond?: number;
   /** Default DEFAULT_RETRY_MS. */
   retryMs?: number;
+  /** Objects per RANGE page. Default PAGE_ENTRIES (tests use fewer, to stop mid-partition). */
+  pageEntries?: number;
   /** Wait after every member reports a ring before streaming for it. Default 2 x timeoutMs:
    *  a request routed by the old ring is answered or has timed out by then. */
   settleMs?: number;
@@ -121,6 +123,7 @@ export class Transfers {
   private readonly bytesPerSecond: number;
   private readonly retryMs: number;
   private readonly settleMs: number;
+  private readonly pageEntries: number;
 
   constructor(
     private readonly membership: TransferMembership,
@@ -132,6 +135,7 @@ export class Transfers {
     this.bytesPerSecond = o.bytesPerSecond ?? DEFAULT_TRANSFER_BYTES_PER_SECOND;
     this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
     this.settleMs = o.settleMs ?? 2 * o.timeoutMs;
+    this.pageEntries = Math.max(1, o.pageEntries ?? PAGE_ENTRIES);
     this.tasks = loadTransfers(o.vfs, o.dir);
   }
 
@@ -245,7 +249,7 @@ export class Transfers {
     const { to } = ring.partitionRange(task.partition);
     try {
       while (task.cursor < to && !this.stopping && this.tasks.includes(task)) {
-        const page = await this.calls.range(task.source, task.cursor, to, PAGE_ENTRIES, PAGE_BYTES);
+        const page = await this.calls.range(task.source, task.cursor, to, this.pageEntries, PAGE_BYTES);
         let bytes = 0;
         for (const e of page.entries) bytes += e.key.length + e.object.length + 8;
         await this.send(task.target, page.entries);

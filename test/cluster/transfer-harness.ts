@@ -18,7 +18,7 @@ const dec = new TextDecoder();
 
 export const hostOf = (id: string): string => `127.0.0.${Number(id.slice(1)) + 1}`;
 
-export type TransferTuning = Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs'>>;
+export type TransferTuning = Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
 
 /** Nodes n1, n2, ... of one cluster in this process; n1 is every other node's seed. */
 export class Nodes {
