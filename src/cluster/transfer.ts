@@ -3,16 +3,23 @@
 // (transfer-plan.ts decides who sends what), a page at a time:
 //
 //   source shard ──RANGE page──> here ──REPLICATE each object (CONCURRENCY in flight)──> target
-//                                  └─ every object acknowledged: cursor = page end, saved to
-//                                     TRANSFERS.json (transfer-file.ts), next page
+//                                  └─ every object acknowledged: cursor = page end, next page;
+//                                     cursors saved to TRANSFERS.json (transfer-file.ts) at
+//                                     most every SAVE_INTERVAL_MS
 //
 // - Tombstones move too (RANGE lists them), so a delete is not undone by the move. REPLICATE
 //   merges, so an object sent twice (a page resent after a crash or a failure) is harmless.
 // - A transfer starts only once every member of the cluster reports the new ring's epoch (or
 //   is down) and SETTLE more has passed: by then no write routed by the old ring, which would
 //   reach the old holders only, can land behind the scan.
-// - Throttled: at most bytesPerSecond of objects, CONCURRENCY REPLICATEs in flight, one page
-//   per RANGE (bounded work on the source shard, whose clients share its ring).
+// - Throttled: at most bytesPerSecond of objects, TASKS_IN_FLIGHT partitions streamed at
+//   once, CONCURRENCY REPLICATEs in flight each, one page per RANGE (bounded work on the
+//   source shard, whose clients share its ring).
+// - Durability: new and dropped transfers are saved before onRing returns (a plan is never
+//   forgotten); cursors at most every SAVE_INTERVAL_MS and when the runner stops, so a crash
+//   re-sends at most that much (REPLICATE merges: a resent object changes nothing). Saving
+//   per page cost an fsync of the file and one of the directory on the main thread per
+//   page: ~40% of a join's time here.
 // - A page that fails (timeout, target or source down, refused) is retried RETRY_MS later
 //   from the saved cursor; a transfer whose source or target is down waits for it.
 // - A transfer whose target no longer replicates the partition in the ring in force (a
@@ -36,6 +43,11 @@ export const DEFAULT_TRANSFER_BYTES_PER_SECOND = 16 * 1024 * 1024;
 /** REPLICATEs in flight per transfer: hides a peer round trip (~150 µs) per object, while
  *  a target's request ring still has room for its clients' requests. */
 const CONCURRENCY = 32;
+/** Partitions streamed at once by one node: keeps the target busy while one page is being
+ *  listed by its source, or is waiting for its last REPLICATE. */
+const TASKS_IN_FLIGHT = 4;
+/** Cursors are saved at most this often (see the file comment). */
+const SAVE_INTERVAL_MS = 500;
 /** Objects per RANGE page: the source shard lists at most this many in one turn. */
 const PAGE_ENTRIES = 256;
 /** Bytes per RANGE page: a quarter of the replica's cap, so one page never stalls a shard long. */
@@ -107,7 +119,7 @@ export interface TransferStatus {
   tasks: TransferTaskView[];
 }
 
-/** Streams ranges to new replicas. One per node; main thread only; one transfer at a time. */
+/** Streams ranges to new replicas. One per node; main thread only; TASKS_IN_FLIGHT transfers at a time. */
 export class Transfers {
   private readonly calls: ReplicaCalls;
   private tasks: TransferProgress[];
@@ -118,8 +130,15 @@ export class Transfers {
   private lastError: string | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  /** Ends the runner's idle sleep (new work, a stream done). */
   private wake: (() => void) | undefined;
+  private readonly sleepers = new Set<() => void>();
   private budgetAt = 0;
+  /** Cursors moved since the last save, and when that was (performance.now() ms). */
+  private dirty = false;
+  private savedAt = 0;
+  /** Transfers being streamed now. */
+  private readonly running = new Set<TransferProgress>();
   private readonly bytesPerSecond: number;
   private readonly retryMs: number;
   private readonly settleMs: number;
@@ -166,7 +185,7 @@ export class Transfers {
       this.tasks = kept;
       changed = true;
     }
-    if (changed) saveTransfers(this.o.vfs, this.o.dir, this.tasks);
+    if (changed) this.save();
     this.wake?.();
   }
 
@@ -192,25 +211,41 @@ export class Transfers {
     this.loop = this.run();
   }
 
-  /** Stops after the page in progress (its progress is saved); resolves once nothing runs. */
+  /** Stops after the pages in progress (their progress is saved); resolves once nothing runs. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    for (const done of [...this.sleepers]) done();
     await this.loop;
     this.loop = undefined;
+    if (this.dirty) this.save();
   }
 
   private async run(): Promise<void> {
+    const streams = new Set<Promise<void>>();
     while (!this.stopping) {
       const now = performance.now();
-      const task = this.tasks.find((t) => this.waitingFor(t, now) === undefined);
-      if (task !== undefined) {
-        await this.runTask(task);
-        continue;
+      while (streams.size < TASKS_IN_FLIGHT) {
+        const task = this.tasks.find((t) => !this.running.has(t) && this.waitingFor(t, now) === undefined);
+        if (task === undefined) break;
+        this.running.add(task);
+        const stream: Promise<void> = this.runTask(task).finally(() => {
+          this.running.delete(task);
+          streams.delete(stream);
+          this.wake?.();
+        });
+        streams.add(stream);
       }
       if (this.tasks.length === 0) this.o.idle?.();
-      await this.sleep(POLL_MS);
+      if (this.dirty && now - this.savedAt >= SAVE_INTERVAL_MS) this.save();
+      await this.sleep(streams.size === 0 ? POLL_MS : SAVE_INTERVAL_MS, true);
     }
+    await Promise.all(streams);
+  }
+
+  private save(): void {
+    saveTransfers(this.o.vfs, this.o.dir, this.tasks);
+    this.dirty = false;
+    this.savedAt = performance.now();
   }
 
   /** Why `t` cannot run now, or undefined if it can. */
@@ -259,15 +294,15 @@ export class Transfers {
         this.counters.keysMoved += page.entries.length;
         this.counters.bytesMoved += bytes;
         if (page.done) task.cursor = to;
+        this.dirty = true;
         if (task.cursor >= to) break;
-        saveTransfers(this.o.vfs, this.o.dir, this.tasks);
         await this.pace(bytes);
       }
       if (task.cursor >= to && this.tasks.includes(task)) {
         this.tasks = this.tasks.filter((t) => t !== task);
         this.retryAt.delete(task);
         this.counters.done++;
-        saveTransfers(this.o.vfs, this.o.dir, this.tasks);
+        this.dirty = true;
       }
     } catch (err) {
       this.counters.failures++;
@@ -302,19 +337,20 @@ export class Transfers {
     if (this.budgetAt > now) await this.sleep(this.budgetAt - now);
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps `ms`; stop() ends every sleep, wake() only the runner's own (`loop`). */
+  private sleep(ms: number, loop = false): Promise<void> {
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
       const timer = setTimeout(done, ms);
       timer.unref();
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
+      this.sleepers.add(done);
+      if (loop) this.wake = done;
     });
   }
 }
