@@ -198,6 +198,30 @@ test('the plan and its cursors are on disk before a transfer starts; a later rin
   }
 });
 
+test('cursors reach the disk while streaming, not only when the runner stops (a crash resumes near where it was)', async () => {
+  const w = await world();
+  try {
+    mkdirs(w);
+    const o = options(w, 'a', { bytesPerSecond: 2000, pageEntries: 2 });
+    const a = new Transfers(w.membership, w.transport, o);
+    a.onRing(w.next, w.previous);
+    const planned = loadTransfers(new RealVfs(), o.dir);
+    a.start();
+    try {
+      await eventually(() => {
+        const saved = loadTransfers(new RealVfs(), o.dir);
+        const advanced = saved.length < planned.length || saved.some((t) => t.cursor > w.next.partitionRange(t.partition).from);
+        return advanced ? undefined : 'no progress on disk yet';
+      }, 20_000);
+      assert.ok(a.pending > 0, 'still streaming');
+    } finally {
+      await a.stop();
+    }
+  } finally {
+    await w.close();
+  }
+});
+
 test('status says why a transfer waits: the cluster has not seen the ring, or the target is down', async () => {
   const w = await world();
   try {
