@@ -1,12 +1,15 @@
-// Transfers survive their ends going away. The sending node stopped mid-transfer and started
-// again resumes from the cursors it saved (TRANSFERS.json) rather than starting over, and
-// completes; a target that goes down mid-transfer is waited for and, once back, receives the
+// Transfers survive their ends going away. The sending node dies mid-transfer (stopped, with
+// TRANSFERS.json put back as it was on disk at a moment mid-way: a crash image) and started
+// again resumes from those cursors rather than starting over, and completes; a target that goes down mid-transfer is waited for and, once back, receives the
 // rest. Either way every key ends on every member of its new preference list. Senders are
 // throttled hard (4 kB/s, pages of 8 objects) so that the stop lands mid-partition.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ClusterNode } from '../../src/cluster/node.js';
+import { TRANSFERS_FILE, loadTransfers } from '../../src/cluster/transfer-file.js';
 import { planTransfers } from '../../src/cluster/transfer-plan.js';
+import { RealVfs } from '../../src/storage/vfs-real.js';
 import type { Ring } from '../../src/ring/index.js';
 import { XxHash64 } from '../../src/coordinator/xxhash64.js';
 import { enterNetns } from './netns.js';
@@ -38,11 +41,23 @@ if (inside) {
     try {
       const { keys, sender, previous } = await joinUnderWay(c);
       const id = sender.id;
+      const next = c.node('n4').store.ring;
+      // The crash image: TRANSFERS.json as it is on disk mid-way (the only state a transfer
+      // keeps); the node is stopped and the image put back, as if it had died right then.
+      const dir = `${c.root}/${id}`;
+      let image: Buffer | undefined;
+      await eventually(() => {
+        const saved = loadTransfers(new RealVfs(), dir);
+        if (!saved.some((t) => t.cursor > next.partitionRange(t.partition).from)) return 'no transfer has progress on disk yet';
+        image = readFileSync(`${dir}/${TRANSFERS_FILE}`);
+        return undefined;
+      }, 30_000);
       const movedBefore = sender.transfers.status().keysMoved;
       await c.stop(id);
+      writeFileSync(`${dir}/${TRANSFERS_FILE}`, image!);
+      const crashed = loadTransfers(new RealVfs(), dir);
 
       // What this sender had to move in all: its planned (partition, target) pairs times the keys in each partition.
-      const next = c.node('n4').store.ring;
       const tasks = planTransfers(previous, next, N, id, (x) => (x === 'n4' ? 'joining' : 'up'));
       const perPartition = new Map<number, number>();
       for (const t of tasks) perPartition.set(t.partition, (perPartition.get(t.partition) ?? 0) + 1);
@@ -54,17 +69,17 @@ if (inside) {
       }
       assert.ok(movedBefore < total, `${id} was not mid-way: ${movedBefore} of ${total}`);
 
+      assert.ok(crashed.length > 0 && crashed.length <= tasks.length);
+      assert.ok(crashed.some((t) => t.cursor > next.partitionRange(t.partition).from), 'a transfer stopped mid-partition');
       const again = await c.start(id);
-      const resumed = again.transfers.status();
-      assert.ok(resumed.pending > 0, 'the pending transfers came back from disk');
-      assert.ok(resumed.tasks.some((t) => t.progress > 0 && t.progress < 1), `no transfer resumed mid-partition: ${JSON.stringify(resumed.tasks.slice(0, 4))}`);
+      assert.ok(again.transfers.pending > 0, 'the pending transfers came back from disk');
       await c.transfersDone();
       const movedAfter = again.transfers.status().keysMoved;
       assert.ok(movedAfter < total, `restarted from scratch: ${movedAfter} of ${total} moved again`);
       assert.ok(movedBefore + movedAfter >= total, `only ${movedBefore} + ${movedAfter} of ${total} moved`);
       const missing = await missingReplicas(c.node('n2'), keys);
       assert.equal(missing.slice(0, 10), [], `${missing.length} replicas missing`);
-      console.log(`  resume: ${id} moved ${movedBefore} keys, was stopped, moved the other ${movedAfter} of ${total} after its restart`);
+      console.log(`  resume: ${id} moved ${movedBefore} keys, crashed with ${crashed.length} of ${tasks.length} transfers pending on disk, moved ${movedAfter} of ${total} after its restart`);
     } finally {
       await c.close();
     }
