@@ -181,6 +181,7 @@ export class Transfers {
     const n = Math.min(this.o.n, ring.members.length);
     const kept = this.tasks.filter((t) => t.partition < ring.q && ring.listOf(t.partition, n).includes(t.target));
     if (kept.length !== this.tasks.length) {
+      for (const t of this.tasks) if (!kept.includes(t)) this.retryAt.delete(t);
       this.counters.dropped += this.tasks.length - kept.length;
       this.tasks = kept;
       changed = true;
@@ -295,7 +296,6 @@ export class Transfers {
         this.counters.bytesMoved += bytes;
         if (page.done) task.cursor = to;
         this.dirty = true;
-        if (task.cursor >= to) break;
         await this.pace(bytes);
       }
       if (task.cursor >= to && this.tasks.includes(task)) {
