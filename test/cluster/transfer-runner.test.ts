@@ -222,6 +222,26 @@ test('cursors reach the disk while streaming, not only when the runner stops (a 
   }
 });
 
+test('the bytes-per-second throttle holds a transfer back (a lower bound on its time: a slow machine only adds)', async () => {
+  const w = await world();
+  try {
+    mkdirs(w);
+    const rate = 2000;
+    const a = new Transfers(w.membership, w.transport, options(w, 'a', { bytesPerSecond: rate }));
+    a.onRing(w.next, w.previous);
+    const started = performance.now();
+    a.start();
+    await eventually(() => (a.pending === 0 ? undefined : `${a.pending} pending`), 30_000);
+    const took = performance.now() - started;
+    await a.stop();
+    const bytes = a.status().bytesMoved;
+    assert.ok(bytes > rate / 2, `only ${bytes} bytes moved`);
+    assert.ok(took >= (0.9 * bytes * 1000) / rate, `${bytes} bytes in ${took.toFixed(0)} ms: faster than ${rate} B/s`);
+  } finally {
+    await w.close();
+  }
+});
+
 test('status says why a transfer waits: the cluster has not seen the ring, or the target is down', async () => {
   const w = await world();
   try {
