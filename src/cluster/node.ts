@@ -5,6 +5,8 @@
 //                                                        └─> PeerTransport ──TCP──> other nodes'
 //                                                              PeerServer ──> their shards
 //   gossip: Gossiper.tick() every interval; its messages ride the peer links as CONTROL frames.
+//   transfers: on every ring adopted, this node's shards stream the partitions they held to
+//   their new replicas (transfer.ts); a leaver marks itself left once nothing is pending.
 //
 // The ring is the one the gossip adopted (epoch'd, the same on every node); until this node
 // has one (a joiner before it heard from its seed), requests fail with ERR_NOT_READY.
