@@ -7,6 +7,8 @@
 //   gossip: Gossiper.tick() every interval; its messages ride the peer links as CONTROL frames.
 //   transfers: on every ring adopted, this node's shards stream the partitions they held to
 //   their new replicas (transfer.ts); a leaver marks itself left once nothing is pending.
+//   Until a new replica of this node has all of a partition, reads of it also ask the
+//   senders (FillingTransport wraps the local transport, transfer-fill.ts).
 //
 // The ring is the one the gossip adopted (epoch'd, the same on every node); until this node
 // has one (a joiner before it heard from its seed), requests fail with ERR_NOT_READY.
@@ -39,6 +41,8 @@ import { PeerServer } from './peer-server.js';
 import { PeerTransport } from './peer-transport.js';
 import { RoutedTransport, localReplicaHandler } from './routed-transport.js';
 import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
+import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
+import { nodeOfMember } from './ring-state.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -78,6 +82,11 @@ interface GossipEnvelope {
   gossip: GossipMessage;
 }
 
+/** A sender's report that a range reached this node (transfer-fill.ts). */
+interface TransferEnvelope {
+  transfer: TransferDone;
+}
+
 /** Gossip messages are small and periodic: one that takes longer than this is lost. */
 const GOSSIP_SEND_TIMEOUT_MS = 2000;
 /** The control timeout of a shard's start and calls. */
@@ -95,6 +104,7 @@ export class ClusterNode {
     readonly server: PeerServer,
     readonly local: ShardTransport,
     readonly transfers: Transfers,
+    readonly filling: Filling,
     private readonly file: NodeFile,
     private readonly dir: string,
   ) {}
@@ -102,6 +112,7 @@ export class ClusterNode {
   static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
     mkdirSync(o.dir, { recursive: true });
     const file = loadNodeFile(o.dir, o.id);
+    const filling = new Filling(o.id, o.defaults.n, new RealVfs(), o.dir);
     file.generation++;
     saveNodeFile(o.dir, file);
     const address = `${o.host}:${o.port}`;
@@ -156,7 +167,10 @@ export class ClusterNode {
       { clock: systemClock, random: new Random(randomBytes(4).readUInt32LE(0)), send },
     );
     const g = gossiper;
-    const routed = new RoutedTransport(o.id, local, peers);
+    // Reads of a replica still being filled also ask its senders (transfer-fill.ts).
+    let routed: RoutedTransport | undefined;
+    const filled = new FillingTransport(o.id, local, () => routed!, filling, () => g.ring);
+    routed = new RoutedTransport(o.id, filled, peers);
     let server: PeerServer;
     try {
       server = await PeerServer.listen({
@@ -165,9 +179,14 @@ export class ClusterNode {
         secret: o.secret,
         host: o.host,
         port: o.port,
-        handler: localReplicaHandler(o.id, local),
+        handler: localReplicaHandler(o.id, filled),
         control: async (from, msg) => {
-          const gossip = (msg as Partial<GossipEnvelope> | null)?.gossip;
+          const envelope = msg as Partial<GossipEnvelope & TransferEnvelope> | null;
+          if (envelope?.transfer !== undefined) {
+            filling.done(parseTransferDone(envelope.transfer));
+            return null;
+          }
+          const gossip = envelope?.gossip;
           if (gossip === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'unknown control message');
           g.receive(from, gossip);
           return null;
@@ -203,6 +222,11 @@ export class ClusterNode {
         idle: () => {
           if (g.record(o.id)?.status === 'leaving' && g.ring !== undefined && g.ring.member(`${o.id}/s0`) === undefined) g.markLeft();
         },
+        notify: async (done) => {
+          const node = nodeOfMember(done.target);
+          if (node === o.id) filling.done(done);
+          else await peers.call(node, { transfer: done } satisfies TransferEnvelope, GOSSIP_SEND_TIMEOUT_MS);
+        },
       });
     } catch (err) {
       await server.close();
@@ -210,10 +234,11 @@ export class ClusterNode {
       await local.close();
       throw err;
     }
-    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, file, o.dir);
+    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, file, o.dir);
     node.self = self;
     // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
     g.on('ring', ({ ring: adopted, previous }) => {
+      filling.onRing(adopted, previous, (id) => g.record(id)?.status);
       transfers.onRing(adopted, previous);
       self.persistRing(adopted);
     });
@@ -228,8 +253,8 @@ export class ClusterNode {
   }
 
   /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
-  snapshot(): ClusterSnapshot & { transfers: TransferStatus } {
-    return { ...this.gossiper.snapshot(), transfers: this.transfers.status() };
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number } } {
+    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size } };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */

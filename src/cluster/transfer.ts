@@ -24,6 +24,9 @@
 //   from the saved cursor; a transfer whose source or target is down waits for it.
 // - A transfer whose target no longer replicates the partition in the ring in force (a
 //   later change moved it on) is dropped: that change planned its own transfers.
+// - Once every object of a partition is acknowledged, the target's node is told (notify), so
+//   it stops consulting the senders on reads (transfer-fill.ts); a transfer is complete
+//   only once that message is acknowledged.
 // - Data is not deleted from the former holders (nothing reclaims their space yet).
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { Transport } from '../coordinator/transport.js';
@@ -35,6 +38,7 @@ import { isMemberStatus, type NodeRecord } from './node-record.js';
 import { BadReplies, ReplicaCalls } from './replica-calls.js';
 import { nodeOfMember } from './ring-state.js';
 import { loadTransfers, saveTransfers, type TransferProgress } from './transfer-file.js';
+import type { TransferDone } from './transfer-fill.js';
 import { planTransfers } from './transfer-plan.js';
 
 /** Objects moved per second at most, by default: 16 MiB/s streams a node's 100 GiB in under
@@ -88,6 +92,9 @@ export interface TransferOptions {
   settleMs?: number;
   /** Called whenever nothing is pending (the decommission's last step hangs here). */
   idle?: () => void;
+  /** Tells the target's node that a transfer is complete (transfer-fill.ts); a rejection
+   *  retries it later, like a failed page. */
+  notify?: (done: TransferDone) => Promise<void>;
 }
 
 export interface TransferTaskView {
@@ -298,7 +305,8 @@ export class Transfers {
         this.dirty = true;
         await this.pace(bytes);
       }
-      if (task.cursor >= to && this.tasks.includes(task)) {
+      if (task.cursor >= to && this.tasks.includes(task) && !this.stopping) {
+        await this.o.notify?.({ partition: task.partition, target: task.target, source: task.source });
         this.tasks = this.tasks.filter((t) => t !== task);
         this.retryAt.delete(task);
         this.counters.done++;

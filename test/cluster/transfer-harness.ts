@@ -143,7 +143,8 @@ export class WriteLoad {
   private async worker(w: number): Promise<void> {
     let i = 0;
     while (!this.stopped) {
-      const running = this.nodes.running().filter((n) => n.gossiper.record(n.id)?.status !== 'left');
+      // As a load balancer would: only nodes that are ready (have a ring) and have not left.
+      const running = this.nodes.running().filter((n) => n.gossiper.ring !== undefined && n.gossiper.record(n.id)?.status !== 'left');
       const node = running[(w + i) % running.length]!;
       const key = `load${w}:${i++}`;
       const value = `v-${key}`;
@@ -156,6 +157,46 @@ export class WriteLoad {
         const code = (err as { code?: string }).code ?? 'other';
         this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}
+
+/** Reads of known keys (R = 1: one replica's answer decides) from the running nodes in turn, until stopped. */
+export class ReadLoad {
+  reads = 0;
+  /** Keys read as absent or without their value: '<key> via <node>'. */
+  readonly misses: string[] = [];
+  failed = 0;
+  private stopped = false;
+  private readonly done: Promise<void>[] = [];
+
+  constructor(private readonly nodes: Nodes, private readonly keys: Map<string, string>, private readonly workers = 2) {}
+
+  start(): void {
+    for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.done);
+  }
+
+  private async worker(w: number): Promise<void> {
+    const keys = [...this.keys.keys()];
+    let i = w * 7919;
+    while (!this.stopped) {
+      const running = this.nodes.running().filter((n) => n.gossiper.ring !== undefined);
+      const node = running[i % running.length]!;
+      const key = keys[(i * 7919) % keys.length]!;
+      i++;
+      try {
+        const r = await node.store.get(key, { r: 1 });
+        this.reads++;
+        if (r === undefined || !r.values.some((v) => dec.decode(v) === this.keys.get(key))) this.misses.push(`${key} via ${node.id}`);
+      } catch {
+        this.failed++;
       }
       await new Promise((r) => setImmediate(r));
     }

@@ -1,12 +1,12 @@
 // Decommission under load: `leave` on one of four nodes (through its admin command) stages
 // it leaving; once a ring without it is in force it streams every partition it held to the
 // new owners and only then marks itself left (pending transfers: 0), after which it can stop.
-// Every key is then on every member of its new preference list and no acknowledged write is
-// lost.
+// Every key is then on every member of its new preference list, no acknowledged write is
+// lost, and no R = 1 read missed a key meanwhile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { enterNetns } from './netns.js';
-import { Nodes, SECRET, WriteLoad, eventually, lostWrites, missingReplicas, preload } from './transfer-harness.js';
+import { Nodes, ReadLoad, SECRET, WriteLoad, eventually, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
 const inside = await enterNetns();
 
@@ -20,6 +20,8 @@ if (inside) {
       const keys = await preload(c.node('n2'), 'pre', 2000);
       const load = new WriteLoad(c);
       load.start();
+      const reads = new ReadLoad(c, keys);
+      reads.start();
       const leaver = c.node('n4');
       const admin = leaver.admin(SECRET);
       const answer = (await admin.command('leave', new URLSearchParams())) as { leaving: string };
@@ -48,14 +50,19 @@ if (inside) {
       await c.transfersDone();
       await new Promise((r) => setTimeout(r, 300));
       await load.stop();
+      await reads.stop();
       await c.stop('n4');
       const all = new Map([...keys, ...load.acked]);
       assert.ok(load.acked.size > 50, `only ${load.acked.size} writes acknowledged`);
+      assert.is(load.failed, 0, `writes failed with every node up: ${JSON.stringify(Object.fromEntries(load.errors))}`);
       const missing = await missingReplicas(c.node('n1'), all);
       assert.equal(missing.slice(0, 10), [], `${missing.length} replicas missing`);
       assert.equal(await lostWrites(c.node('n2'), load.acked), []);
+      assert.ok(reads.reads > 100, `only ${reads.reads} reads`);
+      assert.equal(reads.misses.slice(0, 10), [], `${reads.misses.length} of ${reads.reads} R=1 reads missed a key`);
+      assert.is(reads.failed, 0, 'reads failed with every node up');
       console.log(`  leave: n4 moved ${t.keysMoved} keys, ${(t.bytesMoved / 1024).toFixed(0)} KiB in ${t.done} transfers; left ${took.toFixed(0)} ms after leave; ` +
-        `writes: ${load.acked.size} acked, ${load.failed} failed ${JSON.stringify(Object.fromEntries(load.errors))}`);
+        `writes: ${load.acked.size} acked, ${load.failed} failed; R=1 reads: ${reads.reads}, ${reads.misses.length} missed`);
     } finally {
       await c.close();
     }

@@ -1,0 +1,207 @@
+// Runs on: the main thread. Reads of a replica that is still being filled. When the ring
+// makes one of this node's shards a new replica of partition p, the shard holds none of p's
+// older objects until its senders have streamed them (transfer.ts); a read answered by it
+// alone (R = 1, or R = 2 of N = 2 with it among the first answers) would miss acknowledged
+// writes. So until every sender has reported p done (a 'transfer done' CONTROL message), a
+// GET for p to that shard also asks the senders and answers the merge of what they hold
+// (Riak forwards to the old owner during handoff in the same spirit). A sender that fails
+// to answer is left out: the answer is then what the shard holds, as without this.
+//
+// Which partitions are filling, and from whom, is computed here at every ring adopted with
+// the same plan as the senders use (transfer-plan.ts), and kept in `<dir>/FILLING.json`
+// (rewritten whole; JSON { "version": 1, "filling": [{ "partition", "target", "sources" }] })
+// so a restart of the new replica keeps asking the senders until they are done.
+import { ErrorCode, RingkvError } from '../errors.js';
+import type { ReplySink, Transport } from '../coordinator/transport.js';
+import { FrameType, type Reply, type Request } from '../protocol/index.js';
+import type { Ring } from '../ring/index.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/vfs.js';
+import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
+import type { NodeStatus } from './node-record.js';
+import { nodeOfMember } from './ring-state.js';
+import { sendersOf } from './transfer-plan.js';
+
+/** The file's name in the node's directory. On disk: never changes. */
+export const FILLING_FILE = 'FILLING.json';
+const VERSION = 1;
+
+/** A sender's report that it has streamed `partition` to `target` (a CONTROL message body). */
+export interface TransferDone {
+  readonly partition: number;
+  readonly target: string;
+  readonly source: string;
+}
+
+/** Checks a TransferDone from the wire. Throws ERR_PROTOCOL. */
+export function parseTransferDone(raw: unknown): TransferDone {
+  const x = raw as Partial<TransferDone> | null;
+  if (x === null || typeof x !== 'object' || !Number.isSafeInteger(x.partition) || x.partition! < 0 || typeof x.target !== 'string' || typeof x.source !== 'string') {
+    throw new RingkvError(ErrorCode.PROTOCOL, 'a transfer-done message needs partition, target and source');
+  }
+  return { partition: x.partition!, target: x.target, source: x.source };
+}
+
+/** The partitions this node's shards are being filled with, and by whom. Main thread only. */
+export class Filling {
+  /** `${partition}/${target}` -> the senders that have not reported done. */
+  private readonly entries = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly self: string,
+    private readonly n: number,
+    private readonly vfs: Vfs,
+    private readonly dir: string,
+  ) {
+    this.load();
+  }
+
+  /** Filling replicas (partition, target) not yet complete. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The senders `target` still waits for in partition p (undefined: it is not filling p). */
+  sourcesOf(p: number, target: string): ReadonlySet<string> | undefined {
+    return this.entries.get(`${p}/${target}`);
+  }
+
+  /** A new ring: this node's new replicas start filling; entries the ring made moot go. */
+  onRing(ring: Ring, previous: Ring | undefined, statusOf: (node: string) => NodeStatus | undefined): void {
+    let changed = false;
+    const nNext = Math.min(this.n, ring.members.length);
+    if (previous !== undefined && previous.q === ring.q) {
+      const nPrev = Math.min(this.n, previous.members.length);
+      for (let p = 0; p < ring.q; p++) {
+        const before = previous.listOf(p, nPrev);
+        for (const target of ring.listOf(p, nNext)) {
+          if (nodeOfMember(target) !== this.self || before.includes(target)) continue;
+          const sources = sendersOf(before, ring, statusOf);
+          const key = `${p}/${target}`;
+          if (sources.length === 0 || this.entries.has(key)) continue;
+          this.entries.set(key, new Set(sources));
+          changed = true;
+        }
+      }
+    }
+    for (const key of [...this.entries.keys()]) {
+      const [p, target] = splitKey(key);
+      if (p >= ring.q || !ring.listOf(p, nNext).includes(target)) {
+        this.entries.delete(key);
+        changed = true;
+      }
+    }
+    if (changed) this.save();
+  }
+
+  /** A sender reported done. Unknown reports are ignored (the entry was already closed). */
+  done(d: TransferDone): void {
+    const key = `${d.partition}/${d.target}`;
+    const sources = this.entries.get(key);
+    if (sources === undefined || !sources.delete(d.source)) return;
+    if (sources.size === 0) this.entries.delete(key);
+    this.save();
+  }
+
+  private load(): void {
+    const path = `${this.dir}/${FILLING_FILE}`;
+    if (!this.vfs.exists(path)) return;
+    let file: { version?: unknown; filling?: { partition: number; target: string; sources: string[] }[] };
+    try {
+      file = JSON.parse(new TextDecoder().decode(readWholeFile(this.vfs, path))) as typeof file;
+      if (file.version !== VERSION || !Array.isArray(file.filling)) throw new Error(`needs version ${VERSION} and filling`);
+      for (const f of file.filling) {
+        if (!Number.isSafeInteger(f.partition) || typeof f.target !== 'string' || !Array.isArray(f.sources)) throw new Error('a bad entry');
+        this.entries.set(`${f.partition}/${f.target}`, new Set(f.sources.map(String)));
+      }
+    } catch (err) {
+      throw new RingkvError(ErrorCode.CORRUPTION, `${path} is not a filling file (${(err as Error).message}): delete it (reads then stop asking the senders of partitions still filling)`);
+    }
+  }
+
+  private save(): void {
+    const filling = [...this.entries].map(([key, sources]) => {
+      const [partition, target] = splitKey(key);
+      return { partition, target, sources: [...sources] };
+    });
+    writeFileAtomic(this.vfs, this.dir, FILLING_FILE, new TextEncoder().encode(JSON.stringify({ version: VERSION, filling }) + '\n'));
+  }
+}
+
+function splitKey(key: string): [number, string] {
+  const slash = key.indexOf('/');
+  return [Number(key.slice(0, slash)), key.slice(slash + 1)];
+}
+
+/**
+ * This node's local transport (ids 's<k>'), with GETs to a filling replica merged with its
+ * senders' answers (asked through `others`, the node's routed transport). Everything else
+ * passes straight through, allocation-free.
+ */
+export class FillingTransport implements Transport {
+  private readonly prefix: string;
+
+  constructor(
+    self: string,
+    private readonly inner: Transport,
+    private readonly others: () => Transport,
+    private readonly filling: Filling,
+    private readonly ring: () => Ring | undefined,
+  ) {
+    this.prefix = `${self}/`;
+  }
+
+  request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
+    const sources = this.sourcesFor(replica, req);
+    return sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.merged(replica, req, timeoutMs, sources);
+  }
+
+  send(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
+    const sources = this.sourcesFor(replica, req);
+    if (sources === undefined && this.inner.send !== undefined) {
+      this.inner.send(replica, req, timeoutMs, sink, tag);
+      return;
+    }
+    const reply = sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.merged(replica, req, timeoutMs, sources);
+    reply.then(
+      (r) => sink.onReply(r, tag),
+      (err: Error) => sink.onError(err, tag),
+    );
+  }
+
+  isDown(replica: string): boolean {
+    return this.inner.isDown(replica);
+  }
+
+  onUp(listener: (replica: string) => void): void {
+    this.inner.onUp(listener);
+  }
+
+  private sourcesFor(replica: string, req: Request): ReadonlySet<string> | undefined {
+    if (req.type !== FrameType.GET || this.filling.size === 0) return undefined;
+    const ring = this.ring();
+    if (ring === undefined) return undefined;
+    return this.filling.sourcesOf(ring.partitionOf(req.hi, req.lo), this.prefix + replica);
+  }
+
+  /** The local answer merged with every sender's that arrives in time. */
+  private async merged(replica: string, req: Request, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    if (req.type !== FrameType.GET) return this.inner.request(replica, req, timeoutMs);
+    const get: Request = { type: FrameType.GET, hi: req.hi, lo: req.lo, key: req.key.slice() }; // the caller may reuse req
+    const others = this.others();
+    const asked = [...sources].map((s) => others.request(s, get, timeoutMs).catch(() => undefined));
+    const local = await this.inner.request(replica, get, timeoutMs);
+    if (local.type !== FrameType.OBJECT) return local;
+    let merged: VObject | undefined = local.object.length === 0 ? undefined : decodeObject(local.object);
+    for (const r of await Promise.all(asked)) {
+      if (r?.type !== FrameType.OBJECT || r.object.length === 0) continue;
+      let theirs: VObject;
+      try {
+        theirs = decodeObject(r.object);
+      } catch {
+        continue; // a sender's bad object: answer without it
+      }
+      merged = merged === undefined ? theirs : mergeObjects(merged, theirs);
+    }
+    return { type: FrameType.OBJECT, object: merged === undefined ? new Uint8Array(0) : encodeObject(merged) };
+  }
+}
