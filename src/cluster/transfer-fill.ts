@@ -4,8 +4,9 @@
 // alone (R = 1, or R = 2 of N = 2 with it among the first answers) would miss acknowledged
 // writes. So until every sender has reported p done (a 'transfer done' CONTROL message), a
 // GET for p to that shard also asks the senders and answers the merge of what they hold
-// (Riak forwards to the old owner during handoff in the same spirit). A sender that fails
-// to answer is left out: the answer is then what the shard holds, as without this.
+// (Riak forwards to the old owner during handoff in the same spirit). A sender that is down,
+// or does not answer within half the request's timeout, is left out: the answer is then what
+// the shard holds, as without this. A sender removed from the cluster is no longer waited for.
 //
 // Which partitions are filling, and from whom, is computed here at every ring adopted with
 // the same plan as the senders use (transfer-plan.ts), and kept in `<dir>/FILLING.json`
@@ -83,9 +84,11 @@ export class Filling {
         }
       }
     }
-    for (const key of [...this.entries.keys()]) {
+    for (const [key, sources] of [...this.entries]) {
       const [p, target] = splitKey(key);
-      if (p >= ring.q || !ring.listOf(p, nNext).includes(target)) {
+      // A sender removed since will never report: stop waiting for it.
+      for (const s of [...sources]) if (statusOf(nodeOfMember(s)) === 'removed') sources.delete(s);
+      if (p >= ring.q || !ring.listOf(p, nNext).includes(target) || sources.size === 0) {
         this.entries.delete(key);
         changed = true;
       }
@@ -188,7 +191,10 @@ export class FillingTransport implements Transport {
     if (req.type !== FrameType.GET) return this.inner.request(replica, req, timeoutMs);
     const get: Request = { type: FrameType.GET, hi: req.hi, lo: req.lo, key: req.key.slice() }; // the caller may reuse req
     const others = this.others();
-    const asked = [...sources].map((s) => others.request(s, get, timeoutMs).catch(() => undefined));
+    // Senders known down are skipped, and the others get half the time, so that a silent one
+    // still leaves the merged answer inside the asker's own timeout.
+    const senderMs = Math.max(1, Math.floor(timeoutMs / 2));
+    const asked = [...sources].filter((s) => !others.isDown(s)).map((s) => others.request(s, get, senderMs).catch(() => undefined));
     const local = await this.inner.request(replica, get, timeoutMs);
     if (local.type !== FrameType.OBJECT) return local;
     let merged: VObject | undefined = local.object.length === 0 ? undefined : decodeObject(local.object);

@@ -1,7 +1,8 @@
 // Reads of a replica still being filled (transfer-fill.ts): a GET to it also asks the
 // partition's senders and answers the merge, until every sender has reported the partition
 // done; the state survives a restart (FILLING.json); other requests pass straight through;
-// a sender that cannot answer is left out; bad reports and files are refused.
+// a sender that cannot answer is left out, a removed one no longer waited for; bad reports
+// and files are refused.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
@@ -121,6 +122,19 @@ test('a sender that cannot answer is left out; writes pass straight through; a l
     assert.equal(values(await s.all.request('c/s0', get, 1000)), ['new']);
     s.filling.onRing(Ring.build(['a', 'b'].map(member), Q, { previous: next }), undefined, up);
     assert.is(s.filling.size, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a sender removed from the cluster is no longer waited for', async () => {
+  const { key, p } = keyFilledByC();
+  const s = await setup(key);
+  try {
+    s.filling.onRing(next, previous, up);
+    const sender = [...s.filling.sourcesOf(p, 'c/s0')!][0]!;
+    s.filling.onRing(next, undefined, (node) => (`${node}/s0` === sender ? 'removed' : 'up'));
+    assert.is(s.filling.sourcesOf(p, 'c/s0'), undefined);
   } finally {
     await s.close();
   }
