@@ -4,7 +4,9 @@
 // alone (R = 1, or R = 2 of N = 2 with it among the first answers) would miss acknowledged
 // writes. So until every sender has reported p done (a 'transfer done' CONTROL message), a
 // GET for p to that shard also asks the senders and answers the merge of what they hold
-// (Riak forwards to the old owner during handoff in the same spirit). A sender that is down,
+// (Riak forwards to the old owner during handoff in the same spirit). A PUT the replica
+// coordinates first takes in the senders' object for the key, so that its new version
+// supersedes the older values instead of becoming their sibling. A sender that is down,
 // or does not answer within half the request's timeout, is left out: the answer is then what
 // the shard holds, as without this. A sender removed from the cluster is no longer waited for.
 //
@@ -14,7 +16,7 @@
 // so a restart of the new replica keeps asking the senders until they are done.
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { ReplySink, Transport } from '../coordinator/transport.js';
-import { FrameType, type Reply, type Request } from '../protocol/index.js';
+import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/vfs.js';
 import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
@@ -136,9 +138,9 @@ function splitKey(key: string): [number, string] {
 }
 
 /**
- * This node's local transport (ids 's<k>'), with GETs to a filling replica merged with its
- * senders' answers (asked through `others`, the node's routed transport). Everything else
- * passes straight through, allocation-free.
+ * This node's local transport (ids 's<k>'), with GETs and PUTs to a filling replica
+ * completed from its senders (asked through `others`, the node's routed transport).
+ * Everything else passes straight through, allocation-free.
  */
 export class FillingTransport implements Transport {
   private readonly prefix: string;
@@ -155,7 +157,7 @@ export class FillingTransport implements Transport {
 
   request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
     const sources = this.sourcesFor(replica, req);
-    return sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.merged(replica, req, timeoutMs, sources);
+    return sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.filled(replica, req, timeoutMs, sources);
   }
 
   send(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
@@ -164,7 +166,7 @@ export class FillingTransport implements Transport {
       this.inner.send(replica, req, timeoutMs, sink, tag);
       return;
     }
-    const reply = sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.merged(replica, req, timeoutMs, sources);
+    const reply = sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.filled(replica, req, timeoutMs, sources);
     reply.then(
       (r) => sink.onReply(r, tag),
       (err: Error) => sink.onError(err, tag),
@@ -180,34 +182,66 @@ export class FillingTransport implements Transport {
   }
 
   private sourcesFor(replica: string, req: Request): ReadonlySet<string> | undefined {
-    if (req.type !== FrameType.GET || this.filling.size === 0) return undefined;
+    if ((req.type !== FrameType.GET && req.type !== FrameType.PUT) || this.filling.size === 0) return undefined;
     const ring = this.ring();
     if (ring === undefined) return undefined;
     return this.filling.sourcesOf(ring.partitionOf(req.hi, req.lo), this.prefix + replica);
   }
 
-  /** The local answer merged with every sender's that arrives in time. */
-  private async merged(replica: string, req: Request, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
-    if (req.type !== FrameType.GET) return this.inner.request(replica, req, timeoutMs);
-    const get: Request = { type: FrameType.GET, hi: req.hi, lo: req.lo, key: req.key.slice() }; // the caller may reuse req
+  /** A GET or PUT to a filling replica (copied: the caller may reuse `req` once this returns). */
+  private filled(replica: string, req: Request, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    if (req.type === FrameType.GET) return this.merged(replica, { type: FrameType.GET, hi: req.hi, lo: req.lo, key: req.key.slice() }, timeoutMs, sources);
+    if (req.type !== FrameType.PUT) return this.inner.request(replica, req, timeoutMs);
+    const put: PutRequest = { ...req, key: req.key.slice(), context: req.context.slice(), value: req.value === null ? null : req.value.slice() };
+    return this.prefilled(replica, put, timeoutMs, sources);
+  }
+
+  /** What the senders that answer in time hold for the key, merged (undefined: nothing). */
+  private async fromSenders(get: GetRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<VObject | undefined> {
     const others = this.others();
     // Senders known down are skipped, and the others get half the time, so that a silent one
-    // still leaves the merged answer inside the asker's own timeout.
+    // still leaves the answer inside the asker's own timeout.
     const senderMs = Math.max(1, Math.floor(timeoutMs / 2));
     const asked = [...sources].filter((s) => !others.isDown(s)).map((s) => others.request(s, get, senderMs).catch(() => undefined));
-    const local = await this.inner.request(replica, get, timeoutMs);
-    if (local.type !== FrameType.OBJECT) return local;
-    let merged: VObject | undefined = local.object.length === 0 ? undefined : decodeObject(local.object);
+    let merged: VObject | undefined;
     for (const r of await Promise.all(asked)) {
       if (r?.type !== FrameType.OBJECT || r.object.length === 0) continue;
       let theirs: VObject;
       try {
         theirs = decodeObject(r.object);
       } catch {
-        continue; // a sender's bad object: answer without it
+        continue; // a sender's bad object: go on without it
       }
       merged = merged === undefined ? theirs : mergeObjects(merged, theirs);
     }
-    return { type: FrameType.OBJECT, object: merged === undefined ? new Uint8Array(0) : encodeObject(merged) };
+    return merged;
+  }
+
+  /** The local answer merged with every sender's that arrives in time. */
+  private async merged(replica: string, get: GetRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    const theirs = this.fromSenders(get, timeoutMs, sources);
+    const local = await this.inner.request(replica, get, timeoutMs);
+    const remote = await theirs;
+    if (local.type !== FrameType.OBJECT || remote === undefined) return local;
+    let mine: VObject | undefined;
+    try {
+      mine = local.object.length === 0 ? undefined : decodeObject(local.object);
+    } catch {
+      return local; // the replica's own object is bad: its answer as it is (the asker reports it)
+    }
+    return { type: FrameType.OBJECT, object: encodeObject(mine === undefined ? remote : mergeObjects(mine, remote)) };
+  }
+
+  /**
+   * A PUT coordinated by a filling replica: the senders' object for the key is merged into
+   * the replica first, so the new version supersedes what the context (or an overwrite)
+   * covers instead of standing beside it as a sibling it never saw.
+   */
+  private async prefilled(replica: string, put: PutRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    const remote = await this.fromSenders({ type: FrameType.GET, hi: put.hi, lo: put.lo, key: put.key }, timeoutMs, sources);
+    if (remote !== undefined) {
+      await this.inner.request(replica, { type: FrameType.REPLICATE, hi: put.hi, lo: put.lo, key: put.key, object: encodeObject(remote) }, timeoutMs).catch(() => undefined);
+    }
+    return this.inner.request(replica, put, timeoutMs);
   }
 }

@@ -1,6 +1,6 @@
 // Reads of a replica still being filled (transfer-fill.ts): a GET to it also asks the
 // partition's senders and answers the merge, until every sender has reported the partition
-// done; the state survives a restart (FILLING.json); other requests pass straight through;
+// done; a PUT it coordinates supersedes the senders' versions; the state survives a restart (FILLING.json); other requests pass straight through;
 // a sender that cannot answer is left out, a removed one no longer waited for; bad reports
 // and files are refused.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { Ring, type Member } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryEngine } from '../../src/storage/index.js';
 import { RealVfs } from '../../src/storage/vfs-real.js';
-import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject, visibleValues } from '../../src/version/index.js';
+import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject, mergeObjects, visibleValues } from '../../src/version/index.js';
 
 const Q = 16;
 const N = 2;
@@ -122,6 +122,28 @@ test('a sender that cannot answer is left out; writes pass straight through; a l
     assert.equal(values(await s.all.request('c/s0', get, 1000)), ['new']);
     s.filling.onRing(Ring.build(['a', 'b'].map(member), Q, { previous: next }), undefined, up);
     assert.is(s.filling.size, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('an overwrite PUT coordinated by a filling replica supersedes what the senders hold instead of adding a sibling', async () => {
+  const { key, p, hi, lo } = keyFilledByC();
+  const s = await setup(key);
+  try {
+    s.filling.onRing(next, previous, up);
+    assert.ok(s.filling.sourcesOf(p, 'c/s0') !== undefined);
+    const put: Request = {
+      type: FrameType.PUT, hi, lo, key, context: new Uint8Array(0), value: new TextEncoder().encode('new'),
+      writtenAt: 5, expiresAt: 0, maxSiblings: 8, lww: false, overwrite: true,
+    };
+    assert.is((await s.filled.request('s0', put, 1000)).type, FrameType.OBJECT);
+    const get: Request = { type: FrameType.GET, hi, lo, key };
+    const mine = await s.all.request('c/s0', get, 1000);
+    const sender = await s.all.request([...s.filling.sourcesOf(p, 'c/s0')!][0]!, get, 1000);
+    assert.ok(mine.type === FrameType.OBJECT && sender.type === FrameType.OBJECT);
+    const merged = mergeObjects(decodeObject(mine.object), decodeObject(sender.object));
+    assert.equal(visibleValues(merged, Date.now()).map((v) => dec.decode(v)), ['new'], 'the old value is superseded once the replicas merge');
   } finally {
     await s.close();
   }
