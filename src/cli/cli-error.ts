@@ -11,6 +11,10 @@ export const CliErrorCode = {
   PORT_IN_USE: 'ERR_PORT_IN_USE',
   /** `ringkv status` / `bench` could not reach the server. */
   UNREACHABLE: 'ERR_UNREACHABLE',
+  /** The server refused a command (its own code and message follow). */
+  REFUSED: 'ERR_REFUSED',
+  /** `ringkv cluster leave --timeout` ran out before the node had left. */
+  WAIT_TIMEOUT: 'ERR_WAIT_TIMEOUT',
 } as const;
 
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];

@@ -3,10 +3,12 @@
 //
 //   ringkv start [options]    run a server (ringkv start --help)
 //   ringkv status [--admin]   shard table of a running server
+//   ringkv cluster <command>  membership: status, plan, commit, leave, remove <node>
 //   ringkv bench [options]    load generator against a running server or an embedded store
 //   ringkv version
 import { bench } from './bench.js';
 import { CliError } from './cli-error.js';
+import { cluster } from './cluster.js';
 import { start } from './start.js';
 import { status } from './status.js';
 import { version } from './version.js';
@@ -16,6 +18,7 @@ type Command = (argv: readonly string[]) => Promise<number> | number;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   start: { run: start, summary: 'Run a server (RESP + admin HTTP) on a data dir' },
   status: { run: status, summary: 'Show the shards of a running server' },
+  cluster: { run: cluster, summary: 'Membership of a cluster: status, plan, commit, leave (decommission), remove <node>' },
   bench: { run: bench, summary: 'Load a running server over RESP (or --embedded <dir>: a store in this process) and print throughput and latency' },
   version: { run: version, summary: 'Print the version' },
 };

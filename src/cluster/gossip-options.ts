@@ -22,6 +22,11 @@ export interface GossipOptions {
    *  for `cluster commit` (false, Riak's staged clustering). Set it the same on every node:
    *  the claimant's own setting decides. */
   autoCommit: boolean;
+  /** Who marks a leaver 'left'. false: the claimant, as soon as a ring without it is made
+   *  (gossip alone: nothing to hand off). true: the leaver itself, with markLeft(), once it
+   *  has streamed its data to the new owners (a cluster node, see transfer.ts). Set it the
+   *  same on every node: the claimant's own setting decides. */
+  leaverMarksLeft: boolean;
   detector: FailureDetectorOptions;
 }
 
@@ -32,6 +37,7 @@ export function defaultGossipOptions(intervalMs = 1000): GossipOptions {
     ackTimeoutMs: 2 * intervalMs,
     partitions: DEFAULT_PARTITIONS,
     autoCommit: true,
+    leaverMarksLeft: false,
     detector: defaultFailureDetectorOptions(intervalMs),
   };
 }
@@ -42,5 +48,6 @@ export function validateGossipOptions(o: GossipOptions): void {
   if (!Number.isInteger(o.fanout) || o.fanout < 1 || o.fanout > 64) throw invalid(`gossip fanout must be an integer from 1 to 64, got ${o.fanout}`);
   if (!(o.ackTimeoutMs > 0) || !Number.isFinite(o.ackTimeoutMs)) throw invalid(`gossip ackTimeoutMs must be a positive number, got ${o.ackTimeoutMs}`);
   if (typeof o.autoCommit !== 'boolean') throw invalid(`gossip autoCommit must be true or false, got ${String(o.autoCommit)}`);
+  if (typeof o.leaverMarksLeft !== 'boolean') throw invalid(`gossip leaverMarksLeft must be true or false, got ${String(o.leaverMarksLeft)}`);
   validateFailureDetectorOptions(o.detector);
 }

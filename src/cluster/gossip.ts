@@ -273,6 +273,21 @@ export class Gossiper {
     this.flush();
   }
 
+  /**
+   * The leaver's last step (with options.leaverMarksLeft): it has handed its data off and
+   * owns nothing in the ring in force, so it is 'left' and may stop. Throws ERR_NOT_READY
+   * if this node is not leaving or still owns partitions.
+   */
+  markLeft(): void {
+    const self = this.members.self;
+    if (self.status !== 'leaving') throw notReady(`node ${self.id} is ${self.status}, not leaving`);
+    if (this.rings.ring === undefined || this.rings.ring.member(`${self.id}/s0`) !== undefined) {
+      throw notReady(`node ${self.id} still owns partitions in ring epoch ${this.rings.epoch}: wait for a ring without it`);
+    }
+    this.changed(this.members.setStatus(self.id, 'left'), this.deps.clock.now());
+    this.flush();
+  }
+
   /** Stages the removal of a dead node: its partitions go to the others at the next commit. */
   remove(id: string): void {
     const r = this.members.get(id);
@@ -326,7 +341,8 @@ export class Gossiper {
 
   /**
    * The claimant's step: make the next ring from the staged changes and tidy statuses
-   * (joining -> up once in the ring, leaving -> left once out of it). With `explicit`, a
+   * (joining -> up once in the ring, leaving -> left once out of it, unless the leaver marks
+   * itself left after its handoff: options.leaverMarksLeft). With `explicit`, a
    * reason not to is thrown as ERR_NOT_READY; otherwise nothing happens.
    */
   private claim(explicit: boolean): Ring | undefined {
@@ -351,7 +367,7 @@ export class Gossiper {
     for (const r of this.members.all()) {
       const owns = ring.member(`${r.id}/s0`) !== undefined;
       if (r.status === 'joining' && owns) this.changed(this.members.setStatus(r.id, 'up'), now);
-      else if (r.status === 'leaving' && !owns) this.changed(this.members.setStatus(r.id, 'left'), now);
+      else if (r.status === 'leaving' && !owns && !this.options.leaverMarksLeft) this.changed(this.members.setStatus(r.id, 'left'), now);
     }
     return next;
   }

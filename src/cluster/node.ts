@@ -5,6 +5,10 @@
 //                                                        └─> PeerTransport ──TCP──> other nodes'
 //                                                              PeerServer ──> their shards
 //   gossip: Gossiper.tick() every interval; its messages ride the peer links as CONTROL frames.
+//   transfers: on every ring adopted, this node's shards stream the partitions they held to
+//   their new replicas (transfer.ts); a leaver marks itself left once nothing is pending.
+//   Until a new replica of this node has all of a partition, reads of it also ask the
+//   senders (FillingTransport wraps the local transport, transfer-fill.ts).
 //
 // The ring is the one the gossip adopted (epoch'd, the same on every node); until this node
 // has one (a joiner before it heard from its seed), requests fail with ERR_NOT_READY.
@@ -37,6 +41,9 @@ import { PeerServer } from './peer-server.js';
 import { refuseStale } from './request-guard.js';
 import { PeerTransport } from './peer-transport.js';
 import { RoutedTransport, localReplicaSender } from './routed-transport.js';
+import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
+import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
+import { nodeOfMember } from './ring-state.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -61,6 +68,8 @@ export interface ClusterNodeOptions {
   gossip?: Partial<GossipOptions>;
   /** Pause between anti-entropy rounds (ms; 0: off). */
   antiEntropyIntervalMs?: number;
+  /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
+  transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
   logger?: PeerLogger;
 }
 
@@ -77,6 +86,11 @@ interface NodeFile {
 /** A gossip message's CONTROL envelope (the control channel may carry other kinds later). */
 interface GossipEnvelope {
   gossip: GossipMessage;
+}
+
+/** A sender's report that a range reached this node (transfer-fill.ts). */
+interface TransferEnvelope {
+  transfer: TransferDone;
 }
 
 /** Gossip messages are small and periodic: one that takes longer than this is lost. */
@@ -97,6 +111,8 @@ export class ClusterNode {
     readonly peers: PeerTransport,
     readonly server: PeerServer,
     readonly local: ShardTransport,
+    readonly transfers: Transfers,
+    readonly filling: Filling,
     private readonly file: NodeFile,
     private readonly dir: string,
   ) {}
@@ -104,6 +120,7 @@ export class ClusterNode {
   static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
     mkdirSync(o.dir, { recursive: true });
     const file = loadNodeFile(o.dir, o.id);
+    const filling = new Filling(o.id, o.defaults.n, new RealVfs(), o.dir);
     file.generation++;
     saveNodeFile(o.dir, file);
     const address = `${o.host}:${o.port}`;
@@ -154,12 +171,16 @@ export class ClusterNode {
         // Known peers are seeds too: a restart finds the cluster even if its seeds are down.
         seeds: [...new Set([...o.seeds, ...Object.values(file.peers ?? {})])].filter((a) => a !== address),
         ring: file.ring,
-        options: o.gossip,
+        // The leaver marks itself left once its data is streamed away (transfer.ts).
+        options: { ...o.gossip, leaverMarksLeft: true },
       },
       { clock: systemClock, random: new Random(randomBytes(4).readUInt32LE(0)), send },
     );
     const g = gossiper;
-    const routed = new RoutedTransport(o.id, local, peers);
+    // Reads of a replica still being filled also ask its senders (transfer-fill.ts).
+    let routed: RoutedTransport | undefined;
+    const filled = new FillingTransport(o.id, local, () => routed!, filling, () => g.ring);
+    routed = new RoutedTransport(o.id, filled, peers);
     let server: PeerServer;
     try {
       server = await PeerServer.listen({
@@ -168,9 +189,14 @@ export class ClusterNode {
         secret: o.secret,
         host: o.host,
         port: o.port,
-        sender: refuseStale(localReplicaSender(o.id, local), () => g.ring, o.defaults.n),
+        sender: refuseStale(localReplicaSender(o.id, filled), () => g.ring, o.defaults.n),
         control: async (from, msg) => {
-          const gossip = (msg as Partial<GossipEnvelope> | null)?.gossip;
+          const envelope = msg as Partial<GossipEnvelope & TransferEnvelope> | null;
+          if (envelope?.transfer !== undefined) {
+            filling.done(parseTransferDone(envelope.transfer));
+            return null;
+          }
+          const gossip = envelope?.gossip;
           if (gossip === undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'unknown control message');
           g.receive(from, gossip);
           return null;
@@ -208,9 +234,34 @@ export class ClusterNode {
       shardStats: () => local.shardStats(),
       shards: local,
     });
-    const self = new ClusterNode(o.id, store, g, peers, server, local, file, o.dir);
+    let transfers: Transfers;
+    try {
+      transfers = new Transfers(g, routed, {
+        ...o.transfer, self: o.id, dir: o.dir, vfs: new RealVfs(), n: o.defaults.n, timeoutMs: o.defaults.timeoutMs,
+        // Decommission's last step: nothing left to stream, and a ring without this node.
+        idle: () => {
+          if (g.record(o.id)?.status === 'leaving' && g.ring !== undefined && g.ring.member(`${o.id}/s0`) === undefined) g.markLeft();
+        },
+        notify: async (done) => {
+          const node = nodeOfMember(done.target);
+          if (node === o.id) filling.done(done);
+          else await peers.call(node, { transfer: done } satisfies TransferEnvelope, GOSSIP_SEND_TIMEOUT_MS);
+        },
+      });
+    } catch (err) {
+      await server.close();
+      await peers.close();
+      await local.close();
+      throw err;
+    }
+    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, file, o.dir);
     node.self = self;
-    g.on('ring', ({ ring: adopted }) => self.persistRing(adopted));
+    // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
+    g.on('ring', ({ ring: adopted, previous }) => {
+      filling.onRing(adopted, previous, (id) => g.record(id)?.status);
+      transfers.onRing(adopted, previous);
+      self.persistRing(adopted);
+    });
     g.on('member', ({ record }) => {
       if (record.id === o.id || file.peers?.[record.id] === record.address) return;
       file.peers = { ...file.peers, [record.id]: record.address };
@@ -222,12 +273,13 @@ export class ClusterNode {
     });
     self.timer = setInterval(() => g.tick(), g.options.intervalMs);
     g.tick();
+    transfers.start();
     return self;
   }
 
-  /** The cluster as this node sees it (ringkv status, /ring, metrics). */
-  snapshot(): ClusterSnapshot {
-    return this.gossiper.snapshot();
+  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number } } {
+    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size } };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */
@@ -247,7 +299,7 @@ export class ClusterNode {
           }
           case 'leave':
             g.leave();
-            return { leaving: this.id };
+            return { leaving: this.id, transfers: this.transfers.pending };
           case 'remove': {
             const node = params.get('node');
             if (node === null || node === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'remove needs ?node=<id>');
@@ -271,6 +323,7 @@ export class ClusterNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    await this.transfers.stop();
     await this.server.close();
     await this.peers.close();
     await this.local.close();

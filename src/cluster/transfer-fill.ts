@@ -1,0 +1,247 @@
+// Runs on: the main thread. Reads of a replica that is still being filled. When the ring
+// makes one of this node's shards a new replica of partition p, the shard holds none of p's
+// older objects until its senders have streamed them (transfer.ts); a read answered by it
+// alone (R = 1, or R = 2 of N = 2 with it among the first answers) would miss acknowledged
+// writes. So until every sender has reported p done (a 'transfer done' CONTROL message), a
+// GET for p to that shard also asks the senders and answers the merge of what they hold
+// (Riak forwards to the old owner during handoff in the same spirit). A PUT the replica
+// coordinates first takes in the senders' object for the key, so that its new version
+// supersedes the older values instead of becoming their sibling. A sender that is down,
+// or does not answer within half the request's timeout, is left out: the answer is then what
+// the shard holds, as without this. A sender removed from the cluster is no longer waited for.
+//
+// Which partitions are filling, and from whom, is computed here at every ring adopted with
+// the same plan as the senders use (transfer-plan.ts), and kept in `<dir>/FILLING.json`
+// (rewritten whole; JSON { "version": 1, "filling": [{ "partition", "target", "sources" }] })
+// so a restart of the new replica keeps asking the senders until they are done.
+import { ErrorCode, RingkvError } from '../errors.js';
+import type { ReplySink, Transport } from '../coordinator/transport.js';
+import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../protocol/index.js';
+import type { Ring } from '../ring/index.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/vfs.js';
+import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
+import type { NodeStatus } from './node-record.js';
+import { nodeOfMember } from './ring-state.js';
+import { sendersOf } from './transfer-plan.js';
+
+/** The file's name in the node's directory. On disk: never changes. */
+export const FILLING_FILE = 'FILLING.json';
+const VERSION = 1;
+
+/** A sender's report that it has streamed `partition` to `target` (a CONTROL message body). */
+export interface TransferDone {
+  readonly partition: number;
+  readonly target: string;
+  readonly source: string;
+}
+
+/** Checks a TransferDone from the wire. Throws ERR_PROTOCOL. */
+export function parseTransferDone(raw: unknown): TransferDone {
+  const x = raw as Partial<TransferDone> | null;
+  if (x === null || typeof x !== 'object' || !Number.isSafeInteger(x.partition) || x.partition! < 0 || typeof x.target !== 'string' || typeof x.source !== 'string') {
+    throw new RingkvError(ErrorCode.PROTOCOL, 'a transfer-done message needs partition, target and source');
+  }
+  return { partition: x.partition!, target: x.target, source: x.source };
+}
+
+/** The partitions this node's shards are being filled with, and by whom. Main thread only. */
+export class Filling {
+  /** `${partition}/${target}` -> the senders that have not reported done. */
+  private readonly entries = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly self: string,
+    private readonly n: number,
+    private readonly vfs: Vfs,
+    private readonly dir: string,
+  ) {
+    this.load();
+  }
+
+  /** Filling replicas (partition, target) not yet complete. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The senders `target` still waits for in partition p (undefined: it is not filling p). */
+  sourcesOf(p: number, target: string): ReadonlySet<string> | undefined {
+    return this.entries.get(`${p}/${target}`);
+  }
+
+  /** A new ring: this node's new replicas start filling; entries the ring made moot go. */
+  onRing(ring: Ring, previous: Ring | undefined, statusOf: (node: string) => NodeStatus | undefined): void {
+    let changed = false;
+    const nNext = Math.min(this.n, ring.members.length);
+    if (previous !== undefined && previous.q === ring.q) {
+      const nPrev = Math.min(this.n, previous.members.length);
+      for (let p = 0; p < ring.q; p++) {
+        const before = previous.listOf(p, nPrev);
+        for (const target of ring.listOf(p, nNext)) {
+          if (nodeOfMember(target) !== this.self || before.includes(target)) continue;
+          const sources = sendersOf(before, ring, statusOf);
+          const key = `${p}/${target}`;
+          if (sources.length === 0 || this.entries.has(key)) continue;
+          this.entries.set(key, new Set(sources));
+          changed = true;
+        }
+      }
+    }
+    for (const [key, sources] of [...this.entries]) {
+      const [p, target] = splitKey(key);
+      // A sender removed since will never report: stop waiting for it.
+      for (const s of [...sources]) if (statusOf(nodeOfMember(s)) === 'removed') sources.delete(s);
+      if (p >= ring.q || !ring.listOf(p, nNext).includes(target) || sources.size === 0) {
+        this.entries.delete(key);
+        changed = true;
+      }
+    }
+    if (changed) this.save();
+  }
+
+  /** A sender reported done. Unknown reports are ignored (the entry was already closed). */
+  done(d: TransferDone): void {
+    const key = `${d.partition}/${d.target}`;
+    const sources = this.entries.get(key);
+    if (sources === undefined || !sources.delete(d.source)) return;
+    if (sources.size === 0) this.entries.delete(key);
+    this.save();
+  }
+
+  private load(): void {
+    const path = `${this.dir}/${FILLING_FILE}`;
+    if (!this.vfs.exists(path)) return;
+    let file: { version?: unknown; filling?: { partition: number; target: string; sources: string[] }[] };
+    try {
+      file = JSON.parse(new TextDecoder().decode(readWholeFile(this.vfs, path))) as typeof file;
+      if (file.version !== VERSION || !Array.isArray(file.filling)) throw new Error(`needs version ${VERSION} and filling`);
+      for (const f of file.filling) {
+        if (!Number.isSafeInteger(f.partition) || typeof f.target !== 'string' || !Array.isArray(f.sources)) throw new Error('a bad entry');
+        this.entries.set(`${f.partition}/${f.target}`, new Set(f.sources.map(String)));
+      }
+    } catch (err) {
+      throw new RingkvError(ErrorCode.CORRUPTION, `${path} is not a filling file (${(err as Error).message}): delete it (reads then stop asking the senders of partitions still filling)`);
+    }
+  }
+
+  private save(): void {
+    const filling = [...this.entries].map(([key, sources]) => {
+      const [partition, target] = splitKey(key);
+      return { partition, target, sources: [...sources] };
+    });
+    writeFileAtomic(this.vfs, this.dir, FILLING_FILE, new TextEncoder().encode(JSON.stringify({ version: VERSION, filling }) + '\n'));
+  }
+}
+
+function splitKey(key: string): [number, string] {
+  const slash = key.indexOf('/');
+  return [Number(key.slice(0, slash)), key.slice(slash + 1)];
+}
+
+/**
+ * This node's local transport (ids 's<k>'), with GETs and PUTs to a filling replica
+ * completed from its senders (asked through `others`, the node's routed transport).
+ * Everything else passes straight through, allocation-free.
+ */
+export class FillingTransport implements Transport {
+  private readonly prefix: string;
+
+  constructor(
+    self: string,
+    private readonly inner: Transport,
+    private readonly others: () => Transport,
+    private readonly filling: Filling,
+    private readonly ring: () => Ring | undefined,
+  ) {
+    this.prefix = `${self}/`;
+  }
+
+  request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
+    const sources = this.sourcesFor(replica, req);
+    return sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.filled(replica, req, timeoutMs, sources);
+  }
+
+  send(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void {
+    const sources = this.sourcesFor(replica, req);
+    if (sources === undefined && this.inner.send !== undefined) {
+      this.inner.send(replica, req, timeoutMs, sink, tag);
+      return;
+    }
+    const reply = sources === undefined ? this.inner.request(replica, req, timeoutMs) : this.filled(replica, req, timeoutMs, sources);
+    reply.then(
+      (r) => sink.onReply(r, tag),
+      (err: Error) => sink.onError(err, tag),
+    );
+  }
+
+  isDown(replica: string): boolean {
+    return this.inner.isDown(replica);
+  }
+
+  onUp(listener: (replica: string) => void): void {
+    this.inner.onUp(listener);
+  }
+
+  private sourcesFor(replica: string, req: Request): ReadonlySet<string> | undefined {
+    if ((req.type !== FrameType.GET && req.type !== FrameType.PUT) || this.filling.size === 0) return undefined;
+    const ring = this.ring();
+    if (ring === undefined) return undefined;
+    return this.filling.sourcesOf(ring.partitionOf(req.hi, req.lo), this.prefix + replica);
+  }
+
+  /** A GET or PUT to a filling replica (copied: the caller may reuse `req` once this returns). */
+  private filled(replica: string, req: Request, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    if (req.type === FrameType.GET) return this.merged(replica, { type: FrameType.GET, hi: req.hi, lo: req.lo, key: req.key.slice() }, timeoutMs, sources);
+    if (req.type !== FrameType.PUT) return this.inner.request(replica, req, timeoutMs);
+    const put: PutRequest = { ...req, key: req.key.slice(), context: req.context.slice(), value: req.value === null ? null : req.value.slice() };
+    return this.prefilled(replica, put, timeoutMs, sources);
+  }
+
+  /** What the senders that answer in time hold for the key, merged (undefined: nothing). */
+  private async fromSenders(get: GetRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<VObject | undefined> {
+    const others = this.others();
+    // Senders known down are skipped, and the others get half the time, so that a silent one
+    // still leaves the answer inside the asker's own timeout.
+    const senderMs = Math.max(1, Math.floor(timeoutMs / 2));
+    const asked = [...sources].filter((s) => !others.isDown(s)).map((s) => others.request(s, get, senderMs).catch(() => undefined));
+    let merged: VObject | undefined;
+    for (const r of await Promise.all(asked)) {
+      if (r?.type !== FrameType.OBJECT || r.object.length === 0) continue;
+      let theirs: VObject;
+      try {
+        theirs = decodeObject(r.object);
+      } catch {
+        continue; // a sender's bad object: go on without it
+      }
+      merged = merged === undefined ? theirs : mergeObjects(merged, theirs);
+    }
+    return merged;
+  }
+
+  /** The local answer merged with every sender's that arrives in time. */
+  private async merged(replica: string, get: GetRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    const theirs = this.fromSenders(get, timeoutMs, sources);
+    const local = await this.inner.request(replica, get, timeoutMs);
+    const remote = await theirs;
+    if (local.type !== FrameType.OBJECT || remote === undefined) return local;
+    let mine: VObject | undefined;
+    try {
+      mine = local.object.length === 0 ? undefined : decodeObject(local.object);
+    } catch {
+      return local; // the replica's own object is bad: its answer as it is (the asker reports it)
+    }
+    return { type: FrameType.OBJECT, object: encodeObject(mine === undefined ? remote : mergeObjects(mine, remote)) };
+  }
+
+  /**
+   * A PUT coordinated by a filling replica: the senders' object for the key is merged into
+   * the replica first, so the new version supersedes what the context (or an overwrite)
+   * covers instead of standing beside it as a sibling it never saw.
+   */
+  private async prefilled(replica: string, put: PutRequest, timeoutMs: number, sources: ReadonlySet<string>): Promise<Reply> {
+    const remote = await this.fromSenders({ type: FrameType.GET, hi: put.hi, lo: put.lo, key: put.key }, timeoutMs, sources);
+    if (remote !== undefined) {
+      await this.inner.request(replica, { type: FrameType.REPLICATE, hi: put.hi, lo: put.lo, key: put.key, object: encodeObject(remote) }, timeoutMs).catch(() => undefined);
+    }
+    return this.inner.request(replica, put, timeoutMs);
+  }
+}
