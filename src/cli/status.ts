@@ -5,6 +5,7 @@ import { DEFAULT_ADMIN_PORT, readAllShardNumbers } from '../server/admin/index.j
 import type { StoreStats } from '../index.js';
 import { CliError, CliErrorCode, usage } from './cli-error.js';
 import { humanBytes, renderTable } from './table.js';
+import { transferLine } from './cluster.js';
 
 /** A server that does not answer the admin port in this long is reported unreachable. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -28,6 +29,8 @@ interface RingSummary {
   owned: Record<string, number>;
   /** A cluster node's view of every node (absent on a single node). */
   nodes?: NodeRow[];
+  /** Its streaming of ranges to new replicas. */
+  transfers?: Parameters<typeof transferLine>[0];
 }
 
 interface NodeRow {
@@ -110,7 +113,7 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
     new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
   );
   const pending = Math.max(0, stats.hintsWritten - stats.hintsDelivered);
-  const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), ''];
+  const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), transferLine(ring.transfers), ''];
   return [
     `ringkv at ${admin}: ${stats.replicas.length} shards, ${up} up; ring epoch ${ring.epoch}, ${ring.q} partitions, N=${ring.n}`,
     '',

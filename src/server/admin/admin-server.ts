@@ -34,9 +34,22 @@ export interface AdminServerOptions {
  * What the admin server needs of a cluster node. Commands that change membership are
  * POSTs that must carry the cluster secret in the `x-ringkv-secret` header.
  */
+/** A node's streaming of ranges to new replicas (src/cluster/transfer.ts). */
+export interface TransferFigures {
+  readonly pending: number;
+  readonly done: number;
+  readonly keysMoved: number;
+  readonly bytesMoved: number;
+  readonly failures: number;
+}
+
 export interface ClusterAdmin {
   /** The membership as this node sees it (ringkv status). */
-  snapshot(): { readonly epoch: number; readonly nodes: readonly { readonly id: string; readonly liveness: string }[] };
+  snapshot(): {
+    readonly epoch: number;
+    readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
+    readonly transfers?: TransferFigures;
+  };
   /** Whether `secret` is the cluster's (compared in constant time). */
   authorized(secret: string): boolean;
   /** Runs `plan`, `commit`, `leave` or `remove` (with `node`); resolves with a JSON answer. */
@@ -93,7 +106,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
         const preferenceLists: Record<string, readonly string[]> = {};
         for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
         const view = cluster?.snapshot();
-        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, ...(view === undefined ? {} : { nodes: view.nodes }) });
+        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, ...(view === undefined ? {} : { nodes: view.nodes, transfers: view.transfers }) });
       },
     ],
   ]);

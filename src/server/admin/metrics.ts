@@ -42,11 +42,20 @@ export class StoreMetrics {
   private readonly aeOldestAge: Gauge;
   private readonly ringEpoch: Gauge;
   private readonly nodeLiveness: Gauge<'node' | 'liveness'>;
+  private readonly transfersPending: Gauge;
+  private readonly transfersDone: Counter;
+  private readonly transferKeys: Counter;
+  private readonly transferBytes: Counter;
+  private readonly transferFailures: Counter;
 
   constructor(
     private readonly store: Store,
     /** A cluster node's view of the nodes (absent on a single node). */
-    private readonly cluster?: () => { readonly epoch: number; readonly nodes: readonly { readonly id: string; readonly liveness: string }[] },
+    private readonly cluster?: () => {
+      readonly epoch: number;
+      readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
+      readonly transfers?: { readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number };
+    },
   ) {
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> =>
@@ -78,6 +87,11 @@ export class StoreMetrics {
     this.aeOldestAge = gauge('ringkv_anti_entropy_oldest_exchange_age_seconds', 'Age of the stalest partition\'s last exchange with all N replicas (absent until every partition has had one).');
     this.ringEpoch = gauge('ringkv_cluster_ring_epoch', 'Epoch of the ring in force on this node.');
     this.nodeLiveness = gauge('ringkv_cluster_node_liveness', '1 for each node\'s liveness as this node judges it (alive, suspect, down).', ['node', 'liveness']);
+    this.transfersPending = gauge('ringkv_transfers_pending', 'Ranges this node still has to stream to new replicas after ring changes.');
+    this.transfersDone = counter('ringkv_transfers_done_total', 'Ranges this node finished streaming to new replicas.');
+    this.transferKeys = counter('ringkv_transfer_keys_total', 'Objects this node streamed to new replicas.');
+    this.transferBytes = counter('ringkv_transfer_bytes_total', 'Bytes of objects this node streamed to new replicas.');
+    this.transferFailures = counter('ringkv_transfer_failures_total', 'Pages of a transfer that failed (retried).');
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -135,6 +149,14 @@ export class StoreMetrics {
     if (view !== undefined) {
       this.ringEpoch.set(view.epoch);
       for (const n of view.nodes) this.nodeLiveness.set({ node: n.id, liveness: n.liveness }, 1);
+      const t = view.transfers;
+      if (t !== undefined) {
+        this.transfersPending.set(t.pending);
+        setCounter(this.transfersDone, t.done);
+        setCounter(this.transferKeys, t.keysMoved);
+        setCounter(this.transferBytes, t.bytesMoved);
+        setCounter(this.transferFailures, t.failures);
+      }
     } else {
       this.ringEpoch.set(this.store.ring.epoch);
     }
