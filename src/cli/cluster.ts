@@ -14,7 +14,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 const POLL_MS = 1000;
 const ADMIN_ENV = 'RINGKV_ADMIN';
 const SECRET_ENV = 'RINGKV_CLUSTER_SECRET';
-const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'status'] as const;
+const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'status'] as const;
 
 export const CLUSTER_HELP = `Usage: ringkv cluster <command> [options]
 
@@ -27,6 +27,8 @@ Commands:
   leave           Decommission this node: stream its data to the new owners, then mark it
                   left (waits for that, printing progress, unless --no-wait)
   remove <node>   Remove a dead node: the survivors re-replicate its data
+  shards <n>      Run n shard workers on this node from now on: new shards join the ring and
+                  receive their ranges; surplus ones stream theirs away, then stop
 
 Options:
   --admin <host:port>  The node's admin address. default: 127.0.0.1:${DEFAULT_ADMIN_PORT}; env: ${ADMIN_ENV}
@@ -169,9 +171,11 @@ export async function cluster(argv: readonly string[]): Promise<number> {
   if (name === undefined || !(SUBCOMMANDS as readonly string[]).includes(name)) {
     throw usage(`${name === undefined ? 'a command is needed' : `unknown command '${name}'`}: one of ${SUBCOMMANDS.join(', ')} (see ringkv cluster --help)`);
   }
-  if (name === 'remove' ? rest.length !== 1 : rest.length !== 0) {
-    throw usage(name === 'remove' ? 'remove takes one node id: ringkv cluster remove <node>' : `${name} takes no arguments, got ${rest.join(' ')}`);
+  const oneArg = name === 'remove' || name === 'shards';
+  if (oneArg ? rest.length !== 1 : rest.length !== 0) {
+    throw usage(name === 'remove' ? 'remove takes one node id: ringkv cluster remove <node>' : name === 'shards' ? 'shards takes one count: ringkv cluster shards <n>' : `${name} takes no arguments, got ${rest.join(' ')}`);
   }
+  if (name === 'shards' && !/^[1-9][0-9]{0,2}$/.test(rest[0]!)) throw usage(`shards takes a positive count, got ${JSON.stringify(rest[0])}`);
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     const s = Number(values.timeout);
@@ -189,7 +193,9 @@ export async function cluster(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const secret = secretOf();
-  const path = name === 'remove' ? `/cluster/remove?node=${encodeURIComponent(rest[0]!)}` : `/cluster/${name}`;
+  const path = name === 'remove' ? `/cluster/remove?node=${encodeURIComponent(rest[0]!)}`
+    : name === 'shards' ? `/cluster/shards?count=${rest[0]}`
+    : `/cluster/${name}`;
   const answer = await call(base, path, secret);
   if (values.json && name !== 'leave') {
     json(answer);
@@ -206,6 +212,11 @@ export async function cluster(argv: readonly string[]): Promise<number> {
     case 'commit': {
       const { epoch, owned } = answer as { epoch: number; owned: Record<string, number> };
       out(`committed ring epoch ${epoch}: ${Object.entries(owned).map(([m, k]) => `${m} ${k}`).join(', ')}\n`);
+      return 0;
+    }
+    case 'shards': {
+      const { from, to } = answer as { from: number; to: number };
+      out(`shards ${from} -> ${to}: ${to > from ? 'the new shards join the ring and receive their ranges' : to < from ? 'the surplus shards stream their ranges away, then stop' : 'no change'} (ringkv cluster status shows the transfers)\n`);
       return 0;
     }
     case 'remove':

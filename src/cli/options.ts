@@ -176,14 +176,21 @@ function port(raw: unknown): number {
   return integer(0, 65535)(raw);
 }
 
-/** The shard count of the store already in `dir` (reopening needs the same), if there is one. */
+/**
+ * The shard count of the store already in `dir`, if there is one: a single node's
+ * STORE.json (reopening needs the same), or a cluster node's NODE.json (the count it last
+ * ran with or was resized to).
+ */
 export function existingShards(dir: string): number | undefined {
-  try {
-    const layout = JSON.parse(readFileSync(join(dir, 'STORE.json'), 'utf8')) as { shards?: unknown };
-    return typeof layout.shards === 'number' ? layout.shards : undefined;
-  } catch {
-    return undefined;
+  for (const file of ['STORE.json', 'NODE.json']) {
+    try {
+      const layout = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { shards?: unknown };
+      if (typeof layout.shards === 'number') return layout.shards;
+    } catch {
+      // not there
+    }
   }
+  return undefined;
 }
 
 function formatBytes(n: number): string {

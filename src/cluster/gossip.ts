@@ -19,7 +19,7 @@ import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from 
 import { gossipMessage, parseGossip, type GossipMessage } from './gossip-message.js';
 import { chooseTargets, type Destination } from './gossip-targets.js';
 import { Membership, type MembershipChange } from './membership.js';
-import { checkAddress, isMemberStatus, mergeRecords, parseNodeRecord, type NodeIdentity, type NodeRecord } from './node-record.js';
+import { checkAddress, isMemberStatus, MAX_SHARDS, mergeRecords, parseNodeRecord, type NodeIdentity, type NodeRecord } from './node-record.js';
 import { claimantOf, notReadyReason, RingState } from './ring-state.js';
 import { snapshotOf, type ClusterSnapshot } from './cluster-snapshot.js';
 
@@ -285,6 +285,18 @@ export class Gossiper {
       throw notReady(`node ${self.id} still owns partitions in ring epoch ${this.rings.epoch}: wait for a ring without it`);
     }
     this.changed(this.members.setStatus(self.id, 'left'), this.deps.clock.now());
+    this.flush();
+  }
+
+  /**
+   * Changes how many shards this node contributes to the ring (its members '<id>/s<k>'):
+   * gossiped like any change of the record, committed by the claimant as a join or leave of
+   * those members is (the ranges move by transfer).
+   */
+  setShards(shards: number): void {
+    if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `shards must be an integer from 1 to ${MAX_SHARDS}, got ${shards}`);
+    if (this.members.self.shards === shards) return;
+    this.changed(this.members.updateSelf({ shards }), this.deps.clock.now());
     this.flush();
   }
 

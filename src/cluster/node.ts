@@ -77,6 +77,8 @@ export interface ClusterNodeOptions {
 interface NodeFile {
   id: string;
   generation: number;
+  /** The shard count last asked for (ringkv cluster shards): a restart keeps it. */
+  shards?: number;
   ring?: RingJSON;
   /** Peer addresses by node id, as last gossiped: a restarted node reaches its peers at once,
    *  before the gossip tells it about them again. */
@@ -97,12 +99,20 @@ interface TransferEnvelope {
 const GOSSIP_SEND_TIMEOUT_MS = 2000;
 /** Anti-entropy rounds: Riak exchanges each partition about hourly; a minute keeps repairs quick. */
 const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
+/** Most shards one node runs (each is a worker thread; the cores bound what helps). */
+const MAX_NODE_SHARDS = 64;
+/** How often a shrinking node checks whether a surplus shard has drained. */
+const RETIRE_CHECK_MS = 500;
 /** The control timeout of a shard's start and calls. */
 const CONTROL_TIMEOUT_MS = 30_000;
 
 export class ClusterNode {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The shard count asked for (the workers above it stop once drained). */
+  private targetShards: number;
+  private retiring = false;
+  private retireTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly id: string,
@@ -115,16 +125,22 @@ export class ClusterNode {
     readonly filling: Filling,
     private readonly file: NodeFile,
     private readonly dir: string,
-  ) {}
+    /** The actor id of shard k of this node. */
+    private readonly actorOf: (k: number) => number,
+  ) {
+    this.targetShards = local.count;
+  }
 
   static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
     mkdirSync(o.dir, { recursive: true });
     const file = loadNodeFile(o.dir, o.id);
     const filling = new Filling(o.id, o.defaults.n, new RealVfs(), o.dir);
     file.generation++;
+    file.shards = o.shards;
     saveNodeFile(o.dir, file);
     const address = `${o.host}:${o.port}`;
     const hasher = await createTokenHasher();
+    const actorOf = (k: number): number => actorIdOf(hasher.token(new TextEncoder().encode(`${o.id}/s${k}`)));
     const local = await ShardTransport.start({
       dir: o.dir,
       shards: o.shards,
@@ -132,7 +148,7 @@ export class ClusterNode {
       spinMicros: suggestedSpinMicros(o.shards, availableParallelism()),
       restartDelayMs: 100,
       controlTimeoutMs: CONTROL_TIMEOUT_MS,
-      actorIds: Array.from({ length: o.shards }, (_, k) => actorIdOf(hasher.token(new TextEncoder().encode(`${o.id}/s${k}`)))),
+      actorIds: Array.from({ length: o.shards }, (_, k) => actorOf(k)),
     });
     let gossiper: Gossiper | undefined;
     let peers: PeerTransport | undefined;
@@ -254,7 +270,7 @@ export class ClusterNode {
       await local.close();
       throw err;
     }
-    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, file, o.dir);
+    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, file, o.dir, actorOf);
     node.self = self;
     // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
     g.on('ring', ({ ring: adopted, previous }) => {
@@ -275,6 +291,46 @@ export class ClusterNode {
     g.tick();
     transfers.start();
     return self;
+  }
+
+  /**
+   * Changes this node's shard count while it serves. Growing starts the new shard workers,
+   * then gossips the count: the claimant gives the new members their share of the ring and
+   * the ranges stream to them. Shrinking gossips the count first: the members above it
+   * leave the ring and stream their ranges away; each worker stops once a ring without it
+   * is in force and nothing is left to send from it. Resolves when the change is gossiped.
+   */
+  async resizeShards(count: number): Promise<{ from: number; to: number }> {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_NODE_SHARDS) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `a node's shard count must be an integer from 1 to ${MAX_NODE_SHARDS}, got ${count}`);
+    }
+    const from = this.targetShards;
+    this.targetShards = count;
+    for (let k = this.local.count; k < count; k++) await this.local.addShard(this.actorOf(k));
+    this.gossiper.setShards(count);
+    this.file.shards = count;
+    saveNodeFile(this.dir, this.file);
+    this.retireDrained();
+    return { from, to: count };
+  }
+
+  /** Stops the shards above the target count that no ring in force uses and that have nothing left to send. */
+  private retireDrained(): void {
+    if (this.retiring || this.closed) return;
+    const ring = this.gossiper.ring;
+    const k = this.local.count - 1;
+    if (k < this.targetShards || ring === undefined) return;
+    const member = `${this.id}/s${k}`;
+    if (ring.member(member) !== undefined || this.transfers.pendingFrom(member) > 0) {
+      clearTimeout(this.retireTimer);
+      this.retireTimer = setTimeout(() => this.retireDrained(), RETIRE_CHECK_MS);
+      return;
+    }
+    this.retiring = true;
+    void this.local.removeLastShard().finally(() => {
+      this.retiring = false;
+      this.retireDrained();
+    });
   }
 
   /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
@@ -300,6 +356,10 @@ export class ClusterNode {
           case 'leave':
             g.leave();
             return { leaving: this.id, transfers: this.transfers.pending };
+          case 'shards': {
+            const count = Number(params.get('count'));
+            return await this.resizeShards(count);
+          }
           case 'remove': {
             const node = params.get('node');
             if (node === null || node === '') throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'remove needs ?node=<id>');
@@ -323,6 +383,7 @@ export class ClusterNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.retireTimer);
     await this.transfers.stop();
     await this.server.close();
     await this.peers.close();

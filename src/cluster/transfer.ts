@@ -170,6 +170,13 @@ export class Transfers {
     return this.tasks.length;
   }
 
+  /** Transfers not yet complete that `source` (a shard of this node) sends. */
+  pendingFrom(source: string): number {
+    let n = 0;
+    for (const t of this.tasks) if (t.source === source) n++;
+    return n;
+  }
+
   /**
    * The ring changed from `previous` to `ring`: adds the transfers this node sends and drops
    * those the new ring made moot, durably, before it returns (call it before persisting the
@@ -188,9 +195,27 @@ export class Transfers {
     const n = Math.min(this.o.n, ring.members.length);
     const kept = this.tasks.filter((t) => t.partition < ring.q && ring.listOf(t.partition, n).includes(t.target));
     if (kept.length !== this.tasks.length) {
+      // A transfer the new ring made moot did not finish: its target held only part of the
+      // partition, and the plan just made may count that target as a full holder (the sender
+      // of a newcomer). So the moot transfer's source, which had it all, also sends the
+      // partition to the newcomers of this change (re-sending what one has is a harmless
+      // merge): two quick changes in a row lose nothing.
+      const resent: TransferProgress[] = [];
+      const nPrev = previous === undefined ? 0 : Math.min(this.o.n, previous.members.length);
+      for (const t of this.tasks) {
+        if (kept.includes(t) || previous === undefined || t.partition >= ring.q) continue;
+        if (this.membership.record(nodeOfMember(t.source))?.status === 'removed') continue;
+        const before = previous.listOf(t.partition, nPrev);
+        for (const target of ring.listOf(t.partition, n)) {
+          if (target === t.source || before.includes(target)) continue;
+          const same = (x: TransferProgress): boolean => x.partition === t.partition && x.source === t.source && x.target === target;
+          if (kept.some(same) || resent.some(same)) continue;
+          resent.push({ partition: t.partition, source: t.source, target, epoch: ring.epoch, cursor: ring.partitionRange(t.partition).from });
+        }
+      }
       for (const t of this.tasks) if (!kept.includes(t)) this.retryAt.delete(t);
       this.counters.dropped += this.tasks.length - kept.length;
-      this.tasks = kept;
+      this.tasks = [...kept, ...resent];
       changed = true;
     }
     if (changed) this.save();

@@ -45,6 +45,8 @@ export class ShardLink {
   control: Remote<ShardControl> | undefined;
   up = false;
   restarts = 0;
+  /** Stopped for good (the node shrank): not restarted when its worker exits. */
+  retired = false;
   readonly pending = new Map<number, Pending>();
   private nextId = 1;
 

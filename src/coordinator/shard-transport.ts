@@ -79,9 +79,49 @@ export class ShardTransport implements Transport {
   private timerDeadline = Infinity;
   private readonly onTimer = (): void => this.expire();
 
+  /** Each shard's actor id (grows with addShard). */
+  private readonly actorIds: number[];
+
   private constructor(private readonly o: ShardTransportOptions) {
     this.links = Array.from({ length: o.shards }, (_, i) => new ShardLink(`s${i}`, i));
     for (const l of this.links) this.byId.set(l.id, l);
+    this.actorIds = Array.from({ length: o.shards }, (_, i) => o.actorIds?.[i] ?? i);
+  }
+
+  /** Shards running now. */
+  get count(): number {
+    return this.links.length;
+  }
+
+  /**
+   * Starts one more shard (the next index: `<dir>/shard-<count>`, recovered from its files if
+   * it ran before) with `actorId` (default its index); resolves with its id once it serves.
+   */
+  async addShard(actorId?: number): Promise<string> {
+    if (this.closing) throw new RingkvError(ErrorCode.CLOSED, 'the shard transport is closed');
+    const index = this.links.length;
+    const link = new ShardLink(`s${index}`, index);
+    this.actorIds[index] = actorId ?? index;
+    this.links.push(link);
+    this.byId.set(link.id, link);
+    try {
+      await this.startShard(link);
+    } catch (err) {
+      this.links.pop();
+      this.byId.delete(link.id);
+      throw err;
+    }
+    return link.id;
+  }
+
+  /** Stops the last shard cleanly (its files stay) and forgets it: requests to it fail as to a down shard. */
+  async removeLastShard(): Promise<void> {
+    const link = this.links[this.links.length - 1];
+    if (link === undefined || this.links.length === 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a node keeps at least one shard');
+    link.retired = true;
+    this.links.pop();
+    this.byId.delete(link.id);
+    await this.stopLink(link, 'the shard was retired');
   }
 
   /** Starts every shard and resolves once all are serving (each recovered from its files). */
@@ -201,23 +241,26 @@ export class ShardTransport implements Transport {
   /** Shuts every shard down cleanly (its stores closed, WAL durable), then ends its worker. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.links.map(async (l) => {
-      const worker = l.worker;
-      if (l.up && l.control) {
-        try {
-          await this.call(l, (c) => c.shutdown());
-        } catch {
-          // A shard that does not shut down in time is terminated: its WAL recovers it.
-        }
-      }
-      l.up = false;
-      this.failAll(l, unavailableError(l.id, 'the store is closing'));
-      await l.channel?.close();
-      await worker?.terminate(); // its 'exit' handler releases the control proxy
-    }));
+    await Promise.all(this.links.map((l) => this.stopLink(l, 'the store is closing')));
     clearTimeout(this.timer);
     this.timer = undefined;
     this.timerDeadline = Infinity;
+  }
+
+  /** Shuts one shard down cleanly (stores closed, WAL durable), then ends its worker. */
+  private async stopLink(l: ShardLink, why: string): Promise<void> {
+    const worker = l.worker;
+    if (l.up && l.control) {
+      try {
+        await this.call(l, (c) => c.shutdown());
+      } catch {
+        // A shard that does not shut down in time is terminated: its WAL recovers it.
+      }
+    }
+    l.up = false;
+    this.failAll(l, unavailableError(l.id, why));
+    await l.channel?.close();
+    await worker?.terminate(); // its 'exit' handler releases the control proxy
   }
 
   /** Tests and operators: a shard link's big-frame traffic and requests in flight. */
@@ -241,7 +284,7 @@ export class ShardTransport implements Transport {
     const workerData: ShardWorkerData = {
       sab,
       dir: `${this.o.dir}/shard-${link.index}`,
-      replica: this.o.actorIds?.[link.index] ?? link.index,
+      replica: this.actorIds[link.index] ?? link.index,
       storage: this.o.storage,
       spinMicros: this.o.spinMicros,
     };
@@ -279,10 +322,10 @@ export class ShardTransport implements Transport {
           link.channel = undefined;
         }
         if (wasStarting && link.restarts === 0) reject(new RingkvError(ErrorCode.UNAVAILABLE, `shard ${link.id} exited while starting`));
-        if (!this.closing) {
+        if (!this.closing && !link.retired) {
           link.restarts++;
           setTimeout(() => {
-            if (!this.closing) void this.startShard(link).catch(() => {});
+            if (!this.closing && !link.retired) void this.startShard(link).catch(() => {});
           }, this.o.restartDelayMs).unref();
         }
       });

@@ -75,6 +75,20 @@ if (inside) {
     assert.match(gone.stderr, 'cannot reach the ringkv admin server');
   });
 
+  test('shards <n> changes a node\'s shard workers through its admin port; a bad count is a usage error', async () => {
+    const bad = await runCli(['cluster', 'shards', 'many', '--admin', at('n2')], withSecret);
+    assert.is(bad.code, 2);
+    const r = await runCli(['cluster', 'shards', '2', '--admin', at('n2')], withSecret);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, 'shards 1 -> 2');
+    await eventually(() => (c.running().every((n) => n.gossiper.ring?.member('n2/s1') !== undefined) ? undefined : 'n2/s1 not in the ring'), 30_000);
+    const back = await runCli(['cluster', 'shards', '1', '--admin', at('n2')], withSecret);
+    assert.is(back.code, 0, back.stderr);
+    await eventually(() => (c.node('n2').local.count === 1 ? undefined : 'n2 still runs 2 shards'), 30_000);
+    await c.transfersDone();
+    assert.equal((await missingReplicas(c.node('n1'), keys)).slice(0, 10), []);
+  });
+
   test('leave waits, printing progress, until the node has streamed its data away and is left', async () => {
     const r = await runCli(['cluster', 'leave', '--admin', at('n3'), '--timeout', '60'], withSecret);
     assert.is(r.code, 0, r.stderr);

@@ -52,7 +52,7 @@ export interface ClusterAdmin {
   };
   /** Whether `secret` is the cluster's (compared in constant time). */
   authorized(secret: string): boolean;
-  /** Runs `plan`, `commit`, `leave` or `remove` (with `node`); resolves with a JSON answer. */
+  /** Runs `plan`, `commit`, `leave`, `remove` (with `node`) or `shards` (with `count`); resolves with a JSON answer. */
   command(name: string, params: URLSearchParams): Promise<unknown>;
 }
 
@@ -114,7 +114,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
 
 /** POST /cluster/<command>: membership changes. */
 const CLUSTER_COMMAND_PREFIX = '/cluster/';
-const CLUSTER_COMMANDS = ['plan', 'commit', 'leave', 'remove'] as const;
+const CLUSTER_COMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards'] as const;
 
 function clusterRoutes(cluster: ClusterAdmin): [string, Handler][] {
   const view: Handler = async (_store, _url, res) => sendJson(res, 200, cluster.snapshot());
