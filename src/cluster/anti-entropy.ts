@@ -28,12 +28,19 @@
 // the shards' rings with at most one TREE (bounded work) or a few small requests at a time.
 // A request that fails or times out fails the exchange (counted); the partition is tried
 // again in the next round. The schedule runs a round every `intervalMs` after the last.
+//
+// Tombstone GC (the rule and why it is safe: src/shard/tombstone-gc.ts): after an exchange
+// that ended without an error and in which all N primaries took part (`complete`), the
+// leader sends each of them a PURGE of the partition's range for tombstones written before
+// (exchange start - tombstoneGraceMs), a page at a time. A failed PURGE is counted and
+// harms nothing: the tombstones stay until the next exchange.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_TREE_DEPTH } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import type { Transport } from '../coordinator/transport.js';
 import { differingLeaves, leafBounds } from '../shard/merkle.js';
 import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
+import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 
@@ -60,6 +67,14 @@ export interface AntiEntropyOptions {
    * partition is exchanged once per round, not once per node.
    */
   leads?: (p: number) => boolean;
+  /**
+   * Tombstone GC: a tombstone-only object written more than this long before a complete
+   * exchange of its partition started is purged after it (default DEFAULT_TOMBSTONE_GRACE_MS,
+   * a day). Keep it above twice the hint stores' maxAgeMs (see tombstone-gc.ts).
+   */
+  tombstoneGraceMs?: number;
+  /** Whether exchanges purge tombstones at all. Default true. */
+  purgeTombstones?: boolean;
 }
 
 /** What one exchange of a partition did. */
@@ -78,6 +93,8 @@ export interface ExchangeResult {
   objectsSent: number;
   /** Hashes, fetched objects and sent objects. */
   bytes: number;
+  /** Tombstone-only objects the replicas purged after it (summed over replicas). */
+  tombstonesPurged: number;
   error?: string;
 }
 
@@ -93,6 +110,10 @@ export interface AntiEntropyStats {
   bytesMoved: number;
   /** Replies that made no sense (wrong type or size, out of range, undecodable objects). */
   badReplies: number;
+  /** Objects removed by tombstone GC (summed over replicas). */
+  tombstonesPurged: number;
+  /** PURGE requests that failed (the tombstones stay until a later exchange). */
+  purgeFailures: number;
   /** Per partition: end of its last successful exchange among all N primaries (ms; 0 = never). */
   lastExchangeAt: number[];
 }
@@ -116,6 +137,8 @@ interface Plan {
   sends: Send[];
   /** Why the exchange ends without its repairs (Stopped: skipped, else failed). */
   error: Error | undefined;
+  /** When the inspection started (wall clock, ms): tombstones older than this minus the grace may go. */
+  startedAt: number;
 }
 
 /** Partitions inspected before their repairs are sent (see the header): a whole default ring. */
@@ -135,7 +158,11 @@ export class AntiEntropy {
   private readonly bytesPerSecond: number;
   private readonly concurrency: number;
   private readonly treeMaxEntries: number;
-  private readonly counters = { rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0 };
+  private readonly graceMs: number;
+  private readonly counters = {
+    rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0,
+    tombstonesPurged: 0, purgeFailures: 0,
+  };
   /** Per partition: ms of its last successful full exchange (0 = never). */
   private lastAt: number[] = [];
   /** Per partition: log2 of the segments it was last cut into. */
@@ -158,6 +185,10 @@ export class AntiEntropy {
       if (!Number.isInteger(v) || v < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy ${name} must be a positive integer, got ${v}`);
     }
     if (!(o.intervalMs >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy intervalMs must be >= 0, got ${o.intervalMs}`);
+    this.graceMs = o.tombstoneGraceMs ?? DEFAULT_TOMBSTONE_GRACE_MS;
+    if (!(Number.isSafeInteger(this.graceMs) && this.graceMs >= 0)) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `tombstoneGraceMs must be an integer number of ms >= 0, got ${String(o.tombstoneGraceMs)}`);
+    }
     this.calls = new ReplicaCalls(transport, o.timeoutMs, this.bad);
     this.now = o.now ?? Date.now;
     this.pauseMs = o.partitionPauseMs ?? 50;
@@ -258,9 +289,9 @@ export class AntiEntropy {
     const replicas = list.filter((id) => !this.transport.isDown(id));
     const result: ExchangeResult = {
       partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
-      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0,
+      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0,
     };
-    const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined };
+    const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined, startedAt: this.now() };
     if (replicas.length < 2 || this.stopping) {
       plan.error = new Stopped(replicas.length < 2 ? 'fewer than two replicas up' : 'stopping');
       if (!this.stopping) this.counters.exchangesSkipped++;
@@ -298,7 +329,10 @@ export class AntiEntropy {
       if (plan.error === undefined) {
         result.outcome = result.leavesDiffering > 0 ? 'repaired' : 'equal';
         this.counters.exchanges++;
-        if (result.complete) this.lastAt[result.partition] = this.now();
+        if (result.complete) {
+          this.lastAt[result.partition] = this.now();
+          if (this.o.purgeTombstones !== false && !this.stopping) await this.purge(result, plan.startedAt);
+        }
       } else if (plan.error instanceof Stopped) {
         result.outcome = 'skipped';
       } else {
@@ -314,6 +348,31 @@ export class AntiEntropy {
       this.counters.objectsSent += tally.objectsSent;
       this.counters.bytesMoved += result.bytes;
     }
+  }
+
+  /**
+   * Tombstone GC after a complete exchange without error (tombstone-gc.ts): every primary
+   * purges the partition's tombstone-only objects written before startedAt - grace.
+   */
+  private async purge(result: ExchangeResult, startedAt: number): Promise<void> {
+    const ring = this.ring();
+    const owners = ring.listOf(result.partition, this.o.n);
+    // The owners changed since the exchange (a ring change): it says nothing about the new ones.
+    if (owners.length !== result.replicas.length || owners.some((id) => !result.replicas.includes(id))) return;
+    const { from, to } = ring.partitionRange(result.partition);
+    const before = purgeBefore(startedAt, this.graceMs);
+    await Promise.all(result.replicas.map(async (replica) => {
+      try {
+        for (let at = from; at < to && !this.stopping; ) {
+          const page = await this.calls.purge(replica, at, to, before, PURGE_MAX_ENTRIES);
+          result.tombstonesPurged += page.purged;
+          this.counters.tombstonesPurged += page.purged;
+          at = page.next;
+        }
+      } catch {
+        this.counters.purgeFailures++;
+      }
+    }));
   }
 
   private limits(): RepairLimits {
