@@ -85,7 +85,7 @@ export interface StoreParts {
    * Anti-entropy between replicas: a round over every partition every `intervalMs` (0 or
    * absent: no schedule; store.antiEntropy.runOnce() still works).
    */
-  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond' | 'leads' | 'tombstoneGraceMs' | 'purgeTombstones'>>;
+  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond' | 'leads' | 'tombstoneGraceMs' | 'purgeTombstones' | 'purgeIntervalMs'>>;
   /** Closes whatever carries the requests (workers, sockets). */
   close: () => Promise<void>;
   shardStats?: () => Promise<unknown[]>;

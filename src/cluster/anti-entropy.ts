@@ -33,7 +33,10 @@
 // that ended without an error and in which all N primaries took part (`complete`), the
 // leader sends each of them a PURGE of the partition's range for tombstones written before
 // (exchange start - tombstoneGraceMs), a page at a time. A failed PURGE is counted and
-// harms nothing: the tombstones stay until the next exchange.
+// harms nothing: the tombstones stay until the next exchange. A PURGE reads the whole
+// partition on every replica, as its root TREE does, so a partition is purged at most once
+// per purgeIntervalMs, and a window's purges are sent after all of its repairs (reads
+// after writes: see the memtable note above).
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_TREE_DEPTH } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
@@ -75,7 +78,20 @@ export interface AntiEntropyOptions {
   tombstoneGraceMs?: number;
   /** Whether exchanges purge tombstones at all. Default true. */
   purgeTombstones?: boolean;
+  /**
+   * A partition is purged after at most one complete exchange per this many ms (default
+   * DEFAULT_PURGE_INTERVAL_MS; 0: after every one). The first purge of each partition comes
+   * within one interval of the start, spread over it.
+   */
+  purgeIntervalMs?: number;
 }
+
+/**
+ * Ten minutes: a PURGE scans the partition on every replica (a second read beside its root
+ * TREE), so with the default one-minute rounds GC adds a tenth to anti-entropy's reads, and a
+ * tombstone outlives its grace by at most this (plus a round).
+ */
+export const DEFAULT_PURGE_INTERVAL_MS = 10 * 60 * 1000;
 
 /** What one exchange of a partition did. */
 export interface ExchangeResult {
@@ -159,6 +175,10 @@ export class AntiEntropy {
   private readonly concurrency: number;
   private readonly treeMaxEntries: number;
   private readonly graceMs: number;
+  private readonly purgeIntervalMs: number;
+  /** Per partition: when its replicas were last told to purge (AE clock, ms), or its first due time minus the interval. */
+  private lastPurge: number[] = [];
+  private readonly createdAt: number;
   private readonly counters = {
     rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0,
     tombstonesPurged: 0, purgeFailures: 0,
@@ -186,11 +206,16 @@ export class AntiEntropy {
     }
     if (!(o.intervalMs >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy intervalMs must be >= 0, got ${o.intervalMs}`);
     this.graceMs = o.tombstoneGraceMs ?? DEFAULT_TOMBSTONE_GRACE_MS;
+    this.purgeIntervalMs = o.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
+    if (!(Number.isSafeInteger(this.purgeIntervalMs) && this.purgeIntervalMs >= 0)) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `purgeIntervalMs must be an integer number of ms >= 0, got ${String(o.purgeIntervalMs)}`);
+    }
     if (!(Number.isSafeInteger(this.graceMs) && this.graceMs >= 0)) {
       throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `tombstoneGraceMs must be an integer number of ms >= 0, got ${String(o.tombstoneGraceMs)}`);
     }
     this.calls = new ReplicaCalls(transport, o.timeoutMs, this.bad);
     this.now = o.now ?? Date.now;
+    this.createdAt = this.now();
     this.pauseMs = o.partitionPauseMs ?? 50;
     this.bytesPerSecond = o.bytesPerSecond ?? 8 * 1024 * 1024;
     this.concurrency = Math.max(1, o.concurrency ?? 16);
@@ -316,9 +341,10 @@ export class AntiEntropy {
     return plan;
   }
 
-  /** Sends the plans' repairs and settles their results and the counters. */
+  /** Sends the plans' repairs and settles their results and the counters, then the purges due. */
   private async apply(plans: readonly Plan[]): Promise<void> {
     const limits = this.limits();
+    const purges: Plan[] = [];
     for (const plan of plans) {
       const { result, tally } = plan;
       if (plan.error === undefined) {
@@ -331,7 +357,7 @@ export class AntiEntropy {
         this.counters.exchanges++;
         if (result.complete) {
           this.lastAt[result.partition] = this.now();
-          if (this.o.purgeTombstones !== false && !this.stopping) await this.purge(result, plan.startedAt);
+          if (this.purgeDue(result.partition)) purges.push(plan);
         }
       } else if (plan.error instanceof Stopped) {
         result.outcome = 'skipped';
@@ -348,6 +374,19 @@ export class AntiEntropy {
       this.counters.objectsSent += tally.objectsSent;
       this.counters.bytesMoved += result.bytes;
     }
+    for (const plan of purges) {
+      if (this.stopping) break;
+      await this.purge(plan.result, plan.startedAt);
+    }
+  }
+
+  /** Whether partition p's purge is due (purgeIntervalMs since its last; the first ones spread over one interval from the start). */
+  private purgeDue(p: number): boolean {
+    if (this.o.purgeTombstones === false) return false;
+    if (this.purgeIntervalMs === 0) return true;
+    // Partitions' first purges are spread over the first interval (golden-ratio steps), not all in one round.
+    const last = this.lastPurge[p] ?? this.createdAt - this.purgeIntervalMs * ((p * 0.6180339887) % 1);
+    return this.now() - last >= this.purgeIntervalMs;
   }
 
   /**
@@ -359,6 +398,7 @@ export class AntiEntropy {
     const owners = ring.listOf(result.partition, this.o.n);
     // The owners changed since the exchange (a ring change): it says nothing about the new ones.
     if (owners.length !== result.replicas.length || owners.some((id) => !result.replicas.includes(id))) return;
+    this.lastPurge[result.partition] = this.now();
     const { from, to } = ring.partitionRange(result.partition);
     const before = purgeBefore(startedAt, this.graceMs);
     await Promise.all(result.replicas.map(async (replica) => {

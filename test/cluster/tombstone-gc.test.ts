@@ -68,7 +68,7 @@ async function cluster(): Promise<Cluster> {
       }
     },
   });
-  const ae = new AntiEntropy(() => store.ring, transport, { n: 3, intervalMs: 0, timeoutMs: 2000, partitionPauseMs: 0, bytesPerSecond: 0, tombstoneGraceMs: GRACE, now });
+  const ae = new AntiEntropy(() => store.ring, transport, { n: 3, intervalMs: 0, timeoutMs: 2000, partitionPauseMs: 0, bytesPerSecond: 0, tombstoneGraceMs: GRACE, purgeIntervalMs: 0, now });
   const c = { store, transport, engines, replicas, ae, clock };
   open_.push(c);
   return c;
@@ -279,6 +279,42 @@ test('a PURGE of an empty range is refused with ERR_INVALID_ARGUMENT; a failed P
   const obj = await held(c, victim!, 'f');
   assert.ok(obj !== undefined && isTombstoneOnly(obj), 'the failing replica keeps its tombstone');
   assert.is(await values(c, 'f'), undefined);
+});
+
+test('a partition is purged at most once per purgeIntervalMs, the first time within one interval of the start', async () => {
+  const c = await cluster();
+  const clock = c.clock;
+  const ae = new AntiEntropy(() => c.store.ring, c.transport, {
+    n: 3, intervalMs: 0, timeoutMs: 2000, partitionPauseMs: 0, bytesPerSecond: 0, tombstoneGraceMs: GRACE, purgeIntervalMs: 60_000,
+    now: () => Date.now() + clock.offset,
+  });
+  const deleteAll = async (prefix: string): Promise<void> => {
+    for (let i = 0; i < 60; i++) {
+      await c.store.put(`${prefix}${i}`, 'v', { w: 3 });
+      await c.store.delete(`${prefix}${i}`, { w: 3, context: (await c.store.get(`${prefix}${i}`))!.context });
+    }
+  };
+  try {
+    await deleteAll('p');
+    clock.offset = GRACE * 2;
+    await ae.runOnce(); // the clock jumped past every partition's first due time
+    assert.is(ae.stats().tombstonesPurged, 60 * 3);
+    await deleteAll('q');
+    clock.offset = GRACE * 4;
+    const before = Date.now();
+    await ae.runOnce(); // two days later by the test clock: due again
+    assert.is(ae.stats().tombstonesPurged, 120 * 3);
+    await deleteAll('r');
+    // Old enough (written 4 grace periods back by the AE clock) but the interval has not passed.
+    clock.offset = GRACE * 4 + (Date.now() - before) + 1000;
+    await ae.runOnce();
+    assert.is(ae.stats().tombstonesPurged, 120 * 3, 'not due yet');
+    clock.offset += 60_000;
+    await ae.runOnce();
+    assert.is(ae.stats().tombstonesPurged, 180 * 3);
+  } finally {
+    await ae.stop();
+  }
 });
 
 test('open() refuses a tombstone grace shorter than twice the hint max age', async () => {
