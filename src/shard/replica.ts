@@ -42,6 +42,7 @@ import {
   type Actor,
   coordinatePut,
   decodeContext,
+  EMPTY_CLOCK,
   mergeClocks,
   decodeObject,
   encodeObjectInto,
@@ -226,14 +227,10 @@ export class Replica {
         return { type: FrameType.OBJECT, object: stored ?? EMPTY };
       }
       case FrameType.PUT: {
-        const stored = this.readObject(req.key, req.hi, req.lo);
+        const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
         // overwrite: the write also supersedes every value this replica holds (Redis SET).
-        let seen = decodeContext(req.context);
-        // After a purge, counters start above every counter the purged objects used.
-        if (this.counterFloor > 0 && counterOf(seen, this.actor) < this.counterFloor) {
-          seen = addDot(seen, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
-        }
-        const context = req.overwrite && stored !== undefined ? mergeClocks(seen, stored.clock) : seen;
+        const seen = decodeContext(req.context);
+        const context = req.overwrite && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
         const next = coordinatePut(stored, context, this.actor, {
           value: req.value,
           writtenAt: req.writtenAt,
@@ -267,6 +264,22 @@ export class Replica {
       case FrameType.PURGE:
         return this.purge(req);
     }
+  }
+
+  /**
+   * What a PUT coordinates over: `stored`, with this replica's clock entry raised to the
+   * counter floor after a purge (tombstone-gc.ts), so the new dot is above every counter a
+   * purged object used. Only the stored CLOCK is raised, never the caller's context: the
+   * context decides which siblings the write supersedes, and this replica's live siblings
+   * (whose counters may be below the floor) must stay. Raising the clock covers only dots of
+   * this actor the object no longer holds, which are superseded or purged: none is live.
+   */
+  private floored(stored: VObject | undefined): VObject | undefined {
+    if (this.counterFloor === 0) return stored;
+    const clock = stored === undefined ? EMPTY_CLOCK : stored.clock;
+    if (counterOf(clock, this.actor) >= this.counterFloor) return stored;
+    const raised = addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
+    return { clock: raised, siblings: stored === undefined ? [] : stored.siblings };
   }
 
   /**

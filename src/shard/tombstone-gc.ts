@@ -37,7 +37,9 @@
 // hint of the tombstone) whose clock covers that dot would silently swallow the new write.
 // So the replica remembers the highest counter of its own actor among the objects it purged
 // (in memory: a restart is a new incarnation, a new actor) and starts every later put's
-// counter above it (Replica.counterFloor).
+// counter above it (Replica.counterFloor), by raising its entry in the STORED clock the put
+// coordinates over, never in the caller's context: the context decides what the put
+// supersedes, and raising it superseded live siblings of this replica (the kv-sim found it).
 import type { VObject } from '../version/index.js';
 
 /**

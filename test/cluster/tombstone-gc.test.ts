@@ -16,7 +16,7 @@ import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
 import type { StorageEngine } from '../../src/storage/types.js';
 import { Store } from '../../src/store.js';
-import { EMPTY_CLOCK, decodeObject, encodeContext, isTombstoneOnly, mergeObjects, type VObject } from '../../src/version/index.js';
+import { EMPTY_CLOCK, decodeObject, encodeContext, encodeObject, isTombstoneOnly, mergeObjects, type VObject } from '../../src/version/index.js';
 import { open } from '../../src/index.js';
 import { partitionOf, replicasOf, tokenOf } from './diverge.js';
 
@@ -213,6 +213,16 @@ test('after a purge, a put coordinated by the purging replica is not swallowed b
   // Merged with the tombstone copy (its clock covers the counters the purged object used), v3 survives.
   const merged = mergeObjects(tombstone, fresh);
   assert.equal(merged.siblings.filter((s) => s.value !== null).map((s) => dec.decode(s.value!)), ['v3']);
+
+  // The raised counters supersede nothing: a blind put beside a live value of this replica
+  // (whose counter is below the floor) keeps it as a sibling.
+  const replica = c.replicas.get(first!)!;
+  const put = (key: string, v: string): Request => ({ type: FrameType.PUT, ...tokenOf(key), context: encodeContext(EMPTY_CLOCK), value: new TextEncoder().encode(v), writtenAt: Date.now(), expiresAt: 0, maxSiblings: 64, lww: false });
+  for (let i = 0; i < 5; i++) replica.handleBatch([put('y', `y${i}`), { type: FrameType.REPLICATE, ...tokenOf('z'), object: encodeObject(tombstone) }]);
+  const z = tokenOf('z');
+  assert.is(replica.handleBatch([{ type: FrameType.PURGE, from: { hi: z.hi, lo: z.lo, end: false }, to: { hi: 0, lo: 0, end: true }, before: Date.now() + 1, max: 1 }])[0]!.type, FrameType.PURGED);
+  replica.handleBatch([put('y', 'y-last')]);
+  assert.equal((await held(c, first!, 'y'))!.siblings.map((s) => dec.decode(s.value!)), ['y0', 'y1', 'y2', 'y3', 'y4', 'y-last']);
 });
 
 test('a replica that was down with the old value comes back: the key stays deleted (the naive rule would resurrect it)', async () => {
