@@ -17,6 +17,7 @@ const FORMAT_FILES = [
   'src/protocol/messages.ts',
   'src/ipc/ring-layout.ts',
   'src/cluster/peer-protocol.ts',
+  'src/shard/hint-store.ts',
 ];
 
 const root = new URL('../../', import.meta.url);
