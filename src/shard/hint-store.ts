@@ -153,7 +153,13 @@ export class HintStore {
     const text = latin1(hkey);
     const current = this.current(text);
     const heldValue = current === undefined ? undefined : this.read(text, hkey);
-    const held = heldValue === undefined ? undefined : decodeHint(heldValue);
+    let held = heldValue === undefined ? undefined : decodeHint(heldValue);
+    // Expired but not yet dropped (the wall clock stepped back, so the index was out of time
+    // order): its content is never delivered; the new write starts a fresh hint.
+    if (held !== undefined && now - held.createdAt > this.limits.maxAgeMs) {
+      held = undefined;
+      this.droppedExpired++;
+    }
     const object = held === undefined ? incoming : mergeObjects(held.object, incoming);
     const createdAt = held === undefined ? now : held.createdAt;
     const value = encodeHint(hi, lo, createdAt, encodeObject(object));
@@ -186,7 +192,10 @@ export class HintStore {
       const value = s === undefined ? e.value : s.value;
       if (value === null) continue;
       const h = decodeHint(value);
-      if (now - h.createdAt > this.limits.maxAgeMs) continue;
+      if (now - h.createdAt > this.limits.maxAgeMs) {
+        this.stage(text, e.key.slice(), null, undefined, true); // behind a younger hint in the index: drop it now
+        continue;
+      }
       out.push({ hi: h.hi, lo: h.lo, key: e.key.slice(prefix.length), object: h.objectBytes.slice() });
     }
     return out;

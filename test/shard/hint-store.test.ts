@@ -10,7 +10,7 @@ import { MemoryVfs, openEngine } from '../../src/storage/index.js';
 import type { StorageEngine } from '../../src/storage/types.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { EMPTY_CLOCK, coordinatePut, encodeObject } from '../../src/version/index.js';
+import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject } from '../../src/version/index.js';
 import type { HintLimits } from '../../src/shard/hint-store.js';
 
 const hasher = await createTokenHasher();
@@ -39,9 +39,9 @@ async function reopen(s: Shard, limits: Partial<HintLimits>): Promise<Shard> {
 }
 
 /** An object holding one value written by actor 9 (a coordinator elsewhere). */
-function object(value: string, counter = 1): Uint8Array {
-  const ctx = counter > 1 ? [{ replica: 9, epoch: 1, counter: counter - 1 }] : EMPTY_CLOCK;
-  return encodeObject(coordinatePut(undefined, ctx, { replica: 9, epoch: 1 }, { value: enc.encode(value), writtenAt: 1, expiresAt: 0 }, { maxSiblings: 8, lww: false }));
+function object(value: string, counter = 1, actor = 9): Uint8Array {
+  const ctx = counter > 1 ? [{ replica: actor, epoch: 1, counter: counter - 1 }] : EMPTY_CLOCK;
+  return encodeObject(coordinatePut(undefined, ctx, { replica: actor, epoch: 1 }, { value: enc.encode(value), writtenAt: 1, expiresAt: 0 }, { maxSiblings: 8, lww: false }));
 }
 
 function hintFrame(target: string, key: string, obj: Uint8Array): Request {
@@ -151,6 +151,22 @@ test('counts, bytes and the oldest age are rebuilt from the hint engine at open;
   assert.is(s.replica.hintStats().droppedExpired, 1);
   await s.data.close();
   await s.hints.close();
+});
+
+test('after the wall clock steps back, an expired hint behind a younger one is still never delivered, nor merged into', async () => {
+  const s = await shard({ maxAgeMs: 1000, maxBytes: 1 << 20 });
+  one(s, hintFrame('s1', 'a', object('1')));
+  s.clock.now -= 800; // the clock steps back: 'b' is older by its time, younger in the index
+  one(s, hintFrame('s1', 'b', object('2')));
+  one(s, hintFrame('s1', 'c', object('3')));
+  s.clock.now += 800 + 500; // 'a' is 500 ms old, 'b' and 'c' 1300
+  // A write for 'c' starts a fresh hint instead of merging into the expired one.
+  one(s, hintFrame('s1', 'c', object('4', 1, 8))); // concurrent with '3': a merge would keep both
+  assert.equal(listed(s, 's1'), ['a', 'c']);
+  assert.is(s.replica.hintStats().droppedExpired, 2);
+  const page = one(s, { type: FrameType.HINTS_FOR, target: 's1', max: 10 }) as { hints: { key: Uint8Array; object: Uint8Array }[] };
+  const c = page.hints.find((h) => dec.decode(h.key) === 'c')!;
+  assert.equal(decodeObject(c.object).siblings.map((x) => dec.decode(x.value!)), ['4'], 'only the new write');
 });
 
 test('bad hint limits are refused with ERR_INVALID_ARGUMENT', async () => {
