@@ -374,9 +374,9 @@ export class AntiEntropy {
       this.counters.objectsSent += tally.objectsSent;
       this.counters.bytesMoved += result.bytes;
     }
-    for (const plan of purges) {
-      if (this.stopping) break;
-      await this.purge(plan.result, plan.startedAt);
+    for (let i = 0; i < purges.length && !this.stopping; i++) {
+      if (i > 0 && this.pauseMs > 0) await this.sleep(this.pauseMs); // paced as the inspections are
+      await this.purge(purges[i]!.result, purges[i]!.startedAt);
     }
   }
 
