@@ -36,6 +36,11 @@ export const ErrorCode = {
   NOT_READY: 'ERR_NOT_READY',
   /** A request was routed by an older ring than the node now holds: re-route and retry. */
   STALE_EPOCH: 'ERR_STALE_EPOCH',
+  /**
+   * A replica's hint store is at its byte limit: it keeps no more hints for down replicas
+   * (the coordinator tries another stand-in; anti-entropy repairs what is not hinted).
+   */
+  HINTS_FULL: 'ERR_HINTS_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

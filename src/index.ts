@@ -15,6 +15,8 @@ import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { readWholeFile, writeFileAtomic } from './storage/vfs.js';
 import { RealVfs } from './storage/vfs-real.js';
 import { Store } from './store.js';
+import { DEFAULT_HINT_MAX_AGE_MS } from './shard/hint-store.js';
+import { DEFAULT_TOMBSTONE_GRACE_MS } from './shard/tombstone-gc.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StoreStats } from './store.js';
 export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
@@ -54,6 +56,13 @@ export interface OpenOptions {
    * Default 60000; 0 turns the schedule off (store.antiEntropy.runOnce() still works).
    */
   antiEntropyIntervalMs?: number;
+  /**
+   * Tombstone GC: a deleted key's tombstone is purged once it is this old and an anti-entropy
+   * exchange in which all N replicas took part has seen it everywhere (src/shard/tombstone-gc.ts).
+   * Default a day. At least twice the shards' hint max age (3 h), so that no hint older than
+   * a delete can be delivered after its tombstone is gone.
+   */
+  tombstoneGraceMs?: number;
 }
 
 /**
@@ -76,6 +85,13 @@ export async function open(options: OpenOptions): Promise<Store> {
   const antiEntropyIntervalMs = options.antiEntropyIntervalMs ?? DEFAULT_ANTI_ENTROPY_INTERVAL_MS;
   if (typeof antiEntropyIntervalMs !== 'number' || !(antiEntropyIntervalMs >= 0) || !Number.isFinite(antiEntropyIntervalMs)) {
     throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `antiEntropyIntervalMs must be a number of ms >= 0 (0: off), got ${String(antiEntropyIntervalMs)}`);
+  }
+  const tombstoneGraceMs = options.tombstoneGraceMs ?? DEFAULT_TOMBSTONE_GRACE_MS;
+  if (!Number.isSafeInteger(tombstoneGraceMs) || tombstoneGraceMs < 2 * DEFAULT_HINT_MAX_AGE_MS) {
+    throw new RingkvError(
+      ErrorCode.INVALID_ARGUMENT,
+      `tombstoneGraceMs must be an integer number of ms >= ${2 * DEFAULT_HINT_MAX_AGE_MS} (twice the hint max age), got ${String(options.tombstoneGraceMs)}`,
+    );
   }
   mkdirSync(dir, { recursive: true });
   const layout = checkLayout(dir, {
@@ -107,7 +123,7 @@ export async function open(options: OpenOptions): Promise<Store> {
       lww: options.lww ?? false,
     },
     handoffIntervalMs: options.handoffIntervalMs ?? 5000,
-    antiEntropy: { intervalMs: antiEntropyIntervalMs },
+    antiEntropy: { intervalMs: antiEntropyIntervalMs, tombstoneGraceMs },
     close: () => transport.close(),
     shardStats: () => transport.shardStats(),
     shards: transport,

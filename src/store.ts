@@ -39,7 +39,21 @@ export interface StoreStats {
    * An upper bound: versions not yet merged and tombstones count. Absent without shard stats.
    */
   approxKeys?: number;
+  /** The shards' hint stores together (absent without shard stats); per shard in `shards[i].hintStore`. */
+  hintStore?: HintStoreSummary;
   antiEntropy: AntiEntropySummary;
+}
+
+/** Hints held by the shards for replicas that were down (bounded by bytes and age per shard). */
+export interface HintStoreSummary {
+  pending: number;
+  bytes: number;
+  /** Age of the oldest hint held by any shard, in ms (0 when none). */
+  oldestAgeMs: number;
+  /** Hints dropped as older than the shard's maxAgeMs (never delivered). */
+  droppedExpired: number;
+  /** Hints refused because a shard's hint store was full. */
+  refusedFull: number;
 }
 
 /** Anti-entropy's counters (store.antiEntropy.stats() has the per-partition times). */
@@ -51,6 +65,10 @@ export interface AntiEntropySummary {
   keysRepaired: number;
   bytesMoved: number;
   badReplies: number;
+  /** Tombstone-only objects removed by tombstone GC (summed over replicas). */
+  tombstonesPurged: number;
+  /** PURGE requests that failed (their tombstones wait for a later exchange). */
+  purgeFailures: number;
   /** Age of the stalest partition's last successful exchange, in ms; null while one has had none. */
   oldestExchangeAgeMs: number | null;
 }
@@ -67,7 +85,7 @@ export interface StoreParts {
    * Anti-entropy between replicas: a round over every partition every `intervalMs` (0 or
    * absent: no schedule; store.antiEntropy.runOnce() still works).
    */
-  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond' | 'leads'>>;
+  antiEntropy?: Partial<Pick<AntiEntropyOptions, 'intervalMs' | 'partitionPauseMs' | 'bytesPerSecond' | 'leads' | 'tombstoneGraceMs' | 'purgeTombstones' | 'purgeIntervalMs'>>;
   /** Closes whatever carries the requests (workers, sockets). */
   close: () => Promise<void>;
   shardStats?: () => Promise<unknown[]>;
@@ -316,15 +334,28 @@ export class Store {
       keysRepaired: a.keysRepaired,
       bytesMoved: a.bytesMoved,
       badReplies: a.badReplies,
+      tombstonesPurged: a.tombstonesPurged,
+      purgeFailures: a.purgeFailures,
       oldestExchangeAgeMs: this.antiEntropy.oldestExchangeAgeMs(),
     };
   }
 
-  private async shardFigures(): Promise<{ shards: unknown[]; approxKeys: number }> {
+  private async shardFigures(): Promise<{ shards: unknown[]; approxKeys: number; hintStore: HintStoreSummary }> {
     const shards = await this.parts.shardStats!();
     let records = 0;
-    for (const s of shards) records += (s as { data?: { approxEntries?: number } }).data?.approxEntries ?? 0;
-    return { shards, approxKeys: Math.round(records / this.parts.defaults.n) };
+    const hintStore: HintStoreSummary = { pending: 0, bytes: 0, oldestAgeMs: 0, droppedExpired: 0, refusedFull: 0 };
+    for (const s of shards) {
+      const shard = s as { data?: { approxEntries?: number }; hintStore?: Partial<HintStoreSummary> };
+      records += shard.data?.approxEntries ?? 0;
+      const h = shard.hintStore;
+      if (h === undefined) continue;
+      hintStore.pending += h.pending ?? 0;
+      hintStore.bytes += h.bytes ?? 0;
+      hintStore.oldestAgeMs = Math.max(hintStore.oldestAgeMs, h.oldestAgeMs ?? 0);
+      hintStore.droppedExpired += h.droppedExpired ?? 0;
+      hintStore.refusedFull += h.refusedFull ?? 0;
+    }
+    return { shards, approxKeys: Math.round(records / this.parts.defaults.n), hintStore };
   }
 
   async close(): Promise<void> {

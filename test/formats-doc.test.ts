@@ -20,6 +20,7 @@ const FORMAT_FILES = [
   'src/cluster/peer-protocol.ts',
   'src/cluster/node-record.ts',
   'src/cluster/gossip-message.ts',
+  'src/shard/hint-store.ts',
 ];
 
 const root = new URL('../../', import.meta.url);

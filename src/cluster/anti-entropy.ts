@@ -28,12 +28,22 @@
 // the shards' rings with at most one TREE (bounded work) or a few small requests at a time.
 // A request that fails or times out fails the exchange (counted); the partition is tried
 // again in the next round. The schedule runs a round every `intervalMs` after the last.
+//
+// Tombstone GC (the rule and why it is safe: src/shard/tombstone-gc.ts): after an exchange
+// that ended without an error and in which all N primaries took part (`complete`), the
+// leader sends each of them a PURGE of the partition's range for tombstones written before
+// (exchange start - tombstoneGraceMs), a page at a time. A failed PURGE is counted and
+// harms nothing: the tombstones stay until the next exchange. A PURGE reads the whole
+// partition on every replica, as its root TREE does, so a partition is purged at most once
+// per purgeIntervalMs, and a window's purges are sent after all of its repairs (reads
+// after writes: see the memtable note above).
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_TREE_DEPTH } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import type { Transport } from '../coordinator/transport.js';
 import { differingLeaves, leafBounds } from '../shard/merkle.js';
 import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
+import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 
@@ -60,7 +70,28 @@ export interface AntiEntropyOptions {
    * partition is exchanged once per round, not once per node.
    */
   leads?: (p: number) => boolean;
+  /**
+   * Tombstone GC: a tombstone-only object written more than this long before a complete
+   * exchange of its partition started is purged after it (default DEFAULT_TOMBSTONE_GRACE_MS,
+   * a day). Keep it above twice the hint stores' maxAgeMs (see tombstone-gc.ts).
+   */
+  tombstoneGraceMs?: number;
+  /** Whether exchanges purge tombstones at all. Default true. */
+  purgeTombstones?: boolean;
+  /**
+   * A partition is purged after at most one complete exchange per this many ms (default
+   * DEFAULT_PURGE_INTERVAL_MS; 0: after every one). The first purge of each partition comes
+   * within one interval of the start, spread over it.
+   */
+  purgeIntervalMs?: number;
 }
+
+/**
+ * Ten minutes: a PURGE scans the partition on every replica (a second read beside its root
+ * TREE), so with the default one-minute rounds GC adds a tenth to anti-entropy's reads, and a
+ * tombstone outlives its grace by at most this (plus a round).
+ */
+export const DEFAULT_PURGE_INTERVAL_MS = 10 * 60 * 1000;
 
 /** What one exchange of a partition did. */
 export interface ExchangeResult {
@@ -78,6 +109,8 @@ export interface ExchangeResult {
   objectsSent: number;
   /** Hashes, fetched objects and sent objects. */
   bytes: number;
+  /** Tombstone-only objects the replicas purged after it (summed over replicas). */
+  tombstonesPurged: number;
   error?: string;
 }
 
@@ -93,6 +126,10 @@ export interface AntiEntropyStats {
   bytesMoved: number;
   /** Replies that made no sense (wrong type or size, out of range, undecodable objects). */
   badReplies: number;
+  /** Objects removed by tombstone GC (summed over replicas). */
+  tombstonesPurged: number;
+  /** PURGE requests that failed (the tombstones stay until a later exchange). */
+  purgeFailures: number;
   /** Per partition: end of its last successful exchange among all N primaries (ms; 0 = never). */
   lastExchangeAt: number[];
 }
@@ -116,6 +153,8 @@ interface Plan {
   sends: Send[];
   /** Why the exchange ends without its repairs (Stopped: skipped, else failed). */
   error: Error | undefined;
+  /** When the inspection started (wall clock, ms): tombstones older than this minus the grace may go. */
+  startedAt: number;
 }
 
 /** Partitions inspected before their repairs are sent (see the header): a whole default ring. */
@@ -135,7 +174,15 @@ export class AntiEntropy {
   private readonly bytesPerSecond: number;
   private readonly concurrency: number;
   private readonly treeMaxEntries: number;
-  private readonly counters = { rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0 };
+  private readonly graceMs: number;
+  private readonly purgeIntervalMs: number;
+  /** Per partition: when its replicas were last told to purge (AE clock, ms), or its first due time minus the interval. */
+  private lastPurge: number[] = [];
+  private readonly createdAt: number;
+  private readonly counters = {
+    rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, objectsSent: 0, bytesMoved: 0,
+    tombstonesPurged: 0, purgeFailures: 0,
+  };
   /** Per partition: ms of its last successful full exchange (0 = never). */
   private lastAt: number[] = [];
   /** Per partition: log2 of the segments it was last cut into. */
@@ -158,8 +205,17 @@ export class AntiEntropy {
       if (!Number.isInteger(v) || v < 1) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy ${name} must be a positive integer, got ${v}`);
     }
     if (!(o.intervalMs >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `anti-entropy intervalMs must be >= 0, got ${o.intervalMs}`);
+    this.graceMs = o.tombstoneGraceMs ?? DEFAULT_TOMBSTONE_GRACE_MS;
+    this.purgeIntervalMs = o.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
+    if (!(Number.isSafeInteger(this.purgeIntervalMs) && this.purgeIntervalMs >= 0)) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `purgeIntervalMs must be an integer number of ms >= 0, got ${String(o.purgeIntervalMs)}`);
+    }
+    if (!(Number.isSafeInteger(this.graceMs) && this.graceMs >= 0)) {
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `tombstoneGraceMs must be an integer number of ms >= 0, got ${String(o.tombstoneGraceMs)}`);
+    }
     this.calls = new ReplicaCalls(transport, o.timeoutMs, this.bad);
     this.now = o.now ?? Date.now;
+    this.createdAt = this.now();
     this.pauseMs = o.partitionPauseMs ?? 50;
     this.bytesPerSecond = o.bytesPerSecond ?? 8 * 1024 * 1024;
     this.concurrency = Math.max(1, o.concurrency ?? 16);
@@ -258,9 +314,9 @@ export class AntiEntropy {
     const replicas = list.filter((id) => !this.transport.isDown(id));
     const result: ExchangeResult = {
       partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
-      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0,
+      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0,
     };
-    const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined };
+    const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined, startedAt: this.now() };
     if (replicas.length < 2 || this.stopping) {
       plan.error = new Stopped(replicas.length < 2 ? 'fewer than two replicas up' : 'stopping');
       if (!this.stopping) this.counters.exchangesSkipped++;
@@ -285,9 +341,10 @@ export class AntiEntropy {
     return plan;
   }
 
-  /** Sends the plans' repairs and settles their results and the counters. */
+  /** Sends the plans' repairs and settles their results and the counters, then the purges due. */
   private async apply(plans: readonly Plan[]): Promise<void> {
     const limits = this.limits();
+    const purges: Plan[] = [];
     for (const plan of plans) {
       const { result, tally } = plan;
       if (plan.error === undefined) {
@@ -298,7 +355,10 @@ export class AntiEntropy {
       if (plan.error === undefined) {
         result.outcome = result.leavesDiffering > 0 ? 'repaired' : 'equal';
         this.counters.exchanges++;
-        if (result.complete) this.lastAt[result.partition] = this.now();
+        if (result.complete) {
+          this.lastAt[result.partition] = this.now();
+          if (this.purgeDue(result.partition)) purges.push(plan);
+        }
       } else if (plan.error instanceof Stopped) {
         result.outcome = 'skipped';
       } else {
@@ -314,6 +374,45 @@ export class AntiEntropy {
       this.counters.objectsSent += tally.objectsSent;
       this.counters.bytesMoved += result.bytes;
     }
+    for (let i = 0; i < purges.length && !this.stopping; i++) {
+      if (i > 0 && this.pauseMs > 0) await this.sleep(this.pauseMs); // paced as the inspections are
+      await this.purge(purges[i]!.result, purges[i]!.startedAt);
+    }
+  }
+
+  /** Whether partition p's purge is due (purgeIntervalMs since its last; the first ones spread over one interval from the start). */
+  private purgeDue(p: number): boolean {
+    if (this.o.purgeTombstones === false) return false;
+    if (this.purgeIntervalMs === 0) return true;
+    // Partitions' first purges are spread over the first interval (golden-ratio steps), not all in one round.
+    const last = this.lastPurge[p] ?? this.createdAt - this.purgeIntervalMs * ((p * 0.6180339887) % 1);
+    return this.now() - last >= this.purgeIntervalMs;
+  }
+
+  /**
+   * Tombstone GC after a complete exchange without error (tombstone-gc.ts): every primary
+   * purges the partition's tombstone-only objects written before startedAt - grace.
+   */
+  private async purge(result: ExchangeResult, startedAt: number): Promise<void> {
+    const ring = this.ring();
+    const owners = ring.listOf(result.partition, this.o.n);
+    // The owners changed since the exchange (a ring change): it says nothing about the new ones.
+    if (owners.length !== result.replicas.length || owners.some((id) => !result.replicas.includes(id))) return;
+    this.lastPurge[result.partition] = this.now();
+    const { from, to } = ring.partitionRange(result.partition);
+    const before = purgeBefore(startedAt, this.graceMs);
+    await Promise.all(result.replicas.map(async (replica) => {
+      try {
+        for (let at = from; at < to && !this.stopping; ) {
+          const page = await this.calls.purge(replica, at, to, before, PURGE_MAX_ENTRIES);
+          result.tombstonesPurged += page.purged;
+          this.counters.tombstonesPurged += page.purged;
+          at = page.next;
+        }
+      } catch {
+        this.counters.purgeFailures++;
+      }
+    }));
   }
 
   private limits(): RepairLimits {

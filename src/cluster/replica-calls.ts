@@ -1,5 +1,5 @@
 // Runs on: the main thread. The requests anti-entropy sends to replicas (TREE, RANGE,
-// REPLICATE), each checked: an ERROR reply becomes a RingkvError with the replica's code,
+// REPLICATE, PURGE), each checked: an ERROR reply becomes a RingkvError with the replica's code,
 // any other unexpected reply ERR_PROTOCOL (counted as a bad reply). Byte fields of the
 // replies are copied while the transport's reply buffer is still valid (a shard's replies
 // are views into its ring, reused once the sink returns), so callers may keep them.
@@ -35,6 +35,7 @@ function copyReply(reply: Reply): Reply {
       return { ...reply, entries: reply.entries.map((e) => ({ hi: e.hi, lo: e.lo, key: e.key.slice(), object: e.object.slice() })) };
     case FrameType.ERROR:
     case FrameType.ACK:
+    case FrameType.PURGED:
       return reply;
     default:
       return { type: FrameType.ERROR, code: ErrorCode.PROTOCOL, message: `unexpected reply type ${reply.type}` };
@@ -91,6 +92,18 @@ export class ReplicaCalls {
   async replicate(replica: string, hi: number, lo: number, key: Uint8Array, object: Uint8Array): Promise<void> {
     const reply = await this.call(replica, { type: FrameType.REPLICATE, hi, lo, key, object });
     if (reply.type !== FrameType.ACK) throw this.unexpected(replica, 'REPLICATE', reply);
+  }
+
+  /**
+   * One page of tombstone GC over [from, to) on `replica` (tombstone-only objects written
+   * before `before`); resolves with how many it purged and where to resume (`to` when done).
+   */
+  async purge(replica: string, from: bigint, to: bigint, before: number, max: number): Promise<{ purged: number; next: bigint }> {
+    const reply = await this.call(replica, { type: FrameType.PURGE, from: bound(from), to: bound(to), before, max });
+    if (reply.type !== FrameType.PURGED) throw this.unexpected(replica, 'PURGE', reply);
+    const next = reply.done ? to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
+    if (!reply.done && (next <= from || next > to)) throw this.badReply(replica, `answered a PURGE with resume point ${next} outside (${from}, ${to}]`);
+    return { purged: reply.purged, next };
   }
 
   private call(replica: string, req: Request): Promise<Reply> {

@@ -46,6 +46,8 @@
 //                 replica got before its cap)
 //   OBJECTS   70  count u32, count x (hi u32, lo u32, key bytes, object bytes), done u8,
 //                 nextHi u32, nextLo u32 (done = 1: the range is exhausted; else resume at next)
+//   PURGED    71  purged u32, done u8, nextHi u32, nextLo u32 (purged: objects deleted; done = 1:
+//                 the range is exhausted; else resume at next)
 //
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
@@ -62,6 +64,7 @@ export const FrameType = {
   SCAN: 7,
   TREE: 8,
   RANGE: 9,
+  PURGE: 10,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
@@ -69,6 +72,7 @@ export const FrameType = {
   KEYS: 68,
   HASHES: 69,
   OBJECTS: 70,
+  PURGED: 71,
 } as const;
 
 /** Bytes of one Merkle hash in a HASHES reply (SHA-256). On the wire: never changes. */
@@ -154,7 +158,17 @@ export interface RangeRequest {
   maxBytes: number;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest;
+export interface PurgeRequest {
+  type: typeof FrameType.PURGE;
+  from: TokenBound;
+  to: TokenBound;
+  /** Purge tombstone-only objects whose newest sibling was written before this (ms since the epoch). */
+  before: number;
+  /** Most objects to look at before answering (the replica caps it too). */
+  max: number;
+}
+
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest | PurgeRequest;
 
 /** One stored object of a range (OBJECTS). */
 export interface RangeEntry extends KeyRef {
@@ -173,7 +187,8 @@ export type Reply =
   | { type: typeof FrameType.KEYS; keys: Uint8Array[]; done: boolean; next: TokenBound }
   /** leaves: 2^depth hashes of HASH_BYTES each, back to back (empty when !complete). */
   | { type: typeof FrameType.HASHES; entries: number; complete: boolean; leaves: Uint8Array }
-  | { type: typeof FrameType.OBJECTS; entries: RangeEntry[]; done: boolean; next: TokenBound };
+  | { type: typeof FrameType.OBJECTS; entries: RangeEntry[]; done: boolean; next: TokenBound }
+  | { type: typeof FrameType.PURGED; purged: number; done: boolean; next: TokenBound };
 
 /** Encodes `req` as one frame with `requestId`; the view is valid until `w` is reused. */
 export function encodeRequest(w: FrameWriter, requestId: number, req: Request): Uint8Array {
@@ -186,6 +201,13 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
     w.u8(req.to.end ? 1 : 0);
     w.u32(req.max);
     w.f64(req.now);
+    return w.end();
+  }
+  if (req.type === FrameType.PURGE) {
+    writeBound(w, req.from);
+    writeBound(w, req.to);
+    w.f64(req.before);
+    w.u32(req.max);
     return w.end();
   }
   if (req.type === FrameType.TREE || req.type === FrameType.RANGE) {
@@ -317,6 +339,12 @@ export function decodeRequest(r: FrameReader): Request {
     r.done();
     return req;
   }
+  if (type === FrameType.PURGE) {
+    const req: PurgeRequest = { type, from: readBound(r, false), to: readBound(r, true), before: r.f64(), max: r.u32() };
+    if (!Number.isFinite(req.before)) throw protocolError(`PURGE before ${req.before} is not a time`);
+    r.done();
+    return req;
+  }
   if (type === FrameType.HINTS_FOR) {
     const req: HintsForRequest = { type, target: r.string(), max: r.u32() };
     r.done();
@@ -380,6 +408,11 @@ export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Ui
       w.bytes(e.key);
       w.bytes(e.object);
     }
+    w.u8(reply.done ? 1 : 0);
+    w.u32(reply.next.hi);
+    w.u32(reply.next.lo);
+  } else if (reply.type === FrameType.PURGED) {
+    w.u32(reply.purged);
     w.u8(reply.done ? 1 : 0);
     w.u32(reply.next.hi);
     w.u32(reply.next.lo);
@@ -447,6 +480,14 @@ export function decodeReply(r: FrameReader): Reply {
       if (flag > 1) throw protocolError(`OBJECTS done flag ${flag}`);
       const done = flag === 1;
       reply = { type: FrameType.OBJECTS, entries, done, next: { hi: r.u32(), lo: r.u32(), end: done } };
+      break;
+    }
+    case FrameType.PURGED: {
+      const purged = r.u32();
+      const flag = r.u8();
+      if (flag > 1) throw protocolError(`PURGED done flag ${flag}`);
+      const done = flag === 1;
+      reply = { type: FrameType.PURGED, purged, done, next: { hi: r.u32(), lo: r.u32(), end: done } };
       break;
     }
     default:

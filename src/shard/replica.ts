@@ -13,7 +13,10 @@
 // - HINT       keeps an object for another replica that is down (sloppy quorum) in the
 //              shard's hint store, merged with any hint already held for that key.
 // - HINTS_FOR / HINT_DONE: hinted handoff: list the hints held for a replica; delete one
-//              once delivered (only if unchanged since it was listed).
+//              once delivered (only if unchanged since it was listed). The hint store is
+//              bounded by bytes and age (hint-store.ts): an expired hint is never listed.
+// - PURGE      tombstone GC: deletes the range's tombstone-only objects written before a
+//              time, re-checked in this batch (the rule: tombstone-gc.ts).
 // - TREE       hashes a token range's objects into Merkle leaves (anti-entropy), refusing
 //              (complete = false) a range that holds more than TREE_MAX_ENTRIES: one request
 //              never stalls the shard for longer than hashing that many objects.
@@ -29,17 +32,20 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
-import { FrameType, Slab, type HintEntry, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
+import { FrameType, Slab, type PurgeRequest, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import { MAX_VALUE_BYTES } from '../storage/record.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
+import { HINT_HEADER_BYTES, HintStore, defaultHintLimits, type HintLimits, type HintStats } from './hint-store.js';
+import { PURGE_MAX_ENTRIES, purgeable } from './tombstone-gc.js';
+import { addDot, counterOf } from '../version/clock.js';
 import {
   type Actor,
   coordinatePut,
   decodeContext,
+  EMPTY_CLOCK,
   mergeClocks,
   decodeObject,
-  encodeObject,
   encodeObjectInto,
   equalObjects,
   mergeObjects,
@@ -54,6 +60,13 @@ export interface ReplicaStores {
   data: StorageEngine;
   /** Hints held for other replicas. */
   hints: StorageEngine;
+}
+
+export interface ReplicaOptions {
+  /** Bounds of the hint store (default defaultHintLimits()). */
+  hints?: Partial<HintLimits>;
+  /** Wall clock, ms since the epoch (hint ages). Default Date.now. */
+  now?: () => number;
 }
 
 const ACK: Reply = { type: FrameType.ACK };
@@ -96,9 +109,17 @@ const REPLICATED: DecodeOptions = { source: 'a REPLICATE frame', copyValues: fal
 export class Replica {
   /** Writes of the batch being handled, by the top 53 bits of the key's token, so later requests see them. */
   private readonly pendingData = new Map<number, PendingWrite>();
-  private readonly pendingHints = new Map<string, Uint8Array | null>();
   private dataOps: WriteOp[] = [];
-  private hintOps: WriteOp[] = [];
+  private readonly hints: HintStore;
+  /**
+   * The highest counter of this replica's actor in any object it purged: later puts take
+   * counters above it, so no dot of a purged object is ever reused (tombstone-gc.ts).
+   */
+  private counterFloor = 0;
+  /** Objects removed by PURGE since this replica started. */
+  tombstonesPurged = 0;
+  /** Objects this batch's PURGEs delete (counted once committed). */
+  private purgedStaged = 0;
   /** Replies of the writes staged since the last commit. */
   private staged: Reply[] = [];
   /** Encoded objects: handed to the engine (which copies them) and to the replies. */
@@ -110,7 +131,18 @@ export class Replica {
   constructor(
     readonly actor: Actor,
     private readonly stores: ReplicaStores,
-  ) {}
+    options: ReplicaOptions = {},
+  ) {
+    this.hints = new HintStore(stores.hints, { ...defaultHintLimits(), ...options.hints }, options.now ?? Date.now);
+    // An engine delete of the data store is a purge (tombstone-gc.ts) or a range handed
+    // away: final, so merges that reach the oldest table may drop its engine tombstone.
+    stores.data.setPurgeHorizon?.(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The hint store's counts and bounds. */
+  hintStats(): HintStats {
+    return this.hints.stats();
+  }
 
   /**
    * Handles `requests` as one batch; replies[i] answers requests[i]. The same as stage()
@@ -152,6 +184,7 @@ export class Replica {
         return undefined;
       }
       const reply = this.handle(req);
+      // HINTS_FOR may stage drops of expired hints, but what it lists does not depend on them.
       if (req.type === FrameType.HINTS_FOR || req.type === FrameType.SCAN || req.type === FrameType.TREE || req.type === FrameType.RANGE) return reply; // reads: answered now
       this.staged.push(reply);
       return undefined;
@@ -172,20 +205,21 @@ export class Replica {
    */
   commit(): Reply[] {
     const replies = this.staged;
-    if (replies.length === 0 && this.dataOps.length === 0 && this.hintOps.length === 0) return replies;
+    if (replies.length === 0 && this.dataOps.length === 0 && this.hints.stagedOps.length === 0) return replies;
     this.staged = [];
     this.stagedBytes = 0;
     try {
       if (this.dataOps.length > 0) this.stores.data.write(this.dataOps);
-      if (this.hintOps.length > 0) this.stores.hints.write(this.hintOps);
+      this.hints.commit();
+      this.tombstonesPurged += this.purgedStaged;
     } catch (err) {
+      this.hints.abort();
       const failed = errorReply(err);
       for (let i = 0; i < replies.length; i++) replies[i] = failed;
     } finally {
       this.pendingData.clear();
-      this.pendingHints.clear();
       this.dataOps = [];
-      this.hintOps = [];
+      this.purgedStaged = 0;
     }
     return replies;
   }
@@ -197,10 +231,10 @@ export class Replica {
         return { type: FrameType.OBJECT, object: stored ?? EMPTY };
       }
       case FrameType.PUT: {
-        const stored = this.readObject(req.key, req.hi, req.lo);
+        const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
         // overwrite: the write also supersedes every value this replica holds (Redis SET).
         const seen = decodeContext(req.context);
-        const context = req.overwrite && stored !== undefined ? mergeClocks(seen, stored.clock) : seen;
+        const context = req.overwrite && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
         const next = coordinatePut(stored, context, this.actor, {
           value: req.value,
           writtenAt: req.writtenAt,
@@ -217,30 +251,87 @@ export class Replica {
         if (stored === undefined || !equalObjects(merged, stored)) this.writeData(req.key, req.hi, req.lo, this.encode(merged));
         return ACK;
       }
-      case FrameType.HINT: {
-        const incoming = decodeObject(req.object, { source: 'a HINT frame' });
-        const hkey = hintKey(req.target, req.key);
-        const held = this.readHint(hkey);
-        const merged = held === undefined ? incoming : mergeObjects(decodeHint(held).object, incoming);
-        checkedSize(merged);
-        this.writeHint(hkey, encodeHint(req.hi, req.lo, encodeObject(merged)));
+      case FrameType.HINT:
+        this.hints.put(req.target, req.key, req.hi, req.lo, decodeObject(req.object, { source: 'a HINT frame' }));
+        this.stagedBytes += req.key.length + req.object.length;
         return ACK;
-      }
       case FrameType.HINTS_FOR:
-        return { type: FrameType.HINTS, hints: this.hintsFor(req.target, req.max) };
+        return { type: FrameType.HINTS, hints: this.hints.list(req.target, req.max) };
       case FrameType.SCAN:
         return this.scanKeys(req);
       case FrameType.TREE:
         return this.tree(req);
       case FrameType.RANGE:
         return this.range(req);
-      case FrameType.HINT_DONE: {
-        const hkey = hintKey(req.target, req.key);
-        const held = this.readHint(hkey);
-        if (held !== undefined && equalBytes(decodeHint(held).objectBytes, req.object)) this.writeHint(hkey, null);
+      case FrameType.HINT_DONE:
+        this.hints.done(req.target, req.key, req.object);
         return ACK;
-      }
+      case FrameType.PURGE:
+        return this.purge(req);
     }
+  }
+
+  /**
+   * What a PUT coordinates over: `stored`, with this replica's clock entry raised to the
+   * counter floor after a purge (tombstone-gc.ts), so the new dot is above every counter a
+   * purged object used. Only the stored CLOCK is raised, never the caller's context: the
+   * context decides which siblings the write supersedes, and this replica's live siblings
+   * (whose counters may be below the floor) must stay. Raising the clock covers only dots of
+   * this actor the object no longer holds, which are superseded or purged: none is live.
+   */
+  private floored(stored: VObject | undefined): VObject | undefined {
+    if (this.counterFloor === 0) return stored;
+    const clock = stored === undefined ? EMPTY_CLOCK : stored.clock;
+    if (counterOf(clock, this.actor) >= this.counterFloor) return stored;
+    const raised = addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
+    return { clock: raised, siblings: stored === undefined ? [] : stored.siblings };
+  }
+
+  /**
+   * Tombstone GC of a page of the request's range (the rule: tombstone-gc.ts): stages an
+   * engine delete of each object that is tombstone-only and older than req.before as this
+   * batch sees it (a write staged earlier in the batch counts; one staged later wins).
+   */
+  private purge(req: PurgeRequest): Reply {
+    const from = boundToken(req.from);
+    const to = boundToken(req.to);
+    if (!(to > from)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `PURGE over an empty token range [${from}, ${to})`);
+    const max = Math.max(1, Math.min(req.max, PURGE_MAX_ENTRIES));
+    let seen = 0;
+    let purged = 0;
+    let lastToken = -1n;
+    const doomed: { key: Uint8Array; hi: number; lo: number }[] = [];
+    for (const e of this.stores.data.scan(from, to)) {
+      if (seen >= max && e.token !== lastToken) {
+        this.stagePurges(doomed);
+        return { type: FrameType.PURGED, purged, done: false, next: tokenBound(e.token) };
+      }
+      seen++;
+      lastToken = e.token;
+      const hi = Number(e.token >> 32n);
+      const lo = Number(e.token & 0xffffffffn);
+      const p = this.pendingWrite(e.key, hi, lo);
+      const bytes = p === undefined ? e.value : p.bytes;
+      if (bytes === null) continue;
+      let obj: VObject;
+      try {
+        obj = decodeObject(bytes, STORED);
+      } catch {
+        continue; // what cannot be read is not purged (a read reports the corruption)
+      }
+      if (!purgeable(obj, req.before)) continue;
+      this.counterFloor = Math.max(this.counterFloor, counterOf(obj.clock, this.actor));
+      doomed.push({ key: e.key.slice(), hi, lo });
+      purged++;
+    }
+    this.stagePurges(doomed);
+    return { type: FrameType.PURGED, purged, done: true, next: req.to };
+  }
+
+  /** Stages the engine deletes of a PURGE (after its scan: the engine is not written while it is read). */
+  private stagePurges(doomed: readonly { key: Uint8Array; hi: number; lo: number }[]): void {
+    for (const d of doomed) this.writeData(d.key, d.hi, d.lo, null);
+    this.purgedStaged += doomed.length;
   }
 
   /** The stored objects with from <= token < to, in (token, key) order (range handoff). */
@@ -306,19 +397,6 @@ export class Replica {
     return { type: FrameType.KEYS, keys, done: true, next: req.to };
   }
 
-  /** Hints held for `target`, at most `max`. A scan of the hint store: hints are few. */
-  private hintsFor(target: string, max: number): HintEntry[] {
-    const prefix = hintPrefix(target);
-    const out: HintEntry[] = [];
-    for (const e of this.stores.hints.scan(0n, 1n << 64n)) {
-      if (out.length >= max) break;
-      if (!startsWith(e.key, prefix)) continue;
-      const h = decodeHint(e.value);
-      out.push({ hi: h.hi, lo: h.lo, key: e.key.slice(prefix.length), object: h.objectBytes.slice() });
-    }
-    return out;
-  }
-
   private readObject(key: Uint8Array, hi: number, lo: number): VObject | undefined {
     const bytes = this.readData(key, hi, lo);
     return bytes === undefined ? undefined : decodeObject(bytes, STORED);
@@ -340,12 +418,6 @@ export class Replica {
     return undefined;
   }
 
-  private readHint(hkey: Uint8Array): Uint8Array | undefined {
-    const p = this.pendingHints.get(latin1(hkey));
-    if (p !== undefined) return p ?? undefined;
-    return this.stores.hints.get(hkey);
-  }
-
   /** `obj`'s bytes in the slab (an encoding of its own would cost an ArrayBuffer per write). */
   private encode(obj: VObject): Uint8Array {
     const out = this.slab.alloc(checkedSize(obj));
@@ -353,31 +425,27 @@ export class Replica {
     return out;
   }
 
-  /** REQUIRES: `key` stays valid until the batch ends (the engine copies it then). */
-  private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array): void {
-    this.stagedBytes += key.length + bytes.length;
+  /** `bytes` null: an engine delete (a purge). REQUIRES: `key` stays valid until the batch ends (the engine copies it then). */
+  private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array | null): void {
+    this.stagedBytes += key.length + (bytes?.length ?? 0);
+    const op: WriteOp = bytes === null ? { type: 'delete', key, hi, lo } : { type: 'put', key, value: bytes, hi, lo };
     const t = token53(hi, lo);
     const head = this.pendingData.get(t);
     for (let p = head; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) {
         p.bytes = bytes;
-        this.dataOps.push({ type: 'put', key, value: bytes, hi, lo });
+        this.dataOps.push(op);
         return;
       }
     }
     this.pendingData.set(t, { key, bytes, next: head });
-    this.dataOps.push({ type: 'put', key, value: bytes, hi, lo });
+    this.dataOps.push(op);
   }
 
-  private writeHint(hkey: Uint8Array, bytes: Uint8Array | null): void {
-    this.stagedBytes += hkey.length + (bytes?.length ?? 0);
-    this.pendingHints.set(latin1(hkey), bytes);
-    this.hintOps.push(bytes === null ? { type: 'delete', key: hkey } : { type: 'put', key: hkey, value: bytes });
-  }
 }
 
-/** Largest encoded object: a stored record's limit, less the 8-byte header it gets as a hint. */
-const MAX_OBJECT_BYTES = MAX_VALUE_BYTES - 8;
+/** Largest encoded object: a stored record's limit, less the header it gets as a hint. */
+const MAX_OBJECT_BYTES = MAX_VALUE_BYTES - HINT_HEADER_BYTES;
 
 /** objectSize(obj); fails this one request (not the batch's engine write) when `obj` would not fit a record. */
 function checkedSize(obj: VObject): number {
@@ -388,53 +456,7 @@ function checkedSize(obj: VObject): number {
   return n;
 }
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
-}
-
 const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
-
-// A hint is stored under [target length u8][target utf-8][key] with value [hi u32][lo u32][object].
-function hintPrefix(target: string): Uint8Array {
-  const t = encoder.encode(target);
-  if (t.length > 255) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `replica id '${target.slice(0, 40)}...' is longer than 255 bytes`);
-  const p = new Uint8Array(1 + t.length);
-  p[0] = t.length;
-  p.set(t, 1);
-  return p;
-}
-
-function hintKey(target: string, key: Uint8Array): Uint8Array {
-  const p = hintPrefix(target);
-  const k = new Uint8Array(p.length + key.length);
-  k.set(p);
-  k.set(key, p.length);
-  return k;
-}
-
-function encodeHint(hi: number, lo: number, object: Uint8Array): Uint8Array {
-  const v = new Uint8Array(8 + object.length);
-  const dv = new DataView(v.buffer);
-  dv.setUint32(0, hi, true);
-  dv.setUint32(4, lo, true);
-  v.set(object, 8);
-  return v;
-}
-
-function decodeHint(v: Uint8Array): { hi: number; lo: number; objectBytes: Uint8Array; object: VObject } {
-  if (v.length < 8) throw new RingkvError(ErrorCode.CORRUPTION, 'a stored hint is shorter than its header');
-  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  const objectBytes = v.subarray(8);
-  return { hi: dv.getUint32(0, true), lo: dv.getUint32(4, true), objectBytes, object: decodeObject(objectBytes, { source: 'a stored hint' }) };
-}
-
-function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
-  if (a.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
-  return true;
-}
-
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.length;
   if (n !== b.length) return false;

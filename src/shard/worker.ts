@@ -20,6 +20,7 @@ import { openEngine, RealVfs } from '../storage/index.js';
 import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
 import { defaultStorageOptions, type StorageOptions } from '../config.js';
 import { Replica } from './replica.js';
+import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 
 export interface ShardWorkerData {
@@ -30,6 +31,8 @@ export interface ShardWorkerData {
   replica: number;
   storage: Partial<StorageOptions>;
   spinMicros: number;
+  /** Bounds of the shard's hint store (default defaultHintLimits()). */
+  hints?: Partial<HintLimits>;
 }
 
 /** The control plane a shard answers over comlink. */
@@ -56,7 +59,7 @@ const stores = {
   data: await openEngine({ ...data.storage, dir: `${data.dir}/data` }),
   hints: await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` }),
 };
-const replica = new Replica({ replica: data.replica, epoch }, stores);
+const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: data.hints ?? {} });
 const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
 /**
@@ -152,7 +155,7 @@ function firstHints(hints: HintEntry[], budget: number): HintEntry[] {
 }
 
 const control: ShardControl = {
-  stats: () => ({ epoch, data: stores.data.stats(), hints: stores.hints.stats() }),
+  stats: () => ({ epoch, data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
   flush: async () => {
     await stores.data.flush();
     await stores.hints.flush();

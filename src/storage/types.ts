@@ -79,6 +79,11 @@ export interface StorageEngine {
   flush(): Promise<void>;
   /** Merges every table into one and waits for it. */
   compact(): Promise<void>;
+  /**
+   * Engine tombstones (deletes) with a sequence number below `seq` may be dropped by merges
+   * that include the oldest table. Optional: an engine without tables has nothing to drop.
+   */
+  setPurgeHorizon?(seq: number): void;
   stats(): EngineStats;
   close(): Promise<void>;
 }

@@ -240,7 +240,7 @@ test('the schedule converges on its own; stop() ends it at once, even mid-pause'
 test('the store runs anti-entropy as configured and reports it in stats()', async () => {
   const c = await cluster();
   const st = await c.store.stats();
-  assert.equal(st.antiEntropy, { rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, bytesMoved: 0, badReplies: 0, oldestExchangeAgeMs: null });
+  assert.equal(st.antiEntropy, { rounds: 0, exchanges: 0, exchangesFailed: 0, exchangesSkipped: 0, keysRepaired: 0, bytesMoved: 0, badReplies: 0, tombstonesPurged: 0, purgeFailures: 0, oldestExchangeAgeMs: null });
   await writeAll(c, keys('b', 100));
   await diverge(c.store.ring, c.transport, { fresh: keys('f', 20), concurrent: [], deleted: [] });
   await c.store.antiEntropy.runOnce();

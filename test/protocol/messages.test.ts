@@ -23,6 +23,7 @@ const samples: Request[] = [
   { type: FrameType.TREE, from: { hi: 0x40000000, lo: 0, end: false }, to: { hi: 0x44000000, lo: 0, end: false }, depth: 10, maxEntries: 16384 },
   { type: FrameType.TREE, from: { hi: 0, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, depth: 0, maxEntries: 1 },
   { type: FrameType.RANGE, from: { hi: 9, lo: 0xffffffff, end: false }, to: { hi: 0, lo: 0, end: true }, max: 512, maxBytes: 262144 },
+  { type: FrameType.PURGE, from: { hi: 3, lo: 0, end: false }, to: { hi: 4, lo: 0, end: false }, before: 1_700_000_000_000, max: 8192 },
 ];
 
 test('every request type round-trips', () => {
@@ -52,6 +53,8 @@ test('replies round-trip', () => {
     { type: FrameType.HASHES, entries: 16385, complete: false, leaves: new Uint8Array(0) },
     { type: FrameType.OBJECTS, entries: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 1, lo: 2, key: b('b'), object: b('') }], done: false, next: { hi: 1, lo: 3, end: false } },
     { type: FrameType.OBJECTS, entries: [], done: true, next: { hi: 0, lo: 0, end: true } },
+    { type: FrameType.PURGED, purged: 17, done: false, next: { hi: 3, lo: 9, end: false } },
+    { type: FrameType.PURGED, purged: 0, done: true, next: { hi: 0, lo: 0, end: true } },
   ];
   for (const reply of replies) {
     r.reset(encodeReply(w, 42, reply).slice());
@@ -101,6 +104,11 @@ test('TREE, HASHES, RANGE and OBJECTS frames that lie raise ERR_PROTOCOL', () =>
   w.begin(FrameType.OBJECTS, 1);
   w.u32(1_000_000);
   bad(w.end(), decodeReply);
+  // PURGE with a time that is not a number; PURGED with a bad done flag.
+  bad(encodeRequest(w, 1, { type: FrameType.PURGE, from: { hi: 0, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, before: NaN, max: 1 }), decodeRequest);
+  const purged = encodeReply(w, 1, { type: FrameType.PURGED, purged: 1, done: true, next: { hi: 0, lo: 0, end: true } }).slice();
+  purged[12 + 4] = 2;
+  bad(purged, decodeReply);
 });
 
 test('truncated frames at every length raise ERR_PROTOCOL', () => {

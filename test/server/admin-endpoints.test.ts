@@ -71,6 +71,11 @@ test('/metrics is Prometheus text: TYPE lines, ringkv_ names with unit suffixes,
     ['ringkv_shard_flushes_total', 'counter'],
     ['ringkv_shard_compactions_total', 'counter'],
     ['ringkv_stats_collect_seconds', 'gauge'],
+    ['ringkv_hints_pending', 'gauge'],
+    ['ringkv_hints_bytes', 'gauge'],
+    ['ringkv_hints_oldest_age_seconds', 'gauge'],
+    ['ringkv_hints_dropped_total', 'counter'],
+    ['ringkv_tombstones_purged_total', 'counter'],
   ] as const) {
     assert.match(before.body, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
   }
@@ -84,6 +89,12 @@ test('/metrics is Prometheus text: TYPE lines, ringkv_ names with unit suffixes,
   const s0 = samples(before.body);
   assert.is(s0.get('ringkv_shards_up'), 2);
   assert.is(s0.get('ringkv_shard_up{shard="s1"}'), 1);
+  // Each shard reports its hint store (from its worker's stats).
+  for (const shard of ['s0', 's1']) {
+    assert.is(s0.get(`ringkv_hints_pending{shard="${shard}"}`), 0);
+    assert.is(s0.get(`ringkv_hints_bytes{shard="${shard}"}`), 0);
+    assert.is(s0.get(`ringkv_hints_dropped_total{shard="${shard}",reason="expired"}`), 0);
+  }
 
   for (let i = 0; i < 20; i++) await store.put(`m${i}`, 'x'.repeat(100));
   for (let i = 0; i < 7; i++) await store.get(`m${i}`);

@@ -35,6 +35,11 @@ export class StoreMetrics {
   private readonly cacheHits: Counter<'shard'>;
   private readonly cacheMisses: Counter<'shard'>;
   private readonly cacheBytes: Gauge<'shard'>;
+  private readonly hintsPending: Gauge<'shard'>;
+  private readonly hintsBytes: Gauge<'shard'>;
+  private readonly hintsOldestAge: Gauge<'shard'>;
+  private readonly hintsDropped: Counter<'shard' | 'reason'>;
+  private readonly tombstonesPurged: Counter;
   private readonly collectSeconds: Gauge;
   private readonly aeExchanges: Counter<'outcome'>;
   private readonly aeKeysRepaired: Counter;
@@ -80,6 +85,11 @@ export class StoreMetrics {
     this.cacheHits = counter('ringkv_shard_block_cache_hits_total', 'Data block reads served by the block cache.', ['shard']);
     this.cacheMisses = counter('ringkv_shard_block_cache_misses_total', 'Data block reads that went to disk.', ['shard']);
     this.cacheBytes = gauge('ringkv_shard_block_cache_bytes', 'Bytes held by the block cache.', ['shard']);
+    this.hintsPending = gauge('ringkv_hints_pending', 'Hints the shard holds for replicas that were down, not yet delivered.', ['shard']);
+    this.hintsBytes = gauge('ringkv_hints_bytes', 'Bytes of keys and values of the hints the shard holds (bounded per shard).', ['shard']);
+    this.hintsOldestAge = gauge('ringkv_hints_oldest_age_seconds', 'Age of the oldest hint the shard holds (0 when none); hints past the max age are dropped.', ['shard']);
+    this.hintsDropped = counter('ringkv_hints_dropped_total', 'Hints never delivered, by reason: expired (older than the max age), full (refused at the byte limit).', ['shard', 'reason']);
+    this.tombstonesPurged = counter('ringkv_tombstones_purged_total', 'Tombstones removed by tombstone GC after anti-entropy saw them on every replica and the grace period passed (summed over replicas).');
     this.collectSeconds = gauge('ringkv_stats_collect_seconds', 'Time this scrape took to gather the store and shard stats.');
     this.aeExchanges = counter('ringkv_anti_entropy_exchanges_total', 'Anti-entropy exchanges of a partition, by outcome (done, failed, skipped: fewer than two replicas up).', ['outcome']);
     this.aeKeysRepaired = counter('ringkv_anti_entropy_keys_repaired_total', 'Keys anti-entropy found different between replicas and repaired.');
@@ -116,14 +126,19 @@ export class StoreMetrics {
     this.shardUp.reset();
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
-    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes]) m.reset();
-    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses]) m.reset();
+    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge]) m.reset();
+    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped]) m.reset();
     for (const sh of readAllShardNumbers(s.shards)) {
       const shard = sh.id;
       this.shardRestarts.inc({ shard }, sh.restarts);
       this.cacheHits.inc({ shard }, sh.data.blockCacheHits);
       this.cacheMisses.inc({ shard }, sh.data.blockCacheMisses);
       this.cacheBytes.set({ shard }, sh.data.blockCacheBytes);
+      this.hintsPending.set({ shard }, sh.hintStore.pending);
+      this.hintsBytes.set({ shard }, sh.hintStore.bytes);
+      this.hintsOldestAge.set({ shard }, sh.hintStore.oldestAgeMs / 1000);
+      this.hintsDropped.inc({ shard, reason: 'expired' }, sh.hintStore.droppedExpired);
+      this.hintsDropped.inc({ shard, reason: 'full' }, sh.hintStore.refusedFull);
       for (const engine of ENGINES) {
         const e: EngineNumbers = sh[engine];
         const labels = { shard, engine };
@@ -142,6 +157,7 @@ export class StoreMetrics {
     this.aeExchanges.inc({ outcome: 'skipped' }, ae.exchangesSkipped);
     setCounter(this.aeKeysRepaired, ae.keysRepaired);
     setCounter(this.aeBytes, ae.bytesMoved);
+    setCounter(this.tombstonesPurged, ae.tombstonesPurged);
     this.aeOldestAge.reset();
     if (ae.oldestExchangeAgeMs !== null) this.aeOldestAge.set(ae.oldestExchangeAgeMs / 1000);
     const view = this.cluster?.();

@@ -17,12 +17,24 @@ export interface EngineNumbers {
   blockCacheBytes: number;
 }
 
+/** The shard's hint store (src/shard/hint-store.ts): what it holds and what it dropped. */
+export interface HintStoreNumbers {
+  pending: number;
+  bytes: number;
+  oldestAgeMs: number;
+  droppedExpired: number;
+  refusedFull: number;
+}
+
 export interface ShardNumbers {
   id: string;
   up: boolean;
   restarts: number;
   data: EngineNumbers;
   hints: EngineNumbers;
+  hintStore: HintStoreNumbers;
+  /** Objects removed by tombstone GC since the shard started. */
+  tombstonesPurged: number;
   /** Why the shard's stats are missing, when they are. */
   error: string | undefined;
 }
@@ -51,6 +63,16 @@ function engine(e: unknown): EngineNumbers {
   };
 }
 
+function hintStore(h: unknown): HintStoreNumbers {
+  return {
+    pending: num(h, 'pending'),
+    bytes: num(h, 'bytes'),
+    oldestAgeMs: num(h, 'oldestAgeMs'),
+    droppedExpired: num(h, 'droppedExpired'),
+    refusedFull: num(h, 'refusedFull'),
+  };
+}
+
 /** Reads one entry of `stats().shards`; `index` names it when it carries no id. */
 export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
   const id = field(entry, 'id');
@@ -61,6 +83,8 @@ export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
     restarts: num(entry, 'restarts'),
     data: engine(field(entry, 'data')),
     hints: engine(field(entry, 'hints')),
+    hintStore: hintStore(field(entry, 'hintStore')),
+    tombstonesPurged: num(entry, 'tombstonesPurged'),
     error: typeof error === 'string' ? error : undefined,
   };
 }

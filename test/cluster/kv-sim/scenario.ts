@@ -9,6 +9,10 @@
 //   context saw is still there (unless the value has two versions: a coordinator that timed
 //   out asked the next primary to coordinate it again, and the context saw only one);
 // - replicas converge: every primary of a key holds the same object.
+//
+// With `tombstoneGc`, anti-entropy (led from the first node) runs rounds all along, purging
+// tombstones past a short virtual grace, and hints expire well before it: the same checks
+// then show that a purge never brings a deleted or overwritten value back nor loses a write.
 import { createTokenHasher } from '../../../src/hash/index.js';
 import { Coordinator, Handoff, type QuorumDefaults } from '../../../src/coordinator/index.js';
 import { FrameType } from '../../../src/protocol/index.js';
@@ -16,6 +20,7 @@ import { Ring } from '../../../src/ring/index.js';
 import { decodeObject, equalObjects, mergeAll, visibleSiblings, type VObject } from '../../../src/version/index.js';
 import { SimNetwork, type NetworkOptions, type SimNode, type SimTransport } from './sim-network.js';
 import { SimWorld } from './sim-world.js';
+import { AntiEntropy } from '../../../src/cluster/anti-entropy.js';
 
 export interface SimConfig {
   nodes: number;
@@ -33,6 +38,12 @@ export interface SimConfig {
   wipeOnCrash?: boolean;
   /** Skip the final read-repair pass: replicas must converge by hinted handoff alone. */
   hintsOnly?: boolean;
+  /**
+   * Anti-entropy rounds every `everyMs` with tombstone GC after `graceMs`; hints live
+   * `hintMaxAgeMs` (virtual ms); a read is followed by a delete of what it saw with
+   * probability `deleteAfterRead`.
+   */
+  tombstoneGc?: { graceMs: number; hintMaxAgeMs: number; everyMs: number; deleteAfterRead?: number };
 }
 
 export const DEFAULT_SIM: SimConfig = {
@@ -61,6 +72,8 @@ export interface SimResult {
   diverged: string[];
   siblingsSeen: number;
   faults: string[];
+  /** Objects removed by tombstone GC (with `tombstoneGc`). */
+  purged: number;
 }
 
 const TIMEOUT_MS = 100;
@@ -71,12 +84,13 @@ const decoder = new TextDecoder();
 export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): Promise<SimResult> {
   const world = new SimWorld(seed);
   const net = new SimNetwork(world, { ...cfg.network });
+  const now = (): number => EPOCH_MS + world.now();
+  if (cfg.tombstoneGc !== undefined) net.replicaOptions = { hints: { maxAgeMs: cfg.tombstoneGc.hintMaxAgeMs }, now };
   const nodes: SimNode[] = [];
   for (let i = 0; i < cfg.nodes; i++) nodes.push(await net.addNode(`n${i + 1}`));
   const ring = Ring.build(nodes.map((x) => ({ id: x.member, host: x.id, rack: 'r', dc: 'dc', weight: 1 })), 16);
   const hasher = await createTokenHasher();
   const defaults: QuorumDefaults = { n: cfg.n, r: cfg.r, w: cfg.w, timeoutMs: TIMEOUT_MS, sloppy: true, maxSiblings: 64, lww: false };
-  const now = (): number => EPOCH_MS + world.now();
   const coordinators = new Map<SimNode, Coordinator>();
   const transports = new Map<SimNode, SimTransport>();
   for (const node of nodes) {
@@ -93,7 +107,26 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
   }
 
   const writes: WriteRecord[] = [];
-  const result: SimResult = { seed, writes: 0, acked: 0, failed: 0, reads: 0, lost: [], resurrected: [], diverged: [], siblingsSeen: 0, faults: [] };
+  const result: SimResult = { seed, writes: 0, acked: 0, failed: 0, reads: 0, lost: [], resurrected: [], diverged: [], siblingsSeen: 0, faults: [], purged: 0 };
+
+  // Anti-entropy with tombstone GC, led from the first node (skipped while it is down).
+  let ae: AntiEntropy | undefined;
+  let aeRound: Promise<unknown> = Promise.resolve();
+  let aeOn = true;
+  const gc = cfg.tombstoneGc;
+  if (gc !== undefined) {
+    const leader = nodes[0]!;
+    ae = new AntiEntropy(() => ring, transports.get(leader)!, {
+      n: cfg.n, intervalMs: 0, timeoutMs: TIMEOUT_MS, partitionPauseMs: 0, bytesPerSecond: 0,
+      tombstoneGraceMs: gc.graceMs, purgeIntervalMs: 0, now,
+    });
+    const round = (): void => {
+      if (!aeOn) return;
+      if (!leader.crashed) aeRound = aeRound.then(() => ae!.runOnce());
+      world.schedule(gc.everyMs, round);
+    };
+    world.schedule(gc.everyMs, round);
+  }
   const keys = Array.from({ length: cfg.keys }, (_, i) => `k${i}`);
   let loadOn = true;
 
@@ -122,6 +155,19 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
               const values = read?.values.map((v) => decoder.decode(v)) ?? [];
               if (values.length > 1) result.siblingsSeen++;
               lastRead.set(key, { values, context: read ? read.context.slice() : new Uint8Array(0) });
+              // With tombstone GC, often delete what was just read: keys left tombstone-only, for GC to find.
+              if (gc !== undefined && read !== undefined && world.chance(gc.deleteAfterRead ?? 0)) {
+                const record: WriteRecord = { key, value: null, seen: values, acked: false };
+                writes.push(record);
+                coordinator.put(enc(key), null, { context: read.context.slice() }).then(
+                  () => {
+                    if (incarnation === node.incarnation) record.acked = true;
+                    next();
+                  },
+                  () => next(),
+                );
+                return;
+              }
             }
             next();
           },
@@ -178,6 +224,15 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
   const reader = coordinators.get(nodes[0]!)!;
   if (cfg.hintsOnly !== true) for (const key of keys) void reader.get(enc(key), { r: cfg.n }).catch(() => {});
   await world.runUntil(cfg.faultyMs + 4000);
+  if (ae !== undefined) {
+    // One last round on the healed cluster: every primary takes part, so what is old is purged everywhere.
+    aeOn = false;
+    let done = false;
+    aeRound = aeRound.then(() => ae!.runOnce()).finally(() => (done = true));
+    for (let t = cfg.faultyMs + 4000; !done; t += 100) await world.runUntil(t);
+    await world.runUntil(world.now() + 500);
+    result.purged = ae.stats().tombstonesPurged;
+  }
 
   // Final state: each key's primaries, read straight from their replicas.
   const finalValues = new Map<string, string[]>();

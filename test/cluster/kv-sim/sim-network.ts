@@ -11,7 +11,7 @@
 import { ErrorCode, RingkvError } from '../../../src/errors.js';
 import { timeoutError, unavailableError, type Transport } from '../../../src/coordinator/index.js';
 import { FrameReader, FrameType, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../../../src/protocol/index.js';
-import { Replica } from '../../../src/shard/replica.js';
+import { Replica, type ReplicaOptions } from '../../../src/shard/replica.js';
 import { MemoryEngine } from '../../../src/storage/index.js';
 import type { SimWorld } from './sim-world.js';
 
@@ -36,6 +36,7 @@ export class SimNode {
     readonly id: string,
     readonly index: number,
     public stores: { data: MemoryEngine; hints: MemoryEngine },
+    private readonly options: ReplicaOptions = {},
   ) {
     this.restartReplica();
   }
@@ -46,7 +47,7 @@ export class SimNode {
 
   restartReplica(): void {
     this.epoch++;
-    this.replica = new Replica({ replica: this.index + 1, epoch: this.epoch }, this.stores);
+    this.replica = new Replica({ replica: this.index + 1, epoch: this.epoch }, this.stores, this.options);
   }
 }
 
@@ -61,6 +62,8 @@ export class SimNetwork {
   /** How many times a replica coordinated each value (PUT handled): more than once when a
    *  coordinator timed out and asked the next primary, which makes two versions of it. */
   readonly coordinations = new Map<string, number>();
+  /** Options of every replica added from now on (hint limits, the virtual clock). */
+  replicaOptions: ReplicaOptions = {};
 
   constructor(readonly world: SimWorld, readonly o: NetworkOptions) {}
 
@@ -70,7 +73,7 @@ export class SimNetwork {
   }
 
   async addNode(id: string): Promise<SimNode> {
-    const node = new SimNode(id, this.nodes.length, { data: await MemoryEngine.open(), hints: await MemoryEngine.open() });
+    const node = new SimNode(id, this.nodes.length, { data: await MemoryEngine.open(), hints: await MemoryEngine.open() }, this.replicaOptions);
     this.nodes.push(node);
     this.byMember.set(node.member, node);
     return node;
