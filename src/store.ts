@@ -134,7 +134,7 @@ export class Store {
     const fixed = parts.ring;
     this.currentRing = typeof fixed === 'function' ? fixed : () => fixed;
     this.coordinator = new Coordinator(this.currentRing, parts.transport, parts.hasher, parts.defaults);
-    this.handoff = new Handoff(parts.transport, () => this.currentRing().members.map((m) => m.id), parts.defaults.timeoutMs);
+    this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs);
     parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
     if (parts.handoffIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
@@ -152,6 +152,15 @@ export class Store {
   /** How requests reach the replicas (tests and tools that talk to one replica alone). */
   get transport(): Transport {
     return this.parts.transport;
+  }
+
+  /** Every replica of the ring in force; none while there is no ring (a cluster node still joining). */
+  private replicaIds(): string[] {
+    try {
+      return this.currentRing().members.map((m) => m.id);
+    } catch {
+      return [];
+    }
   }
 
   get ring(): Ring {

@@ -281,8 +281,8 @@ export const START_OPTIONS: OptionTable = {
   },
   clusterPort: {
     flag: 'cluster-port', env: 'RINGKV_CLUSTER_PORT', configKey: 'clusterPort', value: 'port',
-    help: 'Peer port of a cluster node, on --host (other nodes connect here)',
-    default: DEFAULT_CLUSTER_PORT, defaultText: String(DEFAULT_CLUSTER_PORT), parse: port,
+    help: 'Peer port of a cluster node, on --host (other nodes connect here; gossiped, so not 0)',
+    default: DEFAULT_CLUSTER_PORT, defaultText: String(DEFAULT_CLUSTER_PORT), parse: integer(1, 65535),
   },
   seeds: {
     flag: 'seeds', env: 'RINGKV_SEEDS', configKey: 'seeds', value: 'host:port,...',

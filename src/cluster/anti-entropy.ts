@@ -293,7 +293,8 @@ export class AntiEntropy {
     this.loop = (async () => {
       while (!this.stopping) {
         await this.sleep(this.o.intervalMs, false); // waiting for the next round keeps no process alive
-        if (!this.stopping) await this.runOnce();
+        // A round that cannot run (no ring yet on a joining node) waits for the next.
+        if (!this.stopping) await this.runOnce().catch(() => {});
       }
     })();
   }
@@ -310,7 +311,7 @@ export class AntiEntropy {
   /** Compares partition p's replicas and plans its repairs (reads only). */
   private async inspect(p: number): Promise<Plan> {
     const ring = this.ring();
-    const list = ring.listOf(p, this.o.n);
+    const list = ring.listOf(p, ring.listLength(this.o.n));
     const replicas = list.filter((id) => !this.transport.isDown(id));
     const result: ExchangeResult = {
       partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
@@ -395,7 +396,7 @@ export class AntiEntropy {
    */
   private async purge(result: ExchangeResult, startedAt: number): Promise<void> {
     const ring = this.ring();
-    const owners = ring.listOf(result.partition, this.o.n);
+    const owners = ring.listOf(result.partition, ring.listLength(this.o.n));
     // The owners changed since the exchange (a ring change): it says nothing about the new ones.
     if (owners.length !== result.replicas.length || owners.some((id) => !result.replicas.includes(id))) return;
     this.lastPurge[result.partition] = this.now();

@@ -242,7 +242,7 @@ export class ClusterNode {
         leads: (p) => {
           const r = g.ring;
           if (r === undefined) return false;
-          const first = r.listOf(p, Math.min(o.defaults.n, r.members.length)).find((id) => !routed.isDown(id));
+          const first = r.listOf(p, r.listLength(o.defaults.n)).find((id) => !routed.isDown(id));
           return first !== undefined && first.startsWith(`${o.id}/`);
         },
       },

@@ -32,7 +32,7 @@ export function refuseStale(deliver: PeerRequestSender, ring: () => Ring | undef
     if (
       epoch !== undefined && epoch > 0 && current !== undefined && epoch < current.epoch &&
       (req.type === FrameType.GET || req.type === FrameType.PUT || req.type === FrameType.REPLICATE) &&
-      !current.listOf(current.partitionOf(req.hi, req.lo), Math.min(n, current.members.length)).includes(replica)
+      !current.listOf(current.partitionOf(req.hi, req.lo), current.listLength(n)).includes(replica)
     ) {
       sink.onReply({ type: FrameType.ERROR, code: ErrorCode.STALE_EPOCH, message: `routed by ring epoch ${epoch}; in epoch ${current.epoch} ${replica} no longer holds this key: re-route` }, tag);
       return;

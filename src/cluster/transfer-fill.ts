@@ -71,9 +71,9 @@ export class Filling {
   /** A new ring: this node's new replicas start filling; entries the ring made moot go. */
   onRing(ring: Ring, previous: Ring | undefined, statusOf: (node: string) => NodeStatus | undefined): void {
     let changed = false;
-    const nNext = Math.min(this.n, ring.members.length);
+    const nNext = ring.listLength(this.n);
     if (previous !== undefined && previous.q === ring.q) {
-      const nPrev = Math.min(this.n, previous.members.length);
+      const nPrev = previous.listLength(this.n);
       for (let p = 0; p < ring.q; p++) {
         const before = previous.listOf(p, nPrev);
         for (const target of ring.listOf(p, nNext)) {

@@ -40,8 +40,8 @@ export function planTransfers(
 ): TransferTask[] {
   const tasks: TransferTask[] = [];
   if (previous.q !== next.q) return tasks;
-  const nPrev = Math.min(n, previous.members.length);
-  const nNext = Math.min(n, next.members.length);
+  const nPrev = previous.listLength(n);
+  const nNext = next.listLength(n);
   for (let p = 0; p < next.q; p++) {
     const before = previous.listOf(p, nPrev);
     const after = next.listOf(p, nNext);

@@ -192,7 +192,7 @@ export class Transfers {
         changed = true;
       }
     }
-    const n = Math.min(this.o.n, ring.members.length);
+    const n = ring.listLength(this.o.n);
     const kept = this.tasks.filter((t) => t.partition < ring.q && ring.listOf(t.partition, n).includes(t.target));
     if (kept.length !== this.tasks.length) {
       // A transfer the new ring made moot did not finish: its target held only part of the
@@ -201,7 +201,7 @@ export class Transfers {
       // partition to the newcomers of this change (re-sending what one has is a harmless
       // merge): two quick changes in a row lose nothing.
       const resent: TransferProgress[] = [];
-      const nPrev = previous === undefined ? 0 : Math.min(this.o.n, previous.members.length);
+      const nPrev = previous === undefined ? 0 : previous.listLength(this.o.n);
       for (const t of this.tasks) {
         if (kept.includes(t) || previous === undefined || t.partition >= ring.q) continue;
         if (this.membership.record(nodeOfMember(t.source))?.status === 'removed') continue;

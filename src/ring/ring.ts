@@ -138,6 +138,16 @@ export class Ring implements RingView {
   }
 
   /**
+   * The length of a preference list asked for `n` replicas: the sum of the per-DC factors
+   * when the ring has them (listOf needs exactly that), else n capped at the members there
+   * are (a cluster smaller than N lists them all).
+   */
+  listLength(n: number): number {
+    if (this.replication !== undefined) return Object.values(this.replication).reduce((a, b) => a + b, 0);
+    return Math.min(n, this.members.length);
+  }
+
+  /**
    * The N members holding the key with token (hi, lo), owner first (see preference-list.ts).
    * Per request: one shift, two array reads; the list is computed on first use, then cached
    * and shared (frozen: do not modify it). With per-DC replication, N is their sum.

@@ -135,6 +135,27 @@ test('SIGTERM during a write load exits 0, and every acknowledged SET is readabl
   assert.is((await again.stop('SIGTERM')).code, 0);
 });
 
+test('a cluster node whose seed never answers stays up and says it is not ready (no crash on its timers)', async () => {
+  const dir = tempDir();
+  const free = [await listen(), await listen()];
+  const [deadPort, clusterPort] = free.map(portOf);
+  for (const f of free) f.close();
+  const s = await startServer(
+    [...serverArgs(dir), '--node-id', 'lonely', '--cluster-port', String(clusterPort), '--seeds', `127.0.0.1:${deadPort}`, '--gossip-interval-ms', '100'],
+    { RINGKV_CLUSTER_SECRET: 'x' },
+  );
+  servers.push(s);
+  await sleep(6500); // past the first hinted-handoff sweep (5 s) and many gossip rounds
+  assert.is(s.child.exitCode, null, `exited: ${s.output().stderr}`);
+  const ready = await fetch(`http://127.0.0.1:${s.adminPort}/readyz`);
+  assert.is(ready.status, 503);
+  assert.match(await ready.text(), /no ring yet/);
+  const redis = client(s.respPort);
+  await redis.connect();
+  await redis.get('k').then(() => assert.unreachable('a node without a ring cannot serve'), (err: Error) => assert.match(err.message, /no ring yet/));
+  redis.disconnect();
+});
+
 test('a second server on the same dir fails with "data dir in use by pid N"; a stale lock is taken over', async () => {
   const dir = tempDir();
   const first = await start(serverArgs(dir));

@@ -101,7 +101,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
       '/ring',
       async (store, url, res) => {
         const ring = store.ring;
-        const n = Math.min(o.n, ring.members.length);
+        const n = ring.listLength(o.n);
         const shown = url.searchParams.has('lists') ? ring.q : Math.min(RING_SAMPLE_PARTITIONS, ring.q);
         const preferenceLists: Record<string, readonly string[]> = {};
         for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
