@@ -47,14 +47,23 @@ start_node() {
     --sync-mode periodic --gossip-interval-ms 500 --log-level warn "${seed[@]}" >"$3.log" 2>&1 &
   pids+=($!)
 }
-wait_ready() { # HOST COUNT: until HOST's admin sees COUNT nodes alive
+wait_ready() { # HOST COUNT: until every node's ring has COUNT members at one epoch and a write succeeds
   for _ in $(seq 240); do
-    local n
-    n=$(curl -s "http://$1:8380/cluster" 2>/dev/null | grep -c '"liveness": "alive"' || true)
-    [ "${n:-0}" -ge "$2" ] && redis-cli -h "$1" -p 6380 set ready 1 >/dev/null 2>&1 && return 0
+    local epochs="" ok=1 i
+    for i in $(seq 1 "$2"); do
+      local view
+      view=$(curl -s "http://127.0.0.$((i + 1)):8380/ring" 2>/dev/null || true)
+      [ "$(echo "$view" | grep -c '"host":')" -ge "$2" ] || ok=0
+      epochs="$epochs $(echo "$view" | grep -m1 '"epoch"' | tr -dc 0-9)"
+    done
+    if [ "$ok" = 1 ] && [ "$(echo $epochs | tr ' ' '\n' | sort -u | wc -l)" = 1 ] \
+      && [ "$(redis-cli -h "$1" -p 6380 set ready 1 2>/dev/null)" = OK ]; then
+      sleep 2 # transfers of the last ring change settle
+      return 0
+    fi
     sleep 0.5
   done
-  echo "cluster.sh: $1 did not see $2 nodes" >&2; exit 1
+  echo "cluster.sh: the ring of $2 nodes did not settle" >&2; exit 1
 }
 stop_all() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done

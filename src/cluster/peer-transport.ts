@@ -14,7 +14,7 @@ import {
 } from '../protocol/index.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from '../coordinator/transport.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
-import { Deadlines, type Deadlined } from './peer-deadlines.js';
+import { Deadlines, type Deadlined } from '../coordinator/deadlines.js';
 import { OutboundLink, type LinkContext, type LinkState, type PeerAddress } from './peer-link.js';
 import { PeerFrameType, decodeControlReply, encodeControl, encodeRoute, secretBytes } from './peer-protocol.js';
 

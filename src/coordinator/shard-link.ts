@@ -1,6 +1,7 @@
 // Runs on: the main thread. One shard's link as the ShardTransport keeps it: its worker,
 // channel and control proxy, its requests in flight (pooled Pending objects), the promise
 // sink of request(), and the copy of a reply that must outlive the ring.
+import type { Deadlined } from './deadlines.js';
 import type { Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
 import type { CoordinatorChannel } from '../ipc/index.js';
@@ -13,13 +14,13 @@ import type { ReplySink } from './transport.js';
 const MAX_REQUEST_ID = 0x3fffffff;
 
 /** A request in flight. Pooled: reused once settled (a stale queue entry tells by `id`). */
-export class Pending {
+export class Pending implements Deadlined {
   id = 0;
   link: ShardLink | undefined;
   sink: ReplySink | undefined;
   tag = 0;
   timeoutMs = 0;
-  queue: DeadlineQueue<Pending> | undefined;
+  queue: Deadlined['queue'] = undefined;
 }
 
 /** request()'s sink: settles a promise with a copy of the reply (replies are views into the ring). */

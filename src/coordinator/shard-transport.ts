@@ -23,7 +23,7 @@ import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../config.js';
 import type { ShardControl, ShardWorkerData } from '../shard/worker.js';
-import { DeadlineQueue } from './deadline-queue.js';
+import { Deadlines } from './deadlines.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
 import { type LinkStats, Pending, PromiseSink, ShardLink } from './shard-link.js';
 
@@ -59,8 +59,6 @@ export const OBJECT_HEADROOM_BYTES = 64 * 1024;
  */
 export const MAX_PUT_VALUE_BYTES = 16 * 1024 * 1024 - OBJECT_HEADROOM_BYTES; // storage's MAX_VALUE_BYTES (a test checks they agree)
 
-/** setTimeout's longest delay. */
-const MAX_TIMER_MS = 0x7fffffff;
 
 export class ShardTransport implements Transport {
   private readonly links: ShardLink[];
@@ -71,13 +69,8 @@ export class ShardTransport implements Transport {
   private closing = false;
   /** Settled Pending objects, for reuse. */
   private readonly free: Pending[] = [];
-  /** One queue per distinct timeout value (requests use a few). */
-  private readonly queues: DeadlineQueue<Pending>[] = [];
-  private lastQueue: DeadlineQueue<Pending> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the armed timer fires (Infinity: none armed). */
-  private timerDeadline = Infinity;
-  private readonly onTimer = (): void => this.expire();
+  /** Timeouts: one queue per distinct timeout value, one timer for the transport. */
+  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p));
 
   /** Each shard's actor id (grows with addShard). */
   private readonly actorIds: number[];
@@ -185,12 +178,7 @@ export class ShardTransport implements Transport {
     p.tag = tag;
     p.timeoutMs = timeoutMs;
     link.pending.set(id, p);
-    let q = this.lastQueue;
-    if (q === undefined || q.timeoutMs !== timeoutMs) q = this.queueFor(timeoutMs);
-    p.queue = q;
-    const deadline = performance.now() + timeoutMs;
-    q.push(p, deadline);
-    if (deadline < this.timerDeadline) this.arm(deadline);
+    this.deadlines.track(p);
   }
 
   isDown(replica: string): boolean {
@@ -242,9 +230,7 @@ export class ShardTransport implements Transport {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.links.map((l) => this.stopLink(l, 'the store is closing')));
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDeadline = Infinity;
+    this.deadlines.close();
   }
 
   /** Shuts one shard down cleanly (stores closed, WAL durable), then ends its worker. */
@@ -359,8 +345,7 @@ export class ShardTransport implements Transport {
     p.id = 0;
     p.sink = undefined;
     p.link = undefined;
-    p.queue!.trim();
-    p.queue = undefined;
+    this.deadlines.settled(p);
     this.free.push(p);
     return sink;
   }
@@ -380,46 +365,16 @@ export class ShardTransport implements Transport {
     }
   }
 
-  private queueFor(timeoutMs: number): DeadlineQueue<Pending> {
-    let q = this.queues.find((x) => x.timeoutMs === timeoutMs || (Number.isNaN(x.timeoutMs) && Number.isNaN(timeoutMs)));
-    if (q === undefined) {
-      q = new DeadlineQueue<Pending>(timeoutMs);
-      this.queues.push(q);
+  /** A request past its deadline: fails with ERR_TIMEOUT. */
+  private expire(p: Pending): void {
+    const tag = p.tag;
+    const err = timeoutError(p.link!.id, p.timeoutMs);
+    const sink = this.settle(p);
+    try {
+      sink.onError(err, tag);
+    } catch {
+      // see onReply
     }
-    this.lastQueue = q;
-    return q;
-  }
-
-  private arm(deadline: number): void {
-    clearTimeout(this.timer);
-    this.timerDeadline = deadline;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(deadline - performance.now())));
-    this.timer = setTimeout(this.onTimer, delay);
-  }
-
-  /** The timer: fails every request past its deadline, then re-arms for the next deadline. */
-  private expire(): void {
-    this.timer = undefined;
-    this.timerDeadline = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    for (const q of this.queues) {
-      q.trim();
-      while (q.size > 0 && !(q.headDeadline > now)) {
-        const p = q.shift();
-        const tag = p.tag;
-        const err = timeoutError(p.link!.id, p.timeoutMs);
-        const sink = this.settle(p);
-        try {
-          sink.onError(err, tag);
-        } catch {
-          // see onReply
-        }
-        q.trim();
-      }
-      if (q.headDeadline < next) next = q.headDeadline;
-    }
-    if (next < this.timerDeadline) this.arm(next);
   }
 
   private async call<T>(link: ShardLink, f: (c: Remote<ShardControl>) => Promise<T>): Promise<T> {

@@ -1,8 +1,8 @@
 // Runs on: the main thread. Timeouts of a transport's requests in flight without a timer
-// per request: one DeadlineQueue (src/coordinator/deadline-queue.ts) per distinct timeout
-// value, one timer armed for the earliest head (a setTimeout + clearTimeout per request
+// per request (the shard transport's and the peer transport's): one DeadlineQueue
+// (deadline-queue.ts) per distinct timeout value, one timer armed for the earliest head (a setTimeout + clearTimeout per request
 // costs more than the rest of a small request).
-import { DeadlineQueue } from '../coordinator/deadline-queue.js';
+import { DeadlineQueue } from './deadline-queue.js';
 
 /** setTimeout's longest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
