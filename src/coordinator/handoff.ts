@@ -6,12 +6,16 @@
 // (REPLICATE, which merges: delivering twice is harmless), and once the target acknowledged
 // it, the holder is told to delete it (HINT_DONE, which keeps the hint if a newer write for
 // the key arrived meanwhile). It runs when a replica comes back up and on a timer, one
-// delivery at a time per target.
+// delivery at a time per target, throttled to `bytesPerSecond` per target (a replica that
+// comes back after a long outage must not be flooded while it also serves clients).
 import { FrameType } from '../protocol/index.js';
 import type { Transport } from './transport.js';
 
 /** Hints fetched per request: bounds the frame size and the work per turn. */
 const PAGE = 256;
+/** Default replay rate per target: a few percent of a disk's write bandwidth, and several
+ *  thousand small hints per second (a node back from an hour away catches up in minutes). */
+export const DEFAULT_HANDOFF_BYTES_PER_SECOND = 16 * 1024 * 1024;
 
 export class Handoff {
   private readonly running = new Map<string, Promise<number>>();
@@ -21,6 +25,8 @@ export class Handoff {
     private readonly transport: Transport,
     private readonly replicas: () => readonly string[],
     private readonly timeoutMs: number,
+    /** Hint bytes (keys and objects) replayed per second to one target at most; 0: no limit. */
+    private readonly bytesPerSecond = DEFAULT_HANDOFF_BYTES_PER_SECOND,
   ) {}
 
   /** Delivers every hint held for `target`; resolves with how many were delivered. */
@@ -43,6 +49,7 @@ export class Handoff {
 
   private async run(target: string): Promise<number> {
     let delivered = 0;
+    let started = performance.now();
     for (const holder of this.replicas()) {
       if (holder === target) continue;
       for (;;) {
@@ -67,11 +74,22 @@ export class Handoff {
           }
         }));
         const progress = outcomes.reduce((a: number, b: number) => a + b, 0);
+        await this.pace(page.hints, started);
+        started = performance.now();
         delivered += progress;
         this.delivered += progress;
         if (progress === 0 || page.hints.length < PAGE) break;
       }
     }
     return delivered;
+  }
+
+  /** Waits so that `hints`, replayed since `started`, went at no more than bytesPerSecond. */
+  private async pace(hints: readonly { key: Uint8Array; object: Uint8Array }[], started: number): Promise<void> {
+    if (this.bytesPerSecond <= 0) return;
+    let bytes = 0;
+    for (const h of hints) bytes += h.key.length + h.object.length;
+    const due = (bytes * 1000) / this.bytesPerSecond - (performance.now() - started);
+    if (due > 0) await new Promise((r) => setTimeout(r, due));
   }
 }
