@@ -4,7 +4,7 @@
 // and that nearly every write succeeds. RINGKV_LONG=1 runs the issue's full durations.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster, COMMAND_TIMEOUT_MS, WriteLoad, lostAfter, lostWrites, vgetValues } from './cluster-harness.js';
+import { ADMIN_PORT, Cluster, COMMAND_TIMEOUT_MS, SECRET, WriteLoad, lostAfter, lostWrites, vgetValues } from './cluster-harness.js';
 import { enterNetns, heal, partition } from './netns.js';
 
 const inside = await enterNetns();
@@ -164,6 +164,45 @@ if (inside) {
       assert.ok(load.acked.size >= 0.95 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
     } finally {
       heal();
+      await cluster.close();
+    }
+  });
+
+  test('a node joins and another is decommissioned under writes: 0 lost, ownership balanced within 10%', async () => {
+    const cluster = new Cluster(5, NODE_FLAGS);
+    try {
+      for (const n of cluster.nodes.slice(0, 4)) await n.start();
+      await cluster.settle(4);
+      const load = new WriteLoad(cluster, 4);
+      load.start();
+      await sleep(1000);
+      await cluster.nodes[4]!.start(); // n5 joins through n1
+      await cluster.settle(5);
+      const leaving = cluster.nodes[1]!; // n2 decommissions
+      const res = await fetch(`http://${leaving.host}:${ADMIN_PORT}/cluster/leave`, { method: 'POST', headers: { 'x-ringkv-secret': SECRET } });
+      assert.is(res.status, 200, await res.text());
+      const t0 = Date.now();
+      for (;;) {
+        const view = (await cluster.nodes[0]!.admin('/cluster')) as { nodes: { id: string; status: string }[] };
+        if (view.nodes.find((n) => n.id === 'n2')?.status === 'left') break;
+        if (Date.now() - t0 > 90_000) assert.unreachable(`n2 did not leave: ${JSON.stringify(view.nodes)}`);
+        await sleep(250);
+      }
+      const leftAfter = Date.now() - t0;
+      await sleep(1000);
+      await load.stop();
+      await leaving.stop();
+      const view = (await cluster.nodes[0]!.admin('/cluster')) as { nodes: { id: string; status: string; partitions: number }[] };
+      const owners = view.nodes.filter((n) => n.status === 'up');
+      const mean = owners.reduce((a, n) => a + n.partitions, 0) / owners.length;
+      const { lost } = await lostAfter(cluster, load.acked, 30_000);
+      report('join + leave', load, lost);
+      console.log(`  n2 left ${leftAfter} ms after the leave; partitions: ${owners.map((n) => `${n.id} ${n.partitions}`).join(', ')}`);
+      assert.equal(lost, []);
+      assert.is(owners.length, 4);
+      for (const n of owners) assert.ok(Math.abs(n.partitions - mean) <= 0.1 * mean, `${n.id} owns ${n.partitions}, mean ${mean}`);
+      assert.ok(load.acked.size >= 0.99 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
+    } finally {
       await cluster.close();
     }
   });
