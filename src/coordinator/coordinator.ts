@@ -41,6 +41,8 @@ import {
 import type { ReplySink, Transport } from './transport.js';
 import { XxHash64 } from './xxhash64.js';
 
+/** Wait before a put refused as routed by an older ring is asked again: about a gossip round. */
+const STALE_RETRY_MS = 250;
 /** Stand-ins a put tries for one missed primary before its coordinating replica keeps the
  *  hint (each try may cost a timeout, and a failing put waits for them). */
 const MAX_STAND_INS = 2;
@@ -375,6 +377,28 @@ export class Coordinator {
       }
       if (reply !== undefined) return; // an ERROR reply: it will not take it
     }
+  }
+
+  /**
+   * A put that a replica refused as routed by an older ring (and that fell short of W): asks
+   * again after STALE_RETRY_MS, under the ring in force then (gossip brings the newer one
+   * within a round). Once per put.
+   */
+  retryStale(op: PutOp): void {
+    const next = new PutOp(this);
+    op.handOver(next);
+    setTimeout(() => {
+      try {
+        const ring = this.ring();
+        const req = next.req!;
+        next.partition = ring.partitionOf(req.hi, req.lo);
+        next.primaries = ring.listOf(next.partition, ring.listLength(next.q!.n));
+      } catch (err) {
+        next.fail(err as Error);
+        return;
+      }
+      next.tryNext();
+    }, STALE_RETRY_MS);
   }
 
   /** Sends through the transport's allocation-free path when it has one. */

@@ -99,14 +99,15 @@ export abstract class Op<T> {
   many: ManyOp<T> | undefined;
   index = 0;
 
+  /** Settles the caller's promise or slot (nothing once the op handed its caller over). */
   succeed(result: T): void {
     if (this.many !== undefined) this.many.done(this.index, result);
-    else this.resolve!(result);
+    else this.resolve?.(result);
   }
 
   fail(err: Error): void {
     if (this.many !== undefined) this.many.fail(err);
-    else this.reject!(err);
+    else this.reject?.(err);
   }
 }
 
@@ -188,11 +189,30 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   failed: Set<string> | undefined;
   /** The primary that coordinated the version (it keeps hints no stand-in took). */
   coordinatorId = '';
+  /** A replica refused a request as routed by an older ring (ERR_STALE_EPOCH). */
+  private sawStale = false;
+  /** The put was already retried once under a newer ring. */
+  retried = false;
   private settledOthers = 0;
   private done = false;
 
   constructor(private readonly c: Coordinator) {
     super();
+  }
+
+  /** Hands the caller over to `next` (a retry of this put): late replies to this one change nothing. */
+  handOver(next: PutOp): void {
+    this.done = true;
+    next.resolve = this.resolve;
+    next.reject = this.reject;
+    next.many = this.many;
+    next.index = this.index;
+    next.req = this.req;
+    next.q = this.q;
+    next.retried = true;
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.many = undefined;
   }
 
   /** Asks the next healthy primary to coordinate; fails the put when none is left. */
@@ -209,6 +229,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   }
 
   onReply(reply: Reply, tag: number): void {
+    if (reply.type === FrameType.ERROR && reply.code === ErrorCode.STALE_EPOCH) this.sawStale = true;
     if (tag === COORDINATE) this.coordinated(reply);
     else if (reply.type === FrameType.ACK) {
       this.receipt!.replicas.push(this.others[tag]!);
@@ -282,6 +303,12 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
     const enough = perDc === undefined ? acks >= w : meetsPerDc(perDc, sloppy ? [...receipt.replicas, ...receipt.hints.map((h) => h.for)] : receipt.replicas);
     if (!enough && this.settledOthers < this.others.length) return;
+    if (!enough && this.sawStale && !this.retried) {
+      // Refused as routed by an older ring: this coordinator's ring is behind and gossip is
+      // bringing the newer one; ask again under it once rather than fail the caller.
+      this.c.retryStale(this);
+      return;
+    }
     this.done = true;
     if (!enough) {
       this.c.counters.quorumFailures++;

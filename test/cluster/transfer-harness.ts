@@ -126,6 +126,8 @@ export class WriteLoad {
   attempted = 0;
   failed = 0;
   readonly errors = new Map<string, number>();
+  /** The first words of each failure, for test messages. */
+  readonly messages: string[] = [];
   private stopped = false;
   private readonly done: Promise<void>[] = [];
 
@@ -156,6 +158,7 @@ export class WriteLoad {
         this.failed++;
         const code = (err as { code?: string }).code ?? 'other';
         this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+        this.messages.push(`${node.id}: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       await new Promise((r) => setImmediate(r));

@@ -54,7 +54,7 @@ if (inside) {
       await c.stop('n4');
       const all = new Map([...keys, ...load.acked]);
       assert.ok(load.acked.size > 50, `only ${load.acked.size} writes acknowledged`);
-      assert.is(load.failed, 0, `writes failed with every node up: ${JSON.stringify(Object.fromEntries(load.errors))}`);
+      assert.is(load.failed, 0, `writes failed with every node up: ${JSON.stringify(Object.fromEntries(load.errors))} ${load.messages.slice(0, 3).join(" | ")}`);
       const missing = await missingReplicas(c.node('n1'), all);
       assert.equal(missing.slice(0, 10), [], `${missing.length} replicas missing`);
       assert.equal(await lostWrites(c.node('n2'), load.acked), []);
