@@ -83,6 +83,8 @@ export interface StoreParts {
   handoffIntervalMs: number;
   /** Hint bytes replayed per second to one replica at most (default 16 MiB/s; 0: no limit). */
   handoffBytesPerSecond?: number;
+  /** The replicas whose hints this store hands off (default: all; a cluster node: its own). */
+  hintHolders?: () => readonly string[];
   /**
    * Anti-entropy between replicas: a round over every partition every `intervalMs` (0 or
    * absent: no schedule; store.antiEntropy.runOnce() still works).
@@ -136,7 +138,7 @@ export class Store {
     const fixed = parts.ring;
     this.currentRing = typeof fixed === 'function' ? fixed : () => fixed;
     this.coordinator = new Coordinator(this.currentRing, parts.transport, parts.hasher, parts.defaults);
-    this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond);
+    this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);
     parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
     if (parts.handoffIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);

@@ -236,6 +236,8 @@ export class ClusterNode {
       hasher,
       defaults: o.defaults,
       handoffIntervalMs: o.handoffIntervalMs,
+      // Each node hands off the hints its own shards hold (every node runs its own handoff).
+      hintHolders: () => local.ids.map((k) => `${o.id}/${k}`),
       antiEntropy: {
         intervalMs: o.antiEntropyIntervalMs ?? DEFAULT_ANTI_ENTROPY_INTERVAL_MS,
         // This node leads the exchanges of the partitions whose first up primary is its own.

@@ -27,6 +27,12 @@ export class Handoff {
     private readonly timeoutMs: number,
     /** Hint bytes (keys and objects) replayed per second to one target at most; 0: no limit. */
     private readonly bytesPerSecond = DEFAULT_HANDOFF_BYTES_PER_SECOND,
+    /**
+     * The replicas whose hints this handoff delivers (default: every replica). A cluster node
+     * names its own shards: every node runs its own handoff, so asking the others' replicas too
+     * would only repeat their work over the network.
+     */
+    private readonly holders: () => readonly string[] = replicas,
   ) {}
 
   /** Delivers every hint held for `target`; resolves with how many were delivered. */
@@ -50,7 +56,7 @@ export class Handoff {
   private async run(target: string): Promise<number> {
     let delivered = 0;
     let started = performance.now();
-    for (const holder of this.replicas()) {
+    for (const holder of this.holders()) {
       if (holder === target) continue;
       for (;;) {
         if (this.transport.isDown(target) || this.transport.isDown(holder)) break;

@@ -7,7 +7,6 @@ import type { Remote } from 'comlink';
 import type { CoordinatorChannel } from '../ipc/index.js';
 import { FrameType, type Reply } from '../protocol/index.js';
 import type { ShardControl } from '../shard/worker.js';
-import type { DeadlineQueue } from './deadline-queue.js';
 import type { ReplySink } from './transport.js';
 
 /** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */

@@ -353,22 +353,17 @@ export class ShardTransport implements Transport {
   /** Rejects every request in flight to `link` (it died or the store closes). */
   private failAll(link: ShardLink, err: Error): void {
     if (link.pending.size === 0) return;
-    const all = [...link.pending.values()];
-    for (const p of all) {
-      const tag = p.tag;
-      const sink = this.settle(p);
-      try {
-        sink.onError(err, tag);
-      } catch {
-        // see onReply
-      }
-    }
+    for (const p of [...link.pending.values()]) this.settleWith(p, err);
   }
 
   /** A request past its deadline: fails with ERR_TIMEOUT. */
   private expire(p: Pending): void {
+    this.settleWith(p, timeoutError(p.link!.id, p.timeoutMs));
+  }
+
+  /** Takes `p` out of flight and fails it with `err`. */
+  private settleWith(p: Pending, err: Error): void {
     const tag = p.tag;
-    const err = timeoutError(p.link!.id, p.timeoutMs);
     const sink = this.settle(p);
     try {
       sink.onError(err, tag);

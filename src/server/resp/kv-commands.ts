@@ -173,7 +173,6 @@ async function mset(s: Session, args: Buffer[]): Promise<Reply> {
   // The last value of a key given twice wins, as in Redis (and no sibling of itself is made).
   const last = new Map<string, number>();
   for (let i = 1; i < args.length; i += 2) last.set(keyString(args[i]!), i);
-  const store = storeOf(s);
   const keys: Buffer[] = [];
   const values: Buffer[] = [];
   for (const i of last.values()) {
