@@ -26,9 +26,11 @@ function samples(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    // Values as Prometheus parses them (Go's ParseFloat: NaN and Inf in any case; prom-client
+    // writes `Nan` for an event-loop lag not yet sampled).
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|nan|[+-]inf)$/i.exec(line);
     assert.ok(m, `not a sample line: ${line}`);
-    out.set(m[1]!, Number(m[2]));
+    out.set(m[1]!, /^nan$/i.test(m[2]!) ? NaN : /inf$/i.test(m[2]!) ? (m[2]!.startsWith('-') ? -Infinity : Infinity) : Number(m[2]));
   }
   return out;
 }
