@@ -14,7 +14,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 const POLL_MS = 1000;
 const ADMIN_ENV = 'RINGKV_ADMIN';
 const SECRET_ENV = 'RINGKV_CLUSTER_SECRET';
-const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'status'] as const;
+const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'cleanup', 'status'] as const;
 
 export const CLUSTER_HELP = `Usage: ringkv cluster <command> [options]
 
@@ -29,6 +29,9 @@ Commands:
   remove <node>   Remove a dead node: the survivors re-replicate its data
   shards <n>      Run n shard workers on this node from now on: new shards join the ring and
                   receive their ranges; surplus ones stream theirs away, then stop
+  cleanup         Delete now the ranges this node no longer replicates, each once its owners
+                  are shown to hold all of it (otherwise done by itself after a minute of
+                  quiet: every node up, on the same ring, with no transfer left)
 
 Options:
   --admin <host:port>  The node's admin address. default: 127.0.0.1:${DEFAULT_ADMIN_PORT}; env: ${ADMIN_ENV}
@@ -60,6 +63,7 @@ interface TransferView {
   failures: number;
   lastError?: string;
   tasks: { partition: number; target: string; progress: number; waiting?: string }[];
+  cleanup?: { rangesDropped: number; objectsDropped: number; failures: number; waiting?: string; lastError?: string };
 }
 
 interface ClusterView {
@@ -129,6 +133,14 @@ export function transferLine(t: TransferView | undefined): string {
     (waiting === undefined ? '' : `; waiting: ${waiting}`) + (t.lastError === undefined ? '' : `; last error: ${t.lastError}`);
 }
 
+/** The status line of the deletion of handed-away ranges (range-cleanup.ts). */
+export function cleanupLine(t: TransferView | undefined): string {
+  const c = t?.cleanup;
+  if (c === undefined) return 'Cleanup: -';
+  return `Cleanup: ${c.rangesDropped} handed-away ranges deleted (${c.objectsDropped} objects), ${c.failures} failed` +
+    (c.waiting === undefined ? '' : `; waiting: ${c.waiting}`) + (c.lastError === undefined ? '' : `; last error: ${c.lastError}`);
+}
+
 /** The status report of one node's view. */
 export function renderCluster(base: string, v: ClusterView): string {
   const rows = v.nodes.map((n) => [n.id + (n.self ? '*' : ''), n.address, n.status, n.liveness, String(n.partitions), String(n.ringEpoch)]);
@@ -138,6 +150,7 @@ export function renderCluster(base: string, v: ClusterView): string {
     '',
     renderTable(['Node', 'Address', 'Status', 'Liveness', 'Partitions', 'Epoch'], rows, new Set([4, 5])),
     transferLine(v.transfers),
+    cleanupLine(v.transfers),
     '',
   ].join('\n');
 }
@@ -217,6 +230,12 @@ export async function cluster(argv: readonly string[]): Promise<number> {
     case 'shards': {
       const { from, to } = answer as { from: number; to: number };
       out(`shards ${from} -> ${to}: ${to > from ? 'the new shards join the ring and receive their ranges' : to < from ? 'the surplus shards stream their ranges away, then stop' : 'no change'} (ringkv cluster status shows the transfers)\n`);
+      return 0;
+    }
+    case 'cleanup': {
+      const c = answer as { handedOff: number; objectsDropped: number; waiting?: string; lastError?: string };
+      out(c.waiting !== undefined ? `nothing deleted: ${c.waiting}\n`
+        : `${c.handedOff} handed-away ranges deleted` + (c.lastError === undefined ? '\n' : `; last error: ${c.lastError}\n`));
       return 0;
     }
     case 'remove':

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { SyncMode } from '../storage/types.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
+import { DEFAULT_CLEANUP_DELAY_MS } from '../cluster/range-cleanup.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -60,6 +61,7 @@ export interface StartOptions {
   rack: string;
   weight: number;
   gossipIntervalMs: number;
+  cleanupDelayMs: number;
   autoCommit: boolean;
   replication: Record<string, number> | undefined;
   consistency: ConsistencyLevel | undefined;
@@ -318,6 +320,11 @@ export const START_OPTIONS: OptionTable = {
     flag: 'gossip-interval-ms', env: 'RINGKV_GOSSIP_INTERVAL_MS', configKey: 'gossipIntervalMs', value: 'ms',
     help: 'Gossip round interval; failure detection scales with it',
     default: DEFAULT_GOSSIP_INTERVAL_MS, defaultText: String(DEFAULT_GOSSIP_INTERVAL_MS), parse: integer(10, 60_000),
+  },
+  cleanupDelayMs: {
+    flag: 'cleanup-delay-ms', env: 'RINGKV_CLEANUP_DELAY_MS', configKey: 'cleanupDelayMs', value: 'ms',
+    help: 'How long the cluster stays quiet (every node up, same ring, no transfer left) before a node deletes the ranges it handed away',
+    default: DEFAULT_CLEANUP_DELAY_MS, defaultText: String(DEFAULT_CLEANUP_DELAY_MS), parse: integer(0, 86_400_000),
   },
   autoCommit: {
     flag: 'auto-commit', env: 'RINGKV_AUTO_COMMIT', configKey: 'autoCommit', value: 'yes|no',

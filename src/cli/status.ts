@@ -5,7 +5,7 @@ import { DEFAULT_ADMIN_PORT, readAllShardNumbers } from '../server/admin/index.j
 import type { StoreStats } from '../index.js';
 import { CliError, CliErrorCode, usage } from './cli-error.js';
 import { humanBytes, renderTable } from './table.js';
-import { transferLine } from './cluster.js';
+import { cleanupLine, transferLine } from './cluster.js';
 
 /** A server that does not answer the admin port in this long is reported unreachable. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -113,7 +113,7 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
     new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
   );
   const pending = Math.max(0, stats.hintsWritten - stats.hintsDelivered);
-  const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), transferLine(ring.transfers), ''];
+  const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), transferLine(ring.transfers), cleanupLine(ring.transfers), ''];
   return [
     `ringkv at ${admin}: ${stats.replicas.length} shards, ${up} up; ring epoch ${ring.epoch}, ${ring.q} partitions, N=${ring.n}`,
     '',

@@ -308,13 +308,48 @@ export class AntiEntropy {
     this.loop = undefined;
   }
 
-  /** Compares partition p's replicas and plans its repairs (reads only). */
-  private async inspect(p: number): Promise<Plan> {
+  /**
+   * Range cleanup (range-cleanup.ts): exchanges partition p between `former`, a replica that
+   * held it under an earlier ring, and ALL of p's current primaries, so that each primary
+   * holds the merge of what `former` held; then deletes p's range from `former` (DROP, a page
+   * at a time). Resolves with the objects deleted. Rejects, having deleted nothing, when a
+   * primary is down or `former` is one, or when any read or repair failed.
+   */
+  async handOff(p: number, former: string): Promise<{ result: ExchangeResult; dropped: number }> {
+    return this.exclusive(async () => {
+      const ring = this.ring();
+      if (ring.listOf(p, ring.listLength(this.o.n)).includes(former)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `${former} is a replica of partition ${p}: its range is not handed away`);
+      }
+      const plan = await this.inspect(p, former);
+      if (plan.error === undefined && !plan.result.complete) plan.error = new Stopped('a primary is down');
+      if (plan.error === undefined && !plan.result.replicas.includes(former)) plan.error = new Stopped(`${former} is down`);
+      plan.sends = plan.sends.filter((s) => s.replica !== former); // it is about to delete the range
+      await this.apply([plan]);
+      const { result } = plan;
+      if (result.outcome !== 'equal' && result.outcome !== 'repaired') {
+        throw new RingkvError(ErrorCode.UNAVAILABLE, `partition ${p} not handed off from ${former}: ${result.error ?? plan.error?.message ?? result.outcome}`);
+      }
+      const { from, to } = ring.partitionRange(p);
+      let dropped = 0;
+      for (let at = from; at < to; ) {
+        if (this.stopping) throw new RingkvError(ErrorCode.UNAVAILABLE, 'stopping');
+        const page = await this.calls.drop(former, at, to, PURGE_MAX_ENTRIES);
+        dropped += page.dropped;
+        at = page.next;
+      }
+      return { result, dropped };
+    });
+  }
+
+  /** Compares partition p's replicas (and `extra`, a former one) and plans their repairs (reads only). */
+  private async inspect(p: number, extra?: string): Promise<Plan> {
     const ring = this.ring();
     const list = ring.listOf(p, ring.listLength(this.o.n));
     const replicas = list.filter((id) => !this.transport.isDown(id));
+    if (extra !== undefined && !this.transport.isDown(extra)) replicas.push(extra);
     const result: ExchangeResult = {
-      partition: p, replicas, outcome: 'equal', complete: replicas.length === list.length,
+      partition: p, replicas, outcome: 'equal', complete: list.every((id) => replicas.includes(id)),
       segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0,
     };
     const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined, startedAt: this.now() };

@@ -102,7 +102,7 @@ export class Gossiper {
     this.bootstrapper = init.generation === 1 && this.rings.ring === undefined && this.seeds.every((s) => s === id.address);
     this.members = new Membership({
       id: id.id, address: id.address, dc: id.dc, rack: id.rack, shards: id.shards, weight: id.weight,
-      generation: init.generation, heartbeat: 0, ringEpoch: this.rings.epoch,
+      generation: init.generation, heartbeat: 0, ringEpoch: this.rings.epoch, transfers: 0,
       // A restart that finds itself in its saved ring resumes as up (at version 0, so any
       // later word from the cluster, such as 'removed', still wins).
       status: inRing ? 'up' : 'joining', statusVersion: 0,
@@ -286,6 +286,11 @@ export class Gossiper {
     }
     this.changed(this.members.setStatus(self.id, 'left'), this.deps.clock.now());
     this.flush();
+  }
+
+  /** Records how many transfers this node still sends; the next round's heartbeat carries it. */
+  setTransfers(pending: number): void {
+    if (this.members.self.transfers !== pending) this.members.updateSelf({ transfers: pending });
   }
 
   /**

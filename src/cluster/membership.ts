@@ -15,7 +15,7 @@ export interface MembershipChange {
 }
 
 /** The owner fields a node may change about itself (each change bumps its heartbeat). */
-export type SelfUpdate = Partial<Pick<NodeRecord, 'address' | 'dc' | 'rack' | 'shards' | 'weight' | 'ringEpoch'>>;
+export type SelfUpdate = Partial<Pick<NodeRecord, 'address' | 'dc' | 'rack' | 'shards' | 'weight' | 'ringEpoch' | 'transfers'>>;
 
 /** Owned by one Gossiper; main thread only. */
 export class Membership {

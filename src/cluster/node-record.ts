@@ -12,12 +12,15 @@
 //     "generation": 3,             incarnation: bumped (durably) at every start
 //     "heartbeat": 1042,           the owner's version counter within a generation
 //     "ringEpoch": 7,              the ring epoch the owner has adopted
+//     "transfers": 0,              ranges the owner's shards still have to stream to new
+//                                  replicas (transfer.ts); absent in older records: 0
 //     "status": "up",              joining | up | leaving | left | removed
 //     "statusVersion": 5 }         bumped by whoever changes the status
 //
 // Merge rule (`mergeRecords`), applied field group by field group, so that every node that
 // has seen the same copies ends with the same record whatever the order it saw them in:
-// - The owner's fields (address, dc, rack, shards, weight, generation, heartbeat, ringEpoch)
+// - The owner's fields (address, dc, rack, shards, weight, generation, heartbeat, ringEpoch,
+//   transfers)
 //   come from the copy with the larger (generation, heartbeat): only the owner writes them,
 //   and it bumps its heartbeat with every change, so this is the owner's latest word.
 // - The status comes from the copy with the larger (statusVersion, rank of status), where
@@ -52,6 +55,8 @@ export interface NodeRecord {
   readonly generation: number;
   readonly heartbeat: number;
   readonly ringEpoch: number;
+  /** Transfers the owner still has to send (range-cleanup.ts waits for 0 on every node). */
+  readonly transfers: number;
   readonly status: NodeStatus;
   readonly statusVersion: number;
 }
@@ -134,6 +139,7 @@ export function parseNodeRecord(raw: unknown): NodeRecord {
     generation: count(at('generation'), r.generation, 1),
     heartbeat: count(at('heartbeat'), r.heartbeat, 0),
     ringEpoch: count(at('ringEpoch'), r.ringEpoch, 0),
+    transfers: r.transfers === undefined ? 0 : count(at('transfers'), r.transfers, 0),
     status: status as NodeStatus,
     statusVersion: count(at('statusVersion'), r.statusVersion, 0),
   };
@@ -157,7 +163,7 @@ export function compareStatus(a: NodeRecord, b: NodeRecord): number {
 }
 
 function ownerKey(r: NodeRecord): string {
-  return JSON.stringify([r.address, r.dc, r.rack, r.shards, r.weight, r.ringEpoch]);
+  return JSON.stringify([r.address, r.dc, r.rack, r.shards, r.weight, r.ringEpoch, r.transfers]);
 }
 
 /**

@@ -8,7 +8,9 @@
 //   transfers: on every ring adopted, this node's shards stream the partitions they held to
 //   their new replicas (transfer.ts); a leaver marks itself left once nothing is pending.
 //   Until a new replica of this node has all of a partition, reads of it also ask the
-//   senders (FillingTransport wraps the local transport, transfer-fill.ts).
+//   senders (FillingTransport wraps the local transport, transfer-fill.ts). Once the cluster
+//   is quiet, the ranges this node's shards no longer replicate are handed off and deleted
+//   (range-cleanup.ts).
 //
 // The ring is the one the gossip adopted (epoch'd, the same on every node); until this node
 // has one (a joiner before it heard from its seed), requests fail with ERR_NOT_READY.
@@ -44,6 +46,7 @@ import { RoutedTransport, localReplicaSender } from './routed-transport.js';
 import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
 import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
 import { nodeOfMember } from './ring-state.js';
+import { RangeCleanup, type CleanupStatus, type RangeCleanupOptions } from './range-cleanup.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -70,6 +73,8 @@ export interface ClusterNodeOptions {
   antiEntropyIntervalMs?: number;
   /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
   transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
+  /** Deletion of the ranges handed away (range-cleanup.ts; defaults there). */
+  cleanup?: Partial<Pick<RangeCleanupOptions, 'delayMs' | 'intervalMs'>>;
   logger?: PeerLogger;
 }
 
@@ -123,6 +128,7 @@ export class ClusterNode {
     readonly local: ShardTransport,
     readonly transfers: Transfers,
     readonly filling: Filling,
+    readonly cleanup: RangeCleanup,
     private readonly file: NodeFile,
     private readonly dir: string,
     /** The actor id of shard k of this node. */
@@ -272,7 +278,12 @@ export class ClusterNode {
       await local.close();
       throw err;
     }
-    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, file, o.dir, actorOf);
+    const cleanup = new RangeCleanup(g, routed, store.antiEntropy, {
+      ...o.cleanup, self: o.id, n: o.defaults.n, timeoutMs: o.defaults.timeoutMs,
+      localMembers: () => local.ids.map((k) => `${o.id}/${k}`),
+      transfersPending: () => transfers.pending,
+    });
+    const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, cleanup, file, o.dir, actorOf);
     node.self = self;
     // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
     g.on('ring', ({ ring: adopted, previous }) => {
@@ -289,9 +300,14 @@ export class ClusterNode {
       file.generation = Math.max(file.generation, generation + 1);
       saveNodeFile(o.dir, file);
     });
-    self.timer = setInterval(() => g.tick(), g.options.intervalMs);
-    g.tick();
+    const tick = (): void => {
+      g.setTransfers(transfers.pending); // other nodes clean up only once every node is done (range-cleanup.ts)
+      g.tick();
+    };
+    self.timer = setInterval(tick, g.options.intervalMs);
+    tick();
     transfers.start();
+    cleanup.start();
     return self;
   }
 
@@ -336,8 +352,8 @@ export class ClusterNode {
   }
 
   /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
-  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number } } {
-    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size } };
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number; cleanup: CleanupStatus } } {
+    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size, cleanup: this.cleanup.status() } };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */
@@ -355,6 +371,9 @@ export class ClusterNode {
             const ring = g.commit();
             return { epoch: ring.epoch, owned: Object.fromEntries(ring.counts()) };
           }
+          case 'cleanup':
+            // Now rather than after the quiet delay; the cluster must still be quiet.
+            return { handedOff: await this.cleanup.runOnce(true), ...this.cleanup.status() };
           case 'leave':
             g.leave();
             return { leaving: this.id, transfers: this.transfers.pending };
@@ -386,6 +405,7 @@ export class ClusterNode {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.retireTimer);
+    await this.cleanup.stop();
     await this.transfers.stop();
     await this.server.close();
     await this.peers.close();

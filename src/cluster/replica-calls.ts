@@ -106,6 +106,18 @@ export class ReplicaCalls {
     return { purged: reply.purged, next };
   }
 
+  /**
+   * One page of a handed-away range's deletion on `replica` (DROP: every object in [from,
+   * to)); resolves with how many it deleted and where to resume (`to` when done).
+   */
+  async drop(replica: string, from: bigint, to: bigint, max: number): Promise<{ dropped: number; next: bigint }> {
+    const reply = await this.call(replica, { type: FrameType.DROP, from: bound(from), to: bound(to), max });
+    if (reply.type !== FrameType.PURGED) throw this.unexpected(replica, 'DROP', reply);
+    const next = reply.done ? to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
+    if (!reply.done && (next <= from || next > to)) throw this.badReply(replica, `answered a DROP with resume point ${next} outside (${from}, ${to}]`);
+    return { dropped: reply.purged, next };
+  }
+
   private call(replica: string, req: Request): Promise<Reply> {
     const t = this.transport;
     if (t.send === undefined) return t.request(replica, req, this.timeoutMs).then(copyReply);

@@ -2,4 +2,4 @@
 export { FRAME_HEADER_BYTES, FrameReader, FrameWriter, MAX_FRAME_BYTES, PROTOCOL_VERSION, protocolError } from './frame.js';
 export { Slab } from './slab.js';
 export { FrameType, HASH_BYTES, MAX_TREE_DEPTH, decodeReply, decodeRequest, encodeReply, encodeReplyInto, encodeRequest, encodeRequestInto, replyFrameSize, requestFrameSize } from './messages.js';
-export type { GetRequest, HintDoneRequest, HintEntry, HintRequest, HintsForRequest, KeyRef, PurgeRequest, RangeEntry, RangeRequest, ScanRequest, TokenBound, TreeRequest, PutRequest, Reply, ReplicateRequest, Request } from './messages.js';
+export type { DropRequest, GetRequest, HintDoneRequest, HintEntry, HintRequest, HintsForRequest, KeyRef, PurgeRequest, RangeEntry, RangeRequest, ScanRequest, TokenBound, TreeRequest, PutRequest, Reply, ReplicateRequest, Request } from './messages.js';

@@ -35,6 +35,13 @@
 //                    [from, to), in (token, key) order: at least one, and stopping at the
 //                    first new token once `max` entries or `maxBytes` of keys and objects are
 //                    in (so a resumed fetch never splits a token)
+//   PURGE     10  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, before f64, max u32
+//                 -> PURGED: tombstone GC (src/shard/tombstone-gc.ts) of the range's
+//                    tombstone-only objects written before `before`, looking at `max` at most
+//   DROP      11  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, max u32
+//                 -> PURGED: deletes every stored object with a token in [from, to), `max` at
+//                    most: a range this replica handed away, once its owners were shown to
+//                    hold everything it held (src/cluster/range-cleanup.ts)
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
@@ -65,6 +72,7 @@ export const FrameType = {
   TREE: 8,
   RANGE: 9,
   PURGE: 10,
+  DROP: 11,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
@@ -168,7 +176,15 @@ export interface PurgeRequest {
   max: number;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest | PurgeRequest;
+export interface DropRequest {
+  type: typeof FrameType.DROP;
+  from: TokenBound;
+  to: TokenBound;
+  /** Most objects to delete before answering (the replica caps it too). */
+  max: number;
+}
+
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest | PurgeRequest | DropRequest;
 
 /** One stored object of a range (OBJECTS). */
 export interface RangeEntry extends KeyRef {
@@ -207,6 +223,12 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
     writeBound(w, req.from);
     writeBound(w, req.to);
     w.f64(req.before);
+    w.u32(req.max);
+    return w.end();
+  }
+  if (req.type === FrameType.DROP) {
+    writeBound(w, req.from);
+    writeBound(w, req.to);
     w.u32(req.max);
     return w.end();
   }
@@ -342,6 +364,11 @@ export function decodeRequest(r: FrameReader): Request {
   if (type === FrameType.PURGE) {
     const req: PurgeRequest = { type, from: readBound(r, false), to: readBound(r, true), before: r.f64(), max: r.u32() };
     if (!Number.isFinite(req.before)) throw protocolError(`PURGE before ${req.before} is not a time`);
+    r.done();
+    return req;
+  }
+  if (type === FrameType.DROP) {
+    const req: DropRequest = { type, from: readBound(r, false), to: readBound(r, true), max: r.u32() };
     r.done();
     return req;
   }

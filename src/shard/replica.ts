@@ -17,6 +17,8 @@
 //              bounded by bytes and age (hint-store.ts): an expired hint is never listed.
 // - PURGE      tombstone GC: deletes the range's tombstone-only objects written before a
 //              time, re-checked in this batch (the rule: tombstone-gc.ts).
+// - DROP       deletes every object of a token range this replica handed away (after its
+//              owners were shown to hold all of it: src/cluster/range-cleanup.ts).
 // - TREE       hashes a token range's objects into Merkle leaves (anti-entropy), refusing
 //              (complete = false) a range that holds more than TREE_MAX_ENTRIES: one request
 //              never stalls the shard for longer than hashing that many objects.
@@ -32,7 +34,7 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
-import { FrameType, Slab, type PurgeRequest, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
+import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import { MAX_VALUE_BYTES } from '../storage/record.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
@@ -268,6 +270,8 @@ export class Replica {
         return ACK;
       case FrameType.PURGE:
         return this.purge(req);
+      case FrameType.DROP:
+        return this.drop(req);
     }
   }
 
@@ -326,6 +330,41 @@ export class Replica {
     }
     this.stagePurges(doomed);
     return { type: FrameType.PURGED, purged, done: true, next: req.to };
+  }
+
+  /**
+   * Deletes a page of the request's range: every object in it, whatever it holds (the range
+   * was handed away: range-cleanup.ts). The counter floor rises past this actor's counters in
+   * them, as after a purge, so that a put coordinated here if the range comes back never
+   * reuses a dot that a copy elsewhere has already seen.
+   */
+  private drop(req: DropRequest): Reply {
+    const from = boundToken(req.from);
+    const to = boundToken(req.to);
+    if (!(to > from)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `DROP over an empty token range [${from}, ${to})`);
+    const max = Math.max(1, Math.min(req.max, PURGE_MAX_ENTRIES));
+    let lastToken = -1n;
+    const doomed: { key: Uint8Array; hi: number; lo: number }[] = [];
+    let next: TokenBound | undefined;
+    for (const e of this.stores.data.scan(from, to)) {
+      if (doomed.length >= max && e.token !== lastToken) {
+        next = tokenBound(e.token);
+        break;
+      }
+      lastToken = e.token;
+      if (e.value === null) continue;
+      try {
+        const obj = decodeObject(e.value, STORED);
+        this.counterFloor = Math.max(this.counterFloor, counterOf(obj.clock, this.actor));
+      } catch {
+        // Unreadable: no counter to keep; the range is gone all the same.
+      }
+      doomed.push({ key: e.key.slice(), hi: Number(e.token >> 32n), lo: Number(e.token & 0xffffffffn) });
+    }
+    for (const d of doomed) this.writeData(d.key, d.hi, d.lo, null);
+    return next === undefined
+      ? { type: FrameType.PURGED, purged: doomed.length, done: true, next: req.to }
+      : { type: FrameType.PURGED, purged: doomed.length, done: false, next };
   }
 
   /** Stages the engine deletes of a PURGE (after its scan: the engine is not written while it is read). */

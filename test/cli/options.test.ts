@@ -58,6 +58,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     rack: 'rack1',
     weight: 1,
     gossipIntervalMs: 1000,
+    cleanupDelayMs: 60_000,
     autoCommit: true,
     replication: undefined,
     consistency: undefined,

@@ -9,7 +9,7 @@ import { Random } from '../../src/storage/random.js';
 
 const base: NodeRecord = {
   id: 'n1', address: '10.0.0.1:7379', dc: 'dc1', rack: 'r1', shards: 2, weight: 1,
-  generation: 1, heartbeat: 0, ringEpoch: 0, status: 'joining', statusVersion: 0,
+  generation: 1, heartbeat: 0, ringEpoch: 0, transfers: 0, status: 'joining', statusVersion: 0,
 };
 
 /** 'g=2 hb=7 up@3 epoch=4 shards=3' -> a record (fields not named come from `base`). */

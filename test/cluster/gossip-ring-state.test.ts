@@ -9,7 +9,7 @@ import { Ring } from '../../src/ring/index.js';
 function node(id: string, status: NodeStatus = 'up', extra: Partial<NodeRecord> = {}): NodeRecord {
   return {
     id, address: `10.0.0.${id.slice(1)}:7379`, dc: 'dc1', rack: 'r1', shards: 2, weight: 1,
-    generation: 1, heartbeat: 1, ringEpoch: 1, status, statusVersion: 1, ...extra,
+    generation: 1, heartbeat: 1, ringEpoch: 1, transfers: 0, status, statusVersion: 1, ...extra,
   };
 }
 

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ClusterNode } from '../../src/cluster/node.js';
 import type { TransferOptions } from '../../src/cluster/transfer.js';
+import type { RangeCleanupOptions } from '../../src/cluster/range-cleanup.js';
 import { XxHash64 } from '../../src/coordinator/xxhash64.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { decodeObject, visibleValues } from '../../src/version/index.js';
@@ -19,13 +20,15 @@ const dec = new TextDecoder();
 export const hostOf = (id: string): string => `127.0.0.${Number(id.slice(1)) + 1}`;
 
 export type TransferTuning = Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
+export type CleanupTuning = Partial<Pick<RangeCleanupOptions, 'delayMs' | 'intervalMs'>>;
 
 /** Nodes n1, n2, ... of one cluster in this process; n1 is every other node's seed. */
 export class Nodes {
   readonly root = mkdtempSync(`${tmpdir()}/ringkv-transfer-`);
   readonly nodes = new Map<string, ClusterNode>();
 
-  async start(id: string, transfer: TransferTuning = {}): Promise<ClusterNode> {
+  /** Starts node `id`; `cleanup` tunes range cleanup (default: its own, a minute of quiet). */
+  async start(id: string, transfer: TransferTuning = {}, cleanup: CleanupTuning = {}): Promise<ClusterNode> {
     const node = await ClusterNode.start({
       id,
       host: hostOf(id),
@@ -43,6 +46,7 @@ export class Nodes {
       handoffIntervalMs: 1000,
       gossip: { intervalMs: 100, partitions: 64 },
       transfer: { settleMs: 500, retryMs: 200, ...transfer },
+      cleanup,
     });
     this.nodes.set(id, node);
     return node;

@@ -26,7 +26,7 @@ const Q = 64;
 const N = 2;
 const member = (node: string): Member => ({ id: `${node}/s0`, host: node, rack: 'r', dc: 'dc', weight: 1 });
 const record = (id: string): NodeRecord => ({
-  id, address: `${id}:1`, dc: 'dc', rack: 'r', shards: 1, weight: 1, generation: 1, heartbeat: 1, ringEpoch: 99, status: 'up', statusVersion: 1,
+  id, address: `${id}:1`, dc: 'dc', rack: 'r', shards: 1, weight: 1, generation: 1, heartbeat: 1, ringEpoch: 99, transfers: 0, status: 'up', statusVersion: 1,
 });
 
 /** A transport that fails the first `failures` REPLICATEs to `target` with a timeout. */

@@ -52,6 +52,9 @@ export class StoreMetrics {
   private readonly transferKeys: Counter;
   private readonly transferBytes: Counter;
   private readonly transferFailures: Counter;
+  private readonly cleanupRanges: Counter;
+  private readonly cleanupObjects: Counter;
+  private readonly cleanupFailures: Counter;
 
   constructor(
     private readonly store: Store,
@@ -59,7 +62,10 @@ export class StoreMetrics {
     private readonly cluster?: () => {
       readonly epoch: number;
       readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
-      readonly transfers?: { readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number };
+      readonly transfers?: {
+        readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number;
+        readonly cleanup?: { readonly rangesDropped: number; readonly objectsDropped: number; readonly failures: number };
+      };
     },
   ) {
     const registers = [this.registry];
@@ -102,6 +108,9 @@ export class StoreMetrics {
     this.transferKeys = counter('ringkv_transfer_keys_total', 'Objects this node streamed to new replicas.');
     this.transferBytes = counter('ringkv_transfer_bytes_total', 'Bytes of objects this node streamed to new replicas.');
     this.transferFailures = counter('ringkv_transfer_failures_total', 'Pages of a transfer that failed (retried).');
+    this.cleanupRanges = counter('ringkv_cleanup_ranges_total', 'Ranges this node handed away, handed off to their owners and deleted.');
+    this.cleanupObjects = counter('ringkv_cleanup_objects_total', 'Objects deleted from ranges this node handed away.');
+    this.cleanupFailures = counter('ringkv_cleanup_failures_total', 'Hand-offs of a range that failed (nothing deleted; retried).');
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -172,6 +181,11 @@ export class StoreMetrics {
         setCounter(this.transferKeys, t.keysMoved);
         setCounter(this.transferBytes, t.bytesMoved);
         setCounter(this.transferFailures, t.failures);
+        if (t.cleanup !== undefined) {
+          setCounter(this.cleanupRanges, t.cleanup.rangesDropped);
+          setCounter(this.cleanupObjects, t.cleanup.objectsDropped);
+          setCounter(this.cleanupFailures, t.cleanup.failures);
+        }
       }
     } else {
       this.ringEpoch.set(this.store.ring.epoch);
