@@ -45,6 +45,7 @@ import { differingLeaves, leafBounds } from '../shard/merkle.js';
 import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
 import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
+import { MAX_CLOCK_SKEW_MS } from './request-guard.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 
 export interface AntiEntropyOptions {
@@ -76,6 +77,8 @@ export interface AntiEntropyOptions {
    * a day). Keep it above twice the hint stores' maxAgeMs (see tombstone-gc.ts).
    */
   tombstoneGraceMs?: number;
+  /** How far node clocks may disagree (ms): a hand-off's DROP keeps writes that recent. Default MAX_CLOCK_SKEW_MS. */
+  clockSkewMs?: number;
   /** Whether exchanges purge tombstones at all. Default true. */
   purgeTombstones?: boolean;
   /**
@@ -331,10 +334,14 @@ export class AntiEntropy {
         throw new RingkvError(ErrorCode.UNAVAILABLE, `partition ${p} not handed off from ${former}: ${result.error ?? plan.error?.message ?? result.outcome}`);
       }
       const { from, to } = ring.partitionRange(p);
+      // What `former` held when the exchange read it is now held by the primaries; a write
+      // that reached it since (a stand-in's, for primaries a coordinator could not reach)
+      // stays for the next hand-off. A PUT arrives within its timeout of its writtenAt.
+      const before = plan.startedAt - this.o.timeoutMs - (this.o.clockSkewMs ?? MAX_CLOCK_SKEW_MS);
       let dropped = 0;
       for (let at = from; at < to; ) {
         if (this.stopping) throw new RingkvError(ErrorCode.UNAVAILABLE, 'stopping');
-        const page = await this.calls.drop(former, at, to, PURGE_MAX_ENTRIES);
+        const page = await this.calls.drop(former, at, to, before, PURGE_MAX_ENTRIES);
         dropped += page.dropped;
         at = page.next;
       }

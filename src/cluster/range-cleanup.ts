@@ -15,12 +15,14 @@
 //      each holds the merge of what m held (a write acknowledged by m that the transfer's
 //      sender missed is carried over, not lost); only then is p's range deleted from m (DROP).
 //      Any primary down, or any read or repair failed: nothing is deleted; tried again later.
-//   3. A pass that handed off every such range marks the ring's epoch clean; the next ring
-//      starts over. A restart looks again (probes of empty ranges cost a seek each).
+//   3. One pass per quiet spell (and again every RECHECK_MS of it): a pass that left no such
+//      range marks the spell clean; a range left over is tried at the next interval.
 //
-// A write cannot reach m's range between the exchange's read and the DROP: m is no longer a
-// replica of p, so requests routed by the ring in force do not name it, and one routed by an
-// older ring is refused (request-guard.ts).
+// A write can still reach m's range after the exchange read it: a stand-in's (PutOp: every
+// primary of its key was out of a coordinator's reach, a cut this node may not see). DROP
+// deletes only objects last written before the exchange started (less a request timeout and
+// the clock skew), so such a write stays, and the next pass hands it off. Requests routed by
+// an older ring are refused (request-guard.ts).
 import type { Transport } from '../coordinator/transport.js';
 import type { Ring } from '../ring/index.js';
 import type { AntiEntropy } from './anti-entropy.js';
@@ -33,6 +35,9 @@ import { nodeOfMember } from './ring-state.js';
 export const DEFAULT_CLEANUP_DELAY_MS = 60_000;
 /** How often the cleanup looks whether it has work. */
 const DEFAULT_INTERVAL_MS = 5000;
+/** A clean quiet spell is looked at again this often: stand-ins' writes (taken while some
+ *  coordinator could not reach a key's primaries) may have landed since. */
+const RECHECK_MS = 10 * 60 * 1000;
 
 /** What the cleanup needs of the membership (the Gossiper). */
 export interface CleanupMembership {
@@ -65,7 +70,7 @@ export interface CleanupStatus {
   objectsDropped: number;
   /** Hand-offs that failed (tried again later). */
   failures: number;
-  /** The ring epoch whose handed-away ranges are all gone (0: none yet). */
+  /** The ring epoch of the last pass that left no handed-away range (0: none yet). */
   cleanEpoch: number;
   /** Why the cleanup waits, if it does. */
   waiting?: string;
@@ -78,6 +83,8 @@ export class RangeCleanup {
   private readonly intervalMs: number;
   private readonly counters = { rangesDropped: 0, objectsDropped: 0, failures: 0 };
   private cleanEpoch = 0;
+  /** The quiet spell of the last clean pass (its `since`), and when that pass ended. */
+  private clean: { since: number; at: number } | undefined;
   private lastError: string | undefined;
   private waiting: string | undefined;
   /** The epoch found quiet, and since when (performance.now() ms). */
@@ -130,9 +137,11 @@ export class RangeCleanup {
    */
   async runOnce(now = false): Promise<number> {
     const ring = this.membership.ring;
-    if (ring === undefined || ring.epoch === this.cleanEpoch) return 0;
+    if (ring === undefined) return 0;
     this.waiting = this.notQuiet(ring, now);
     if (this.waiting !== undefined) return 0;
+    const spell = this.quiet!.since;
+    if (!now && this.clean?.since === spell && performance.now() - this.clean.at < RECHECK_MS) return 0;
     const n = ring.listLength(this.o.n);
     let dropped = 0;
     let failed = false;
@@ -146,6 +155,7 @@ export class RangeCleanup {
           this.counters.rangesDropped++;
           this.counters.objectsDropped += objects;
           dropped++;
+          if (await this.holds(member, ring, p)) failed = true; // written since the exchange: next time
         } catch (err) {
           failed = true;
           this.counters.failures++;
@@ -154,7 +164,10 @@ export class RangeCleanup {
         if (this.membership.ring !== ring) return dropped; // a new ring: its own pass
       }
     }
-    if (!failed && !this.stopping) this.cleanEpoch = ring.epoch;
+    if (!failed && !this.stopping) {
+      this.cleanEpoch = ring.epoch;
+      this.clean = { since: spell, at: performance.now() };
+    }
     return dropped;
   }
 

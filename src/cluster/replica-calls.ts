@@ -107,11 +107,12 @@ export class ReplicaCalls {
   }
 
   /**
-   * One page of a handed-away range's deletion on `replica` (DROP: every object in [from,
-   * to)); resolves with how many it deleted and where to resume (`to` when done).
+   * One page of a handed-away range's deletion on `replica` (DROP: the objects in [from, to)
+   * last written before `before`); resolves with how many it deleted and where to resume
+   * (`to` when done).
    */
-  async drop(replica: string, from: bigint, to: bigint, max: number): Promise<{ dropped: number; next: bigint }> {
-    const reply = await this.call(replica, { type: FrameType.DROP, from: bound(from), to: bound(to), max });
+  async drop(replica: string, from: bigint, to: bigint, before: number, max: number): Promise<{ dropped: number; next: bigint }> {
+    const reply = await this.call(replica, { type: FrameType.DROP, from: bound(from), to: bound(to), before, max });
     if (reply.type !== FrameType.PURGED) throw this.unexpected(replica, 'DROP', reply);
     const next = reply.done ? to : (BigInt(reply.next.hi) << 32n) | BigInt(reply.next.lo);
     if (!reply.done && (next <= from || next > to)) throw this.badReply(replica, `answered a DROP with resume point ${next} outside (${from}, ${to}]`);

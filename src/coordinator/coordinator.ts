@@ -5,7 +5,10 @@
 //   1. The preference list: the first N distinct replicas clockwise from the key's partition.
 //   2. The first healthy one coordinates the version (PUT): it advances its own clock entry
 //      past the stored clock and the caller's context and returns the new object. If it fails
-//      or times out, the next healthy primary is asked.
+//      or times out, the next healthy primary is asked. If none can (all down or cut off)
+//      and the quorum is sloppy, stand-ins do (Dynamo): the first healthy members past the
+//      list, one per primary; they store the write in their own data (range cleanup hands it
+//      to the primaries later) and keep a hint of it for their primary; their acks count.
 //   3. The object goes to the other primaries (REPLICATE). A primary that is down or fails
 //      is replaced by the next healthy member on the ring, which keeps the object as a
 //      durable HINT for it (sloppy quorum); the hint is handed back when the primary returns.
@@ -22,7 +25,7 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { TokenHasher } from '../hash/index.js';
 import { FrameType, Slab, type GetRequest, type Reply, type Request } from '../protocol/index.js';
-import type { Ring } from '../ring/index.js';
+import type { Fallback, Ring } from '../ring/index.js';
 import {
   contextOf,
   descendsObject,
@@ -146,7 +149,7 @@ export class Coordinator {
     readonly transport: Transport,
     hasher: TokenHasher,
     private readonly defaults: QuorumDefaults,
-    private readonly now: () => number = Date.now,
+    readonly now: () => number = Date.now,
   ) {
     this.readOptions = { lww: defaults.lww };
     const js = new XxHash64();
@@ -361,6 +364,35 @@ export class Coordinator {
       failed.add(stand);
     }
     void this.keepHint(op.coordinatorId, frame, q.timeoutMs);
+  }
+
+  /**
+   * The stand-ins of a put whose primaries all failed to coordinate: the first healthy
+   * members past the preference list, one per primary (none when no spare member is up).
+   */
+  standInsFor(op: PutOp): readonly Fallback[] {
+    try {
+      return this.ring().fallbacks(op.partition, op.q!.n, (id) => op.primaries.includes(id) || this.transport.isDown(id)).fallbacks;
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * After stand-ins took a put: each also keeps a hint of it for its primary (in the
+   * background; the write's acknowledgement does not wait), so hinted handoff brings it to
+   * the primaries within seconds of their return; range cleanup later hands off and deletes
+   * the stand-ins' own copies.
+   */
+  hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void {
+    const req = op.req!;
+    const frame: Request = { type: FrameType.HINT, target: '', hi: req.hi, lo: req.lo, key: req.key, object: object.slice() };
+    for (const f of standIns) {
+      if (this.transport.isDown(f.member)) continue;
+      void this.ask(f.member, { ...frame, target: f.hintFor }, op.q!.timeoutMs).then((reply) => {
+        if (reply?.type === FrameType.ACK) this.counters.hintsWritten++;
+      });
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ import { FrameType, type PutRequest, type Reply, type Request } from '../protoco
 import { decodeObject, type VObject } from '../version/index.js';
 import type { Coordinator, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator.js';
 import type { ReplySink } from './transport.js';
+import type { Fallback } from '../ring/index.js';
 
 export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */
@@ -174,14 +175,25 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   }
 }
 
-/** One put: a primary coordinates the version, the others get it (or fallbacks keep hints). */
+/**
+ * One put: a primary coordinates the version, the others get it (or fallbacks keep hints).
+ * When no primary can coordinate (all down, cut off or failing) and the quorum is sloppy,
+ * stand-ins do, as in Dynamo: the first healthy members past the preference list (one per
+ * primary, ring.fallbacks) coordinate and store the write in their own data, where range
+ * cleanup (src/cluster/range-cleanup.ts) later hands it to the primaries; each also keeps a
+ * hint for its primary, so a primary that is back catches up within seconds.
+ */
 export class PutOp extends Op<WriteResult> implements ReplySink {
   primaries: readonly string[] = [];
   partition = 0;
   q: Quorum | undefined;
   req: PutRequest | undefined;
-  /** Index in primaries of the next one to ask to coordinate. */
+  /** Index in candidates of the next one to ask to coordinate. */
   private next = 0;
+  /** Who may coordinate: the primaries, then (standing in) the stand-ins. */
+  private candidates: readonly string[] = NO_REPLICAS;
+  /** The stand-ins coordinating for unreachable primaries, once every primary failed. */
+  private standIns: readonly Fallback[] | undefined;
   object: VObject | undefined;
   objectBytes: Uint8Array = EMPTY;
   receipt: Receipt | undefined;
@@ -215,24 +227,35 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.many = undefined;
   }
 
-  /** Asks the next healthy primary to coordinate; fails the put when none is left. */
+  /** Asks the next healthy primary (then stand-in) to coordinate; fails the put when none is left. */
   tryNext(): void {
-    const ps = this.primaries;
-    while (this.next < ps.length) {
-      const id = ps[this.next++]!;
-      if (this.c.transport.isDown(id)) continue;
-      this.c.dispatch(id, this.req!, this.q!.timeoutMs, this, COORDINATE);
-      return;
+    if (this.next === 0 && this.standIns === undefined) this.candidates = this.primaries;
+    for (;;) {
+      const cs = this.candidates;
+      while (this.next < cs.length) {
+        const id = cs[this.next++]!;
+        if (this.c.transport.isDown(id)) continue;
+        // A retry is a new request: receivers refuse a PUT older than its timeout (request-guard.ts).
+        this.req!.writtenAt = this.c.now();
+        this.c.dispatch(id, this.req!, this.q!.timeoutMs, this, COORDINATE);
+        return;
+      }
+      if (this.standIns !== undefined || !this.q!.sloppy || this.q!.perDc !== undefined) break;
+      // Every primary failed to coordinate: stand-ins do (Dynamo's sloppy quorum).
+      this.standIns = this.c.standInsFor(this);
+      this.candidates = this.standIns.map((f) => f.member);
+      this.next = 0;
     }
     this.c.counters.quorumFailures++;
-    this.fail(quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: no primary of the key could coordinate it`, 0, this.q!.w));
+    this.fail(quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: neither a primary of the key nor a stand-in could coordinate it`, 0, this.q!.w));
   }
 
   onReply(reply: Reply, tag: number): void {
     if (reply.type === FrameType.ERROR && reply.code === ErrorCode.STALE_EPOCH) this.sawStale = true;
     if (tag === COORDINATE) this.coordinated(reply);
     else if (reply.type === FrameType.ACK) {
-      this.receipt!.replicas.push(this.others[tag]!);
+      if (this.standIns === undefined) this.receipt!.replicas.push(this.others[tag]!);
+      else this.receipt!.hints.push({ replica: this.others[tag]!, for: this.standInFor(this.others[tag]!) });
       this.settleOther();
     } else this.fallback(tag);
   }
@@ -255,9 +278,9 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       this.tryNext();
       return;
     }
-    const id = this.primaries[this.next - 1]!;
+    const id = this.candidates[this.next - 1]!;
     this.coordinatorId = id;
-    const ps = this.primaries;
+    const ps = this.standIns === undefined ? this.primaries : this.candidates;
     try {
       // Only the clock and the sibling count are used after this: values stay views.
       this.object = decodeObject(reply.object, this.c.viewOptions(id));
@@ -265,8 +288,11 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       this.fail(err as Error);
       return;
     }
-    this.receipt = { replicas: [id], hints: [], siblings: this.object.siblings.length };
-    if (ps.length === 1) {
+    this.receipt = this.standIns === undefined
+      ? { replicas: [id], hints: [], siblings: this.object.siblings.length }
+      : { replicas: [], hints: [{ replica: id, for: this.standInFor(id) }], siblings: this.object.siblings.length };
+    if (this.standIns !== undefined) this.c.hintStandIns(this, this.standIns, reply.object);
+    if (ps.length === 1 && this.standIns === undefined) {
       this.done = true;
       this.succeed({ context: this.c.context(this.object), receipt: this.receipt });
       return;
@@ -284,8 +310,17 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     }
   }
 
-  /** others[j] failed or is down: the next healthy member stands in with a hint. */
+  /** The primary stand-in `member` stands in for. */
+  private standInFor(member: string): string {
+    return this.standIns!.find((f) => f.member === member)!.hintFor;
+  }
+
+  /** others[j] failed or is down: the next healthy member stands in with a hint (a failed stand-in: nothing more). */
   private fallback(j: number): void {
+    if (this.standIns !== undefined) {
+      this.settleOther();
+      return;
+    }
     const primary = this.others[j]!;
     (this.failed ??= new Set<string>()).add(primary);
     void this.c.hint(this, primary).then(() => this.settleOther());

@@ -38,10 +38,11 @@
 //   PURGE     10  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, before f64, max u32
 //                 -> PURGED: tombstone GC (src/shard/tombstone-gc.ts) of the range's
 //                    tombstone-only objects written before `before`, looking at `max` at most
-//   DROP      11  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, max u32
-//                 -> PURGED: deletes every stored object with a token in [from, to), `max` at
-//                    most: a range this replica handed away, once its owners were shown to
-//                    hold everything it held (src/cluster/range-cleanup.ts)
+//   DROP      11  fromHi u32, fromLo u32, toHi u32, toLo u32, toEnd u8, before f64, max u32
+//                 -> PURGED: deletes the stored objects with a token in [from, to) whose newest
+//                    sibling was written before `before`, looking at `max` at most: a range
+//                    this replica handed away, once its owners were shown to hold what it
+//                    held then (src/cluster/range-cleanup.ts); a newer write stays
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
@@ -180,7 +181,9 @@ export interface DropRequest {
   type: typeof FrameType.DROP;
   from: TokenBound;
   to: TokenBound;
-  /** Most objects to delete before answering (the replica caps it too). */
+  /** Delete only objects whose newest sibling was written before this (ms since the epoch). */
+  before: number;
+  /** Most objects to look at before answering (the replica caps it too). */
   max: number;
 }
 
@@ -229,6 +232,7 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
   if (req.type === FrameType.DROP) {
     writeBound(w, req.from);
     writeBound(w, req.to);
+    w.f64(req.before);
     w.u32(req.max);
     return w.end();
   }
@@ -368,7 +372,8 @@ export function decodeRequest(r: FrameReader): Request {
     return req;
   }
   if (type === FrameType.DROP) {
-    const req: DropRequest = { type, from: readBound(r, false), to: readBound(r, true), max: r.u32() };
+    const req: DropRequest = { type, from: readBound(r, false), to: readBound(r, true), before: r.f64(), max: r.u32() };
+    if (!Number.isFinite(req.before)) throw protocolError(`DROP before ${req.before} is not a time`);
     r.done();
     return req;
   }

@@ -18,7 +18,8 @@
 // - PURGE      tombstone GC: deletes the range's tombstone-only objects written before a
 //              time, re-checked in this batch (the rule: tombstone-gc.ts).
 // - DROP       deletes every object of a token range this replica handed away (after its
-//              owners were shown to hold all of it: src/cluster/range-cleanup.ts).
+//              owners were shown to hold all of it: src/cluster/range-cleanup.ts), but for
+//              objects written since (a stand-in's write for an unreachable primary).
 // - TREE       hashes a token range's objects into Merkle leaves (anti-entropy), refusing
 //              (complete = false) a range that holds more than TREE_MAX_ENTRIES: one request
 //              never stalls the shard for longer than hashing that many objects.
@@ -39,7 +40,7 @@ import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import { MAX_VALUE_BYTES } from '../storage/record.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import { HINT_HEADER_BYTES, HintStore, defaultHintLimits, type HintLimits, type HintStats } from './hint-store.js';
-import { PURGE_MAX_ENTRIES, purgeable } from './tombstone-gc.js';
+import { PURGE_MAX_ENTRIES, newestWrite, purgeable } from './tombstone-gc.js';
 import { addDot, counterOf } from '../version/clock.js';
 import {
   type Actor,
@@ -69,6 +70,12 @@ export interface ReplicaOptions {
   hints?: Partial<HintLimits>;
   /** Wall clock, ms since the epoch (hint ages). Default Date.now. */
   now?: () => number;
+  /**
+   * A new incarnation epoch for this replica's actor, never used before (durably: a shard
+   * bumps its EPOCH file). Called after a DROP deleted objects with this actor's dots.
+   * Default: the current epoch plus one, in memory (tests).
+   */
+  renew?: () => number;
 }
 
 const ACK: Reply = { type: FrameType.ACK };
@@ -130,11 +137,17 @@ export class Replica {
   /** Key and value bytes of the writes staged since the last commit (a shard commits before one engine write grows too big). */
   stagedBytes = 0;
 
+  /** The actor this replica coordinates puts as: (replica id, incarnation epoch). */
+  actor: Actor;
+  private readonly renew: () => number;
+
   constructor(
-    readonly actor: Actor,
+    actor: Actor,
     private readonly stores: ReplicaStores,
     options: ReplicaOptions = {},
   ) {
+    this.actor = actor;
+    this.renew = options.renew ?? (() => this.actor.epoch + 1);
     this.hints = new HintStore(stores.hints, { ...defaultHintLimits(), ...options.hints }, options.now ?? Date.now);
     // An engine delete of the data store is a purge (tombstone-gc.ts) or a range handed
     // away: final, so merges that reach the oldest table may drop its engine tombstone.
@@ -333,10 +346,16 @@ export class Replica {
   }
 
   /**
-   * Deletes a page of the request's range: every object in it, whatever it holds (the range
-   * was handed away: range-cleanup.ts). The counter floor rises past this actor's counters in
-   * them, as after a purge, so that a put coordinated here if the range comes back never
-   * reuses a dot that a copy elsewhere has already seen.
+   * Deletes a page of the request's range: every object in it whose newest sibling was
+   * written before req.before (the range was handed away and its owners hold what it held
+   * then: range-cleanup.ts; a write since, taken as a stand-in, stays).
+   *
+   * Dots. The deleted objects live on at the owners, so a later put coordinated here (the
+   * range comes back, or this replica stands in again) must neither reuse one of their dots
+   * (the owners would take the new write as already seen and drop it) nor cover them (a
+   * counter floor, as after a purge, would raise this actor's clock entry past them and
+   * supersede them at the owners: the simulation lost a write that way). So when they held
+   * dots of this actor, the replica takes a new incarnation: later puts are another actor.
    */
   private drop(req: DropRequest): Reply {
     const from = boundToken(req.from);
@@ -344,24 +363,32 @@ export class Replica {
     if (!(to > from)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `DROP over an empty token range [${from}, ${to})`);
     const max = Math.max(1, Math.min(req.max, PURGE_MAX_ENTRIES));
     let lastToken = -1n;
+    let seen = 0;
+    let ownDots = false;
     const doomed: { key: Uint8Array; hi: number; lo: number }[] = [];
     let next: TokenBound | undefined;
     for (const e of this.stores.data.scan(from, to)) {
-      if (doomed.length >= max && e.token !== lastToken) {
+      if (seen >= max && e.token !== lastToken) {
         next = tokenBound(e.token);
         break;
       }
+      seen++;
       lastToken = e.token;
       if (e.value === null) continue;
       try {
         const obj = decodeObject(e.value, STORED);
-        this.counterFloor = Math.max(this.counterFloor, counterOf(obj.clock, this.actor));
+        if (newestWrite(obj) >= req.before) continue;
+        if (counterOf(obj.clock, this.actor) > 0) ownDots = true;
       } catch {
         // Unreadable: no counter to keep; the range is gone all the same.
       }
       doomed.push({ key: e.key.slice(), hi: Number(e.token >> 32n), lo: Number(e.token & 0xffffffffn) });
     }
     for (const d of doomed) this.writeData(d.key, d.hi, d.lo, null);
+    if (ownDots) {
+      this.actor = { replica: this.actor.replica, epoch: this.renew() };
+      this.counterFloor = 0; // the new actor has no dots anywhere
+    }
     return next === undefined
       ? { type: FrameType.PURGED, purged: doomed.length, done: true, next: req.to }
       : { type: FrameType.PURGED, purged: doomed.length, done: false, next };

@@ -59,7 +59,7 @@ const stores = {
   data: await openEngine({ ...data.storage, dir: `${data.dir}/data` }),
   hints: await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` }),
 };
-const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: data.hints ?? {} });
+const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: data.hints ?? {}, renew: () => nextEpoch(data.dir) });
 const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
 /**
@@ -155,7 +155,7 @@ function firstHints(hints: HintEntry[], budget: number): HintEntry[] {
 }
 
 const control: ShardControl = {
-  stats: () => ({ epoch, data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
+  stats: () => ({ epoch: replica.actor.epoch, data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
   flush: async () => {
     await stores.data.flush();
     await stores.hints.flush();

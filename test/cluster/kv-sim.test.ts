@@ -45,6 +45,8 @@ test('5 nodes, N=3 R=2 W=2: no acknowledged write lost, nothing resurrected, rep
   // became siblings (not silently dropped).
   assert.ok(t.acked > results.length * 20, `acked ${t.acked}`);
   assert.ok(t.siblings > 0, 'some reads saw siblings');
+  const handedOff = results.reduce((n, r) => n + r.handedOff, 0);
+  assert.ok(handedOff > 0, 'stand-ins took writes whose primaries were cut off, and handed them over');
 });
 
 test('3 nodes, N=3 W=1 R=1 (no spare node for sloppy quorum), lossier network', async () => {
@@ -83,10 +85,15 @@ test('the same seed replays the same run', async () => {
 // purge through the caller's context superseded live siblings (now the stored clock is raised).
 // Purging without every primary resurrects values here (seed 21013); counters not raised
 // after a purge lose writes (seed 21011).
-test('tombstone GC all along (grace 300 ms, hints live 150 ms, rounds every 100 ms, deletes after reads): nothing deleted comes back, no write lost, replicas converge', async () => {
+// The grace is kept above how long a copy held away from the primaries (a hint, a
+// stand-in's or a former holder's copy) may wait for them under this fault rate: the
+// gc_grace contract (docs/cluster.md). A stand-in's copy held up by back-to-back faults
+// for longer than a 300 ms (seed 21032) or 1.5 s (seed 21180) grace came back after the
+// tombstone that deleted it was purged; 3 s passed 400 seeds.
+test('tombstone GC all along (grace 3 s, hints live 1.5 s, rounds every 100 ms, deletes after reads): nothing deleted comes back, no write lost, replicas converge', async () => {
   const results = await sweep('5/3/2/2 tombstone GC', LONG ? 200 : 20, 21000, {
     ...DEFAULT_SIM, keys: 20,
-    tombstoneGc: { graceMs: 300, hintMaxAgeMs: 150, everyMs: 100, deleteAfterRead: 0.5 },
+    tombstoneGc: { graceMs: 3000, hintMaxAgeMs: 1500, everyMs: 100, deleteAfterRead: 0.5 },
   });
   const purged = results.reduce((n, r) => n + r.purged, 0);
   assert.ok(purged > results.length, `tombstones purged: ${purged}`);

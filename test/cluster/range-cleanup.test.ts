@@ -3,8 +3,8 @@
 // In this thread, over four LSM replicas (in-memory file system, InProcessTransport): a
 // hand-off carries what only the former holder had to every primary before it deletes the
 // range, touches no other range, deletes nothing while a primary is down or when asked of a
-// primary; and a DROP raises the replica's counter floor, so a later put there never reuses a
-// dot a copy elsewhere has seen.
+// primary, nor a write newer than the exchange; and after a DROP of its own dots a replica
+// coordinates as a new incarnation, so a later put there neither reuses nor covers them.
 //
 // In this process, real ClusterNodes in a network namespace: after a join, each node deletes
 // the ranges it handed away once the cluster is quiet, by itself (every node's shards then
@@ -22,7 +22,7 @@ import { Ring } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
 import { Store } from '../../src/store.js';
-import { EMPTY_CLOCK, counterOf, decodeObject, encodeContext, encodeObject, type VObject } from '../../src/version/index.js';
+import { EMPTY_CLOCK, counterOf, decodeObject, encodeContext, encodeObject, mergeObjects, type VObject } from '../../src/version/index.js';
 import { enterNetns } from './netns.js';
 import { partitionOf, tokenOf } from './diverge.js';
 import { N, Nodes, eventually, missingReplicas, preload } from './transfer-harness.js';
@@ -74,7 +74,8 @@ async function local(): Promise<Local> {
       }
     },
   });
-  const ae = new AntiEntropy(() => ring, transport, { n: 2, intervalMs: 0, timeoutMs: 2000, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false });
+  // Exchanges run "a minute later": what the test wrote before is older than their DROP's cutoff.
+  const ae = new AntiEntropy(() => ring, transport, { n: 2, intervalMs: 0, timeoutMs: 2000, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false, now: () => Date.now() + 60_000 });
   const c = { store, transport, ae, ring, actors };
   locals.push(c);
   return c;
@@ -127,12 +128,16 @@ test('a hand-off carries what only the former holder had to every primary, then 
   const old = (await held(c.transport, primaries[0]!, k))!;
   await c.store.put(k, 'newer', { context: (await c.store.get(k))!.context });
   await send(c.transport, former, { type: FrameType.REPLICATE, ...tokenOf(k), object: encodeObject(old) });
+  // A stand-in's write that lands after the exchange read the range (written "later").
+  const late = keyIn(c.ring, p, 'late-');
+  await send(c.transport, former, { type: FrameType.PUT, ...tokenOf(late), context: encodeContext(EMPTY_CLOCK), value: enc.encode('late'), writtenAt: Date.now() + 120_000, expiresAt: 0, maxSiblings: 64, lww: false, overwrite: false });
   const otherRanges = await Promise.all(c.ring.members.map((m) => objectsIn(c.transport, c.ring, m.id, (p + 1) % 16)));
 
   const { result, dropped } = await c.ae.handOff(p, former);
   assert.is(result.outcome, 'repaired');
   assert.is(dropped, 3, 'the former holder deleted its three objects of the range');
-  assert.is(await objectsIn(c.transport, c.ring, former, p), 0);
+  assert.is(await objectsIn(c.transport, c.ring, former, p), 1, 'the write newer than the exchange stays');
+  assert.ok(await held(c.transport, former, late));
   for (const key of only) {
     for (const r of primaries) {
       const obj = await held(c.transport, r, key);
@@ -164,7 +169,7 @@ test('nothing is deleted while a primary is down, nor from a primary', async () 
   for (const r of primaries) assert.ok(await held(c.transport, r, key), `${key} on ${r}`);
 });
 
-test('after a DROP, a put coordinated on that replica takes a counter above every dropped one', async () => {
+test('after a DROP of its own dots, the replica coordinates as a new incarnation: no dot reused, none covered', async () => {
   const c = await local();
   const { p, former } = handedAway(c.ring);
   const key = keyIn(c.ring, p, 'dots-');
@@ -177,12 +182,16 @@ test('after a DROP, a put coordinated on that replica takes a counter above ever
   const actor = { replica: c.actors.get(former)!, epoch: 1 };
   assert.is(counterOf(obj!.clock, actor), 5);
   const { from, to } = c.ring.partitionRange(p);
-  const drop = await new ReplicaCalls(c.transport, 2000, new BadReplies()).drop(former, from, to, 100);
+  const drop = await new ReplicaCalls(c.transport, 2000, new BadReplies()).drop(former, from, to, Date.now() + 1000, 100);
   assert.equal(drop, { dropped: 1, next: to });
   assert.is(await held(c.transport, former, key), undefined);
+  // The dropped object lives on at the owners ('v4'); a blind put here now must be concurrent with it.
   const again = await send(c.transport, former, { type: FrameType.PUT, ...tokenOf(key), context: encodeContext(EMPTY_CLOCK), value: enc.encode('after'), writtenAt: Date.now(), expiresAt: 0, maxSiblings: 64, lww: false, overwrite: false });
   const after = decodeObject((again as { object: Uint8Array }).object.slice());
-  assert.ok(counterOf(after.clock, actor) > 5, `counter ${counterOf(after.clock, actor)} reuses a dropped dot`);
+  assert.is(counterOf(after.clock, actor), 0, 'the old incarnation\'s entry is neither reused nor raised');
+  assert.is(counterOf(after.clock, { ...actor, epoch: 2 }), 1, 'the new incarnation starts at 1');
+  const merged = mergeObjects(obj!, after);
+  assert.equal(merged.siblings.map((x) => dec.decode(x.value!)).sort(), ['after', 'v4'], 'neither write supersedes the other');
 });
 
 // ---- real nodes in a network namespace -------------------------------------------------

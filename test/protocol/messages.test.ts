@@ -24,7 +24,7 @@ const samples: Request[] = [
   { type: FrameType.TREE, from: { hi: 0, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, depth: 0, maxEntries: 1 },
   { type: FrameType.RANGE, from: { hi: 9, lo: 0xffffffff, end: false }, to: { hi: 0, lo: 0, end: true }, max: 512, maxBytes: 262144 },
   { type: FrameType.PURGE, from: { hi: 3, lo: 0, end: false }, to: { hi: 4, lo: 0, end: false }, before: 1_700_000_000_000, max: 8192 },
-  { type: FrameType.DROP, from: { hi: 3, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, max: 8192 },
+  { type: FrameType.DROP, from: { hi: 3, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, before: 1_700_000_000_000, max: 8192 },
 ];
 
 test('every request type round-trips', () => {

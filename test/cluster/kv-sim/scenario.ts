@@ -13,6 +13,11 @@
 // With `tombstoneGc`, anti-entropy (led from the first node) runs rounds all along, purging
 // tombstones past a short virtual grace, and hints expire well before it: the same checks
 // then show that a purge never brings a deleted or overwritten value back nor loses a write.
+//
+// Writes whose primaries a coordinator cannot reach are taken by stand-ins (PutOp), which
+// keep them in their own data; range cleanup hands those to the primaries: here a cleanup
+// pass (AntiEntropy.handOff of every range a node holds but does not replicate) runs before
+// each anti-entropy round and once the faults have stopped.
 import { createTokenHasher } from '../../../src/hash/index.js';
 import { Coordinator, Handoff, type QuorumDefaults } from '../../../src/coordinator/index.js';
 import { FrameType } from '../../../src/protocol/index.js';
@@ -74,6 +79,8 @@ export interface SimResult {
   faults: string[];
   /** Objects removed by tombstone GC (with `tombstoneGc`). */
   purged: number;
+  /** Ranges stand-ins handed to the primaries and deleted (range cleanup). */
+  handedOff: number;
 }
 
 const TIMEOUT_MS = 100;
@@ -107,7 +114,27 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
   }
 
   const writes: WriteRecord[] = [];
-  const result: SimResult = { seed, writes: 0, acked: 0, failed: 0, reads: 0, lost: [], resurrected: [], diverged: [], siblingsSeen: 0, faults: [], purged: 0 };
+  const result: SimResult = { seed, writes: 0, acked: 0, failed: 0, reads: 0, lost: [], resurrected: [], diverged: [], siblingsSeen: 0, faults: [], purged: 0, handedOff: 0 };
+
+  // Range cleanup: stand-ins' copies handed to the primaries (led from the first node).
+  const cleaner = new AntiEntropy(() => ring, transports.get(nodes[0]!)!, {
+    n: cfg.n, intervalMs: 0, timeoutMs: TIMEOUT_MS, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false, now,
+    clockSkewMs: 0, // one virtual clock
+  });
+  const cleanupPass = async (): Promise<void> => {
+    for (const node of nodes) {
+      for (let p = 0; p < ring.q; p++) {
+        if (ring.listOf(p, cfg.n).includes(node.member) || node.crashed) continue;
+        const { from, to } = ring.partitionRange(p);
+        let holds = false;
+        for (const _ of node.replica.scanRange(from, to)) {
+          holds = true;
+          break;
+        }
+        if (holds) await cleaner.handOff(p, node.member).then(() => result.handedOff++, () => {});
+      }
+    }
+  };
 
   // Anti-entropy with tombstone GC, led from the first node (skipped while it is down).
   let ae: AntiEntropy | undefined;
@@ -122,7 +149,7 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
     });
     const round = (): void => {
       if (!aeOn) return;
-      if (!leader.crashed) aeRound = aeRound.then(() => ae!.runOnce());
+      if (!leader.crashed) aeRound = aeRound.then(cleanupPass).then(() => ae!.runOnce());
       world.schedule(gc.everyMs, round);
     };
     world.schedule(gc.everyMs, round);
@@ -224,6 +251,12 @@ export async function runScenario(seed: number, cfg: SimConfig = DEFAULT_SIM): P
   const reader = coordinators.get(nodes[0]!)!;
   if (cfg.hintsOnly !== true) for (const key of keys) void reader.get(enc(key), { r: cfg.n }).catch(() => {});
   await world.runUntil(cfg.faultyMs + 4000);
+  // Range cleanup on the healed cluster: what stand-ins took reaches the primaries.
+  {
+    let done = false;
+    void cleanupPass().finally(() => (done = true));
+    for (let t = world.now() + 100; !done; t += 100) await world.runUntil(t);
+  }
   if (ae !== undefined) {
     // One last round on the healed cluster: every primary takes part, so what is old is purged everywhere.
     aeOn = false;

@@ -47,7 +47,7 @@ export class SimNode {
 
   restartReplica(): void {
     this.epoch++;
-    this.replica = new Replica({ replica: this.index + 1, epoch: this.epoch }, this.stores, this.options);
+    this.replica = new Replica({ replica: this.index + 1, epoch: this.epoch }, this.stores, { ...this.options, renew: () => ++this.epoch });
   }
 }
 
