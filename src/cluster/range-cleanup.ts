@@ -5,10 +5,13 @@
 // Cassandra leaves it to `nodetool cleanup`. Here a node cleans up by itself, once the
 // cluster is quiet, and it deletes nothing that is not shown to be held elsewhere:
 //
-//   1. Quiet: every node of the ring is up (not suspected), reports the ring in force (its
-//      epoch) and has no transfer left to send (the gossiped `transfers` count); this node
-//      too. Quiet has lasted `delayMs`: by then no request routed by an older ring is in
-//      flight, and the new replicas have been filled.
+//   1. Quiet: every node of the ring that is not down is alive (not suspected), reports
+//      the ring in force (its epoch) and has no transfer left to send (the gossiped
+//      `transfers` count); this node too. Quiet has lasted `delayMs`: by then no request
+//      routed by an older ring is in flight, and the new replicas have been filled. A down
+//      node does not hold the cleanup up (a node dead for days would keep stand-ins' copies
+//      away from their primaries past the tombstone grace); a range whose primaries include
+//      it is not handed off (step 2 needs them all).
 //   2. For each partition p that a shard m of this node holds objects of (a TREE probe of one
 //      object) but does not replicate in the ring in force: an anti-entropy exchange of p
 //      between m and ALL of p's primaries (AntiEntropy.handOff) repairs the primaries until
@@ -200,6 +203,7 @@ export class RangeCleanup {
       if (node === this.o.self) continue;
       const r = m.record(node);
       if (r === undefined) return `node ${node} not heard of yet`;
+      if (m.liveness(node) === 'down') continue;
       if (m.liveness(node) !== 'alive') return `node ${node} is ${m.liveness(node)}`;
       if (r.ringEpoch !== ring.epoch) return `node ${node} reports ring epoch ${r.ringEpoch}, not ${ring.epoch}`;
       if (r.transfers > 0) return `node ${node} has ${r.transfers} transfer(s) pending`;
