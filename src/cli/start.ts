@@ -99,6 +99,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
             ...(o.consistency === undefined ? {} : { level: o.consistency }),
           },
           handoffIntervalMs: HANDOFF_INTERVAL_MS,
+          transfer: { bytesPerSecond: o.transferBytesPerSecond },
           gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit, ...(o.replication === undefined ? {} : { replication: o.replication }) },
           logger: log,
         });
