@@ -183,6 +183,7 @@ if (inside) {
       // goes from 0 to 1 in one step: the sender's share is the progress that shows.)
       let victim: NodeProc | undefined;
       let movedBefore = 0;
+      let midPartition = false;
       let seen = '';
       const deadline = Date.now() + 120_000;
       while (victim === undefined && Date.now() < deadline) {
@@ -194,6 +195,7 @@ if (inside) {
           if (t.pending > 0 && moved >= KILL_FROM * total && moved <= KILL_BY * total) {
             victim = n;
             movedBefore = moved;
+            midPartition = t.tasks.some((x) => x.progress > 0 && x.progress < 1);
             await n.kill();
             break;
           }
@@ -217,7 +219,7 @@ if (inside) {
       const total = share.get(victim.spec.id)!;
       const rate = load.attempted === 0 ? 0 : (100 * load.acked.size) / load.attempted;
       console.log(`  join of n4 with ${PRELOAD_KEYS} keys of ${VALUE_BYTES} B (${planned} to move): ${victim.spec.id} killed ${killedAfter} ms in, ` +
-        `after ${movedBefore} of its ${total} keys; ${restarted.pending} transfers pending on its restart, ${movedAfter} keys sent after it; all done ${joinTook} ms after n4 started`);
+        `after ${movedBefore} of its ${total} keys${midPartition ? ', one partition part-sent' : ''}; ${restarted.pending} transfers pending on its restart, ${movedAfter} keys sent after it; all done ${joinTook} ms after n4 started`);
       console.log(`  writes: ${load.attempted}, ${load.acked.size} acknowledged (${rate.toFixed(2)}%), ${lost.length} lost; errors ${JSON.stringify(Object.fromEntries(load.errors))}`);
       assert.equal(lost, [], 'no acknowledged write may be lost');
       assert.ok(load.acked.size > 50, `the load ran (${load.acked.size} acknowledged)`);
