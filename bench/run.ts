@@ -39,6 +39,11 @@ const BENCHES: Record<string, Bench> = {
     command: [process.execPath, '--expose-gc', 'dist/bench/ipc.js'],
     flags: 'flags: --seconds S, --repeats N, --only one-way|rt1|rtk (no --help: it runs)',
   },
+  converge: {
+    about: 'time until every replica agrees after a 10 s partition of 2 of 5 ringkv processes under writes (iptables in a network namespace), median of 3 rounds',
+    command: [process.execPath, 'dist/bench/converge.js'],
+    flags: '--help lists its flags (--rounds, --partition-s, --gossip-interval-ms, --timeout-ms; needs root for unshare --net and iptables)',
+  },
   'resp-matrix': {
     about: 'redis-benchmark against ringkv start (N=1, N=3/W=2; batch, periodic) and redis-server side by side',
     command: ['bash', 'bench/resp-matrix.sh'],

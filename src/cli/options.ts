@@ -11,6 +11,7 @@ import type { SyncMode } from '../storage/types.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS } from '../cluster/range-cleanup.js';
+import { DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/transfer.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -63,6 +64,7 @@ export interface StartOptions {
   gossipIntervalMs: number;
   cleanupDelayMs: number;
   autoCommit: boolean;
+  transferBytesPerSecond: number;
   replication: Record<string, number> | undefined;
   consistency: ConsistencyLevel | undefined;
   logLevel: LogLevel;
@@ -330,6 +332,11 @@ export const START_OPTIONS: OptionTable = {
     flag: 'auto-commit', env: 'RINGKV_AUTO_COMMIT', configKey: 'autoCommit', value: 'yes|no',
     help: "Whether joins, leaves and removes take effect by themselves (yes) or wait for 'ringkv cluster commit' (no)",
     default: true, defaultText: 'yes', parse: yesNo,
+  },
+  transferBytesPerSecond: {
+    flag: 'transfer-bytes-per-second', env: 'RINGKV_TRANSFER_BYTES_PER_SECOND', configKey: 'transferBytesPerSecond', value: 'size',
+    help: 'How fast this node streams the ranges it held to new replicas when the ring changes (e.g. 16MiB; 0: unlimited)',
+    default: DEFAULT_TRANSFER_BYTES_PER_SECOND, defaultText: formatBytes(DEFAULT_TRANSFER_BYTES_PER_SECOND), parse: (raw) => parseSize(raw, 0),
   },
   replication: {
     flag: 'replication', env: 'RINGKV_REPLICATION', configKey: 'replication', value: 'dc:n,...',

@@ -100,6 +100,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           },
           handoffIntervalMs: HANDOFF_INTERVAL_MS,
           cleanup: { delayMs: o.cleanupDelayMs },
+          transfer: { bytesPerSecond: o.transferBytesPerSecond },
           gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit, ...(o.replication === undefined ? {} : { replication: o.replication }) },
           logger: log,
         });

@@ -60,6 +60,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     gossipIntervalMs: 1000,
     cleanupDelayMs: 60_000,
     autoCommit: true,
+    transferBytesPerSecond: 16 * 1024 * 1024,
     replication: undefined,
     consistency: undefined,
     logLevel: 'info',
@@ -79,6 +80,9 @@ test('a cluster node: N is not capped by its shards, needs the secret; --replica
   assert.throws(() => resolve(['--node-id', 'a/b'], { RINGKV_CLUSTER_SECRET: 's' }), /--node-id/);
   assert.throws(() => resolve(['--node-id', 'n1', '--seeds', 'nohost'], { RINGKV_CLUSTER_SECRET: 's' }), /host:port/);
   assert.throws(() => resolve(['--node-id', 'n1', '--consistency', 'SOME'], { RINGKV_CLUSTER_SECRET: 's' }), /--consistency/);
+  assert.is(resolve(['--node-id', 'n1', '--transfer-bytes-per-second', '256KiB'], { RINGKV_CLUSTER_SECRET: 's' }).transferBytesPerSecond, 256 * 1024);
+  assert.is(resolve([], { RINGKV_TRANSFER_BYTES_PER_SECOND: '0' }).transferBytesPerSecond, 0, '0: unlimited');
+  assert.throws(() => resolve(['--transfer-bytes-per-second', 'fast']), /--transfer-bytes-per-second: expected a size/);
 });
 
 test('a flag beats the environment, which beats the config file, which beats the default', () => {

@@ -149,7 +149,8 @@ export class WriteLoad {
   private stopped = false;
   private readonly done: Promise<void>[] = [];
 
-  constructor(private readonly cluster: Cluster, private readonly workers = 4) {}
+  /** `pauseMs` between one worker's writes makes a light load (0: as fast as acknowledged). */
+  constructor(private readonly cluster: Cluster, private readonly workers = 4, private readonly pauseMs = 0) {}
 
   start(): void {
     for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
@@ -165,6 +166,10 @@ export class WriteLoad {
     let i = 0;
     while (!this.stopped) {
       const running = this.cluster.nodes.filter((n) => n.running);
+      if (running.length === 0) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       const node = running[(w + i) % running.length]!;
       let c = clients.get(node);
       if (c === undefined) {
@@ -186,6 +191,7 @@ export class WriteLoad {
         await new Promise((r) => setTimeout(r, 20));
       }
       this.maxLatencyMs = Math.max(this.maxLatencyMs, performance.now() - t0);
+      if (this.pauseMs > 0) await new Promise((r) => setTimeout(r, this.pauseMs));
     }
     for (const c of clients.values()) c.disconnect();
   }
