@@ -170,7 +170,9 @@ export class ClusterNode {
       localAddress: o.host,
       ringEpoch: () => gossiper?.epoch ?? 0,
       replicasOf: (node) => Array.from({ length: gossiper?.record(node)?.shards ?? 0 }, (_, k) => `${node}/s${k}`),
-      isNodeDown: (node) => gossiper !== undefined && gossiper.liveness(node) === 'down',
+      // Requests route around suspected nodes too: 'down' comes a suspicion window later
+      // (10 rounds), and until then every write with a replica there waited out its timeout.
+      isNodeDown: (node) => gossiper !== undefined && gossiper.liveness(node) !== 'alive',
       logger: o.logger ?? silentLogger,
     });
     const send = (to: Destination, message: GossipMessage): void => {
