@@ -29,8 +29,8 @@
 import type { Transport } from '../coordinator/transport.js';
 import type { Ring } from '../ring/index.js';
 import type { AntiEntropy } from './anti-entropy.js';
-import type { Liveness } from './failure-detector.js';
-import { isMemberStatus, type NodeRecord } from './node-record.js';
+import { isMemberStatus } from './node-record.js';
+import type { TransferMembership } from './transfer.js';
 import { BadReplies, ReplicaCalls } from './replica-calls.js';
 import { nodeOfMember } from './ring-state.js';
 
@@ -42,13 +42,6 @@ const DEFAULT_INTERVAL_MS = 5000;
  *  coordinator could not reach a key's primaries) may have landed since. */
 const RECHECK_MS = 10 * 60 * 1000;
 
-/** What the cleanup needs of the membership (the Gossiper). */
-export interface CleanupMembership {
-  readonly ring: Ring | undefined;
-  records(): readonly NodeRecord[];
-  record(id: string): NodeRecord | undefined;
-  liveness(id: string): Liveness;
-}
 
 export interface RangeCleanupOptions {
   /** This node's id. */
@@ -97,7 +90,7 @@ export class RangeCleanup {
   private stopping = false;
 
   constructor(
-    private readonly membership: CleanupMembership,
+    private readonly membership: TransferMembership,
     transport: Transport,
     private readonly ae: AntiEntropy,
     private readonly o: RangeCleanupOptions,

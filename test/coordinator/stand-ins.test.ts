@@ -29,6 +29,13 @@ async function stored(c: LocalCluster, member: string, key: string): Promise<str
   return bytes.length === 0 ? [] : decodeObject(bytes.slice()).siblings.filter((s) => s.value !== null).map((s) => dec.decode(s.value!));
 }
 
+/** Range cleanup of partition p on each of `formers` (run "a minute later": every write so far is older than its cutoff). */
+async function handOffAll(c: LocalCluster, p: number, formers: readonly string[]): Promise<void> {
+  const ae = new AntiEntropy(() => c.store.ring, c.transport, { n: 3, intervalMs: 0, timeoutMs: 1000, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false, now: () => Date.now() + 60_000 });
+  for (const f of formers) await ae.handOff(p, f);
+  await ae.stop();
+}
+
 /** Hints `member` keeps for `target`. */
 async function hintsFor(c: LocalCluster, member: string, target: string): Promise<number> {
   const reply = await c.transport.request(member, { type: FrameType.HINTS_FOR, target, max: 1000 }, 1000);
@@ -63,9 +70,7 @@ test('every primary down: two stand-ins take the write (W=2), store it, keep hin
     assert.equal((await c.store.get(key, { r: 2 }))!.values.map((v) => dec.decode(v)), ['written-while-cut-off']);
 
     // Range cleanup: the stand-ins' copies go once the primaries are shown to hold them.
-    const ae = new AntiEntropy(() => c.store.ring, c.transport, { n: 3, intervalMs: 0, timeoutMs: 1000, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false, now: () => Date.now() + 60_000 });
-    for (const s of spare) await ae.handOff(p, s);
-    await ae.stop();
+    await handOffAll(c, p, spare);
     for (const s of spare) assert.equal(await stored(c, s, key), [], `${s} deleted its copy`);
     for (const pr of primaries) assert.equal(await stored(c, pr, key), ['written-while-cut-off'], `${pr} holds it`);
   } finally {
@@ -94,9 +99,7 @@ test('a write the stand-ins took and no hint delivered still reaches every prima
     }
     for (const id of primaries) c.transport.setDown(id, false);
     for (const pr of primaries) assert.equal(await stored(c, pr, key), [], `${pr} has not heard of it`);
-    const ae = new AntiEntropy(() => c.store.ring, c.transport, { n: 3, intervalMs: 0, timeoutMs: 1000, partitionPauseMs: 0, bytesPerSecond: 0, purgeTombstones: false, now: () => Date.now() + 60_000 });
-    for (const s of spare) await ae.handOff(p, s);
-    await ae.stop();
+    await handOffAll(c, p, spare);
     for (const pr of primaries) assert.equal(await stored(c, pr, key), ['only-on-stand-ins'], `${pr} holds it`);
     const { from, to } = c.store.ring.partitionRange(p);
     for (const s of spare) assert.is((await new ReplicaCalls(c.transport, 1000, new BadReplies()).tree(s, from, to, 0, 100)).entries, 0, `${s} emptied`);
