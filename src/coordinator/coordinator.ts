@@ -379,17 +379,19 @@ export class Coordinator {
   }
 
   /**
-   * After stand-ins took a put: each also keeps a hint of it for its primary (in the
-   * background; the write's acknowledgement does not wait), so hinted handoff brings it to
-   * the primaries within seconds of their return; range cleanup later hands off and deletes
-   * the stand-ins' own copies.
+   * After stand-ins took a put: they also keep a hint of it for every primary (each for the
+   * one it stands in for, the coordinating stand-in for those no stand-in was left for), in
+   * the background (the write's acknowledgement does not wait), so hinted handoff brings it
+   * to every primary within seconds of its return; range cleanup later hands off and
+   * deletes the stand-ins' own copies.
    */
   hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void {
     const req = op.req!;
     const frame: Request = { type: FrameType.HINT, target: '', hi: req.hi, lo: req.lo, key: req.key, object: object.slice() };
-    for (const f of standIns) {
-      if (this.transport.isDown(f.member)) continue;
-      void this.ask(f.member, { ...frame, target: f.hintFor }, op.q!.timeoutMs).then((reply) => {
+    for (const primary of op.primaries) {
+      const holder = standIns.find((f) => f.hintFor === primary)?.member ?? op.coordinatorId;
+      if (this.transport.isDown(holder)) continue;
+      void this.ask(holder, { ...frame, target: primary }, op.q!.timeoutMs).then((reply) => {
         if (reply?.type === FrameType.ACK) this.counters.hintsWritten++;
       });
     }

@@ -58,9 +58,11 @@ test('every primary down: two stand-ins take the write (W=2), store it, keep hin
     assert.ok(w.receipt.hints.every((h) => primaries.includes(h.for)), JSON.stringify(w.receipt.hints));
     for (const s of spare) assert.equal(await stored(c, s, key), ['written-while-cut-off'], `${s}'s own data`);
     await new Promise((r) => setTimeout(r, 20)); // the hints are written in the background
-    let hints = 0;
-    for (const s of spare) for (const pr of primaries) hints += await hintsFor(c, s, pr);
-    assert.is(hints, 2, 'each stand-in keeps a hint for the primary it stands in for');
+    for (const pr of primaries) {
+      let hints = 0;
+      for (const s of spare) hints += await hintsFor(c, s, pr);
+      assert.is(hints, 1, `one stand-in keeps a hint for ${pr} (three primaries, two stand-ins)`);
+    }
     const read = await c.store.get(key).catch((e: { code: string }) => e.code);
     assert.is(read, 'ERR_QUORUM', 'reads ask primaries only');
 
