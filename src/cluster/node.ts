@@ -44,6 +44,7 @@ import { RoutedTransport, localReplicaSender } from './routed-transport.js';
 import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
 import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
 import { nodeOfMember } from './ring-state.js';
+import { ShardScaler, resolveShardScalerOptions, unsettledReason, type ScaledNode, type ShardScalerOptions, type ShardScalerStatus } from './shard-scaler.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -70,6 +71,8 @@ export interface ClusterNodeOptions {
   antiEntropyIntervalMs?: number;
   /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
   transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
+  /** The load-based shard-count policy (shard-scaler.ts), off when absent; its max may not exceed the cores. */
+  autoShards?: Partial<ShardScalerOptions>;
   logger?: PeerLogger;
 }
 
@@ -113,6 +116,8 @@ export class ClusterNode {
   private targetShards: number;
   private retiring = false;
   private retireTimer: NodeJS.Timeout | undefined;
+  /** Changes the shard count by load (--auto-shards); undefined when off. */
+  private scaler: ShardScaler | undefined;
 
   private constructor(
     readonly id: string,
@@ -132,6 +137,7 @@ export class ClusterNode {
   }
 
   static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
+    if (o.autoShards !== undefined) resolveShardScalerOptions(o.autoShards, availableParallelism()); // bad options fail before anything starts
     mkdirSync(o.dir, { recursive: true });
     const file = loadNodeFile(o.dir, o.id);
     const filling = new Filling(o.id, o.defaults.n, new RealVfs(), o.dir);
@@ -292,6 +298,10 @@ export class ClusterNode {
     self.timer = setInterval(() => g.tick(), g.options.intervalMs);
     g.tick();
     transfers.start();
+    if (o.autoShards !== undefined) {
+      self.scaler = new ShardScaler(self.scaled(), o.autoShards, availableParallelism(), systemClock, o.logger ?? silentLogger);
+      self.scaler.start();
+    }
     return self;
   }
 
@@ -335,9 +345,31 @@ export class ClusterNode {
     });
   }
 
-  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
-  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number } } {
-    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size } };
+  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers and shard policy. */
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number }; shardPolicy?: ShardScalerStatus } {
+    return {
+      ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size },
+      ...(this.scaler === undefined ? {} : { shardPolicy: this.scaler.status() }),
+    };
+  }
+
+  /** The shard policy's status (undefined when --auto-shards is off). */
+  get shardPolicy(): ShardScalerStatus | undefined {
+    return this.scaler?.status();
+  }
+
+  /** This node as the shard policy sees it: its count, its shards' load, and whether a change is in progress. */
+  private scaled(): ScaledNode {
+    return {
+      shardTarget: () => this.targetShards,
+      shardLoads: () => this.local.shardLoads(),
+      unsettled: () => unsettledReason({
+        id: this.id, status: this.gossiper.record(this.id)?.status, ring: this.gossiper.ring, running: this.local.count,
+        target: this.targetShards, transfersPending: this.transfers.pending, filling: this.filling.size,
+        cluster: () => this.gossiper.snapshot(),
+      }),
+      resizeShards: (count) => this.resizeShards(count),
+    };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */
@@ -384,6 +416,7 @@ export class ClusterNode {
   private async closeParts(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.scaler?.stop();
     clearInterval(this.timer);
     clearTimeout(this.retireTimer);
     await this.transfers.stop();
