@@ -100,6 +100,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           },
           handoffIntervalMs: HANDOFF_INTERVAL_MS,
           gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit, ...(o.replication === undefined ? {} : { replication: o.replication }) },
+          ...(o.autoShards ? { autoShards: { minShards: o.minShards, maxShards: o.maxShards } } : {}),
           logger: log,
         });
       } catch (err) {
