@@ -233,7 +233,7 @@ export const START_OPTIONS: OptionTable = {
   },
   shards: {
     flag: 'shards', env: 'RINGKV_SHARDS', configKey: 'shards', value: 'count',
-    help: 'Shard worker threads; fixed for the life of a data dir',
+    help: 'Shard worker threads (alone: fixed for the life of the data dir; a cluster node: changed by ringkv cluster shards or --auto-shards)',
     default: (o) => existingShards(o.dir) ?? Math.max(1, availableParallelism()),
     defaultText: `the dir's existing count, else the cores (${availableParallelism()} here); with --auto-shards kept within its bounds`, parse: integer(1, 1024),
   },

@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClusterNode } from '../../src/cluster/node.js';
 import type { ShardScalerOptions } from '../../src/cluster/shard-scaler.js';
+import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
 import { enterNetns } from './netns.js';
 import { N, Nodes, PORT, SECRET, WriteLoad, eventually, hostOf, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
@@ -40,8 +41,10 @@ if (inside) {
     const lines: string[] = [];
     const load = new WriteLoad(c, 32);
     let watch: NodeJS.Timeout | undefined;
+    let admin: AdminServer | undefined;
     try {
       const n1 = await startAuto(c, lines);
+      admin = await startAdminServer(n1.store, { host: '127.0.0.1', port: 0, cluster: n1.admin(SECRET) });
       await c.start('n2');
       await c.ringOf(['n1', 'n2']);
       const keys = await preload(n1, 'pre', 1000);
@@ -51,8 +54,10 @@ if (inside) {
       load.start();
       await eventually(() => (n1.local.count === 2 ? undefined : `n1 runs ${n1.local.count} shard(s); policy ${JSON.stringify(n1.shardPolicy?.lastDecision)}`), 60_000);
       await eventually(() => (c.running().every((n) => n.gossiper.ring?.member('n1/s1') !== undefined) ? undefined : 'n1/s1 not in every ring'), 30_000);
-      await c.transfersDone();
+      // The load goes on while the ranges stream to n1/s1 (writes race the transfers).
+      await new Promise((r) => setTimeout(r, 500));
       await load.stop();
+      await c.transfersDone();
       let all = new Map([...keys, ...load.acked]);
       let missing = await missingReplicas(c.node('n2'), all);
       assert.equal(missing.slice(0, 10), [], `after growing: ${missing.length} replicas missing`);
@@ -61,6 +66,16 @@ if (inside) {
       assert.is(grown.grown, 1);
       assert.is(grown.target, 2);
       assert.ok(lines.some((l) => l.startsWith('info shard policy: grow to 2 shards') && l.includes('"reason":"sustained-high"')), lines.join('\n'));
+      // The admin port shows it: /metrics series and the /cluster status.
+      const metrics = await (await fetch(`http://127.0.0.1:${admin.port}/metrics`)).text();
+      assert.match(metrics, /^ringkv_shard_policy_target_shards 2$/m);
+      assert.match(metrics, /^ringkv_shard_policy_bound_shards\{bound="max"\} 2$/m);
+      assert.match(metrics, /^ringkv_shard_policy_changes_total\{direction="grow"\} 1$/m);
+      assert.match(metrics, /^ringkv_shard_policy_decision\{decision="\w+",reason="[\w-]+"\} 1$/m);
+      assert.match(metrics, /^ringkv_shard_policy_utilisation [0-9.e-]+$/m);
+      assert.match(metrics, /^ringkv_shard_busy_seconds_total\{shard="s1"\} [0-9.e-]+$/m);
+      const status = (await (await fetch(`http://127.0.0.1:${admin.port}/cluster`)).json()) as { shardPolicy?: { target: number; grown: number } };
+      assert.equal([status.shardPolicy?.target, status.shardPolicy?.grown], [2, 1]);
 
       // Idle: below the low mark for 5 samples after the cool-down, then one shard fewer.
       await eventually(() => (n1.local.count === 1 ? undefined : `n1 runs ${n1.local.count} shards; policy ${JSON.stringify(n1.shardPolicy?.lastDecision)}`), 60_000);
@@ -78,6 +93,7 @@ if (inside) {
       console.log(lines.filter((l) => l.includes('grow') || l.includes('shrink')).map((l) => `  ${l}`).join('\n'));
     } finally {
       clearInterval(watch);
+      await admin?.close();
       await load.stop();
       await c.close();
     }

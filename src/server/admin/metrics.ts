@@ -11,6 +11,7 @@
 // rate() treats as a counter reset.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
+import type { ShardPolicyFigures } from './admin-server.js';
 import { readAllShardNumbers, type EngineNumbers } from './shard-stats.js';
 
 const ENGINES = ['data', 'hints'] as const;
@@ -52,6 +53,12 @@ export class StoreMetrics {
   private readonly transferKeys: Counter;
   private readonly transferBytes: Counter;
   private readonly transferFailures: Counter;
+  private readonly shardBusy: Counter<'shard'>;
+  private readonly policyTarget: Gauge;
+  private readonly policyBounds: Gauge<'bound'>;
+  private readonly policyUtilisation: Gauge;
+  private readonly policyChanges: Counter<'direction'>;
+  private readonly policyDecision: Gauge<'decision' | 'reason'>;
 
   constructor(
     private readonly store: Store,
@@ -60,6 +67,7 @@ export class StoreMetrics {
       readonly epoch: number;
       readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
       readonly transfers?: { readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number };
+      readonly shardPolicy?: ShardPolicyFigures;
     },
   ) {
     const registers = [this.registry];
@@ -102,6 +110,12 @@ export class StoreMetrics {
     this.transferKeys = counter('ringkv_transfer_keys_total', 'Objects this node streamed to new replicas.');
     this.transferBytes = counter('ringkv_transfer_bytes_total', 'Bytes of objects this node streamed to new replicas.');
     this.transferFailures = counter('ringkv_transfer_failures_total', 'Pages of a transfer that failed (retried).');
+    this.shardBusy = counter('ringkv_shard_busy_seconds_total', 'Time the shard worker was busy (not waiting for requests or reply room) since it started; its rate is the busy fraction --auto-shards acts on.', ['shard']);
+    this.policyTarget = gauge('ringkv_shard_policy_target_shards', 'Shard count this node asks for (present with --auto-shards).');
+    this.policyBounds = gauge('ringkv_shard_policy_bound_shards', 'The bounds of --auto-shards (min, max).', ['bound']);
+    this.policyUtilisation = gauge('ringkv_shard_policy_utilisation', 'Mean busy fraction of the shards over the last sampling interval (absent until measured).');
+    this.policyChanges = counter('ringkv_shard_policy_changes_total', 'Shard-count changes --auto-shards made, by direction (grow, shrink).', ['direction']);
+    this.policyDecision = gauge('ringkv_shard_policy_decision', '1 for the last decision of --auto-shards (grow, shrink, hold) and its reason code.', ['decision', 'reason']);
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -127,10 +141,11 @@ export class StoreMetrics {
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
     for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge]) m.reset();
-    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped]) m.reset();
+    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped, this.shardBusy]) m.reset();
     for (const sh of readAllShardNumbers(s.shards)) {
       const shard = sh.id;
       this.shardRestarts.inc({ shard }, sh.restarts);
+      this.shardBusy.inc({ shard }, sh.busyMs / 1000);
       this.cacheHits.inc({ shard }, sh.data.blockCacheHits);
       this.cacheMisses.inc({ shard }, sh.data.blockCacheMisses);
       this.cacheBytes.set({ shard }, sh.data.blockCacheBytes);
@@ -173,10 +188,24 @@ export class StoreMetrics {
         setCounter(this.transferBytes, t.bytesMoved);
         setCounter(this.transferFailures, t.failures);
       }
+      this.renderShardPolicy(view.shardPolicy);
     } else {
       this.ringEpoch.set(this.store.ring.epoch);
     }
     return this.registry.metrics();
+  }
+
+  /** The --auto-shards series: present only while the policy is on. */
+  private renderShardPolicy(p: ShardPolicyFigures | undefined): void {
+    for (const m of [this.policyTarget, this.policyBounds, this.policyUtilisation, this.policyDecision, this.policyChanges]) m.reset();
+    if (p === undefined) return;
+    this.policyTarget.set(p.target);
+    this.policyBounds.set({ bound: 'min' }, p.minShards);
+    this.policyBounds.set({ bound: 'max' }, p.maxShards);
+    if (p.utilisation !== null) this.policyUtilisation.set(p.utilisation);
+    this.policyChanges.inc({ direction: 'grow' }, p.grown);
+    this.policyChanges.inc({ direction: 'shrink' }, p.shrunk);
+    if (p.lastDecision !== null) this.policyDecision.set({ decision: p.lastDecision.kind, reason: p.lastDecision.reason }, 1);
   }
 }
 
