@@ -353,9 +353,9 @@ export class ClusterNode {
     };
   }
 
-  /** The shard policy's status (undefined when --auto-shards is off). */
-  get shardPolicy(): ShardScalerStatus | undefined {
-    return this.scaler?.status();
+  /** The load-based shard policy (undefined when --auto-shards is off): status(), stop(). */
+  get shardScaler(): ShardScaler | undefined {
+    return this.scaler;
   }
 
   /** This node as the shard policy sees it: its count, its shards' load, and whether a change is in progress. */

@@ -52,7 +52,7 @@ if (inside) {
       watch = setInterval(() => (most = Math.max(most, n1.local.count)), 50);
 
       load.start();
-      await eventually(() => (n1.local.count === 2 ? undefined : `n1 runs ${n1.local.count} shard(s); policy ${JSON.stringify(n1.shardPolicy?.lastDecision)}`), 60_000);
+      await eventually(() => (n1.local.count === 2 ? undefined : `n1 runs ${n1.local.count} shard(s); policy ${JSON.stringify(n1.shardScaler?.status().lastDecision)}`), 60_000);
       await eventually(() => (c.running().every((n) => n.gossiper.ring?.member('n1/s1') !== undefined) ? undefined : 'n1/s1 not in every ring'), 30_000);
       // The load goes on while the ranges stream to n1/s1 (writes race the transfers).
       await new Promise((r) => setTimeout(r, 500));
@@ -62,7 +62,7 @@ if (inside) {
       let missing = await missingReplicas(c.node('n2'), all);
       assert.equal(missing.slice(0, 10), [], `after growing: ${missing.length} replicas missing`);
       assert.ok(load.acked.size > 500, `only ${load.acked.size} writes acknowledged`);
-      const grown = n1.shardPolicy!;
+      const grown = n1.shardScaler!.status();
       assert.is(grown.grown, 1);
       assert.is(grown.target, 2);
       assert.ok(lines.some((l) => l.startsWith('info shard policy: grow to 2 shards') && l.includes('"reason":"sustained-high"')), lines.join('\n'));
@@ -78,13 +78,15 @@ if (inside) {
       assert.equal([status.shardPolicy?.target, status.shardPolicy?.grown], [2, 1]);
 
       // Idle: below the low mark for 5 samples after the cool-down, then one shard fewer.
-      await eventually(() => (n1.local.count === 1 ? undefined : `n1 runs ${n1.local.count} shards; policy ${JSON.stringify(n1.shardPolicy?.lastDecision)}`), 60_000);
+      await eventually(() => (n1.local.count === 1 ? undefined : `n1 runs ${n1.local.count} shards; policy ${JSON.stringify(n1.shardScaler?.status().lastDecision)}`), 60_000);
       assert.ok(c.running().every((n) => n.gossiper.ring?.member('n1/s1') === undefined), 'n1/s1 left the ring before it stopped');
       await c.transfersDone();
       clearInterval(watch);
       assert.is(most, 2, 'never more shards than the maximum');
-      assert.is(n1.shardPolicy!.shrunk, 1);
+      assert.is(n1.shardScaler!.status().shrunk, 1);
       assert.ok(lines.some((l) => l.startsWith('info shard policy: shrink to 1 shards') && l.includes('"reason":"sustained-low"')), lines.join('\n'));
+      // The checks below are load too: they must not start another change while they read.
+      await n1.shardScaler!.stop();
       all = new Map([...keys, ...load.acked]);
       missing = await missingReplicas(c.node('n2'), all);
       assert.equal(missing.slice(0, 10), [], `after shrinking: ${missing.length} replicas missing`);
