@@ -83,7 +83,8 @@ export interface ShardScalerStatus {
   /** Mean busy fraction of the last sample (null: none measured yet). */
   readonly utilisation: number | null;
   readonly streaks: { readonly high: number; readonly low: number };
-  readonly lastDecision: (Decision & { readonly atMs: number }) | null;
+  /** The last sample's decision and how long ago it was taken. */
+  readonly lastDecision: (Decision & { readonly ageMs: number }) | null;
   readonly grown: number;
   readonly shrunk: number;
   /** The last resize that failed, if any. */
@@ -105,7 +106,9 @@ export class ShardScaler {
   private stopped = false;
   private readonly previous = new Map<string, Reading>();
   private utilisation: number | undefined;
-  private last: (Decision & { atMs: number }) | undefined;
+  private last: Decision | undefined;
+  /** When `last` was decided (clock ms). */
+  private lastAt = 0;
   private grown = 0;
   private shrunk = 0;
   private lastError: string | undefined;
@@ -157,7 +160,8 @@ export class ShardScaler {
     const o = this.policy.options;
     return {
       minShards: o.minShards, maxShards: o.maxShards, target: this.node.shardTarget(),
-      utilisation: this.utilisation ?? null, streaks: this.policy.streaks, lastDecision: this.last ?? null,
+      utilisation: this.utilisation ?? null, streaks: this.policy.streaks,
+      lastDecision: this.last === undefined ? null : { ...this.last, ageMs: Math.max(0, Math.round(this.clock.now() - this.lastAt)) },
       grown: this.grown, shrunk: this.shrunk, lastError: this.lastError ?? null,
     };
   }
@@ -170,7 +174,8 @@ export class ShardScaler {
     const decision = this.policy.observe({ at, shards: this.node.shardTarget(), utilisation, unsettled: this.node.unsettled() });
     this.utilisation = utilisation;
     const previous = this.last?.reason;
-    this.last = { ...decision, atMs: at };
+    this.last = decision;
+    this.lastAt = at;
     if (decision.kind === 'hold') {
       if (decision.reason !== previous && !QUIET.has(decision.reason)) this.log.info(fields(decision, utilisation), `shard policy holds: ${decision.detail}`);
       return decision;
