@@ -66,6 +66,18 @@ interface TransferView {
   cleanup?: { rangesDropped: number; objectsDropped: number; failures: number; waiting?: string; lastError?: string };
 }
 
+/** A node's --auto-shards policy (src/cluster/shard-scaler.ts's ShardScalerStatus). */
+interface ShardPolicyView {
+  minShards: number;
+  maxShards: number;
+  target: number;
+  utilisation: number | null;
+  grown: number;
+  shrunk: number;
+  lastDecision: { kind: string; reason: string; detail: string } | null;
+  lastError: string | null;
+}
+
 interface ClusterView {
   self: string;
   epoch: number;
@@ -74,6 +86,7 @@ interface ClusterView {
   pendingMoves: number;
   nodes: NodeView[];
   transfers?: TransferView;
+  shardPolicy?: ShardPolicyView;
 }
 
 interface Values {
@@ -141,6 +154,14 @@ export function cleanupLine(t: TransferView | undefined): string {
     (c.waiting === undefined ? '' : `; waiting: ${c.waiting}`) + (c.lastError === undefined ? '' : `; last error: ${c.lastError}`);
 }
 
+/** One line about a node's --auto-shards policy (none when it is off). */
+export function shardPolicyLine(p: ShardPolicyView): string {
+  const busy = p.utilisation === null ? 'not measured yet' : `${Math.round(p.utilisation * 100)}% busy`;
+  const last = p.lastDecision === null ? 'none yet' : `${p.lastDecision.kind} (${p.lastDecision.reason}: ${p.lastDecision.detail})`;
+  return `Shard policy: ${p.target} shards (${p.minShards}..${p.maxShards}), ${busy}, ${p.grown} grown, ${p.shrunk} shrunk; last decision: ${last}` +
+    (p.lastError === null ? '' : `; last error: ${p.lastError}`);
+}
+
 /** The status report of one node's view. */
 export function renderCluster(base: string, v: ClusterView): string {
   const rows = v.nodes.map((n) => [n.id + (n.self ? '*' : ''), n.address, n.status, n.liveness, String(n.partitions), String(n.ringEpoch)]);
@@ -151,6 +172,7 @@ export function renderCluster(base: string, v: ClusterView): string {
     renderTable(['Node', 'Address', 'Status', 'Liveness', 'Partitions', 'Epoch'], rows, new Set([4, 5])),
     transferLine(v.transfers),
     cleanupLine(v.transfers),
+    ...(v.shardPolicy === undefined ? [] : [shardPolicyLine(v.shardPolicy)]),
     '',
   ].join('\n');
 }

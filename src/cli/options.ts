@@ -44,6 +44,9 @@ export interface StartOptions {
   adminHost: string;
   adminPort: number;
   shards: number;
+  autoShards: boolean;
+  minShards: number;
+  maxShards: number;
   n: number;
   r: number;
   w: number;
@@ -234,9 +237,24 @@ export const START_OPTIONS: OptionTable = {
   },
   shards: {
     flag: 'shards', env: 'RINGKV_SHARDS', configKey: 'shards', value: 'count',
-    help: 'Shard worker threads; fixed for the life of a data dir',
+    help: 'Shard worker threads (alone: fixed for the life of the data dir; a cluster node: changed by ringkv cluster shards or --auto-shards)',
     default: (o) => existingShards(o.dir) ?? Math.max(1, availableParallelism()),
-    defaultText: `the dir's existing count, else the cores (${availableParallelism()} here)`, parse: integer(1, 1024),
+    defaultText: `the dir's existing count, else the cores (${availableParallelism()} here); with --auto-shards kept within its bounds`, parse: integer(1, 1024),
+  },
+  autoShards: {
+    flag: 'auto-shards', env: 'RINGKV_AUTO_SHARDS', configKey: 'autoShards', value: '',
+    help: 'Cluster node: change the shard count by load, one at a time, between --min-shards and --max-shards (grows after 30 s above 75% busy, shrinks after 2 min below 20%, 1 min apart at least); env and config take yes/no',
+    default: false, defaultText: 'off (the count changes only by ringkv cluster shards)', parse: yesNo,
+  },
+  minShards: {
+    flag: 'min-shards', env: 'RINGKV_MIN_SHARDS', configKey: 'minShards', value: 'count',
+    help: 'Fewest shards --auto-shards keeps',
+    default: 1, defaultText: '1', parse: integer(1, 1024),
+  },
+  maxShards: {
+    flag: 'max-shards', env: 'RINGKV_MAX_SHARDS', configKey: 'maxShards', value: 'count',
+    help: 'Most shards --auto-shards starts; at most the cores (a shard is a thread that spins)',
+    default: () => Math.max(1, availableParallelism()), defaultText: `the cores (${availableParallelism()} here)`, parse: integer(1, 1024),
   },
   n: {
     flag: 'n', env: 'RINGKV_N', configKey: 'n', value: 'count',
@@ -403,6 +421,8 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
   const config = configFile === undefined ? {} : readConfigFile(configFile);
 
   const out: Derived = { dir: '' };
+  /** The settings given by a flag, env var or config key (not defaulted). */
+  const given = new Set<keyof StartOptions>();
   for (const [name, spec] of specs) {
     const flag = values[spec.flag];
     const source: Source | undefined =
@@ -413,6 +433,7 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
     let value: unknown;
     if (source === undefined) value = typeof spec.default === 'function' ? (spec.default as (o: Derived) => unknown)(out) : spec.default;
     else {
+      given.add(name);
       try {
         value = spec.parse(source.raw);
       } catch (why) {
@@ -425,6 +446,7 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
   if (o.nodeId !== undefined && o.clusterSecret === undefined) {
     throw usage('a cluster node needs the cluster secret: set RINGKV_CLUSTER_SECRET (or --cluster-secret) to the same value on every node');
   }
+  checkAutoShards(o, given);
   if (o.consistency !== undefined && o.nodeId === undefined) throw usage('--consistency sets the level of a cluster node\'s requests: it needs --node-id (alone, use --r and --w)');
   if (o.replication !== undefined) {
     if (o.nodeId === undefined) throw usage('--replication places replicas over the DCs of a cluster: it needs --node-id');
@@ -438,6 +460,26 @@ export function resolveStartOptions(argv: readonly string[], env: NodeJS.Process
   if (o.r > o.n) throw usage(`R (${o.r}) cannot exceed N (${o.n})`);
   if (o.w > o.n) throw usage(`W (${o.w}) cannot exceed N (${o.n})`);
   return { help: false, options: o, configFile };
+}
+
+/**
+ * --auto-shards and its bounds: cluster nodes only (a single node's shard count is fixed by
+ * its data dir), max at most the cores, and a defaulted --shards brought within the bounds.
+ */
+function checkAutoShards(o: StartOptions, given: ReadonlySet<keyof StartOptions>): void {
+  const cores = Math.max(1, availableParallelism());
+  if (!o.autoShards) {
+    const stray = (['minShards', 'maxShards'] as const).find((k) => given.has(k));
+    if (stray !== undefined) throw usage(`--${START_OPTIONS[stray].flag} bounds the load-based shard policy: it needs --auto-shards`);
+    return;
+  }
+  if (o.nodeId === undefined) throw usage("--auto-shards changes a cluster node's shard count at runtime: it needs --node-id (a single node's shard count is fixed by its data dir)");
+  if (o.maxShards > cores) throw usage(`--max-shards (${o.maxShards}) cannot exceed the ${cores} cores of this machine: more shard threads than cores slow every request`);
+  if (o.minShards > o.maxShards) throw usage(`--min-shards (${o.minShards}) cannot exceed --max-shards (${o.maxShards})`);
+  if (o.shards < o.minShards || o.shards > o.maxShards) {
+    if (given.has('shards')) throw usage(`--shards (${o.shards}) must be within --min-shards (${o.minShards}) and --max-shards (${o.maxShards}) with --auto-shards`);
+    o.shards = Math.min(o.maxShards, Math.max(o.minShards, o.shards));
+  }
 }
 
 /** `ringkv start --help`. */

@@ -102,6 +102,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           cleanup: { delayMs: o.cleanupDelayMs },
           transfer: { bytesPerSecond: o.transferBytesPerSecond },
           gossip: { intervalMs: o.gossipIntervalMs, autoCommit: o.autoCommit, ...(o.replication === undefined ? {} : { replication: o.replication }) },
+          ...(o.autoShards ? { autoShards: { minShards: o.minShards, maxShards: o.maxShards } } : {}),
           logger: log,
         });
       } catch (err) {

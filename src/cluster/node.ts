@@ -47,6 +47,7 @@ import { Transfers, type TransferOptions, type TransferStatus } from './transfer
 import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
 import { nodeOfMember } from './ring-state.js';
 import { RangeCleanup, type CleanupStatus, type RangeCleanupOptions } from './range-cleanup.js';
+import { ShardScaler, resolveShardScalerOptions, unsettledReason, type ScaledNode, type ShardScalerOptions, type ShardScalerStatus } from './shard-scaler.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {
@@ -75,6 +76,8 @@ export interface ClusterNodeOptions {
   transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
   /** Deletion of the ranges handed away (range-cleanup.ts; defaults there). */
   cleanup?: Partial<Pick<RangeCleanupOptions, 'delayMs' | 'intervalMs'>>;
+  /** The load-based shard-count policy (shard-scaler.ts), off when absent; its max may not exceed the cores. */
+  autoShards?: Partial<ShardScalerOptions>;
   logger?: PeerLogger;
 }
 
@@ -118,6 +121,8 @@ export class ClusterNode {
   private targetShards: number;
   private retiring = false;
   private retireTimer: NodeJS.Timeout | undefined;
+  /** Changes the shard count by load (--auto-shards); undefined when off. */
+  private scaler: ShardScaler | undefined;
 
   private constructor(
     readonly id: string,
@@ -138,6 +143,7 @@ export class ClusterNode {
   }
 
   static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
+    if (o.autoShards !== undefined) resolveShardScalerOptions(o.autoShards, availableParallelism()); // bad options fail before anything starts
     mkdirSync(o.dir, { recursive: true });
     const file = loadNodeFile(o.dir, o.id);
     const filling = new Filling(o.id, o.defaults.n, new RealVfs(), o.dir);
@@ -310,6 +316,10 @@ export class ClusterNode {
     tick();
     transfers.start();
     cleanup.start();
+    if (o.autoShards !== undefined) {
+      self.scaler = new ShardScaler(self.scaled(), o.autoShards, availableParallelism(), systemClock, o.logger ?? silentLogger);
+      self.scaler.start();
+    }
     return self;
   }
 
@@ -353,9 +363,31 @@ export class ClusterNode {
     });
   }
 
-  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers. */
-  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number; cleanup: CleanupStatus } } {
-    return { ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size, cleanup: this.cleanup.status() } };
+  /** The cluster as this node sees it (ringkv status, /ring, metrics), with this node's transfers, cleanup and shard policy. */
+  snapshot(): ClusterSnapshot & { transfers: TransferStatus & { filling: number; cleanup: CleanupStatus }; shardPolicy?: ShardScalerStatus } {
+    return {
+      ...this.gossiper.snapshot(), transfers: { ...this.transfers.status(), filling: this.filling.size, cleanup: this.cleanup.status() },
+      ...(this.scaler === undefined ? {} : { shardPolicy: this.scaler.status() }),
+    };
+  }
+
+  /** The load-based shard policy (undefined when --auto-shards is off): status(), stop(). */
+  get shardScaler(): ShardScaler | undefined {
+    return this.scaler;
+  }
+
+  /** This node as the shard policy sees it: its count, its shards' load, and whether a change is in progress. */
+  private scaled(): ScaledNode {
+    return {
+      shardTarget: () => this.targetShards,
+      shardLoads: () => this.local.shardLoads(),
+      unsettled: () => unsettledReason({
+        id: this.id, status: this.gossiper.record(this.id)?.status, ring: this.gossiper.ring, running: this.local.count,
+        target: this.targetShards, transfersPending: this.transfers.pending, filling: this.filling.size,
+        cluster: () => this.gossiper.snapshot(),
+      }),
+      resizeShards: (count) => this.resizeShards(count),
+    };
   }
 
   /** The admin server's view of this node: membership and the commands that change it. */
@@ -405,6 +437,7 @@ export class ClusterNode {
   private async closeParts(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.scaler?.stop();
     clearInterval(this.timer);
     clearTimeout(this.retireTimer);
     await this.cleanup.stop();

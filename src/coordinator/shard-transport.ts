@@ -60,6 +60,19 @@ export const OBJECT_HEADROOM_BYTES = 64 * 1024;
 export const MAX_PUT_VALUE_BYTES = 16 * 1024 * 1024 - OBJECT_HEADROOM_BYTES; // storage's MAX_VALUE_BYTES (a test checks they agree)
 
 
+/**
+ * How busy one shard's worker has been since it (last) started: time not spent waiting for
+ * requests or reply room. Two readings of one shard with the same `restarts` give its busy
+ * fraction between them: Δbusy / Δelapsed.
+ */
+export interface ShardLoad {
+  readonly id: string;
+  readonly up: boolean;
+  readonly restarts: number;
+  readonly busyMs: number;
+  readonly elapsedMs: number;
+}
+
 export class ShardTransport implements Transport {
   private readonly links: ShardLink[];
   private readonly byId = new Map<string, ShardLink>();
@@ -198,6 +211,22 @@ export class ShardTransport implements Transport {
       } catch (err) {
         return { id: l.id, up: l.up, restarts: l.restarts, error: (err as Error).message };
       }
+    }));
+  }
+
+  /** Each running shard's busy time (a small control call each, bounded by the control timeout); a shard down or not answering reads as not up. */
+  async shardLoads(): Promise<ShardLoad[]> {
+    return Promise.all(this.links.map(async (l): Promise<ShardLoad> => {
+      const restarts = l.restarts;
+      if (l.up && l.control) {
+        try {
+          const { busyMs, elapsedMs } = await this.call(l, (c) => c.load());
+          if (l.restarts === restarts) return { id: l.id, up: true, restarts, busyMs, elapsedMs };
+        } catch {
+          // counted as down below
+        }
+      }
+      return { id: l.id, up: false, restarts: l.restarts, busyMs: 0, elapsedMs: 0 };
     }));
   }
 

@@ -70,6 +70,14 @@ export class ShardChannel {
   readonly reassembler: Reassembler;
   /** Whole-frame requests of the current batch handed out as views into the ring. */
   private ringViews = 0;
+  /**
+   * Milliseconds this thread spent waiting (spinning or asleep) for requests or for reply
+   * room since the channel was made: the rest of the time it was busy. Two clock reads per
+   * wait, none per request; the shard's load (src/cluster/shard-policy.ts) is derived from it.
+   */
+  waitedMs = 0;
+  /** performance.now() when the channel was made: waitedMs counts from here. */
+  readonly startedAt = performance.now();
 
   constructor(sab: SharedArrayBuffer, options: ShardChannelOptions = {}) {
     this.requests = new SpscRing(sab, 'consumer', { spinMicros: options.spinMicros ?? SHARD_SPIN_MICROS });
@@ -173,7 +181,9 @@ export class ShardChannel {
         continue;
       }
       replies.publish();
+      const slept = performance.now();
       const s = requests.consumerSleepSync(this.idleWaitMs);
+      this.waitedMs += performance.now() - slept;
       if (s === 'closed') return;
       if (s === 'idle') {
         await nextImmediate();
@@ -189,7 +199,10 @@ export class ShardChannel {
   }
 
   private waitForReplySpace(length: number): void {
-    if (this.replies.waitForSpaceSync(length, this.idleWaitMs) === 'closed') throw closedError();
+    const waited = performance.now();
+    const s = this.replies.waitForSpaceSync(length, this.idleWaitMs);
+    this.waitedMs += performance.now() - waited;
+    if (s === 'closed') throw closedError();
   }
 
   /** Writes a big reply as fragments, blocking while the ring is full; publishes each so the coordinator copies while the next is written. */

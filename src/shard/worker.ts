@@ -38,6 +38,8 @@ export interface ShardWorkerData {
 /** The control plane a shard answers over comlink. */
 export interface ShardControl {
   stats(): unknown;
+  /** Time busy and time elapsed since the shard started serving (ShardLoad in src/coordinator). */
+  load(): { busyMs: number; elapsedMs: number };
   flush(): Promise<void>;
   compact(): Promise<void>;
   /** Stops serving, closes the stores (making the WAL durable), then resolves. */
@@ -154,8 +156,15 @@ function firstHints(hints: HintEntry[], budget: number): HintEntry[] {
   return hints;
 }
 
+/** Busy = elapsed less the time spent waiting for requests or reply room (ShardChannel.waitedMs). */
+function load(): { busyMs: number; elapsedMs: number } {
+  const elapsedMs = performance.now() - channel.startedAt;
+  return { busyMs: Math.max(0, elapsedMs - channel.waitedMs), elapsedMs };
+}
+
 const control: ShardControl = {
-  stats: () => ({ epoch: replica.actor.epoch, data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
+  load,
+  stats: () => ({ epoch: replica.actor.epoch, load: load(), data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
   flush: async () => {
     await stores.data.flush();
     await stores.hints.flush();

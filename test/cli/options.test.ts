@@ -40,6 +40,9 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     adminHost: '127.0.0.1',
     adminPort: 8380,
     shards,
+    autoShards: false,
+    minShards: 1,
+    maxShards: shards,
     n: Math.min(3, shards),
     r: Math.min(2, shards),
     w: Math.min(2, shards),
@@ -124,6 +127,31 @@ test('bad values fail with the flag, env var or config key that gave them', () =
   writeFileSync(file, JSON.stringify({ port: 'x' }));
   assert.match(usageError(['--config', file]).message, `"port" in ${file}`);
   assert.match(usageError(['--config', join(dir, 'missing.json')]).message, 'cannot read config file');
+});
+
+test('--auto-shards: a cluster node only, max at most the cores, a defaulted --shards kept within the bounds', () => {
+  const cores = Math.max(1, availableParallelism());
+  const secret = { RINGKV_CLUSTER_SECRET: 's' };
+  const on = resolve(['--node-id', 'n1', '--auto-shards'], secret);
+  assert.equal([on.autoShards, on.minShards, on.maxShards], [true, 1, cores]);
+  assert.is(resolve(['--node-id', 'n1'], { ...secret, RINGKV_AUTO_SHARDS: 'yes' }).autoShards, true);
+  const file = join(dir, 'auto.json');
+  writeFileSync(file, JSON.stringify({ nodeId: 'n1', autoShards: true, minShards: 1, maxShards: 1, shards: 1 }));
+  const fromFile = resolve(['--config', file], secret);
+  assert.equal([fromFile.autoShards, fromFile.maxShards], [true, 1]);
+  // A count from the dir or the cores is brought within the bounds; one given explicitly must be within them.
+  const nodeDir = join(dir, 'node');
+  mkdirSync(nodeDir, { recursive: true });
+  writeFileSync(join(nodeDir, 'NODE.json'), JSON.stringify({ id: 'n1', generation: 3, shards: 64 }));
+  assert.is(resolve(['--node-id', 'n1', '--dir', nodeDir, '--auto-shards', '--max-shards', '1'], secret).shards, 1);
+  assert.is(resolve(['--node-id', 'n1', '--dir', nodeDir], secret).shards, 64, 'without the policy the dir count stands');
+  assert.match(usageError(['--node-id', 'n1', '--auto-shards', '--max-shards', '1', '--shards', '2'], secret).message, '--shards (2) must be within');
+  assert.match(usageError(['--auto-shards']).message, 'needs --node-id');
+  assert.match(usageError(['--node-id', 'n1', '--min-shards', '1'], secret).message, '--min-shards bounds the load-based shard policy: it needs --auto-shards');
+  assert.match(usageError(['--node-id', 'n1', '--auto-shards', '--max-shards', String(cores + 1)], secret).message, `cannot exceed the ${cores} cores`);
+  assert.match(usageError(['--node-id', 'n1', '--auto-shards', '--min-shards', '2', '--max-shards', '1'], secret).message, '--min-shards (2) cannot exceed --max-shards (1)');
+  assert.match(usageError(['--node-id', 'n1', '--auto-shards', '--min-shards', '0'], secret).message, '--min-shards: expected an integer');
+  assert.match(usageError([], { RINGKV_AUTO_SHARDS: 'perhaps' }).message, 'RINGKV_AUTO_SHARDS: expected yes or no');
 });
 
 test('--allow-flushdb is a switch; RINGKV_ALLOW_FLUSHDB and "allowFlushdb" take yes/no', () => {

@@ -78,6 +78,7 @@ test('/metrics is Prometheus text: TYPE lines, ringkv_ names with unit suffixes,
     ['ringkv_hints_oldest_age_seconds', 'gauge'],
     ['ringkv_hints_dropped_total', 'counter'],
     ['ringkv_tombstones_purged_total', 'counter'],
+    ['ringkv_shard_busy_seconds_total', 'counter'],
   ] as const) {
     assert.match(before.body, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
   }
@@ -105,6 +106,9 @@ test('/metrics is Prometheus text: TYPE lines, ringkv_ names with unit suffixes,
   assert.is(s1.get('ringkv_ops_total{op="get"}')! - (s0.get('ringkv_ops_total{op="get"}') ?? 0), 7);
   assert.ok(s1.get('ringkv_shard_memtable_bytes{shard="s0",engine="data"}')! > 0);
   assert.ok(s1.get('ringkv_shard_wal_bytes{shard="s0",engine="data"}')! > 0);
+  // Busy time from each worker (the shard policy's signal): some, and less than its lifetime.
+  const busy = s1.get('ringkv_shard_busy_seconds_total{shard="s0"}')!;
+  assert.ok(busy > 0 && busy < process.uptime(), `busy ${busy} s`);
 });
 
 test('/readyz is 503 while a shard is down (?verbose lists each check), 200 once it is back', async () => {

@@ -43,12 +43,24 @@ export interface TransferFigures {
   readonly failures: number;
 }
 
+/** A node's load-based shard policy, when on (src/cluster/shard-scaler.ts's ShardScalerStatus). */
+export interface ShardPolicyFigures {
+  readonly minShards: number;
+  readonly maxShards: number;
+  readonly target: number;
+  readonly utilisation: number | null;
+  readonly grown: number;
+  readonly shrunk: number;
+  readonly lastDecision: { readonly kind: string; readonly reason: string } | null;
+}
+
 export interface ClusterAdmin {
   /** The membership as this node sees it (ringkv status). */
   snapshot(): {
     readonly epoch: number;
     readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
     readonly transfers?: TransferFigures;
+    readonly shardPolicy?: ShardPolicyFigures;
   };
   /** Whether `secret` is the cluster's (compared in constant time). */
   authorized(secret: string): boolean;

@@ -11,6 +11,7 @@
 // rate() treats as a counter reset.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
+import type { ShardPolicyFigures } from './admin-server.js';
 import { readAllShardNumbers, type EngineNumbers } from './shard-stats.js';
 
 const ENGINES = ['data', 'hints'] as const;
@@ -55,6 +56,12 @@ export class StoreMetrics {
   private readonly cleanupRanges: Counter;
   private readonly cleanupObjects: Counter;
   private readonly cleanupFailures: Counter;
+  private readonly shardBusy: Counter<'shard'>;
+  private readonly policyTarget: Gauge;
+  private readonly policyBounds: Gauge<'bound'>;
+  private readonly policyUtilisation: Gauge;
+  private readonly policyChanges: Counter<'direction'>;
+  private readonly policyDecision: Gauge<'decision' | 'reason'>;
 
   constructor(
     private readonly store: Store,
@@ -66,6 +73,7 @@ export class StoreMetrics {
         readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number;
         readonly cleanup?: { readonly rangesDropped: number; readonly objectsDropped: number; readonly failures: number };
       };
+      readonly shardPolicy?: ShardPolicyFigures;
     },
   ) {
     const registers = [this.registry];
@@ -111,6 +119,12 @@ export class StoreMetrics {
     this.cleanupRanges = counter('ringkv_cleanup_ranges_total', 'Ranges this node handed away, handed off to their owners and deleted.');
     this.cleanupObjects = counter('ringkv_cleanup_objects_total', 'Objects deleted from ranges this node handed away.');
     this.cleanupFailures = counter('ringkv_cleanup_failures_total', 'Hand-offs of a range that failed (nothing deleted; retried).');
+    this.shardBusy = counter('ringkv_shard_busy_seconds_total', 'Time the shard worker was busy (not waiting for requests or reply room) since it started; its rate is the busy fraction --auto-shards acts on.', ['shard']);
+    this.policyTarget = gauge('ringkv_shard_policy_target_shards', 'Shard count this node asks for (present with --auto-shards).');
+    this.policyBounds = gauge('ringkv_shard_policy_bound_shards', 'The bounds of --auto-shards (min, max).', ['bound']);
+    this.policyUtilisation = gauge('ringkv_shard_policy_utilisation', 'Mean busy fraction of the shards over the last sampling interval (absent until measured).');
+    this.policyChanges = counter('ringkv_shard_policy_changes_total', 'Shard-count changes --auto-shards made, by direction (grow, shrink).', ['direction']);
+    this.policyDecision = gauge('ringkv_shard_policy_decision', '1 for the last decision of --auto-shards (grow, shrink, hold) and its reason code.', ['decision', 'reason']);
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -136,10 +150,11 @@ export class StoreMetrics {
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
     for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge]) m.reset();
-    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped]) m.reset();
+    for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped, this.shardBusy]) m.reset();
     for (const sh of readAllShardNumbers(s.shards)) {
       const shard = sh.id;
       this.shardRestarts.inc({ shard }, sh.restarts);
+      this.shardBusy.inc({ shard }, sh.busyMs / 1000);
       this.cacheHits.inc({ shard }, sh.data.blockCacheHits);
       this.cacheMisses.inc({ shard }, sh.data.blockCacheMisses);
       this.cacheBytes.set({ shard }, sh.data.blockCacheBytes);
@@ -187,10 +202,24 @@ export class StoreMetrics {
           setCounter(this.cleanupFailures, t.cleanup.failures);
         }
       }
+      this.renderShardPolicy(view.shardPolicy);
     } else {
       this.ringEpoch.set(this.store.ring.epoch);
     }
     return this.registry.metrics();
+  }
+
+  /** The --auto-shards series: present only while the policy is on. */
+  private renderShardPolicy(p: ShardPolicyFigures | undefined): void {
+    for (const m of [this.policyTarget, this.policyBounds, this.policyUtilisation, this.policyDecision, this.policyChanges]) m.reset();
+    if (p === undefined) return;
+    this.policyTarget.set(p.target);
+    this.policyBounds.set({ bound: 'min' }, p.minShards);
+    this.policyBounds.set({ bound: 'max' }, p.maxShards);
+    if (p.utilisation !== null) this.policyUtilisation.set(p.utilisation);
+    this.policyChanges.inc({ direction: 'grow' }, p.grown);
+    this.policyChanges.inc({ direction: 'shrink' }, p.shrunk);
+    if (p.lastDecision !== null) this.policyDecision.set({ decision: p.lastDecision.kind, reason: p.lastDecision.reason }, 1);
   }
 }
 

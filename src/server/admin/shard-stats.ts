@@ -35,6 +35,8 @@ export interface ShardNumbers {
   hintStore: HintStoreNumbers;
   /** Objects removed by tombstone GC since the shard started. */
   tombstonesPurged: number;
+  /** Time the shard's worker was busy (not waiting for requests) since it started, ms. */
+  busyMs: number;
   /** Why the shard's stats are missing, when they are. */
   error: string | undefined;
 }
@@ -85,6 +87,7 @@ export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
     hints: engine(field(entry, 'hints')),
     hintStore: hintStore(field(entry, 'hintStore')),
     tombstonesPurged: num(entry, 'tombstonesPurged'),
+    busyMs: num(field(entry, 'load'), 'busyMs'),
     error: typeof error === 'string' ? error : undefined,
   };
 }
