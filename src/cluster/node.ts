@@ -299,6 +299,11 @@ export class ClusterNode {
       transfers.onRing(adopted, previous);
       self.persistRing(adopted);
     });
+    // A node alive again after a cut gets its hints now, not at the next sweep: a partition
+    // that heals does not bring the link down and up, so onUp does not fire.
+    g.on('liveness', ({ from, to }) => {
+      if (to === 'alive' && from !== 'alive') void store.handoffNow();
+    });
     g.on('member', ({ record }) => {
       if (record.id === o.id || file.peers?.[record.id] === record.address) return;
       file.peers = { ...file.peers, [record.id]: record.address };

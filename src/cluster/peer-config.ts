@@ -42,8 +42,9 @@ export const DEFAULT_LINK_LIMITS: PeerLinkLimits = {
   handshakeTimeoutMs: 5000,
   // A restarted peer is usually back within a second or two.
   backoffBaseMs: 50,
-  // A down peer costs one connection attempt per 5 s at most.
-  backoffMaxMs: 5000,
+  // A down peer costs one connection attempt per second at most; a longer ceiling kept a
+  // healed partition unseen for seconds more (bench/converge.ts).
+  backoffMaxMs: 1000,
 };
 
 export function versionRange(id: PeerIdentity): { min: number; max: number } {
