@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Harness, rejects, startHarness } from './resp-harness.js';
+import { tokenOf } from '../cluster/diverge.js';
 
 let h: Harness;
 let redis: Redis;
@@ -89,10 +90,10 @@ test('bad VSET and VDEL arguments answer errors', async () => {
 test('CONSISTENCY sets R and W for the connection only; bad values are refused', async () => {
   const other = connect(h.port);
   try {
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);
     assert.is(await redis.call('CONSISTENCY', 'R', '2', 'W', '2'), 'OK');
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2, 'LEVEL', '']);
-    assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2, 'LEVEL', '', 'QUORUM', '']);
+    assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);
     await redis.set('cons', 'v');
     assert.is(await redis.get('cons'), 'v');
     // More than N replicas cannot answer: the store refuses.
@@ -102,16 +103,46 @@ test('CONSISTENCY sets R and W for the connection only; bad values are refused',
     await rejects(redis.call('CONSISTENCY', 'Q', '1'), /syntax error/);
     // A level sets both; QUORUM of N=2 is 2, ALL is N; LOCAL levels need per-DC replication.
     assert.is(await redis.call('CONSISTENCY', 'quorum'), 'OK');
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', 'QUORUM']);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', 'QUORUM', 'QUORUM', '']);
     assert.is(await redis.get('cons'), 'v');
     assert.is(await redis.call('CONSISTENCY', 'LOCAL_QUORUM'), 'OK');
     await rejects(redis.get('cons'), /per-DC replication/);
     await rejects(redis.call('CONSISTENCY', 'SOME'), /unknown consistency level/);
     assert.is(await redis.call('CONSISTENCY', 'DEFAULT'), 'OK');
-    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '']);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);
     assert.is(await redis.get('cons'), 'v');
   } finally {
     other.disconnect();
+  }
+});
+
+test('CONSISTENCY ... STRICT and VSET ... STRICT: with a replica down, only primaries count toward W', async () => {
+  // 4 shards, N=3 W=3: a key whose list holds the killed shard gets 2 primaries' acks and a hint.
+  const s = await startHarness({ store: { shards: 4, n: 3, r: 1, w: 3, restartDelayMs: 60_000 } });
+  const c = connect(s.port);
+  try {
+    assert.is(await c.call('CONSISTENCY', 'W', '3', 'STRICT'), 'OK');
+    assert.equal(await c.call('CONSISTENCY'), ['R', 0, 'W', 3, 'LEVEL', '', 'QUORUM', 'strict']);
+    await s.store.shards!.kill('s0');
+    let key = '';
+    for (let i = 0; ; i++) {
+      key = `strict-${i}`;
+      const t = tokenOf(key);
+      if (s.store.ring.listOf(s.store.ring.partitionOf(t.hi, t.lo), 3).includes('s0')) break;
+    }
+    await rejects(c.set(key, 'x'), /^ReplyError: QUORUM .*strict quorum/);
+    await rejects(c.call('VSET', key, 'x', 'STRICT'), /strict quorum/);
+    assert.is(await c.call('CONSISTENCY', 'SLOPPY'), 'OK');
+    assert.equal(await c.call('CONSISTENCY'), ['R', 0, 'W', 3, 'LEVEL', '', 'QUORUM', 'sloppy']);
+    assert.is(await c.set(key, 'y'), 'OK', 'the hint counts');
+    await rejects(c.call('VSET', key, 'z', 'STRICT'), /strict quorum/);
+    assert.type(await c.call('VSET', key, 'z'), 'string');
+    await rejects(c.call('CONSISTENCY', 'STRICT', 'W'), /syntax error/);
+    assert.is(await c.call('CONSISTENCY', 'DEFAULT'), 'OK');
+    assert.equal(await c.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);
+  } finally {
+    c.disconnect();
+    await s.close();
   }
 });
 

@@ -59,7 +59,7 @@ function onlyValue(s: Session, key: Uint8Array, read: ReadResult): Uint8Array {
  * caller read the key first (NX/XX/GET), adds its context.
  */
 function replace(s: Session, key: Uint8Array, value: Uint8Array, read: ReadResult | undefined, ttlMs?: number): Promise<unknown> {
-  return storeOf(s).put(key, value, { w: s.writeOptions.w, level: s.writeOptions.level, context: read?.context, ttlMs, overwrite: true });
+  return storeOf(s).put(key, value, { ...s.writeOptions, context: read?.context, ttlMs, overwrite: true });
 }
 
 async function get(s: Session, args: Buffer[]): Promise<Reply> {
@@ -118,7 +118,7 @@ async function set(s: Session, args: Buffer[]): Promise<Reply> {
   const exists = read !== undefined;
   if ((o.nx && exists) || (o.xx && !exists)) return o.get ? old : null;
   if (o.ttlMs === 0) {
-    if (exists) await store.delete(key, { w: s.writeOptions.w, level: s.writeOptions.level, context: read.context });
+    if (exists) await store.delete(key, { ...s.writeOptions, context: read.context });
   } else {
     await replace(s, key, args[2]!, read, o.ttlMs);
   }
@@ -147,7 +147,7 @@ async function del(s: Session, args: Buffer[]): Promise<Reply> {
   const deletes: Promise<unknown>[] = [];
   for (let i = 0; i < keys.length; i++) {
     const read = reads[i];
-    if (read !== undefined) deletes.push(store.delete(keys[i]!, { w: s.writeOptions.w, level: s.writeOptions.level, context: read.context }));
+    if (read !== undefined) deletes.push(store.delete(keys[i]!, { ...s.writeOptions, context: read.context }));
   }
   await Promise.all(deletes);
   return deletes.length;
@@ -198,7 +198,7 @@ async function incrBy(s: Session, key: Buffer, delta: bigint): Promise<Reply> {
   }
   const next = current + delta;
   if (!isInt64(next)) throw new ReplyError(ErrorPrefix.ERR, 'increment or decrement would overflow');
-  await store.put(key, next.toString(), { w: s.writeOptions.w, level: s.writeOptions.level, context: read?.context, ttlMs });
+  await store.put(key, next.toString(), { ...s.writeOptions, context: read?.context, ttlMs });
   return integerReply(next);
 }
 
@@ -219,7 +219,7 @@ async function expire(s: Session, args: Buffer[], unitMs: number, command: strin
   const read = await store.get(key, s.readOptions);
   if (read === undefined) return 0;
   const value = onlyValue(s, key, read);
-  const opts = { w: s.writeOptions.w, level: s.writeOptions.level, context: read.context };
+  const opts = { ...s.writeOptions, context: read.context };
   if (ttlMs <= 0) await store.delete(key, opts);
   else await store.put(key, value, { ...opts, ttlMs });
   return 1;

@@ -109,7 +109,7 @@ async function flushdb(s: Session, args: Buffer[]): Promise<Reply> {
         `(or RINGKV_ALLOW_FLUSHDB=yes, or "allowFlushdb": true in the config file)`,
     );
   }
-  await s.server.store.clear({ w: s.writeOptions.w, level: s.writeOptions.level });
+  await s.server.store.clear(s.writeOptions);
   return OK;
 }
 

@@ -49,7 +49,7 @@ export interface ServerContext {
   sessions(): Iterable<Session>;
 }
 
-/** Read/write options of one connection (CONSISTENCY R r W w); undefined = the store's default. */
+/** Read/write options of one connection (CONSISTENCY ...); undefined = the store's default. */
 import type { ConsistencyLevel } from '../../index.js';
 
 export interface Consistency {
@@ -57,6 +57,8 @@ export interface Consistency {
   w: number | undefined;
   /** A consistency level (LOCAL_QUORUM, ...): replaces r and w. */
   level: ConsistencyLevel | undefined;
+  /** false: strict quorum (hints and stand-ins do not count toward W); true: sloppy. */
+  sloppy: boolean | undefined;
 }
 
 export class Session {
@@ -70,7 +72,7 @@ export class Session {
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
   readOptions: { r?: number; level?: ConsistencyLevel } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
-  writeOptions: { w?: number; level?: ConsistencyLevel } = {};
+  writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   readonly createdAt = Date.now();
   lastCommandAt = Date.now();
 
@@ -84,16 +86,17 @@ export class Session {
   }
 
   get consistency(): Consistency {
-    return { r: this.readOptions.r, w: this.writeOptions.w, level: this.readOptions.level };
+    return { r: this.readOptions.r, w: this.writeOptions.w, level: this.readOptions.level, sloppy: this.writeOptions.sloppy };
   }
 
   setConsistency(c: Consistency): void {
+    const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
     if (c.level !== undefined) {
       this.readOptions = { level: c.level };
-      this.writeOptions = { level: c.level };
+      this.writeOptions = { level: c.level, ...sloppy };
       return;
     }
     this.readOptions = c.r === undefined ? {} : { r: c.r };
-    this.writeOptions = c.w === undefined ? {} : { w: c.w };
+    this.writeOptions = { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy };
   }
 }

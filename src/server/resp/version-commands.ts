@@ -11,12 +11,16 @@
 //   VDEL key [CONTEXT ctx]
 //     -> the tombstone's context          without CONTEXT: deletes nothing it has not seen
 //                                         (the tombstone is a sibling of current values)
-//   CONSISTENCY R r W w                   this connection's reads wait for r replies, writes
+//   CONSISTENCY R r W w [STRICT|SLOPPY]   this connection's reads wait for r replies, writes
 //                                         for w acknowledgements (either may be given alone;
-//                                         DEFAULT goes back to the store's); -> OK
-//   CONSISTENCY LOCAL_QUORUM              a level for reads and writes (ONE, QUORUM, ALL,
+//                                         DEFAULT goes back to the store's); STRICT: only
+//                                         primaries' acks count toward W (not hints or
+//                                         stand-ins'), SLOPPY: they do; -> OK
+//   CONSISTENCY LOCAL_QUORUM [STRICT|...] a level for reads and writes (ONE, QUORUM, ALL,
 //                                         LOCAL_ONE, LOCAL_QUORUM, EACH_QUORUM: Cassandra's)
-//   CONSISTENCY                           -> [R, r, W, w, LEVEL, level] (0 / '' = the default)
+//   CONSISTENCY                           -> [R, r, W, w, LEVEL, level, QUORUM, strict|sloppy]
+//                                         (0 / '' = the default)
+//   VSET ... STRICT                       this write alone under strict quorum
 //
 // Contexts travel as base64url text (the encoding of contextToString); '' = none.
 import { CONSISTENCY_LEVELS, type Store } from '../../index.js';
@@ -60,8 +64,14 @@ async function vset(s: Session, args: Buffer[]): Promise<Reply> {
   let context: Uint8Array | undefined;
   let w = s.writeOptions.w;
   let ttlMs: number | undefined;
+  let sloppy = s.writeOptions.sloppy;
   for (let i = 3; i < args.length; i += 2) {
     const word = args[i]!;
+    if (isWord(word, 'strict')) {
+      sloppy = false;
+      i--; // a flag: no value follows
+      continue;
+    }
     const value = args[i + 1];
     if (value === undefined) throw syntaxError();
     if (isWord(word, 'context')) context = contextArg(value);
@@ -69,7 +79,7 @@ async function vset(s: Session, args: Buffer[]): Promise<Reply> {
     else if (isWord(word, 'ttl')) ttlMs = positive(value, 'TTL');
     else throw syntaxError();
   }
-  const result = await storeOf(s).put(args[1]!, args[2]!, { w, context, ttlMs });
+  const result = await storeOf(s).put(args[1]!, args[2]!, { w, context, ttlMs, ...(sloppy === undefined ? {} : { sloppy }) });
   return contextText(result.context);
 }
 
@@ -77,31 +87,43 @@ async function vdel(s: Session, args: Buffer[]): Promise<Reply> {
   let context: Uint8Array | undefined;
   if (args.length === 4 && isWord(args[2]!, 'context')) context = contextArg(args[3]!);
   else if (args.length !== 2) throw syntaxError();
-  const result = await storeOf(s).delete(args[1]!, { w: s.writeOptions.w, level: s.writeOptions.level, context });
+  const result = await storeOf(s).delete(args[1]!, { ...s.writeOptions, context });
   return contextText(result.context);
 }
 
 function consistency(s: Session, args: Buffer[]): Reply {
   if (args.length === 1) {
     const c = s.consistency;
-    return ['R', c.r ?? 0, 'W', c.w ?? 0, 'LEVEL', c.level ?? ''];
+    return ['R', c.r ?? 0, 'W', c.w ?? 0, 'LEVEL', c.level ?? '', 'QUORUM', c.sloppy === undefined ? '' : c.sloppy ? 'sloppy' : 'strict'];
   }
   if (args.length === 2 && isWord(args[1]!, 'default')) {
-    s.setConsistency({ r: undefined, w: undefined, level: undefined });
+    s.setConsistency({ r: undefined, w: undefined, level: undefined, sloppy: undefined });
     return OK;
   }
-  if (args.length === 2) {
-    const level = CONSISTENCY_LEVELS.find((l) => isWord(args[1]!, l.toLowerCase()));
-    if (level === undefined) throw new ReplyError(ErrorPrefix.ERR, `unknown consistency level; use R r W w, DEFAULT, or one of ${CONSISTENCY_LEVELS.join(', ')}`);
-    s.setConsistency({ r: undefined, w: undefined, level });
+  // STRICT or SLOPPY may close any form; alone, it keeps R, W and the level.
+  let rest = args.slice(1);
+  let sloppy: boolean | undefined;
+  const last = rest[rest.length - 1]!;
+  if (isWord(last, 'strict') || isWord(last, 'sloppy')) {
+    sloppy = isWord(last, 'sloppy');
+    rest = rest.slice(0, -1);
+  }
+  if (rest.length === 0) {
+    s.setConsistency({ ...s.consistency, sloppy });
     return OK;
   }
-  const next = { ...s.consistency, level: undefined };
-  for (let i = 1; i < args.length; i += 2) {
-    const word = args[i]!;
-    if (i + 1 >= args.length) throw syntaxError();
-    if (isWord(word, 'r')) next.r = positive(args[i + 1], 'R');
-    else if (isWord(word, 'w')) next.w = positive(args[i + 1], 'W');
+  if (rest.length === 1) {
+    const level = CONSISTENCY_LEVELS.find((l) => isWord(rest[0]!, l.toLowerCase()));
+    if (level === undefined) throw new ReplyError(ErrorPrefix.ERR, `unknown consistency level; use R r W w, DEFAULT, or one of ${CONSISTENCY_LEVELS.join(', ')}, then optionally STRICT or SLOPPY`);
+    s.setConsistency({ r: undefined, w: undefined, level, sloppy });
+    return OK;
+  }
+  const next = { ...s.consistency, level: undefined, sloppy: sloppy ?? s.consistency.sloppy };
+  for (let i = 0; i < rest.length; i += 2) {
+    const word = rest[i]!;
+    if (i + 1 >= rest.length) throw syntaxError();
+    if (isWord(word, 'r')) next.r = positive(rest[i + 1], 'R');
+    else if (isWord(word, 'w')) next.w = positive(rest[i + 1], 'W');
     else throw syntaxError();
   }
   s.setConsistency(next);
