@@ -8,7 +8,7 @@
 //      or times out, the next healthy primary is asked. If none can (all down or cut off)
 //      and the quorum is sloppy, stand-ins do (Dynamo): the first healthy members past the
 //      list, one per primary; they store the write in their own data (range cleanup hands it
-//      to the primaries later) and keep a hint of it for their primary; their acks count.
+//      to the primaries later) and keep a hint of it for every primary; their acks count.
 //   3. The object goes to the other primaries (REPLICATE). A primary that is down or fails
 //      is replaced by the next healthy member on the ring, which keeps the object as a
 //      durable HINT for it (sloppy quorum); the hint is handed back when the primary returns.
