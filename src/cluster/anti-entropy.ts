@@ -59,7 +59,7 @@ export interface AntiEntropyOptions {
   partitionPauseMs?: number;
   /** Bytes of objects fetched and sent per second at most; 0: unlimited. Default 8 MiB/s. */
   bytesPerSecond?: number;
-  /** REPLICATE requests in flight at once. Default 16. */
+  /** REPLICATE_MANY frames in flight at once (range-repair.ts sends at most 4). Default 16. */
   concurrency?: number;
   /** Most objects one TREE request may hash (capped by the replica's TREE_MAX_ENTRIES too). */
   treeMaxEntries?: number;

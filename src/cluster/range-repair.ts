@@ -2,7 +2,8 @@
 // leaves differ between replicas, fetch the range's objects from every replica (RANGE, a
 // page at a time), merge each key's versions (the same causal merge as a read: siblings
 // survive, tombstones win only over what they saw), and REPLICATE the merge to every
-// replica whose object does not already descend from it.
+// replica whose object does not already descend from it (REPLICATE_MANY frames, one
+// replica's repairs in each).
 //
 // All ranges of a segment are read first and written after (planRepairs, then sendRepairs):
 // a shard's memtable sorts itself for a scan and keeps that order only until its next write,
@@ -16,14 +17,15 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { XxHash64 } from '../coordinator/xxhash64.js';
 import { decodeObject, descendsObject, encodeObject, mergeAll, type VObject } from '../version/index.js';
-import type { BadReplies, RangePage, ReplicaCalls } from './replica-calls.js';
+import type { RangeEntry } from '../protocol/index.js';
+import { batches, type BadReplies, type RangePage, type ReplicaCalls } from './replica-calls.js';
 
 export interface RepairLimits {
   /** Objects per RANGE page. */
   pageEntries: number;
   /** Bytes of keys and objects per RANGE page. */
   pageBytes: number;
-  /** REPLICATE requests in flight at once. */
+  /** REPLICATE_MANY frames in flight at once (sendRepairs sends at most FRAMES_IN_FLIGHT). */
   concurrency: number;
   /** Called with the bytes just moved; resolves when the throttle allows more. */
   pace: (bytes: number) => Promise<void>;
@@ -103,29 +105,92 @@ export async function planRepairs(
   }
 }
 
-/** Sends `sends`, `limits.concurrency` at a time; counts what was sent and what failed in `tally`. */
+/** One object of a repair frame, and the key it repairs. */
+interface RepairEntry extends RangeEntry {
+  kv: KeyVersions;
+}
+
+/**
+ * Sends `sends` as REPLICATE_MANY frames, one replica's at a time in each (batches()),
+ * taking the replicas in turn, `limits.concurrency` frames in flight (at most
+ * FRAMES_IN_FLIGHT); counts what was sent and what failed in `tally`. A frame that a replica
+ * refuses for one of its entries (it applies all or nothing) is sent again one REPLICATE
+ * per object, so one key it cannot take (say its stored object is corrupt) does not hold
+ * back the others; a frame that fails otherwise (timeout, down) leaves its keys unrepaired.
+ */
 export async function sendRepairs(calls: ReplicaCalls, sends: readonly Send[], limits: RepairLimits, tally: RepairTally): Promise<void> {
+  const frames = repairFrames(sends);
   const repaired = new Set<KeyVersions>();
   let sent = 0;
   let next = 0;
+  const done = async (entries: readonly RepairEntry[]): Promise<void> => {
+    let bytes = 0;
+    for (const e of entries) {
+      bytes += e.key.length + e.object.length + 8;
+      repaired.add(e.kv);
+    }
+    tally.objectsSent += entries.length;
+    sent += bytes;
+    await limits.pace(bytes);
+  };
   const worker = async (): Promise<void> => {
-    while (next < sends.length && !limits.stopping()) {
-      const s = sends[next++]!;
+    while (next < frames.length && !limits.stopping()) {
+      const f = frames[next++]!;
       try {
-        await calls.replicate(s.replica, s.kv.hi, s.kv.lo, s.kv.key, s.object);
-        tally.objectsSent++;
-        const bytes = s.kv.key.length + s.object.length + 8;
-        sent += bytes;
-        repaired.add(s.kv);
-        await limits.pace(bytes);
+        await calls.replicateMany(f.replica, f.entries);
       } catch (err) {
-        fail(tally, (err as Error).message);
+        if (f.entries.length === 1 || !refusedAnEntry(err)) {
+          for (let i = 0; i < f.entries.length; i++) fail(tally, (err as Error).message);
+          continue;
+        }
+        for (const e of f.entries) {
+          try {
+            await calls.replicate(f.replica, e.hi, e.lo, e.key, e.object);
+            await done([e]);
+          } catch (one) {
+            fail(tally, (one as Error).message);
+          }
+        }
+        continue;
       }
+      await done(f.entries);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limits.concurrency, sends.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limits.concurrency, FRAMES_IN_FLIGHT, frames.length) }, worker));
   tally.keysRepaired += repaired.size;
   tally.bytes += sent;
+}
+
+/** REPLICATE_MANY frames in flight at most in sendRepairs: 4 x 64 KiB stays a small share of a target's 1 MiB ring. */
+const FRAMES_IN_FLIGHT = 4;
+
+/** `sends` as frames: each replica's sends in order, cut by batches(), the replicas taking turns. */
+function repairFrames(sends: readonly Send[]): { replica: string; entries: RepairEntry[] }[] {
+  const byReplica = new Map<string, RepairEntry[]>();
+  for (const s of sends) {
+    let list = byReplica.get(s.replica);
+    if (list === undefined) byReplica.set(s.replica, (list = []));
+    list.push({ hi: s.kv.hi, lo: s.kv.lo, key: s.kv.key, object: s.object, kv: s.kv });
+  }
+  const runs = [...byReplica].map(([replica, list]) => ({ replica, runs: batches(list) }));
+  const frames: { replica: string; entries: RepairEntry[] }[] = [];
+  for (let k = 0; frames.length < sends.length; k++) {
+    let any = false;
+    for (const r of runs) {
+      const run = r.runs[k];
+      if (run === undefined) continue;
+      frames.push({ replica: r.replica, entries: run });
+      any = true;
+    }
+    if (!any) break;
+  }
+  return frames;
+}
+
+/** True when a REPLICATE_MANY failed because the replica refused one of its entries (not the link, the replica's state or the ring). */
+function refusedAnEntry(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === ErrorCode.CORRUPTION || code === ErrorCode.TOO_LARGE || code === ErrorCode.TOO_MANY_SIBLINGS || code === ErrorCode.INVALID_ARGUMENT;
 }
 
 /** Adds the REPLICATEs `kv` needs to `sends`: the merge, to each replica lacking it. */

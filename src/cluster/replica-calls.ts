@@ -1,11 +1,11 @@
-// Runs on: the main thread. The requests anti-entropy sends to replicas (TREE, RANGE,
-// REPLICATE, PURGE), each checked: an ERROR reply becomes a RingkvError with the replica's code,
+// Runs on: the main thread. The requests anti-entropy and range transfer send to replicas
+// (TREE, RANGE, REPLICATE, REPLICATE_MANY, PURGE, DROP), each checked: an ERROR reply becomes a RingkvError with the replica's code,
 // any other unexpected reply ERR_PROTOCOL (counted as a bad reply). Byte fields of the
 // replies are copied while the transport's reply buffer is still valid (a shard's replies
 // are views into its ring, reused once the sink returns), so callers may keep them.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { TOKEN_END } from '../hash/index.js';
-import { FrameType, HASH_BYTES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';
+import { FrameType, HASH_BYTES, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';
 import type { ReplySink, Transport } from '../coordinator/transport.js';
 
 export interface LeafLevel {
@@ -19,6 +19,43 @@ export interface RangePage {
   done: boolean;
   /** Where the next page starts (the range's end when done). */
   next: bigint;
+}
+
+/**
+ * Entries per REPLICATE_MANY that senders cut (batches()): a transfer page's worth, so one
+ * page read is one write on the target.
+ */
+export const SEND_BATCH_ENTRIES = 256;
+/**
+ * Bytes of keys and objects per REPLICATE_MANY that senders cut (a larger object goes alone):
+ * one record of a default 1 MiB shard ring (no fragments), a small share of it, so the
+ * target's clients still find room beside a transfer.
+ */
+export const SEND_BATCH_BYTES = 64 * 1024;
+
+/**
+ * `entries` cut, in order, into runs of at most `maxEntries` and about `maxBytes` of keys
+ * and objects: a run stops before the entry that would take it past maxBytes (a larger
+ * entry is a run of its own). Each run is within REPLICATE_MANY's bounds.
+ */
+export function batches<T extends RangeEntry>(entries: readonly T[], maxEntries = SEND_BATCH_ENTRIES, maxBytes = SEND_BATCH_BYTES): T[][] {
+  const most = Math.max(1, Math.min(maxEntries, REPLICATE_MANY_MAX_ENTRIES));
+  const cap = Math.min(maxBytes, REPLICATE_MANY_MAX_BYTES);
+  const out: T[][] = [];
+  let run: T[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const n = e.key.length + e.object.length;
+    if (run.length > 0 && (run.length >= most || bytes + n > cap)) {
+      out.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(e);
+    bytes += n;
+  }
+  if (run.length > 0) out.push(run);
+  return out;
 }
 
 /** Replies that did not make sense (wrong type, wrong size, out of range): a bug or a corrupt link. */
@@ -92,6 +129,16 @@ export class ReplicaCalls {
   async replicate(replica: string, hi: number, lo: number, key: Uint8Array, object: Uint8Array): Promise<void> {
     const reply = await this.call(replica, { type: FrameType.REPLICATE, hi, lo, key, object });
     if (reply.type !== FrameType.ACK) throw this.unexpected(replica, 'REPLICATE', reply);
+  }
+
+  /**
+   * Merges every one of `entries` on `replica` in one REPLICATE_MANY frame: resolves once
+   * all are stored; rejects (nothing of them applied) with the replica's error naming the
+   * first entry that failed. REQUIRES: within the frame's bounds (a run of batches()).
+   */
+  async replicateMany(replica: string, entries: RangeEntry[]): Promise<void> {
+    const reply = await this.call(replica, { type: FrameType.REPLICATE_MANY, entries });
+    if (reply.type !== FrameType.ACK) throw this.unexpected(replica, 'REPLICATE_MANY', reply);
   }
 
   /**

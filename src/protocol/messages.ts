@@ -43,6 +43,17 @@
 //                    sibling was written before `before`, looking at `max` at most: a range
 //                    this replica handed away, once its owners were shown to hold what it
 //                    held then (src/cluster/range-cleanup.ts); a newer write stays
+//   REPLICATE_MANY
+//             12  count u32, count x (hi u32, lo u32, key bytes, object bytes)
+//                 (the entry layout of OBJECTS)
+//                 -> ACK once every entry is merged as a REPLICATE would merge it, in order
+//                    (entries of one key see each other), in one engine write. All or
+//                    nothing: if any entry fails (an object that does not decode, a merge
+//                    too large), the reply is ERROR naming the first such entry and NOTHING
+//                    of the frame is applied (the sender resends or splits it). At most
+//                    REPLICATE_MANY_MAX_ENTRIES entries and REPLICATE_MANY_MAX_BYTES of keys
+//                    and objects, unless the frame holds a single entry (one object up to
+//                    the object limit travels alone); a frame over either is ERR_PROTOCOL.
 //   OBJECT    64  object bytes (empty: the replica holds nothing for the key)
 //   ACK       65  (empty)
 //   ERROR     66  code string, message string
@@ -74,6 +85,7 @@ export const FrameType = {
   RANGE: 9,
   PURGE: 10,
   DROP: 11,
+  REPLICATE_MANY: 12,
   OBJECT: 64,
   ACK: 65,
   ERROR: 66,
@@ -89,6 +101,17 @@ export const HASH_BYTES = 32;
 /** Deepest tree a TREE request may ask for: 4096 leaves, a 128 KiB reply. */
 export const MAX_TREE_DEPTH = 12;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+/**
+ * Most entries in one REPLICATE_MANY: a RANGE page's worth (RANGE_MAX_ENTRIES in
+ * shard/replica.ts), so one page read goes out as one frame.
+ */
+export const REPLICATE_MANY_MAX_ENTRIES = 4096;
+/**
+ * Most bytes of keys and objects in one REPLICATE_MANY of two or more entries: a few 128 KiB
+ * fragments on a shard ring, far inside the 64 MiB frame limit and the shard's 32 MiB
+ * commit, so one frame never holds a shard's ring or a peer link for long.
+ */
+export const REPLICATE_MANY_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface KeyRef {
   hi: number;
@@ -116,6 +139,12 @@ export interface PutRequest extends KeyRef {
 export interface ReplicateRequest extends KeyRef {
   type: typeof FrameType.REPLICATE;
   object: Uint8Array;
+}
+
+/** Objects to merge, all or nothing (see the table above). */
+export interface ReplicateManyRequest {
+  type: typeof FrameType.REPLICATE_MANY;
+  entries: RangeEntry[];
 }
 
 export interface HintRequest extends KeyRef {
@@ -187,7 +216,7 @@ export interface DropRequest {
   max: number;
 }
 
-export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest | PurgeRequest | DropRequest;
+export type Request = GetRequest | PutRequest | ReplicateRequest | HintRequest | HintsForRequest | HintDoneRequest | ScanRequest | TreeRequest | RangeRequest | PurgeRequest | DropRequest | ReplicateManyRequest;
 
 /** One stored object of a range (OBJECTS). */
 export interface RangeEntry extends KeyRef {
@@ -251,6 +280,17 @@ export function encodeRequest(w: FrameWriter, requestId: number, req: Request): 
   if (req.type === FrameType.HINTS_FOR) {
     w.string(req.target);
     w.u32(req.max);
+    return w.end();
+  }
+  if (req.type === FrameType.REPLICATE_MANY) {
+    checkReplicateMany(req.entries.length, entryBytes(req.entries));
+    w.u32(req.entries.length);
+    for (const e of req.entries) {
+      w.u32(e.hi);
+      w.u32(e.lo);
+      w.bytes(e.key);
+      w.bytes(e.object);
+    }
     return w.end();
   }
   if (req.type === FrameType.HINT || req.type === FrameType.HINT_DONE) w.string(req.target);
@@ -381,6 +421,18 @@ export function decodeRequest(r: FrameReader): Request {
     const req: HintsForRequest = { type, target: r.string(), max: r.u32() };
     r.done();
     return req;
+  }
+  if (type === FrameType.REPLICATE_MANY) {
+    const count = r.u32();
+    // Each entry takes at least 10 bytes (two u32s, two empty lengths).
+    if (count > REPLICATE_MANY_MAX_ENTRIES || count * 10 > r.remaining) {
+      throw protocolError(`REPLICATE_MANY claims ${count} entries in ${r.remaining} bytes (at most ${REPLICATE_MANY_MAX_ENTRIES})`);
+    }
+    const entries: RangeEntry[] = [];
+    for (let i = 0; i < count; i++) entries.push({ hi: r.u32(), lo: r.u32(), key: r.bytes(), object: r.bytes() });
+    r.done();
+    checkReplicateMany(count, entryBytes(entries));
+    return { type, entries };
   }
   let target = '';
   if (type === FrameType.HINT || type === FrameType.HINT_DONE) target = r.string();
@@ -530,6 +582,19 @@ export function decodeReply(r: FrameReader): Reply {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Bytes of keys and objects in `entries` (what REPLICATE_MANY_MAX_BYTES bounds). */
+function entryBytes(entries: readonly RangeEntry[]): number {
+  let n = 0;
+  for (const e of entries) n += e.key.length + e.object.length;
+  return n;
+}
+
+/** ERR_PROTOCOL unless a REPLICATE_MANY of `count` entries and `bytes` is within its bounds. */
+function checkReplicateMany(count: number, bytes: number): void {
+  if (count > REPLICATE_MANY_MAX_ENTRIES) throw protocolError(`REPLICATE_MANY of ${count} entries (at most ${REPLICATE_MANY_MAX_ENTRIES})`);
+  if (count > 1 && bytes > REPLICATE_MANY_MAX_BYTES) throw protocolError(`REPLICATE_MANY of ${count} entries carries ${bytes} bytes (at most ${REPLICATE_MANY_MAX_BYTES} unless alone)`);
+}
 
 function writeBound(w: FrameWriter, b: TokenBound): void {
   w.u32(b.end ? 0 : b.hi);

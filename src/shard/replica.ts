@@ -10,6 +10,9 @@
 //              context, drops what the context saw, keeps concurrent values as siblings,
 //              stores the result and returns it (the coordinator replicates it).
 // - REPLICATE  merges a coordinated object into what is stored and stores the union.
+// - REPLICATE_MANY: the same for each entry of a batch (range transfer, repair), all or
+//              nothing: every merge is computed before any is staged, and one entry that
+//              fails fails the frame with nothing of it applied.
 // - HINT       keeps an object for another replica that is down (sloppy quorum) in the
 //              shard's hint store, merged with any hint already held for that key.
 // - HINTS_FOR / HINT_DONE: hinted handoff: list the hints held for a replica; delete one
@@ -35,7 +38,7 @@
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
-import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
+import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type ReplicateManyRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
 import { MAX_VALUE_BYTES } from '../storage/record.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
@@ -104,6 +107,20 @@ interface PendingWrite {
   next: PendingWrite | undefined;
 }
 
+/** One key of a REPLICATE_MANY: what is stored and the merge of the frame's entries into it. */
+interface FrameMerge {
+  /** The key's first entry in the frame. */
+  entry: RangeEntry;
+  /** That entry's place in the frame (errors name it). */
+  index: number;
+  stored: VObject | undefined;
+  merged: VObject;
+  /** Bytes of the merge's encoding; 0 while unchecked, or when nothing changes. */
+  size: number;
+  /** Next key of the frame whose token shares the same top 53 bits. */
+  next: FrameMerge | undefined;
+}
+
 // Objects decoded here live only while the batch is handled (their bytes are ring views,
 // engine views or this batch's encodings), so their values stay views: no copy per value.
 const STORED: DecodeOptions = { source: 'the stored object', copyValues: false };
@@ -134,6 +151,8 @@ export class Replica {
   /** Encoded objects: handed to the engine (which copies them) and to the replies. */
   private readonly slab = new Slab();
   private builder: MerkleBuilder | undefined;
+  /** A REPLICATE_MANY's keys by the top 53 bits of their token (reused; empty between frames). */
+  private readonly frameKeys = new Map<number, FrameMerge>();
   /** Key and value bytes of the writes staged since the last commit (a shard commits before one engine write grows too big). */
   stagedBytes = 0;
 
@@ -266,6 +285,8 @@ export class Replica {
         if (stored === undefined || !equalObjects(merged, stored)) this.writeData(req.key, req.hi, req.lo, this.encode(merged));
         return ACK;
       }
+      case FrameType.REPLICATE_MANY:
+        return this.replicateMany(req);
       case FrameType.HINT:
         this.hints.put(req.target, req.key, req.hi, req.lo, decodeObject(req.object, { source: 'a HINT frame' }));
         this.stagedBytes += req.key.length + req.object.length;
@@ -286,6 +307,52 @@ export class Replica {
       case FrameType.DROP:
         return this.drop(req);
     }
+  }
+
+  /**
+   * Merges each entry as REPLICATE does, in order (a later entry of a key merges into the
+   * earlier one's result), all or nothing: every object is decoded, every merge computed and
+   * every size checked before anything is staged, so an entry that fails leaves the batch as
+   * it was and the frame answers ERROR naming that entry (its own error's code).
+   */
+  private replicateMany(req: ReplicateManyRequest): Reply {
+    const entries = req.entries;
+    const merges: FrameMerge[] = [];
+    const byToken = this.frameKeys;
+    byToken.clear();
+    let i = 0;
+    try {
+      for (; i < entries.length; i++) {
+        const e = entries[i]!;
+        const incoming = decodeObject(e.object, REPLICATED);
+        const t = token53(e.hi, e.lo);
+        let m = byToken.get(t);
+        while (m !== undefined && !equalBytes(m.entry.key, e.key)) m = m.next;
+        if (m !== undefined) {
+          m.merged = mergeObjects(m.merged, incoming);
+          continue;
+        }
+        const stored = this.readObject(e.key, e.hi, e.lo);
+        m = { entry: e, index: i, stored, merged: stored === undefined ? incoming : mergeObjects(stored, incoming), size: 0, next: byToken.get(t) };
+        byToken.set(t, m);
+        merges.push(m);
+      }
+      for (const m of merges) {
+        i = m.index;
+        if (m.stored === undefined || !equalObjects(m.merged, m.stored)) m.size = checkedSize(m.merged);
+      }
+    } catch (err) {
+      throw entryError(err, i, entries.length, entries[i]?.key);
+    } finally {
+      byToken.clear();
+    }
+    for (const m of merges) {
+      if (m.size === 0) continue; // already held: nothing to write
+      const out = this.slab.alloc(m.size);
+      encodeObjectInto(m.merged, out, 0);
+      this.writeData(m.entry.key, m.entry.hi, m.entry.lo, out);
+    }
+    return ACK;
   }
 
   /**
@@ -529,6 +596,14 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (n > 64) return Buffer.compare(a, b) === 0;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** The error of a REPLICATE_MANY whose entry `i` of `count` failed: that entry's code, named. */
+function entryError(err: unknown, i: number, count: number, key: Uint8Array | undefined): RingkvError {
+  const code = err instanceof RingkvError ? err.code : ErrorCode.IO;
+  const what = err instanceof Error ? err.message : String(err);
+  const name = key === undefined ? '' : ` (key ${JSON.stringify(Buffer.from(key.buffer, key.byteOffset, Math.min(key.length, 40)).toString('latin1'))}${key.length > 40 ? '...' : ''})`;
+  return new RingkvError(code, `REPLICATE_MANY entry ${i} of ${count}${name} failed, nothing of the frame was applied: ${what}`);
 }
 
 function errorReply(err: unknown): Reply {

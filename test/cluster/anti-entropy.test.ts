@@ -197,6 +197,43 @@ test('garbage replies are counted and fail the exchange; nothing crashes and not
   assert.is((await a.runPartition(p)).outcome, 'repaired');
 });
 
+test('a repair frame refused for one of its entries is resent one object at a time: only that key is left unrepaired', async () => {
+  const c = await cluster();
+  await writeAll(c, keys('b', 300));
+  const d: Divergence = { fresh: keys('f', 400), concurrent: [], deleted: [] };
+  await diverge(c.store.ring, c.transport, d);
+  const bad = d.fresh[0]!;
+  const p = partitionOf(c.store.ring, bad);
+  const here = d.fresh.filter((k) => partitionOf(c.store.ring, k) === p);
+  assert.ok(here.length >= 4, `${here.length} fresh keys in partition ${p}`);
+  const isBad = (key: Uint8Array): boolean => new TextDecoder().decode(key) === bad;
+  const refusal = (what: string): Reply => ({ type: FrameType.ERROR, code: 'ERR_CORRUPTION', message: `${what}: corruption in the stored object` });
+  const faulty = new FaultyTransport(c.transport);
+  let frames = 0;
+  let refusedEntries = 0;
+  let singles = 0;
+  faulty.fault = (_replica, req) => {
+    if (req.type === FrameType.REPLICATE_MANY) {
+      frames++;
+      if (!req.entries.some((e) => isBad(e.key))) return undefined;
+      refusedEntries += req.entries.length;
+      return refusal('REPLICATE_MANY entry 0 of 2 failed');
+    }
+    if (req.type === FrameType.REPLICATE) {
+      singles++;
+      if (isBad(req.key)) return refusal('REPLICATE');
+    }
+    return undefined;
+  };
+  const r = await antiEntropy(c, faulty).runPartition(p);
+  assert.is(r.outcome, 'failed');
+  // The fresh key was written to one replica of three: its two REPLICATEs failed, nothing else.
+  assert.match(r.error!, '2 key(s) left unrepaired');
+  assert.is(r.keysRepaired, here.length - 1);
+  assert.ok(frames >= 1 && refusedEntries > 2, `${frames} frames, ${refusedEntries} entries in refused ones`);
+  assert.is(singles, refusedEntries, 'only the refused frames were resent one object at a time');
+});
+
 test('a partition larger than one TREE may hash is cut into segments, and later exchanges start cut', async () => {
   const c = await cluster();
   const base = keys('b', 6000); // ~94 per partition of 64

@@ -57,6 +57,23 @@ test('a request routed by an older ring to a replica that lost the key is refuse
   assert.ok(refused > 0 && served > 0, `refused ${refused}, served ${served}`);
 });
 
+test('a REPLICATE_MANY routed by an older ring is refused whole when any of its keys left the replica, served when it holds them all', () => {
+  const g = guard(newer);
+  const refs = Array.from({ length: 400 }, (_, i) => keyRef(`batch${i}`));
+  const holders = (ref: { hi: number; lo: number }) => newer.listOf(newer.partitionOf(ref.hi, ref.lo), 2);
+  const replica = 'n1/s0';
+  const held = refs.filter((ref) => holders(ref).includes(replica)).slice(0, 20);
+  const lost = refs.find((ref) => !holders(ref).includes(replica))!;
+  assert.ok(held.length === 20 && lost !== undefined);
+  const batch = (entries: typeof refs): Request => ({ type: FrameType.REPLICATE_MANY, entries: entries.map((e) => ({ ...e, object: new Uint8Array(0) })) });
+  assert.is(g.send(replica, batch(held), older.epoch), 'delivered');
+  const refused = g.send(replica, batch([...held.slice(0, 10), lost, ...held.slice(10)]), older.epoch);
+  assert.equal((refused as { code: string }).code, 'ERR_STALE_EPOCH');
+  assert.match((refused as { message: string }).message, 'every key of this batch');
+  // Under the ring in force, the same batch is served (the replica is asked as routed).
+  assert.is(g.send(replica, batch([lost, ...held]), newer.epoch), 'delivered');
+});
+
 test('a PUT that arrives after its timeout is refused with ERR_TIMEOUT; a REPLICATE is not', () => {
   const g = guard(newer);
   const ref = keyRef('late');

@@ -29,17 +29,50 @@ const record = (id: string): NodeRecord => ({
   id, address: `${id}:1`, dc: 'dc', rack: 'r', shards: 1, weight: 1, generation: 1, heartbeat: 1, ringEpoch: 99, transfers: 0, status: 'up', statusVersion: 1,
 });
 
-/** A transport that fails the first `failures` REPLICATEs to `target` with a timeout. */
+/** A transport that fails the first `failures` REPLICATE_MANYs to `target` with a timeout. */
 class Flaky implements Transport {
   failed = 0;
   constructor(private readonly inner: InProcessTransport, private readonly target: string, private failures: number) {}
   request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
-    if (replica === this.target && req.type === FrameType.REPLICATE && this.failures > 0) {
+    if (replica === this.target && req.type === FrameType.REPLICATE_MANY && this.failures > 0) {
       this.failures--;
       this.failed++;
       return Promise.reject(timeoutError(replica, timeoutMs));
     }
     return this.inner.request(replica, req, timeoutMs);
+  }
+  isDown(replica: string): boolean {
+    return this.inner.isDown(replica);
+  }
+  onUp(listener: (replica: string) => void): void {
+    this.inner.onUp(listener);
+  }
+}
+
+/**
+ * Counts the requests to `target` by type, and corrupts one object in each of the first
+ * `corrupt` REPLICATE_MANYs to it, recording what the target answered and which of the
+ * frame's keys it holds right after (it must hold none of them).
+ */
+class Spy implements Transport {
+  readonly sent = new Map<number, number>();
+  readonly refused: { reply: Reply; keysHeld: number }[] = [];
+  constructor(private readonly inner: InProcessTransport, private readonly target: string, private corrupt = 0) {}
+  async request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
+    if (replica !== this.target) return this.inner.request(replica, req, timeoutMs);
+    this.sent.set(req.type, (this.sent.get(req.type) ?? 0) + 1);
+    if (req.type !== FrameType.REPLICATE_MANY || this.corrupt === 0 || req.entries.length < 2) return this.inner.request(replica, req, timeoutMs);
+    this.corrupt--;
+    const entries = req.entries.map((e) => ({ hi: e.hi, lo: e.lo, key: e.key.slice(), object: e.object.slice() }));
+    entries[entries.length - 1]!.object = new Uint8Array([0xff, 0, 0]);
+    const reply = await this.inner.request(replica, { type: FrameType.REPLICATE_MANY, entries }, timeoutMs);
+    let keysHeld = 0;
+    for (const e of entries) {
+      const got = await this.inner.request(replica, { type: FrameType.GET, hi: e.hi, lo: e.lo, key: e.key }, timeoutMs);
+      if (got.type !== FrameType.OBJECT || got.object.length > 0) keysHeld++;
+    }
+    this.refused.push({ reply, keysHeld });
+    return reply;
   }
   isDown(replica: string): boolean {
     return this.inner.isDown(replica);
@@ -154,6 +187,52 @@ test('holders stream the joiner\'s partitions, tombstones included, and retry pa
     assert.match(status.find((t) => t.failures > 0)!.lastError!, 'did not answer');
     assert.equal(await missingOnC(w), []);
     for (const self of ['a', 'b']) assert.equal(loadTransfers(new RealVfs(), `${w.dir}/${self}`), [], 'nothing left on disk');
+  } finally {
+    await w.close();
+  }
+});
+
+test('pages go to the joiner as REPLICATE_MANY frames, not one REPLICATE per object, and every object arrives', async () => {
+  const w = await world();
+  try {
+    mkdirs(w);
+    const spy = new Spy(w.transport, 'c/s0');
+    const runners = ['a', 'b'].map((self) => new Transfers(w.membership, spy, options(w, self)));
+    for (const r of runners) r.onRing(w.next, w.previous);
+    for (const r of runners) r.start();
+    await eventually(() => (runners.every((r) => r.pending === 0) ? undefined : `${runners.map((r) => r.pending)} pending`), 20_000);
+    for (const r of runners) await r.stop();
+    const moved = runners.reduce((s, r) => s + r.status().keysMoved, 0);
+    const frames = spy.sent.get(FrameType.REPLICATE_MANY) ?? 0;
+    assert.is(spy.sent.get(FrameType.REPLICATE) ?? 0, 0);
+    assert.ok(frames >= 1 && frames <= runners.reduce((s, r) => s + r.status().pages, 0), `${frames} frames for ${moved} objects`);
+    assert.ok(moved > frames, `${moved} objects in ${frames} frames`);
+    assert.equal(await missingOnC(w), []);
+  } finally {
+    await w.close();
+  }
+});
+
+test('a REPLICATE_MANY with a bad object is refused whole (nothing of it stored); the page is retried and the transfer completes', async () => {
+  const w = await world();
+  try {
+    mkdirs(w);
+    const spy = new Spy(w.transport, 'c/s0', 2);
+    const runners = ['a', 'b'].map((self) => new Transfers(w.membership, spy, options(w, self)));
+    for (const r of runners) r.onRing(w.next, w.previous);
+    for (const r of runners) r.start();
+    await eventually(() => (runners.every((r) => r.pending === 0) ? undefined : `${runners.map((r) => r.pending)} pending`), 20_000);
+    for (const r of runners) await r.stop();
+    assert.is(spy.refused.length, 2);
+    for (const { reply, keysHeld } of spy.refused) {
+      assert.is(reply.type, FrameType.ERROR);
+      assert.is((reply as { code: string }).code, 'ERR_CORRUPTION');
+      assert.match((reply as { message: string }).message, /REPLICATE_MANY entry \d+ of \d+ .* nothing of the frame was applied/);
+      assert.is(keysHeld, 0, 'no key of a refused frame is stored');
+    }
+    const status = runners.map((r) => r.status());
+    assert.ok(status.reduce((s, t) => s + t.failures, 0) >= 2, 'the refused pages are counted as failures');
+    assert.equal(await missingOnC(w), []);
   } finally {
     await w.close();
   }

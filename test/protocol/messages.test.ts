@@ -2,7 +2,7 @@
 // without reading outside the frame or throwing anything else.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FrameReader, FrameType, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
 import { Random } from '../../src/storage/random.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
@@ -25,6 +25,11 @@ const samples: Request[] = [
   { type: FrameType.RANGE, from: { hi: 9, lo: 0xffffffff, end: false }, to: { hi: 0, lo: 0, end: true }, max: 512, maxBytes: 262144 },
   { type: FrameType.PURGE, from: { hi: 3, lo: 0, end: false }, to: { hi: 4, lo: 0, end: false }, before: 1_700_000_000_000, max: 8192 },
   { type: FrameType.DROP, from: { hi: 3, lo: 0, end: false }, to: { hi: 0, lo: 0, end: true }, before: 1_700_000_000_000, max: 8192 },
+  {
+    type: FrameType.REPLICATE_MANY,
+    entries: [{ hi: 4, lo: 5, key: b('r1'), object: b('object-1') }, { hi: 0xffffffff, lo: 0, key: b(''), object: b('') }, { hi: 4, lo: 5, key: b('r1'), object: b('object-2') }],
+  },
+  { type: FrameType.REPLICATE_MANY, entries: [] },
 ];
 
 test('every request type round-trips', () => {
@@ -110,6 +115,47 @@ test('TREE, HASHES, RANGE and OBJECTS frames that lie raise ERR_PROTOCOL', () =>
   const purged = encodeReply(w, 1, { type: FrameType.PURGED, purged: 1, done: true, next: { hi: 0, lo: 0, end: true } }).slice();
   purged[12 + 4] = 2;
   bad(purged, decodeReply);
+});
+
+test('REPLICATE_MANY is bounded: too many entries or bytes raise ERR_PROTOCOL both ways; one large entry alone passes', () => {
+  const w = new FrameWriter();
+  const r = new FrameReader();
+  const entry = (object: Uint8Array) => ({ hi: 1, lo: 2, key: b('k'), object });
+  const protocol = (e: any) => e.code === 'ERR_PROTOCOL';
+  const many = (count: number, object = new Uint8Array(0)): Request => ({ type: FrameType.REPLICATE_MANY, entries: Array.from({ length: count }, () => entry(object)) });
+  // At the limits: round-trips.
+  for (const req of [many(REPLICATE_MANY_MAX_ENTRIES), many(2, new Uint8Array(REPLICATE_MANY_MAX_BYTES / 2 - 1)), many(1, new Uint8Array(REPLICATE_MANY_MAX_BYTES * 2))]) {
+    r.reset(encodeRequest(w, 1, req).slice());
+    assert.equal(decodeRequest(r), req);
+  }
+  // Past them: the encoder refuses.
+  assert.throws(() => encodeRequest(w, 1, many(REPLICATE_MANY_MAX_ENTRIES + 1)), protocol);
+  assert.throws(() => encodeRequest(w, 1, many(2, new Uint8Array(REPLICATE_MANY_MAX_BYTES / 2))), protocol);
+  // ...and so does the decoder, for frames written by hand.
+  const handMade = (count: number, object: Uint8Array): Uint8Array => {
+    w.begin(FrameType.REPLICATE_MANY, 1);
+    w.u32(count);
+    for (let i = 0; i < count; i++) {
+      w.u32(1);
+      w.u32(2);
+      w.bytes(b('k'));
+      w.bytes(object);
+    }
+    return w.end().slice();
+  };
+  for (const frame of [handMade(REPLICATE_MANY_MAX_ENTRIES + 1, new Uint8Array(0)), handMade(3, new Uint8Array(REPLICATE_MANY_MAX_BYTES / 2))]) {
+    r.reset(frame);
+    assert.throws(() => decodeRequest(r), protocol);
+  }
+  // A count that claims more entries than the frame holds; bytes left over after the entries.
+  const lying = handMade(2, b('o'));
+  lying[12] = 3;
+  r.reset(lying);
+  assert.throws(() => decodeRequest(r), protocol);
+  const short = handMade(2, b('o'));
+  short[12] = 1;
+  r.reset(short);
+  assert.throws(() => decodeRequest(r), protocol);
 });
 
 test('truncated frames at every length raise ERR_PROTOCOL', () => {
