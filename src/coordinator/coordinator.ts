@@ -516,7 +516,7 @@ export class Coordinator {
     const r = opts.r ?? Math.min(d.r, n);
     const w = opts.w ?? Math.min(d.w, n);
     const members = ring.members.length;
-    if (!Number.isInteger(n) || n < 1 || n > members) bad(`n must be an integer in 1..${members} (the replicas there are), got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > members) bad(`n must be an integer in 1..${members} (the replicas in ring epoch ${ring.epoch}), got ${n}`);
     if (!Number.isInteger(r) || r < 1 || r > n) bad(`r must be an integer in 1..n (${n}), got ${r}`);
     if (!Number.isInteger(w) || w < 1 || w > n) bad(`w must be an integer in 1..n (${n}), got ${w}`);
     return { n, r, w, timeoutMs, sloppy };
