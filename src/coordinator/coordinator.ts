@@ -516,6 +516,11 @@ export class Coordinator {
     const r = opts.r ?? Math.min(d.r, n);
     const w = opts.w ?? Math.min(d.w, n);
     const members = ring.members.length;
+    if (n > members && opts.n === undefined && Number.isInteger(n)) {
+      // The store's own N, not the caller's: a ring still forming (a joiner acting on the
+      // first node's one-member ring for a round) or one that lost members.
+      throw new RingkvError(ErrorCode.NOT_READY, `ring epoch ${ring.epoch} has ${members} replica(s), fewer than N = ${n}: the cluster is still forming, or has too few nodes for N`);
+    }
     if (!Number.isInteger(n) || n < 1 || n > members) bad(`n must be an integer in 1..${members} (the replicas in ring epoch ${ring.epoch}), got ${n}`);
     if (!Number.isInteger(r) || r < 1 || r > n) bad(`r must be an integer in 1..n (${n}), got ${r}`);
     if (!Number.isInteger(w) || w < 1 || w > n) bad(`w must be an integer in 1..n (${n}), got ${w}`);

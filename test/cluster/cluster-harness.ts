@@ -107,26 +107,34 @@ export class Cluster {
     for (const n of this.nodes) await n.start();
   }
 
-  /** Waits until every running node sees `count` nodes up in its ring, or throws after `ms`. */
+  /**
+   * Waits until every running node sees `count` nodes up and acts on one ring (the same
+   * epoch) that holds `count` nodes, or throws after `ms`. (Seeing the nodes up is not
+   * enough: a joiner may still act on the first node's one-member ring for a round.)
+   */
   async settle(count: number, ms = 60_000): Promise<void> {
     const until = Date.now() + ms;
     let last = '';
     while (Date.now() < until) {
       let ok = true;
+      const epochs = new Set<number>();
       for (const n of this.nodes.filter((x) => x.running)) {
         try {
-          const ring = (await n.admin('/ring')) as { nodes?: { id: string; liveness?: string }[] };
+          const ring = (await n.admin('/ring')) as { epoch: number; members: { id: string }[]; nodes?: { id: string; liveness?: string }[] };
           const up = (ring.nodes ?? []).filter((x) => x.liveness === undefined || x.liveness === 'alive').length;
-          if (up !== count) {
+          const owners = new Set(ring.members.map((m) => m.id.split('/')[0])).size;
+          epochs.add(ring.epoch);
+          if (up !== count || owners !== count) {
             ok = false;
-            last = `${n.spec.id} sees ${up} of ${count}`;
+            last = `${n.spec.id} sees ${up} of ${count} up, ${owners} in ring epoch ${ring.epoch}`;
           }
         } catch (err) {
           ok = false;
           last = `${n.spec.id}: ${(err as Error).message}`;
         }
       }
-      if (ok) return;
+      if (ok && epochs.size === 1) return;
+      if (ok) last = `ring epochs differ: ${[...epochs].join(', ')}`;
       await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(`cluster did not settle on ${count} nodes within ${ms} ms: ${last}`);
