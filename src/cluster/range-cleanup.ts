@@ -29,10 +29,9 @@
 import type { Transport } from '../coordinator/transport.js';
 import type { Ring } from '../ring/index.js';
 import type { AntiEntropy } from './anti-entropy.js';
-import { isMemberStatus } from './node-record.js';
 import type { TransferMembership } from './transfer.js';
 import { BadReplies, ReplicaCalls } from './replica-calls.js';
-import { nodeOfMember } from './ring-state.js';
+import { nodesOfRing } from './ring-state.js';
 
 /** Quiet lasts this long before a node cleans up: a minute is far above a request timeout and a gossip round, and leaves a just-finished join's ranges in place for a while. */
 export const DEFAULT_CLEANUP_DELAY_MS = 60_000;
@@ -190,9 +189,7 @@ export class RangeCleanup {
   private unsettled(ring: Ring): string | undefined {
     if (this.o.transfersPending() > 0) return `${this.o.transfersPending()} transfer(s) of this node pending`;
     const m = this.membership;
-    const nodes = new Set(ring.members.map((x) => nodeOfMember(x.id)));
-    for (const r of m.records()) if (isMemberStatus(r.status)) nodes.add(r.id);
-    for (const node of nodes) {
+    for (const node of nodesOfRing(ring, m.records())) {
       if (node === this.o.self) continue;
       const r = m.record(node);
       if (r === undefined) return `node ${node} not heard of yet`;

@@ -47,6 +47,13 @@ export function nodeOfMember(memberId: string): string {
   return slash < 0 ? memberId : memberId.slice(0, slash);
 }
 
+/** The nodes a ring concerns: those owning partitions in it and those joining, up or leaving. */
+export function nodesOfRing(ring: Ring, records: readonly NodeRecord[]): Set<string> {
+  const nodes = new Set(ring.members.map((m) => nodeOfMember(m.id)));
+  for (const r of records) if (isMemberStatus(r.status)) nodes.add(r.id);
+  return nodes;
+}
+
 /** The members the next ring would have: the shards of joining and up nodes, by id. */
 export function targetMembers(records: readonly NodeRecord[]): Member[] {
   return records.filter((r) => r.status === 'joining' || r.status === 'up').flatMap(shardMembers);

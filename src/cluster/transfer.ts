@@ -40,9 +40,9 @@ import type { Ring } from '../ring/index.js';
 import { RANGE_MAX_BYTES } from '../shard/replica.js';
 import type { Vfs } from '../storage/vfs.js';
 import type { Liveness } from './failure-detector.js';
-import { isMemberStatus, type NodeRecord } from './node-record.js';
+import type { NodeRecord } from './node-record.js';
 import { BadReplies, ReplicaCalls, batches, type RangePage } from './replica-calls.js';
-import { nodeOfMember } from './ring-state.js';
+import { nodeOfMember, nodesOfRing } from './ring-state.js';
 import { loadTransfers, saveTransfers, type TransferProgress } from './transfer-file.js';
 import type { TransferDone } from './transfer-fill.js';
 import { planTransfers } from './transfer-plan.js';
@@ -302,9 +302,7 @@ export class Transfers {
     if (ring === undefined || ring.epoch < epoch) return `ring epoch ${epoch} not adopted here yet`;
     const settled = this.readyAt.get(epoch);
     if (settled !== undefined) return now - settled >= this.settleMs ? undefined : `settling after ring epoch ${epoch}`;
-    const nodes = new Set(ring.members.map((x) => nodeOfMember(x.id)));
-    for (const r of m.records()) if (isMemberStatus(r.status)) nodes.add(r.id);
-    for (const node of nodes) {
+    for (const node of nodesOfRing(ring, m.records())) {
       if (node === this.o.self) continue;
       const r = m.record(node);
       if (r === undefined) return `node ${node} not heard of yet`;
