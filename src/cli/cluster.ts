@@ -52,6 +52,8 @@ interface NodeView {
   liveness: string;
   partitions: number;
   ringEpoch: number;
+  /** Absent from nodes of an older build. */
+  transfers?: number;
   self: boolean;
 }
 
@@ -164,12 +166,12 @@ export function shardPolicyLine(p: ShardPolicyView): string {
 
 /** The status report of one node's view. */
 export function renderCluster(base: string, v: ClusterView): string {
-  const rows = v.nodes.map((n) => [n.id + (n.self ? '*' : ''), n.address, n.status, n.liveness, String(n.partitions), String(n.ringEpoch)]);
+  const rows = v.nodes.map((n) => [n.id + (n.self ? '*' : ''), n.address, n.status, n.liveness, String(n.partitions), String(n.ringEpoch), String(n.transfers ?? '-')]);
   return [
     `ringkv cluster at ${base} (node ${v.self}): ring epoch ${v.epoch}, claimant ${v.claimant ?? 'none'}, ` +
       (v.notReady === undefined ? 'ready' : `not ready: ${v.notReady}`) + `, ${v.pendingMoves} partitions staged to move`,
     '',
-    renderTable(['Node', 'Address', 'Status', 'Liveness', 'Partitions', 'Epoch'], rows, new Set([4, 5])),
+    renderTable(['Node', 'Address', 'Status', 'Liveness', 'Partitions', 'Epoch', 'Sending'], rows, new Set([4, 5, 6])),
     transferLine(v.transfers),
     cleanupLine(v.transfers),
     ...(v.shardPolicy === undefined ? [] : [shardPolicyLine(v.shardPolicy)]),

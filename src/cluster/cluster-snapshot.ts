@@ -19,6 +19,8 @@ export interface NodeView {
   readonly partitions: number;
   /** The ring epoch it reports having adopted. */
   readonly ringEpoch: number;
+  /** Transfers it reports still having to send. */
+  readonly transfers: number;
   readonly self: boolean;
 }
 
@@ -54,7 +56,7 @@ export function snapshotOf(input: SnapshotInput): ClusterSnapshot {
     id: r.id, address: r.address, dc: r.dc, rack: r.rack, status: r.status,
     liveness: input.liveness(r.id), generation: r.generation, heartbeat: r.heartbeat,
     heartbeatAgeMs: input.silence(r.id) ?? null, partitions: input.partitions.get(r.id) ?? 0,
-    ringEpoch: r.ringEpoch, self: r.id === input.self,
+    ringEpoch: r.ringEpoch, transfers: r.transfers, self: r.id === input.self,
   }));
   return {
     self: input.self, epoch: input.epoch, claimant: input.claimant, notReady: input.notReady,

@@ -37,7 +37,7 @@ if (inside) {
     const r = await runCli(['cluster', 'status', '--admin', at('n2')]);
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, /node n2\): ring epoch \d+, claimant n1, ready/);
-    assert.match(r.stdout, /^Node\s+Address\s+Status\s+Liveness\s+Partitions\s+Epoch/m);
+    assert.match(r.stdout, /^Node\s+Address\s+Status\s+Liveness\s+Partitions\s+Epoch\s+Sending/m);
     for (const id of ['n1', 'n3']) assert.match(r.stdout, new RegExp(`^${id}\\s+${hostOf(id).replace(/\./g, '\\.')}:\\d+\\s+up\\s+alive`, 'm'));
     assert.match(r.stdout, /^n2\*/m);
     assert.match(r.stdout, /^Transfers: 0 pending, \d+ done, \d+ keys/m);
