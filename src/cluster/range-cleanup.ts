@@ -33,14 +33,14 @@ import type { TransferMembership } from './transfer.js';
 import { BadReplies, ReplicaCalls } from './replica-calls.js';
 import { nodesOfRing } from './ring-state.js';
 
-/** Quiet lasts this long before a node cleans up: a minute is far above a request timeout and a gossip round, and leaves a just-finished join's ranges in place for a while. */
+/** Quiet lasts this long before a node cleans up: a minute is far above a request timeout
+ *  and a gossip round, and leaves a just-finished join's ranges in place for a while. */
 export const DEFAULT_CLEANUP_DELAY_MS = 60_000;
 /** How often the cleanup looks whether it has work. */
 const DEFAULT_INTERVAL_MS = 5000;
 /** A clean quiet spell is looked at again this often: stand-ins' writes (taken while some
  *  coordinator could not reach a key's primaries) may have landed since. */
 const RECHECK_MS = 10 * 60 * 1000;
-
 
 export interface RangeCleanupOptions {
   /** This node's id. */
