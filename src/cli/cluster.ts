@@ -14,7 +14,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 const POLL_MS = 1000;
 const ADMIN_ENV = 'RINGKV_ADMIN';
 const SECRET_ENV = 'RINGKV_CLUSTER_SECRET';
-const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'cleanup', 'status'] as const;
+const SUBCOMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'cleanup', 'repair', 'status'] as const;
 
 export const CLUSTER_HELP = `Usage: ringkv cluster <command> [options]
 
@@ -29,6 +29,9 @@ Commands:
   remove <node>   Remove a dead node: the survivors re-replicate its data
   shards <n>      Run n shard workers on this node from now on: new shards join the ring and
                   receive their ranges; surplus ones stream theirs away, then stop
+  repair          Run an anti-entropy round now over the partitions this node leads (it runs
+                  every minute by itself): replicas compare Merkle trees, differing keys are
+                  repaired
   cleanup         Delete now the ranges this node no longer replicates, each once its owners
                   are shown to hold all of it (otherwise done by itself after a minute of
                   quiet: every node up, on the same ring, with no transfer left)
@@ -255,6 +258,12 @@ export async function cluster(argv: readonly string[]): Promise<number> {
       const { from, to } = answer as { from: number; to: number };
       out(`shards ${from} -> ${to}: ${to > from ? 'the new shards join the ring and receive their ranges' : to < from ? 'the surplus shards stream their ranges away, then stop' : 'no change'} (ringkv cluster status shows the transfers)\n`);
       return 0;
+    }
+    case 'repair': {
+      const r = answer as { exchanges: number; equal: number; repaired: number; skipped: number; failed: number; keysRepaired: number; firstError?: string };
+      out(`${r.exchanges} partitions exchanged: ${r.equal} equal, ${r.repaired} repaired (${r.keysRepaired} keys), ${r.skipped} skipped (too few replicas up), ${r.failed} failed` +
+        (r.firstError === undefined ? '\n' : `; first error: ${r.firstError}\n`));
+      return r.failed === 0 ? 0 : 1;
     }
     case 'cleanup': {
       const c = answer as { handedOff: number; objectsDropped: number; waiting?: string; lastError?: string };

@@ -410,6 +410,16 @@ export class ClusterNode {
             const ring = g.commit();
             return { epoch: ring.epoch, owned: Object.fromEntries(ring.counts()) };
           }
+          case 'repair': {
+            // An anti-entropy round now over the partitions this node leads (nodetool repair).
+            const results = await this.store.antiEntropy.runOnce();
+            const count = (outcome: string): number => results.filter((r) => r.outcome === outcome).length;
+            return {
+              exchanges: results.length, equal: count('equal'), repaired: count('repaired'), skipped: count('skipped'), failed: count('failed'),
+              keysRepaired: results.reduce((a, r) => a + r.keysRepaired, 0),
+              ...(count('failed') === 0 ? {} : { firstError: results.find((r) => r.outcome === 'failed')!.error }),
+            };
+          }
           case 'cleanup':
             // Now rather than after the quiet delay; the cluster must still be quiet.
             return { handedOff: await this.cleanup.runOnce(true), ...this.cleanup.status() };

@@ -126,7 +126,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
 
 /** POST /cluster/<command>: membership changes. */
 const CLUSTER_COMMAND_PREFIX = '/cluster/';
-const CLUSTER_COMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'cleanup'] as const;
+const CLUSTER_COMMANDS = ['plan', 'commit', 'leave', 'remove', 'shards', 'cleanup', 'repair'] as const;
 
 function clusterRoutes(cluster: ClusterAdmin): [string, Handler][] {
   const view: Handler = async (_store, _url, res) => sendJson(res, 200, cluster.snapshot());
