@@ -18,7 +18,7 @@
 // cluster tells a restart from a stale record) and the last ring it adopted (so a restart
 // of the whole cluster keeps its ownership).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { StorageOptions } from '../config.js';
 import { ShardTransport } from '../coordinator/shard-transport.js';
 import type { QuorumDefaults } from '../coordinator/index.js';
@@ -31,6 +31,7 @@ import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
 import { RealVfs } from '../storage/vfs-real.js';
 import type { ClusterAdmin } from '../server/admin/index.js';
 import { Store } from '../store.js';
+import { readAllShardNumbers } from '../server/admin/shard-stats.js';
 import { systemClock } from './clock.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';
 import { Gossiper } from './gossip.js';
@@ -349,22 +350,38 @@ export class ClusterNode {
     return { from, to: count };
   }
 
-  /** Stops the shards above the target count that no ring in force uses and that have nothing left to send. */
+  /**
+   * Stops the shards above the target count that no ring in force uses, that have nothing
+   * left to send, and whose copies range cleanup has handed off (their replica ranges were
+   * streamed away, but a write one took as a stand-in exists only in it and its peer
+   * stand-ins). A stopped shard's data directory is then deleted, and its hints with it if
+   * none is left; its EPOCH file stays, so a shard started there again never reuses a dot.
+   */
   private retireDrained(): void {
     if (this.retiring || this.closed) return;
     const ring = this.gossiper.ring;
     const k = this.local.count - 1;
     if (k < this.targetShards || ring === undefined) return;
     const member = `${this.id}/s${k}`;
-    if (ring.member(member) !== undefined || this.transfers.pendingFrom(member) > 0) {
+    const later = (): void => {
       clearTimeout(this.retireTimer);
       this.retireTimer = setTimeout(() => this.retireDrained(), RETIRE_CHECK_MS);
-      return;
-    }
+    };
+    if (ring.member(member) !== undefined || this.transfers.pendingFrom(member) > 0) return later();
     this.retiring = true;
-    void this.local.removeLastShard().finally(() => {
+    const retire = async (): Promise<boolean> => {
+      if (!await this.cleanup.empty(member)) return false;
+      const hints = readAllShardNumbers(await this.local.shardStats())[k]?.hintStore.pending;
+      await this.local.removeLastShard();
+      const dir = `${this.dir}/shard-${k}`;
+      rmSync(`${dir}/data`, { recursive: true, force: true });
+      if (hints === 0) rmSync(`${dir}/hints`, { recursive: true, force: true });
+      return true;
+    };
+    void retire().catch(() => false).then((retired) => {
       this.retiring = false;
-      this.retireDrained();
+      if (retired) this.retireDrained(); // the next surplus shard, if any
+      else later();
     });
   }
 

@@ -141,21 +141,12 @@ export class RangeCleanup {
     let dropped = 0;
     let failed = false;
     for (const member of this.o.localMembers()) {
-      if (ring.member(member) === undefined) continue; // a retiring shard: it stops whole
+      if (ring.member(member) === undefined) continue; // a retiring shard: emptied by empty()
       for (let p = 0; p < ring.q && !this.stopping; p++) {
         if (ring.listOf(p, n).includes(member)) continue;
-        try {
-          if (!await this.holds(member, ring, p)) continue;
-          const { dropped: objects } = await this.ae.handOff(p, member);
-          this.counters.rangesDropped++;
-          this.counters.objectsDropped += objects;
-          dropped++;
-          if (await this.holds(member, ring, p)) failed = true; // written since the exchange: next time
-        } catch (err) {
-          failed = true;
-          this.counters.failures++;
-          this.lastError = `partition ${p} on ${member}: ${(err as Error).message}`;
-        }
+        const outcome = await this.handOffRange(member, ring, p);
+        if (outcome !== 'none') dropped++;
+        if (outcome === 'left' || outcome === 'failed') failed = true;
         if (this.membership.ring !== ring) return dropped; // a new ring: its own pass
       }
     }
@@ -164,6 +155,39 @@ export class RangeCleanup {
       this.clean = { since: spell, at: performance.now() };
     }
     return dropped;
+  }
+
+  /**
+   * Hands off and deletes everything `member` holds: a shard of this node that left the ring
+   * (the node runs fewer shards), whose replica ranges were streamed away but whose copies
+   * are still on its disk, with any write it took as a stand-in. Needs the cluster quiet, not
+   * the delay. Resolves true once it holds nothing; never rejects.
+   */
+  async empty(member: string): Promise<boolean> {
+    const ring = this.membership.ring;
+    if (ring === undefined || ring.member(member) !== undefined || this.unsettled(ring) !== undefined) return false;
+    let empty = true;
+    for (let p = 0; p < ring.q && !this.stopping; p++) {
+      const outcome = await this.handOffRange(member, ring, p);
+      if (outcome === 'left' || outcome === 'failed') empty = false;
+      if (this.membership.ring !== ring) return false;
+    }
+    return empty && !this.stopping;
+  }
+
+  /** Hands off and deletes partition p's range of `member` if it holds any: what is left of it. */
+  private async handOffRange(member: string, ring: Ring, p: number): Promise<'none' | 'emptied' | 'left' | 'failed'> {
+    try {
+      if (!await this.holds(member, ring, p)) return 'none';
+      const { dropped } = await this.ae.handOff(p, member);
+      this.counters.rangesDropped++;
+      this.counters.objectsDropped += dropped;
+      return await this.holds(member, ring, p) ? 'left' : 'emptied'; // left: written since the exchange, next time
+    } catch (err) {
+      this.counters.failures++;
+      this.lastError = `partition ${p} on ${member}: ${(err as Error).message}`;
+      return 'failed';
+    }
   }
 
   /** Whether `member` holds any object of partition p (a TREE probe that stops at one). */
