@@ -2,50 +2,11 @@
 // and back, back-pressure through the backlog, close from either side.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Worker } from 'node:worker_threads';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { CoordinatorChannel, type CoordinatorChannelOptions, createChannelBuffer } from '../../src/ipc/channel.js';
-import { BYE, type EchoWorkerData, patternLength, readPattern, writePattern } from './echo-worker.js';
+import { BYE, patternLength, readPattern, writePattern } from './echo-worker.js';
+import { startEcho, stopEchoes, within } from './echo-harness.js';
 
-const workers = new Set<Worker>();
-
-/** An echo shard on a new channel; `served` resolves when its serve() returned. */
-async function startEcho(
-  capacity: number,
-  options: { spinMicros?: number; idleWaitMs?: number } = {},
-  coordinator: CoordinatorChannelOptions = {},
-): Promise<{ channel: CoordinatorChannel; served: Promise<void>; worker: Worker }> {
-  const sab = createChannelBuffer({ requestCapacity: capacity, replyCapacity: capacity });
-  const data: EchoWorkerData = { mode: 'echo', sab, ...options };
-  const worker = new Worker(new URL('./echo-worker.js', import.meta.url), { workerData: data });
-  workers.add(worker);
-  let ready!: () => void;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const served = new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: unknown) => (m === 'ready' ? ready() : m === 'served' ? resolve() : undefined));
-    worker.on('error', reject);
-    worker.on('exit', (code) => reject(new Error(`echo worker exited (${code}) before serve() returned`)));
-  });
-  served.catch(() => {});
-  await within(10_000, isReady, 'worker start');
-  return { channel: new CoordinatorChannel(sab, coordinator), served, worker };
-}
-
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms (deadlock?)`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-test.after(async () => {
-  await Promise.all([...workers].map((w) => w.terminate()));
-});
+test.after(stopEchoes);
 
 test('1M frames through a worker echo and back: in order, intact, none lost or duplicated', async () => {
   const { channel, served } = await startEcho(1 << 20);

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { SpscRing } from '../../src/ipc/ring.js';
 import { type EchoWorkerData, type WorkerReport, patternLength, readPattern, writePattern } from './echo-worker.js';
+import { within } from './echo-harness.js';
 
 const workers = new Set<Worker>();
 
@@ -23,19 +24,6 @@ async function start(data: EchoWorkerData): Promise<{ worker: Worker; report: Pr
   report.catch(() => {}); // observed by the tests that await it
   await within(10_000, isReady, 'worker start');
   return { worker, report };
-}
-
-/** `p`, or a rejection after `ms`: a deadlock fails the test instead of hanging the file. */
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms (deadlock?)`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
