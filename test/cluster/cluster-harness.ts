@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { startServer, type Server } from '../cli/cli-harness.js';
+import { LoadLoop } from './load-loop.js';
 
 export const SECRET = 'test-cluster-secret';
 export const CLUSTER_PORT = 7380;
@@ -147,29 +148,20 @@ export class Cluster {
 }
 
 /** Writes unique keys to random running nodes and remembers which writes were acknowledged. */
-export class WriteLoad {
+export class WriteLoad extends LoadLoop {
   readonly acked = new Map<string, string>();
   attempted = 0;
   failed = 0;
   /** Slowest write, acknowledged or failed (ms). */
   maxLatencyMs = 0;
   readonly errors = new Map<string, number>();
-  private stopped = false;
-  private readonly done: Promise<void>[] = [];
 
   /** `pauseMs` between one worker's writes makes a light load (0: as fast as acknowledged). */
-  constructor(private readonly cluster: Cluster, private readonly workers = 4, private readonly pauseMs = 0) {}
-
-  start(): void {
-    for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
+  constructor(private readonly cluster: Cluster, workers = 4, private readonly pauseMs = 0) {
+    super(workers);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.done);
-  }
-
-  private async worker(w: number): Promise<void> {
+  protected async worker(w: number): Promise<void> {
     const clients = new Map<NodeProc, Redis>();
     let i = 0;
     while (!this.stopped) {

@@ -10,6 +10,7 @@ import type { RangeCleanupOptions } from '../../src/cluster/range-cleanup.js';
 import { XxHash64 } from '../../src/coordinator/xxhash64.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { decodeObject, visibleValues } from '../../src/version/index.js';
+import { LoadLoop } from './load-loop.js';
 
 export const PORT = 7391;
 export const N = 2;
@@ -125,28 +126,19 @@ export async function preload(node: ClusterNode, prefix: string, count: number):
 }
 
 /** Unique-key writes to the running nodes in turn, `workers` at a time, until stopped. */
-export class WriteLoad {
+export class WriteLoad extends LoadLoop {
   readonly acked = new Map<string, string>();
   attempted = 0;
   failed = 0;
   readonly errors = new Map<string, number>();
   /** The first words of each failure, for test messages. */
   readonly messages: string[] = [];
-  private stopped = false;
-  private readonly done: Promise<void>[] = [];
 
-  constructor(private readonly nodes: Nodes, private readonly workers = 4) {}
-
-  start(): void {
-    for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
+  constructor(private readonly nodes: Nodes, workers = 4) {
+    super(workers);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.done);
-  }
-
-  private async worker(w: number): Promise<void> {
+  protected async worker(w: number): Promise<void> {
     let i = 0;
     while (!this.stopped) {
       // As a load balancer would: only nodes that are ready (have a ring) and have not left.
@@ -171,26 +163,17 @@ export class WriteLoad {
 }
 
 /** Reads of known keys (R = 1: one replica's answer decides) from the running nodes in turn, until stopped. */
-export class ReadLoad {
+export class ReadLoad extends LoadLoop {
   reads = 0;
   /** Keys read as absent or without their value: '<key> via <node>'. */
   readonly misses: string[] = [];
   failed = 0;
-  private stopped = false;
-  private readonly done: Promise<void>[] = [];
 
-  constructor(private readonly nodes: Nodes, private readonly keys: Map<string, string>, private readonly workers = 2) {}
-
-  start(): void {
-    for (let w = 0; w < this.workers; w++) this.done.push(this.worker(w));
+  constructor(private readonly nodes: Nodes, private readonly keys: Map<string, string>, workers = 2) {
+    super(workers);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.done);
-  }
-
-  private async worker(w: number): Promise<void> {
+  protected async worker(w: number): Promise<void> {
     const keys = [...this.keys.keys()];
     let i = w * 7919;
     while (!this.stopped) {
