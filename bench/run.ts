@@ -21,7 +21,7 @@ interface Bench {
 }
 
 /** dist/bench/run.js -> the package root (bench/resp-matrix.sh lives in the sources). */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const BENCHES: Record<string, Bench> = {
   storage: {

@@ -6,7 +6,7 @@
 // reads merge R answers and return every concurrent value with a context.
 import { availableParallelism } from 'node:os';
 import { mkdirSync } from 'node:fs';
-import type { StorageOptions } from './config.js';
+import type { StorageOptions } from './storage/options.js';
 import { ShardTransport } from './coordinator/shard-transport.js';
 import { ErrorCode, RingkvError } from './errors.js';
 import { createTokenHasher } from './hash/index.js';

@@ -23,7 +23,7 @@ const FORMAT_FILES = [
   'src/shard/hint-store.ts',
 ];
 
-const root = new URL('../../', import.meta.url);
+const root = new URL('../..', import.meta.url);
 
 /** The leading comment of a source file, without the `// ` prefixes. */
 export function headerComment(source: string): string {

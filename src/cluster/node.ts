@@ -19,7 +19,7 @@
 // of the whole cluster keeps its ownership).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import type { StorageOptions } from '../config.js';
+import type { StorageOptions } from '../storage/options.js';
 import { ShardTransport } from '../coordinator/shard-transport.js';
 import type { QuorumDefaults } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';

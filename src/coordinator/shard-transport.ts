@@ -21,7 +21,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
-import type { StorageOptions } from '../config.js';
+import type { StorageOptions } from '../storage/options.js';
 import type { ShardControl, ShardWorkerData } from '../shard/worker.js';
 import { Deadlines } from './deadlines.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';

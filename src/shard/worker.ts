@@ -18,7 +18,7 @@ import { ShardChannel } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type HintEntry, type Reply, type Request } from '../protocol/index.js';
 import { openEngine, RealVfs } from '../storage/index.js';
 import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
-import { defaultStorageOptions, type StorageOptions } from '../config.js';
+import { defaultStorageOptions, type StorageOptions } from '../storage/options.js';
 import { Replica } from './replica.js';
 import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';

@@ -32,7 +32,7 @@
 // acknowledged write of the same key wins over it.
 import { ErrorCode, RingkvError, corruption, ioError } from '../errors.js';
 import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../hash/index.js';
-import type { StorageOptions } from '../config.js';
+import type { StorageOptions } from './options.js';
 import { BlockCache } from './block-cache.js';
 import { pickCompaction } from './compaction-picker.js';
 import { runToEnd, type JobRunner } from './job-runner.js';

@@ -11,7 +11,7 @@
 //   RINGKV_SEED=n   seed of the bit-flip positions (default 1)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/config.js';
+import { testStorageOptions } from '../../src/storage/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { MemoryVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';

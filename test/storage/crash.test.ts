@@ -12,7 +12,7 @@
 import { basename } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/config.js';
+import { testStorageOptions } from '../../src/storage/options.js';
 import { RingkvError } from '../../src/errors.js';
 import { FaultyVfs, MemoryVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';
 import { MANIFEST_NAME, readManifest } from '../../src/storage/manifest.js';

@@ -10,7 +10,7 @@
 // unknown until then, as for a timed-out request. A later acknowledged write wins over it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/config.js';
+import { testStorageOptions } from '../../src/storage/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { FaultyVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';

@@ -6,7 +6,7 @@
 //   RINGKV_SEED=n      run only seed n
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/config.js';
+import { testStorageOptions } from '../../src/storage/options.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { FaultyVfs, openEngine, type StorageEngine } from '../../src/storage/index.js';
 import { Random } from '../../src/storage/random.js';

@@ -2,9 +2,9 @@
 // Presets: defaultStorageOptions() for production, testStorageOptions() for fast tests
 // (tiny memtables and blocks so flushes and compactions happen within a few writes),
 // benchStorageOptions() for the benchmarks.
-import { DEFAULT_COMPACTION, type CompactionOptions } from './storage/compaction-picker.js';
-import type { SyncMode } from './storage/types.js';
-import { ErrorCode, RingkvError } from './errors.js';
+import { DEFAULT_COMPACTION, type CompactionOptions } from './compaction-picker.js';
+import type { SyncMode } from './types.js';
+import { ErrorCode, RingkvError } from '../errors.js';
 
 export interface StorageOptions {
   /** `batch` fsyncs the WAL before a write returns (group commit), `periodic` every syncIntervalMs, `none` never. */
