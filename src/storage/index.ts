@@ -2,7 +2,7 @@
 // The per-shard LSM storage engine: commit log, memtable, SSTables with Bloom filters,
 // universal compaction in piscina jobs, block cache. See docs/storage.md and docs/formats.md.
 import { defaultStorageOptions, validateStorageOptions, type StorageOptions } from './options.js';
-import { PiscinaRunner } from '../jobs/pool.js';
+import { PiscinaRunner } from './job-pool.js';
 import { LsmEngine } from './engine.js';
 import { InlineRunner, type JobRunner } from './job-runner.js';
 import { RealVfs } from './vfs-real.js';

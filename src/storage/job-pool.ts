@@ -3,8 +3,8 @@
 // engine using it closes (so no idle worker keeps a process alive).
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
-import type { JobRunner } from '../storage/job-runner.js';
-import type { MergeJob, MergeResult } from '../storage/merge.js';
+import type { JobRunner } from './job-runner.js';
+import type { MergeJob, MergeResult } from './merge.js';
 
 /** Merges are I/O and CPU heavy; more threads than cores would only slow the shards. */
 const MAX_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
