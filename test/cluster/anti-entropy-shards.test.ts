@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open, type Store } from '../../src/index.js';
-import { AntiEntropy } from '../../src/cluster/anti-entropy.js';
+import { AntiEntropy } from '../../src/repair/anti-entropy.js';
 import { checkMerged, diverge, inBatches, perPartition, sameEverywhere, treesAgree, type Divergence } from './diverge.js';
 
 const dirs: string[] = [];

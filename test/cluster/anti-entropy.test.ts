@@ -5,7 +5,7 @@
 // repairs it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AntiEntropy, type AntiEntropyOptions } from '../../src/cluster/anti-entropy.js';
+import { AntiEntropy, type AntiEntropyOptions } from '../../src/repair/anti-entropy.js';
 import { timeoutError, type Transport } from '../../src/coordinator/transport.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';

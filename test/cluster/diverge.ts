@@ -11,7 +11,7 @@ import { FrameType, type Reply, type Request } from '../../src/protocol/index.js
 import type { Transport } from '../../src/coordinator/index.js';
 import type { Ring } from '../../src/ring/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { BadReplies, ReplicaCalls } from '../../src/cluster/replica-calls.js';
+import { BadReplies, ReplicaCalls } from '../../src/repair/replica-calls.js';
 import { EMPTY_CLOCK, decodeObject, encodeContext, isTombstoneOnly, visibleValues, type VObject } from '../../src/version/index.js';
 
 const hasher = await createTokenHasher();

@@ -13,9 +13,9 @@
 // for it while the others are cleaned up.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AntiEntropy } from '../../src/cluster/anti-entropy.js';
+import { AntiEntropy } from '../../src/repair/anti-entropy.js';
 import type { ClusterNode } from '../../src/cluster/node.js';
-import { BadReplies, ReplicaCalls } from '../../src/cluster/replica-calls.js';
+import { BadReplies, ReplicaCalls } from '../../src/repair/replica-calls.js';
 import { InProcessTransport } from '../../src/coordinator/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';

@@ -7,7 +7,7 @@
 // without that replica, is shown to resurrect it).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AntiEntropy } from '../../src/cluster/anti-entropy.js';
+import { AntiEntropy } from '../../src/repair/anti-entropy.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { InProcessTransport } from '../../src/coordinator/index.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';

@@ -6,8 +6,8 @@
 // to reach W fail the write with ERR_QUORUM.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AntiEntropy } from '../../src/cluster/anti-entropy.js';
-import { BadReplies, ReplicaCalls } from '../../src/cluster/replica-calls.js';
+import { AntiEntropy } from '../../src/repair/anti-entropy.js';
+import { BadReplies, ReplicaCalls } from '../../src/repair/replica-calls.js';
 import { FrameType } from '../../src/protocol/index.js';
 import type { Store } from '../../src/store.js';
 import { decodeObject } from '../../src/version/index.js';

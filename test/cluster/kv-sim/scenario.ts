@@ -25,7 +25,7 @@ import { Ring } from '../../../src/ring/index.js';
 import { decodeObject, equalObjects, mergeAll, visibleSiblings, type VObject } from '../../../src/version/index.js';
 import { SimNetwork, type NetworkOptions, type SimNode, type SimTransport } from './sim-network.js';
 import { SimWorld } from './sim-world.js';
-import { AntiEntropy } from '../../../src/cluster/anti-entropy.js';
+import { AntiEntropy } from '../../../src/repair/anti-entropy.js';
 
 export interface SimConfig {
   nodes: number;

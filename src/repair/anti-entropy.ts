@@ -45,7 +45,7 @@ import { differingLeaves, leafBounds } from '../shard/merkle.js';
 import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
 import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
-import { MAX_CLOCK_SKEW_MS } from './request-guard.js';
+import { MAX_CLOCK_SKEW_MS } from '../cluster/request-guard.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 
 export interface AntiEntropyOptions {
