@@ -7,7 +7,7 @@ import { Coordinator, Handoff, type ReadResult, type RequestOptions, type Transp
 import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
-import { AntiEntropy, type AntiEntropyOptions } from './repair/anti-entropy.js';
+import { AntiEntropy, type AntiEntropyOptions } from './repair/index.js';
 
 export type Bytes = string | Uint8Array;
 

@@ -28,9 +28,9 @@
 // an older ring are refused (request-guard.ts).
 import type { Transport } from '../coordinator/transport.js';
 import type { Ring } from '../ring/index.js';
-import type { AntiEntropy } from '../repair/anti-entropy.js';
+import type { AntiEntropy } from '../repair/index.js';
 import type { TransferMembership } from './transfer.js';
-import { BadReplies, ReplicaCalls } from '../repair/replica-calls.js';
+import { BadReplies, ReplicaCalls } from '../repair/index.js';
 import { nodesOfRing } from './ring-state.js';
 
 /** Quiet lasts this long before a node cleans up: a minute is far above a request timeout

@@ -2,12 +2,9 @@
 // before its shards see them (wraps the peer server's sender).
 import { ErrorCode } from '../errors.js';
 import { FrameType, type Request } from '../protocol/index.js';
+import { MAX_CLOCK_SKEW_MS } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import type { PeerRequestSender } from './peer-server.js';
-
-/** How far two nodes' clocks may disagree before late PUTs are misjudged (NTP keeps them
- *  within milliseconds; a PUT later than its timeout plus this is refused). */
-export const MAX_CLOCK_SKEW_MS = 250;
 
 /**
  * What a node refuses before its shards see it:

@@ -41,7 +41,7 @@ import { RANGE_MAX_BYTES } from '../shard/replica.js';
 import type { Vfs } from '../storage/vfs.js';
 import type { Liveness } from './failure-detector.js';
 import type { NodeRecord } from './node-record.js';
-import { BadReplies, ReplicaCalls, batches, type RangePage } from '../repair/replica-calls.js';
+import { BadReplies, ReplicaCalls, batches, type RangePage } from '../repair/index.js';
 import { nodeOfMember, nodesOfRing } from './ring-state.js';
 import { loadTransfers, saveTransfers, type TransferProgress } from './transfer-file.js';
 import type { TransferDone } from './transfer-fill.js';

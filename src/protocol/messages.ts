@@ -123,6 +123,11 @@ export interface GetRequest extends KeyRef {
   type: typeof FrameType.GET;
 }
 
+/** How far two nodes' clocks may disagree before a PUT's `writtenAt` is misjudged (NTP keeps
+ *  them within milliseconds): a node refuses a PUT later than its timeout plus this, and a
+ *  hand-off's DROP keeps writes this recent. */
+export const MAX_CLOCK_SKEW_MS = 250;
+
 export interface PutRequest extends KeyRef {
   type: typeof FrameType.PUT;
   context: Uint8Array;

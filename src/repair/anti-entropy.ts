@@ -38,14 +38,13 @@
 // per purgeIntervalMs, and a window's purges are sent after all of its repairs (reads
 // after writes: see the memtable note above).
 import { ErrorCode, RingkvError } from '../errors.js';
-import { MAX_TREE_DEPTH } from '../protocol/index.js';
+import { MAX_CLOCK_SKEW_MS, MAX_TREE_DEPTH } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
 import type { Transport } from '../coordinator/transport.js';
 import { differingLeaves, leafBounds } from '../shard/merkle.js';
 import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
 import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
-import { MAX_CLOCK_SKEW_MS } from '../cluster/request-guard.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 
 export interface AntiEntropyOptions {
