@@ -31,7 +31,7 @@ import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
 import { RealVfs } from '../storage/vfs-real.js';
 import type { ClusterAdmin } from '../server/admin/index.js';
 import { Store } from '../store.js';
-import { readAllShardNumbers } from '../server/admin/shard-stats.js';
+import { readAllShardNumbers } from '../shard/shard-stats.js';
 import { systemClock } from './clock.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';
 import { Gossiper } from './gossip.js';
