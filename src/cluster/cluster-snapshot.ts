@@ -1,8 +1,18 @@
 // Runs on: main thread; pure. What `ringkv status` and the metrics show about the cluster,
 // as one node sees it.
 import type { Liveness } from './failure-detector.js';
-import type { GossipStats } from './gossip.js';
 import type { NodeRecord, NodeStatus } from './node-record.js';
+
+/** The gossiper's counters (gossip.ts). */
+export interface GossipStats {
+  rounds: number;
+  sent: number;
+  received: number;
+  /** Messages refused (malformed, or addressed to another node). */
+  rejected: number;
+  /** Rings adopted over another of the same epoch (should stay 0; see ring-state.ts). */
+  ringConflicts: number;
+}
 
 export interface NodeView {
   readonly id: string;

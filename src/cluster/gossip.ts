@@ -21,7 +21,7 @@ import { chooseTargets, type Destination } from './gossip-targets.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { checkAddress, isMemberStatus, MAX_SHARDS, mergeRecords, parseNodeRecord, type NodeIdentity, type NodeRecord } from './node-record.js';
 import { claimantOf, notReadyReason, RingState } from './ring-state.js';
-import { snapshotOf, type ClusterSnapshot } from './cluster-snapshot.js';
+import { snapshotOf, type ClusterSnapshot, type GossipStats } from './cluster-snapshot.js';
 
 export type { NodeIdentity } from './node-record.js';
 
@@ -58,16 +58,6 @@ export interface GossipEvents {
 type Listener<K extends keyof GossipEvents> = (event: GossipEvents[K]) => void;
 
 /** Counters for metrics. */
-export interface GossipStats {
-  rounds: number;
-  sent: number;
-  received: number;
-  /** Messages refused (malformed, or addressed to another node). */
-  rejected: number;
-  /** Rings adopted over another of the same epoch (should stay 0; see ring-state.ts). */
-  ringConflicts: number;
-}
-
 function notReady(message: string): RingkvError {
   return new RingkvError(ErrorCode.NOT_READY, message);
 }

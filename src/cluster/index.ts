@@ -4,3 +4,4 @@ export { PeerTransport, type PeerAddress, type PeerLinkStats, type PeerTransport
 export { RoutedTransport, localReplicaHandler, localReplicaSender } from './routed-transport.js';
 export { DEFAULT_LINK_LIMITS, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 export { PeerFrameType, RefusalCode } from './peer-protocol.js';
+export type { ClusterAdmin, ShardPolicyFigures, TransferFigures } from './cluster-admin.js';

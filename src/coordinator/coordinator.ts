@@ -39,8 +39,9 @@ import {
 } from '../version/index.js';
 import { contextSize, encodeContextInto } from '../version/context.js';
 import {
-  EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type PerDc, type Quorum,
+  EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type PerDc, type Quorum,
 } from './operations.js';
+import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
 import { XxHash64 } from './xxhash64.js';
 
@@ -70,68 +71,7 @@ export interface QuorumDefaults {
   level?: ConsistencyLevel;
 }
 
-/**
- * Cassandra's consistency levels, for a request instead of numeric R and W. LOCAL_* and
- * EACH_QUORUM need per-DC replication in the ring; quorum = floor(replicas / 2) + 1.
- */
-export const CONSISTENCY_LEVELS = ['ONE', 'QUORUM', 'ALL', 'LOCAL_ONE', 'LOCAL_QUORUM', 'EACH_QUORUM'] as const;
-export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
-
-export interface RequestOptions {
-  n?: number;
-  r?: number;
-  w?: number;
-  /** A consistency level: sets both R and W (r and w are then ignored). */
-  level?: ConsistencyLevel;
-  timeoutMs?: number;
-  /** false: strict quorum (only primaries count). */
-  sloppy?: boolean;
-}
-
-export interface WriteOptions extends RequestOptions {
-  /** The context of the read this write follows: it supersedes exactly what that read saw. */
-  context?: Uint8Array;
-  /** The value expires this many ms after the write. */
-  ttlMs?: number;
-  /** Supersede whatever the coordinating replica holds (Redis SET semantics), context or not. */
-  overwrite?: boolean;
-}
-
-/** What happened to a request: who answered, whether fallbacks stood in. */
-export interface Receipt {
-  /** Replicas that stored the write (or answered the read). */
-  replicas: string[];
-  /** Fallback replicas that keep a hint, and the primary each stands in for. */
-  hints: { replica: string; for: string }[];
-  /** Concurrent values of the key after the write (or in the read). */
-  siblings: number;
-}
-
-export interface WriteResult {
-  context: Uint8Array;
-  receipt: Receipt;
-}
-
-export interface ReadResult {
-  /** Every concurrent value (one in the common case). */
-  values: Uint8Array[];
-  /** Pass it to the write that resolves these values. */
-  context: Uint8Array;
-  /** When each value expires (parallel to `values`), ms since the epoch; 0 = never. */
-  expiresAt: number[];
-  receipt: Receipt;
-}
-
-/** Counters for stats and metrics. */
-export interface CoordinatorCounters {
-  puts: number;
-  gets: number;
-  quorumFailures: number;
-  hintsWritten: number;
-  readRepairs: number;
-}
-
-export class Coordinator {
+export class Coordinator implements OpHost {
   readonly counters: CoordinatorCounters = { puts: 0, gets: 0, quorumFailures: 0, hintsWritten: 0, readRepairs: 0 };
   /** Values handed to callers are views into its chunks (no ArrayBuffer per value). */
   readonly slab = new Slab();

@@ -4,10 +4,11 @@
 // No promise, closure or timer per replica request: replies arrive as sink calls.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
-import { decodeObject, type VObject } from '../version/index.js';
-import type { Coordinator, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator.js';
-import type { ReplySink } from './transport.js';
+import { decodeObject, type DecodeOptions, type VObject } from '../version/index.js';
+import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteResult } from './requests.js';
+import type { ReplySink, Transport } from './transport.js';
 import type { Fallback } from '../ring/index.js';
+import type { Slab } from '../protocol/index.js';
 
 export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */
@@ -19,6 +20,26 @@ export const NO_REPLICAS = Object.freeze([]) as unknown as string[];
 const NO_OBJECTS = Object.freeze([]) as unknown as (VObject | undefined)[];
 /** The tag of a put's PUT request (its REPLICATEs are tagged with their index in `others`). */
 const COORDINATE = -1;
+
+/** What a request in flight calls back on the coordinator that began it (coordinator.ts's
+ *  Coordinator), declared here so that this file need not import it. */
+export interface OpHost {
+  readonly counters: CoordinatorCounters;
+  readonly slab: Slab;
+  readonly transport: Transport;
+  readonly now: () => number;
+  dispatch(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void;
+  context(obj: VObject): Uint8Array;
+  copyOptions(id: string): DecodeOptions;
+  viewOptions(id: string): DecodeOptions;
+  finishGet(op: GetOp): void;
+  finishSingle(op: GetOp, object: Uint8Array): boolean;
+  readRepair(op: GetOp): void;
+  standInsFor(op: PutOp): readonly Fallback[];
+  hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void;
+  hint(op: PutOp, primary: string): Promise<void>;
+  retryStale(op: PutOp): void;
+}
 
 export interface Quorum {
   readonly n: number;
@@ -130,7 +151,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   settled = 0;
   done = false;
 
-  constructor(private readonly c: Coordinator) {
+  constructor(private readonly c: OpHost) {
     super();
   }
 
@@ -208,7 +229,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   private settledOthers = 0;
   private done = false;
 
-  constructor(private readonly c: Coordinator) {
+  constructor(private readonly c: OpHost) {
     super();
   }
 

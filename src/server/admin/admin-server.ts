@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
+import type { ClusterAdmin } from '../../cluster/index.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks } from './readiness.js';
 
@@ -28,44 +29,6 @@ export interface AdminServerOptions {
   log?: Logger;
   /** A cluster node's membership view and commands (GET /cluster, POST /cluster/<command>). */
   cluster?: ClusterAdmin;
-}
-
-/**
- * What the admin server needs of a cluster node. Commands that change membership are
- * POSTs that must carry the cluster secret in the `x-ringkv-secret` header.
- */
-/** A node's streaming of ranges to new replicas (src/cluster/transfer.ts). */
-export interface TransferFigures {
-  readonly pending: number;
-  readonly done: number;
-  readonly keysMoved: number;
-  readonly bytesMoved: number;
-  readonly failures: number;
-}
-
-/** A node's load-based shard policy, when on (src/cluster/shard-scaler.ts's ShardScalerStatus). */
-export interface ShardPolicyFigures {
-  readonly minShards: number;
-  readonly maxShards: number;
-  readonly target: number;
-  readonly utilisation: number | null;
-  readonly grown: number;
-  readonly shrunk: number;
-  readonly lastDecision: { readonly kind: string; readonly reason: string } | null;
-}
-
-export interface ClusterAdmin {
-  /** The membership as this node sees it (ringkv status). */
-  snapshot(): {
-    readonly epoch: number;
-    readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
-    readonly transfers?: TransferFigures;
-    readonly shardPolicy?: ShardPolicyFigures;
-  };
-  /** Whether `secret` is the cluster's (compared in constant time). */
-  authorized(secret: string): boolean;
-  /** Runs `plan`, `commit`, `leave`, `remove` (with `node`) or `shards` (with `count`); resolves with a JSON answer. */
-  command(name: string, params: URLSearchParams): Promise<unknown>;
 }
 
 export interface AdminServer {

@@ -11,7 +11,7 @@
 // rate() treats as a counter reset.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
-import type { ShardPolicyFigures } from './admin-server.js';
+import type { ShardPolicyFigures } from '../../cluster/index.js';
 import { readAllShardNumbers, type EngineNumbers } from '../../shard/shard-stats.js';
 
 const ENGINES = ['data', 'hints'] as const;
