@@ -6,17 +6,14 @@
 // reads merge R answers and return every concurrent value with a context.
 import { availableParallelism } from 'node:os';
 import { mkdirSync } from 'node:fs';
-import type { StorageOptions } from './storage/options.js';
-import { ShardTransport } from './coordinator/shard-transport.js';
+import { type StorageOptions, readWholeFile, writeFileAtomic, RealVfs } from './storage/index.js';
+import { ShardTransport } from './coordinator/index.js';
 import { ErrorCode, RingkvError } from './errors.js';
 import { createTokenHasher } from './hash/index.js';
 import { suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
-import { readWholeFile, writeFileAtomic } from './storage/vfs.js';
-import { RealVfs } from './storage/vfs-real.js';
 import { Store } from './store.js';
-import { DEFAULT_HINT_MAX_AGE_MS } from './shard/hint-store.js';
-import { DEFAULT_TOMBSTONE_GRACE_MS } from './shard/tombstone-gc.js';
+import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StoreStats } from './store.js';
 export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';

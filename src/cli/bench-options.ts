@@ -2,7 +2,7 @@
 // it has them), its --help, and the keys it writes.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { SyncMode } from '../storage/types.js';
+import type { SyncMode } from '../storage/index.js';
 import { usage } from './cli-error.js';
 import { DEFAULT_RESP_PORT, existingShards } from './options.js';
 

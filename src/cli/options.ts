@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { SyncMode } from '../storage/types.js';
+import type { SyncMode } from '../storage/index.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
-import { DEFAULT_CLEANUP_DELAY_MS } from '../cluster/range-cleanup.js';
-import { DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/transfer.js';
+import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -10,7 +10,7 @@
 // A second signal during shutdown exits at once (status 1), as most servers do.
 import type { Logger } from 'pino';
 import { open, type Store } from '../index.js';
-import { ClusterNode } from '../cluster/node.js';
+import { ClusterNode } from '../cluster/index.js';
 import { startAdminServer, type AdminServer } from '../server/admin/index.js';
 import { startRespServer, type RespServer } from '../server/resp/index.js';
 import { CliError, CliErrorCode } from './cli-error.js';

@@ -1,7 +1,6 @@
 // Runs on: main thread; pure. The options of the gossip layer, their defaults and why.
-import { DEFAULT_PARTITIONS, type Replication } from '../ring/index.js';
+import { DEFAULT_PARTITIONS, type Replication, invalid } from '../ring/index.js';
 import { defaultFailureDetectorOptions, validateFailureDetectorOptions, type FailureDetectorOptions } from './failure-detector.js';
-import { invalid } from '../ring/member.js';
 
 export interface GossipOptions {
   /** How often the driver calls tick(). 1 s is Cassandra's gossip interval: news reaches a

@@ -11,8 +11,7 @@
 // An ack that does not come back within ackTimeoutMs counts as a failed request, so a
 // paused peer is suspected even before its heartbeat is missed.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { partitionBits } from '../ring/member.js';
-import type { Move, Ring, RingJSON } from '../ring/index.js';
+import { partitionBits, type Move, type Ring, type RingJSON } from '../ring/index.js';
 import type { Clock, RandomSource } from './clock.js';
 import { FailureDetector, type Liveness } from './failure-detector.js';
 import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from './gossip-options.js';

@@ -5,3 +5,6 @@ export { RoutedTransport, localReplicaHandler, localReplicaSender } from './rout
 export { DEFAULT_LINK_LIMITS, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 export { PeerFrameType, RefusalCode } from './peer-protocol.js';
 export type { ClusterAdmin, ShardPolicyFigures, TransferFigures } from './cluster-admin.js';
+export { DEFAULT_CLEANUP_DELAY_MS } from './range-cleanup.js';
+export { DEFAULT_TRANSFER_BYTES_PER_SECOND } from './transfer.js';
+export { ClusterNode } from './node.js';

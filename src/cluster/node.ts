@@ -19,18 +19,14 @@
 // of the whole cluster keeps its ownership).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import type { StorageOptions } from '../storage/options.js';
-import { ShardTransport } from '../coordinator/shard-transport.js';
-import type { QuorumDefaults } from '../coordinator/index.js';
+import { type StorageOptions, Random, readWholeFile, writeFileAtomic, RealVfs } from '../storage/index.js';
+import { ShardTransport, type QuorumDefaults } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { createTokenHasher } from '../hash/index.js';
 import { suggestedSpinMicros } from '../ipc/index.js';
 import type { Ring, RingJSON } from '../ring/index.js';
-import { Random } from '../storage/random.js';
-import { readWholeFile, writeFileAtomic } from '../storage/vfs.js';
-import { RealVfs } from '../storage/vfs-real.js';
 import { Store } from '../store.js';
-import { readAllShardNumbers } from '../shard/shard-stats.js';
+import { readAllShardNumbers } from '../shard/index.js';
 import { systemClock } from './clock.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';

@@ -12,9 +12,8 @@ import { ErrorCode, RingkvError } from '../errors.js';
 import {
   FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, Slab, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request,
 } from '../protocol/index.js';
-import { timeoutError, unavailableError, type ReplySink, type Transport } from '../coordinator/transport.js';
+import { timeoutError, unavailableError, type ReplySink, type Transport, Deadlines, type Deadlined } from '../coordinator/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
-import { Deadlines, type Deadlined } from '../coordinator/deadlines.js';
 import { OutboundLink, type LinkContext, type LinkState, type PeerAddress } from './peer-link.js';
 import { PeerFrameType, decodeControlReply, encodeControl, encodeRoute, secretBytes } from './peer-protocol.js';
 

@@ -7,7 +7,7 @@
 // Each change and each change of the reason it holds is logged (info for changes, else
 // only when the reason changes, so an idle node does not log every 10 s); status() feeds
 // /metrics and /cluster.
-import type { ShardLoad } from '../coordinator/shard-transport.js';
+import type { ShardLoad } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { Ring } from '../ring/index.js';
 import type { Clock } from './clock.js';

@@ -15,7 +15,7 @@
 //                ... ] }                      object below it reached the target
 import { ErrorCode, RingkvError } from '../errors.js';
 import { TOKEN_END } from '../hash/index.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/vfs.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
 import type { TransferTask } from './transfer-plan.js';
 
 /** The file's name in the node's directory. On disk: never changes. */

@@ -15,10 +15,10 @@
 // (rewritten whole; JSON { "version": 1, "filling": [{ "partition", "target", "sources" }] })
 // so a restart of the new replica keeps asking the senders until they are done.
 import { ErrorCode, RingkvError } from '../errors.js';
-import type { ReplySink, Transport } from '../coordinator/transport.js';
+import type { ReplySink, Transport } from '../coordinator/index.js';
 import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/vfs.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
 import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
 import type { NodeStatus } from './node-record.js';
 import { nodeOfMember } from './ring-state.js';

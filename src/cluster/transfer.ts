@@ -35,10 +35,10 @@
 //   only once that message is acknowledged.
 // - Data is not deleted from the former holders (nothing reclaims their space yet).
 import { ErrorCode, RingkvError } from '../errors.js';
-import type { Transport } from '../coordinator/transport.js';
+import type { Transport } from '../coordinator/index.js';
 import type { Ring } from '../ring/index.js';
-import { RANGE_MAX_BYTES } from '../shard/replica.js';
-import type { Vfs } from '../storage/vfs.js';
+import { RANGE_MAX_BYTES } from '../shard/index.js';
+import type { Vfs } from '../storage/index.js';
 import type { Liveness } from './failure-detector.js';
 import type { NodeRecord } from './node-record.js';
 import { BadReplies, ReplicaCalls, batches, type RangePage } from '../repair/index.js';

@@ -36,8 +36,9 @@ import {
   type DecodeOptions,
   type SingleRead,
   type VObject,
+  contextSize,
+  encodeContextInto,
 } from '../version/index.js';
-import { contextSize, encodeContextInto } from '../version/context.js';
 import {
   EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type PerDc, type Quorum,
 } from './operations.js';

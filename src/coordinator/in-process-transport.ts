@@ -4,7 +4,7 @@
 // to stall, to test quorum, timeouts, hints and handoff without threads.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameReader, FrameWriter, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../protocol/index.js';
-import type { Replica } from '../shard/replica.js';
+import type { Replica } from '../shard/index.js';
 import { timeoutError, unavailableError, type Transport } from './transport.js';
 
 interface Pending {

@@ -3,12 +3,11 @@
 // promise (or its slot of a getMany/putMany) once the quorum rules of coordinator.ts are met.
 // No promise, closure or timer per replica request: replies arrive as sink calls.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
+import { FrameType, type PutRequest, type Reply, type Request, type Slab } from '../protocol/index.js';
 import { decodeObject, type DecodeOptions, type VObject } from '../version/index.js';
 import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
 import type { Fallback } from '../ring/index.js';
-import type { Slab } from '../protocol/index.js';
 
 export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */

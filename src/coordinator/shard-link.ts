@@ -6,7 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
 import type { CoordinatorChannel } from '../ipc/index.js';
 import { FrameType, type Reply } from '../protocol/index.js';
-import type { ShardControl } from '../shard/worker.js';
+import type { ShardControl } from '../shard/index.js';
 import type { ReplySink } from './transport.js';
 
 /** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */

@@ -40,10 +40,17 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_CLOCK_SKEW_MS, MAX_TREE_DEPTH } from '../protocol/index.js';
 import type { Ring } from '../ring/index.js';
-import type { Transport } from '../coordinator/transport.js';
-import { differingLeaves, leafBounds } from '../shard/merkle.js';
-import { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES } from '../shard/replica.js';
-import { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from '../shard/tombstone-gc.js';
+import type { Transport } from '../coordinator/index.js';
+import {
+  differingLeaves,
+  leafBounds,
+  RANGE_MAX_BYTES,
+  RANGE_MAX_ENTRIES,
+  TREE_MAX_ENTRIES,
+  DEFAULT_TOMBSTONE_GRACE_MS,
+  PURGE_MAX_ENTRIES,
+  purgeBefore,
+} from '../shard/index.js';
 import { BadReplies, ReplicaCalls, type LeafLevel } from './replica-calls.js';
 import { planRepairs, repairError, sendRepairs, type RepairLimits, type RepairTally, type Send } from './range-repair.js';
 

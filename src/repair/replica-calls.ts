@@ -6,7 +6,7 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { TOKEN_END } from '../hash/index.js';
 import { FrameType, HASH_BYTES, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';
-import type { ReplySink, Transport } from '../coordinator/transport.js';
+import type { ReplySink, Transport } from '../coordinator/index.js';
 
 export interface LeafLevel {
   entries: number;

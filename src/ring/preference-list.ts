@@ -23,8 +23,7 @@
 // for by the first member in walk order that is not a primary, is not down and is not
 // already a fallback, preferring, in this order: (with per-DC factors) the down primary's
 // DC and a host holding no live replica of the partition; the DC; a new host; anyone.
-import type { Member } from './member.js';
-import { invalid } from './member.js';
+import { type Member, invalid } from './member.js';
 
 /** What the placement needs from a ring. */
 export interface RingView {

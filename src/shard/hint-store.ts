@@ -34,9 +34,8 @@
 // count, bytes and oldest age are O(1) to report and expired hints are found at its front.
 // Changes are staged per batch and reach the index only once the engine write succeeded.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { MAX_VALUE_BYTES } from '../storage/record.js';
+import { MAX_VALUE_BYTES, type StorageEngine, type WriteOp } from '../storage/index.js';
 import type { HintEntry } from '../protocol/index.js';
-import type { StorageEngine, WriteOp } from '../storage/types.js';
 import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
 
 export interface HintLimits {

@@ -39,13 +39,13 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
 import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type ReplicateManyRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
-import type { ScanEntry, StorageEngine, WriteOp } from '../storage/types.js';
-import { MAX_VALUE_BYTES } from '../storage/record.js';
+import { type ScanEntry, type StorageEngine, type WriteOp, MAX_VALUE_BYTES } from '../storage/index.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import { HINT_HEADER_BYTES, HintStore, defaultHintLimits, type HintLimits, type HintStats } from './hint-store.js';
 import { PURGE_MAX_ENTRIES, newestWrite, purgeable } from './tombstone-gc.js';
-import { addDot, counterOf } from '../version/clock.js';
 import {
+  addDot,
+  counterOf,
   type Actor,
   coordinatePut,
   decodeContext,

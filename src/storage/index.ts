@@ -40,3 +40,7 @@ export async function openEngine(options: OpenEngineOptions): Promise<LsmEngine>
     throw err;
   }
 }
+export { Random } from './random.js';
+export { readWholeFile, writeFileAtomic } from './vfs.js';
+export { MAX_VALUE_BYTES } from './record.js';
+export { defaultStorageOptions, type StorageOptions } from './options.js';

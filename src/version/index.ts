@@ -41,3 +41,5 @@ export { contextFromString, contextToString, decodeContext, encodeContext } from
 export { type DecodeOptions, type SingleRead, type ValueCopier, decodeObject, readSingle, encodeObject, encodeObjectInto, objectSize } from './codec.js';
 export { type PruneOptions, pruneObject } from './prune.js';
 export { type VersionMetrics, versionMetrics, versionMetricsSnapshot } from './metrics.js';
+export { contextSize, encodeContextInto } from './context.js';
+export { addDot } from './clock.js';

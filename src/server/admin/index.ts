@@ -11,5 +11,5 @@
 // GET /ring     the ring as JSON, with preference lists of a few partitions (?lists: all)
 // GET /stats    store.stats() as JSON
 export { startAdminServer, DEFAULT_ADMIN_PORT, type AdminServer, type AdminServerOptions } from './admin-server.js';
-export { readAllShardNumbers, readShardNumbers, type EngineNumbers, type ShardNumbers } from '../../shard/shard-stats.js';
+export { readAllShardNumbers, readShardNumbers, type EngineNumbers, type ShardNumbers } from '../../shard/index.js';
 export { StoreMetrics } from './metrics.js';

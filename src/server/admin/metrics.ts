@@ -12,7 +12,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
 import type { ShardPolicyFigures } from '../../cluster/index.js';
-import { readAllShardNumbers, type EngineNumbers } from '../../shard/shard-stats.js';
+import { readAllShardNumbers, type EngineNumbers } from '../../shard/index.js';
 
 const ENGINES = ['data', 'hints'] as const;
 

@@ -1,7 +1,6 @@
 // Runs on: the main thread. What a command is: its name, arity and key positions (as Redis
 // describes them in COMMAND), how it takes part in the key locks, and its handler.
-import type { Reply } from './reply.js';
-import { Simple } from './reply.js';
+import { type Reply, Simple } from './reply.js';
 import type { Session } from './session.js';
 
 /**

@@ -1,7 +1,7 @@
 // Runs on: the main thread. What a command sees: its connection's state (Session) and the
 // server's (ServerContext). Commands change a session only synchronously, when they are
 // dispatched, so a connection's state changes in the order its commands arrive.
-import type { Store } from '../../index.js';
+import type { Store, ConsistencyLevel } from '../../index.js';
 import type { KeyLocks } from './key-locks.js';
 import type { Protocol } from './writer.js';
 
@@ -50,7 +50,6 @@ export interface ServerContext {
 }
 
 /** Read/write options of one connection (CONSISTENCY ...); undefined = the store's default. */
-import type { ConsistencyLevel } from '../../index.js';
 
 export interface Consistency {
   r: number | undefined;
