@@ -24,7 +24,7 @@ export { contextFromString, contextToString } from './version/index.js';
 export interface OpenOptions {
   /** Where the store lives (created if missing). */
   dir: string;
-  /** Shard worker threads. Default: the cores there are (NOTES.md: more spinning shards than cores hurts latency). */
+  /** Shard worker threads. Default: the cores there are (docs/notes.md: more spinning shards than cores hurts latency). */
   shards?: number;
   /** Replicas per key. Default 3 (or the shard count, if smaller). */
   n?: number;

@@ -1,6 +1,6 @@
 // Runs on: the main thread. The outgoing frames of one peer link, coalesced: frames are
 // encoded into one buffer and written with one socket write per event-loop turn (a small
-// socket write costs ~8 µs here, NOTES.md), scheduled with setImmediate so everything a
+// socket write costs ~8 µs here, docs/notes.md), scheduled with setImmediate so everything a
 // turn's I/O callbacks produced goes out together.
 //
 // The buffer is reused when the kernel took the whole write at once (the socket holds no

@@ -24,7 +24,7 @@
 //      Shrinking waits longer than growing: a slow start costs latency, a slow shrink only
 //      an idle thread.
 // max never exceeds the cores (os.availableParallelism()): a shard is a thread that spins,
-// and more spinning threads than cores made every request slower here (NOTES.md).
+// and more spinning threads than cores made every request slower here (docs/notes.md).
 import { ErrorCode, RingkvError } from '../errors.js';
 
 export interface ShardPolicyOptions {

@@ -1,7 +1,7 @@
 // Runs on: any thread. Ring tokens: the 64-bit xxhash64 (seed 0) of a key, from hash-wasm.
 //
 // A token is handled as two uint32 halves (hi, lo) or as its 8 big-endian bytes, never as
-// a BigInt on a hot path (BigInt conversion doubles the cost, see NOTES.md). Sorting by
+// a BigInt on a hot path (BigInt conversion doubles the cost, see docs/notes.md). Sorting by
 // the 8 big-endian bytes is sorting by the unsigned 64-bit token.
 import { createXXHash64, type IHasher } from 'hash-wasm';
 

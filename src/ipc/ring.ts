@@ -28,9 +28,9 @@ import { type WaitCheck, type WaitResult, sleepAsync, sleepSync, wake, wakeAll }
 
 export type { WaitResult } from './ring-wait.js';
 
-/** Sync waits spin this long before sleeping: a wake-up costs 50-150 µs here (NOTES.md). */
+/** Sync waits spin this long before sleeping: a wake-up costs 50-150 µs here (docs/notes.md). */
 export const DEFAULT_SPIN_MICROS = 50;
-/** Async waits poll this long before Atomics.waitAsync: 50 µs parked too often (NOTES.md). */
+/** Async waits poll this long before Atomics.waitAsync: 50 µs parked too often (docs/notes.md). */
 export const DEFAULT_POLL_MICROS = 200;
 /** Of the async poll, the first part yields only to microtasks (no I/O runs meanwhile). */
 export const DEFAULT_MICRO_POLL_MICROS = 20;

@@ -8,9 +8,9 @@ import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFrag
 import { Reassembler } from './reassembler.js';
 import { channelClosedError as closedError, frameLimit, frameTooLarge, replyOffset } from './channel-buffer.js';
 
-/** Worker spin before sleeping when every spinning thread has a core (NOTES.md: wake-ups cost 50-150 µs). */
+/** Worker spin before sleeping when every spinning thread has a core (docs/notes.md: wake-ups cost 50-150 µs). */
 export const SHARD_SPIN_MICROS = 50;
-/** Worker spin when spinning threads outnumber cores: 20 µs recovered most of the loss (NOTES.md). */
+/** Worker spin when spinning threads outnumber cores: 20 µs recovered most of the loss (docs/notes.md). */
 export const OVERSUBSCRIBED_SPIN_MICROS = 15;
 /** A sleeping shard wakes at least this often to run its event loop (control-plane messages). */
 export const SHARD_IDLE_WAIT_MS = 50;

@@ -2,7 +2,7 @@
 // they arrived in (a ring record, a reused frame), without a fresh ArrayBuffer each.
 //
 // Allocating a Uint8Array of more than 64 bytes costs ~0.4-1 µs here (an off-heap backing
-// store, and the GC work to free it), more than everything else a request does (NOTES.md:
+// store, and the GC work to free it), more than everything else a request does (docs/notes.md:
 // values as slab views). A Slab copies into a bump-allocated chunk and hands out views.
 // A chunk is never rewritten: when it is full a new one is allocated, and the old one is
 // freed by the GC once its last view dies. The price: one view kept alive pins its chunk

@@ -13,7 +13,7 @@
 // (the token is a function of the key, so it needs no bytes of its own); an empty leaf
 // hashes no bytes. An inner node is SHA-256(left ‖ right). The object codec encodes equal
 // objects to identical bytes, so replicas holding the same versions have the same hashes.
-// SHA-256 comes from node:crypto (about 4x hash-wasm's speed here, NOTES.md); entries are
+// SHA-256 comes from node:crypto (about 4x hash-wasm's speed here, docs/notes.md); entries are
 // gathered into one scratch buffer per leaf so each leaf costs one hash update, not four
 // per entry.
 import { createHash } from 'node:crypto';

@@ -65,7 +65,7 @@ const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFra
 /**
  * Staged writes are committed (one engine write) every this many, not only at the end of
  * what was drained: their replies then leave while the rest of a long batch is handled, so
- * the coordinator works in parallel instead of waiting for the whole batch (NOTES.md:
+ * the coordinator works in parallel instead of waiting for the whole batch (docs/notes.md:
  * publish every ~64 records). With `batch` sync each commit is an fsync, so it groups more.
  */
 const COMMIT_EVERY = (data.storage.syncMode ?? defaultStorageOptions().syncMode) === 'batch' ? 512 : 64;

@@ -1,6 +1,6 @@
 // Test helpers for real multi-host runs on one machine: each "host" is a loopback address
 // (127.0.0.2, .3, ...) inside a private network namespace the test file creates for itself,
-// so partitions are real iptables rules that vanish with the namespace (NOTES.md).
+// so partitions are real iptables rules that vanish with the namespace (docs/notes.md).
 //
 // A test file calls `await enterNetns()` first. Outside a namespace it re-runs the same file
 // under `unshare --net` (with `lo` up) and exits with that run's status, so the uvu summary

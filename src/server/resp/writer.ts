@@ -1,7 +1,7 @@
 // Runs on: the main thread. Reply encoding (RESP2 and RESP3) into one growing buffer per
 // connection, written to the socket once per event-loop turn.
 //
-// NOTES.md: one small socket write costs ~8 µs, so a connection's replies are appended to
+// docs/notes.md: one small socket write costs ~8 µs, so a connection's replies are appended to
 // its buffer as they complete and the FlushQueue writes every dirty connection's buffer
 // in one setImmediate per turn. A buffer handed to socket.write is not touched again until
 // its write callback runs (Node may keep a reference until the kernel has the bytes); the
