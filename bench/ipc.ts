@@ -15,7 +15,7 @@
 //   node build.mjs && node dist/bench/ipc.js [--seconds S] [--repeats N] [--only one-way|rt1|rtk]
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { CoordinatorChannel, ShardChannel, createChannelBuffer, suggestedSpinMicros } from '../src/ipc/channel.js';
-import { SpscRing } from '../src/ipc/ring.js';
+import { SpscRing } from '../src/ipc/queue.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { LatencySampler, formatNs, formatOps } from './lib/stats.js';
 

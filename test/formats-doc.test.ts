@@ -15,7 +15,7 @@ const FORMAT_FILES = [
   'src/version/context.ts',
   'src/protocol/frame.ts',
   'src/protocol/messages.ts',
-  'src/ipc/ring-layout.ts',
+  'src/ipc/queue-layout.ts',
   'src/ipc/fragment.ts',
   'src/cluster/peer-protocol.ts',
   'src/cluster/node-record.ts',

@@ -2,7 +2,7 @@
 // and what both ends of the link share: where the replies ring starts, the frame limit
 // option and the errors they throw.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { DEFAULT_CAPACITY, initRing, readCapacity, ringBytes } from './ring-layout.js';
+import { DEFAULT_CAPACITY, initRing, readCapacity, ringBytes } from './queue-layout.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './fragment.js';
 
 export interface ChannelBufferOptions {

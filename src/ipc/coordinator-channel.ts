@@ -2,8 +2,8 @@
 // link): produces requests, big ones as fragments streamed as the shard makes room, and
 // consumes replies from a loop that never blocks the event loop.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { type RecordHandler, type Reservation, SpscRing } from './ring.js';
-import { nextImmediate } from './ring-wait.js';
+import { type RecordHandler, type Reservation, SpscRing } from './queue.js';
+import { nextImmediate } from './queue-wait.js';
 import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFragment, writeFragment } from './fragment.js';
 import { Reassembler } from './reassembler.js';
 import { channelClosedError as closedError, frameLimit, frameTooLarge, replyOffset } from './channel-buffer.js';

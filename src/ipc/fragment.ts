@@ -40,7 +40,7 @@
 // Like the ring layout, fragments live only in memory between two threads of one build: no
 // compatibility promise; a fragment that breaks the rules above is ERR_CORRUPTION.
 import { ErrorCode, RingkvError } from '../errors.js';
-import type { SpscRing } from './ring.js';
+import type { SpscRing } from './queue.js';
 
 /** 'FRAG' as a u32 read little-endian. */
 export const FRAGMENT_MARKER = 0x47415246;

@@ -2,8 +2,8 @@
 // ring and its layout run on any thread. Single-producer/single-consumer rings in
 // SharedArrayBuffers carrying opaque frames between the coordinator and its shards; a frame
 // larger than a ring record crosses as fragments (fragment.ts) joined on the other side.
-export { SpscRing, type RecordHandler, type Reservation, type RingOptions, type RingStats, type Role, type WaitResult } from './ring.js';
-export { DEFAULT_CAPACITY, maxRecordBytes, ringBytes, initRing } from './ring-layout.js';
+export { SpscRing, type RecordHandler, type Reservation, type RingOptions, type RingStats, type Role, type WaitResult } from './queue.js';
+export { DEFAULT_CAPACITY, maxRecordBytes, ringBytes, initRing } from './queue-layout.js';
 export { DEFAULT_MAX_FRAME_BYTES, FRAGMENT_DATA_BYTES, FRAGMENT_HEADER_BYTES, fragmentDataBytes } from './fragment.js';
 export { KEEP_REASSEMBLY_BYTES, Reassembler } from './reassembler.js';
 export {

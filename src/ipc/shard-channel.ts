@@ -2,8 +2,8 @@
 // link): consumes requests in batches, joining big ones from their fragments, and produces
 // replies, blocking while the ring is full (it never runs on the main thread).
 import { ErrorCode, RingkvError, hasCode } from '../errors.js';
-import { type RecordHandler, type Reservation, SpscRing } from './ring.js';
-import { nextImmediate } from './ring-wait.js';
+import { type RecordHandler, type Reservation, SpscRing } from './queue.js';
+import { nextImmediate } from './queue-wait.js';
 import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFragment, writeFragment } from './fragment.js';
 import { Reassembler } from './reassembler.js';
 import { channelClosedError as closedError, frameLimit, frameTooLarge, replyOffset } from './channel-buffer.js';

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fragmentDataBytes } from '../../src/ipc/fragment.js';
-import { maxRecordBytes } from '../../src/ipc/ring-layout.js';
+import { maxRecordBytes } from '../../src/ipc/queue-layout.js';
 import { DIE, DIE_REPLY_BYTES, STALL, patternLength, readPattern, writePattern } from './echo-worker.js';
 import { bigFrame, checkBigFrame, startEcho, stopEchoes, within } from './echo-harness.js';
 

@@ -12,7 +12,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShardChannel } from '../../src/ipc/channel.js';
 import { fragmentDataBytes, writeFragment } from '../../src/ipc/fragment.js';
-import { SpscRing } from '../../src/ipc/ring.js';
+import { SpscRing } from '../../src/ipc/queue.js';
 
 // ---- the test pattern ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import {
   writeFragment,
 } from '../../src/ipc/fragment.js';
 import { Reassembler } from '../../src/ipc/reassembler.js';
-import { SpscRing } from '../../src/ipc/ring.js';
+import { SpscRing } from '../../src/ipc/queue.js';
 import { FrameWriter, MAX_FRAME_BYTES } from '../../src/protocol/index.js';
 import { bigFrame, checkBigFrame } from './echo-harness.js';
 

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { SpscRing } from '../../src/ipc/ring.js';
+import { SpscRing } from '../../src/ipc/queue.js';
 import { type EchoWorkerData, type WorkerReport, patternLength, readPattern, writePattern } from './echo-worker.js';
 import { within } from './echo-harness.js';
 

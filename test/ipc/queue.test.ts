@@ -3,9 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { SpscRing } from '../../src/ipc/ring.js';
+import { SpscRing } from '../../src/ipc/queue.js';
 import { Random } from '../../src/storage/random.js';
-import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initRing, recordBytes, ringBytes } from '../../src/ipc/ring-layout.js';
+import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initRing, recordBytes, ringBytes } from '../../src/ipc/queue-layout.js';
 import { patternLength, readPattern, writePattern } from './echo-worker.js';
 
 function pair(capacity: number, options = {}): { p: SpscRing; c: SpscRing; sab: SharedArrayBuffer } {

@@ -23,10 +23,10 @@ import {
   readCapacity,
   recordBytes,
   ringBytes,
-} from './ring-layout.js';
-import { type WaitCheck, type WaitResult, sleepAsync, sleepSync, wake, wakeAll } from './ring-wait.js';
+} from './queue-layout.js';
+import { type WaitCheck, type WaitResult, sleepAsync, sleepSync, wake, wakeAll } from './queue-wait.js';
 
-export type { WaitResult } from './ring-wait.js';
+export type { WaitResult } from './queue-wait.js';
 
 /** Sync waits spin this long before sleeping: a wake-up costs 50-150 µs here (docs/notes.md). */
 export const DEFAULT_SPIN_MICROS = 50;
