@@ -1,5 +1,5 @@
 // Runs on: main thread (the coordinator's side) and, as its own worker entry, the worker
-// side. The SAB ring (src/ipc) against postMessage, 100-byte frames, main <-> one worker:
+// side. The SAB queue (src/ipc) against postMessage, 100-byte frames, main <-> one worker:
 //
 //   one-way    frames/s main -> worker: one frame per publish/message, and batches of 16
 //              and 64 (one publish, or one message carrying the packed frames)
@@ -7,7 +7,7 @@
 //                   request, awaits a promise its echo resolves, repeats
 //   1000 in flight  the same with 1000 such clients
 //
-// The SAB side uses what the store uses: SpscRing for one-way, CoordinatorChannel +
+// The SAB side uses what the store uses: SpscQueue for one-way, CoordinatorChannel +
 // ShardChannel for round trips. postMessage "batched per tick" packs every frame sent in
 // one microtask turn into one message; the echo worker answers a message with one message.
 // Each case gets a fresh worker; ~1 s per case.
@@ -15,7 +15,7 @@
 //   node build.mjs && node dist/bench/ipc.js [--seconds S] [--repeats N] [--only one-way|rt1|rtk]
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { CoordinatorChannel, ShardChannel, createChannelBuffer, suggestedSpinMicros } from '../src/ipc/channel.js';
-import { SpscRing } from '../src/ipc/queue.js';
+import { SpscQueue } from '../src/ipc/queue.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { LatencySampler, formatNs, formatOps } from './lib/stats.js';
 
@@ -37,7 +37,7 @@ interface BenchWorkerData {
 function workerMain(data: BenchWorkerData): void {
   const port = parentPort!;
   if (data.mode === 'sab-sink') {
-    const ring = new SpscRing(data.sab!, 'consumer', { spinMicros: data.spinMicros });
+    const queue = new SpscQueue(data.sab!, 'consumer', { spinMicros: data.spinMicros });
     let count = 0;
     let sum = 0;
     const handler = (buf: Uint8Array, at: number, length: number): void => {
@@ -46,8 +46,8 @@ function workerMain(data: BenchWorkerData): void {
     };
     port.postMessage('ready');
     for (;;) {
-      ring.drain(handler);
-      if (ring.consumerSleepSync(100) === 'closed') break;
+      queue.drain(handler);
+      if (queue.consumerSleepSync(100) === 'closed') break;
     }
     port.postMessage({ count, sum });
   } else if (data.mode === 'pm-sink') {
@@ -122,11 +122,11 @@ function frame(seq: number): Uint8Array {
   return f;
 }
 
-/** One-way frames/s through the ring, publishing every `batch` frames. */
+/** One-way frames/s through the queue, publishing every `batch` frames. */
 async function sabOneWay(batch: number): Promise<number> {
-  const { sab } = SpscRing.create();
+  const { sab } = SpscQueue.create();
   const worker = await startWorker({ mode: 'sab-sink', sab, spinMicros });
-  const ring = new SpscRing(sab, 'producer', { publishEvery: batch });
+  const queue = new SpscQueue(sab, 'producer', { publishEvery: batch });
   const src = frame(7);
   const report = nextMessage<{ count: number }>(worker);
   const start = performance.now();
@@ -134,11 +134,11 @@ async function sabOneWay(batch: number): Promise<number> {
   let sent = 0;
   while (performance.now() < end) {
     for (let i = 0; i < 4096; i++) {
-      while (!ring.tryWrite(src)) await ring.waitForSpaceAsync(FRAME_BYTES);
+      while (!queue.tryWrite(src)) await queue.waitForSpaceAsync(FRAME_BYTES);
     }
     sent += 4096;
   }
-  ring.close();
+  queue.close();
   const { count } = await report;
   const seconds = (performance.now() - start) / 1000;
   await worker.terminate();
@@ -359,7 +359,7 @@ async function main(): Promise<void> {
   const ops = (r: RoundTrips): number => r.opsPerSec;
   const skip = (what: string): boolean => only !== undefined && !what.includes(only);
   const none: RoundTrips = { opsPerSec: 0, p50Ns: 0, p99Ns: 0 };
-  log('one-way, SAB ring');
+  log('one-way, SAB queue');
   const sab1 = skip('one-way') ? 0 : await median(() => sabOneWay(1), rate);
   const sab16 = skip('one-way') ? 0 : await median(() => sabOneWay(16), rate);
   const sab64 = skip('one-way') ? 0 : await median(() => sabOneWay(64), rate);
@@ -377,11 +377,11 @@ async function main(): Promise<void> {
 
   const rt = (r: RoundTrips): string => `${formatOps(r.opsPerSec)}/s (p50 ${formatNs(r.p50Ns)}, p99 ${formatNs(r.p99Ns)})`;
   const lines = [
-    `### IPC: SAB ring vs postMessage (${FRAME_BYTES}-byte frames, main thread <-> one worker)`,
+    `### IPC: SAB queue vs postMessage (${FRAME_BYTES}-byte frames, main thread <-> one worker)`,
     '',
     `\`node build.mjs && node dist/bench/ipc.js\`, ${date}, ${describeMachine(machine)}; worker spin ${spinMicros} µs, main-thread poll 200 µs; median of ${repeats} runs of ${measureMs / 1000} s per cell.`,
     '',
-    '| measurement | SAB ring | postMessage, per message | postMessage, batched |',
+    '| measurement | SAB queue | postMessage, per message | postMessage, batched |',
     '|---|---|---|---|',
     `| one-way frames/s, 1 frame per publish / message | ${formatOps(sab1)} | ${formatOps(pm1)} | - |`,
     `| one-way frames/s, batches of 16 | ${formatOps(sab16)} | - | ${formatOps(pm16)} |`,

@@ -75,7 +75,7 @@ export function localReplicaHandler(self: string, local: Transport): PeerRequest
 
 /**
  * localReplicaHandler's allocation-light form for PeerServer's `sender`: through the local
- * transport's send() when it has one (replies stay views into its ring: no copy per value).
+ * transport's send() when it has one (replies stay views into its queue: no copy per value).
  */
 export function localReplicaSender(self: string, local: Transport): PeerRequestSender {
   const prefix = `${self}/`;

@@ -15,7 +15,7 @@
 //   reach the old holders only, can land behind the scan.
 // - Throttled: at most bytesPerSecond of objects, TASKS_IN_FLIGHT partitions streamed at
 //   once, each with one page being written and the next being read, one page per RANGE
-//   (bounded work on the source shard, whose clients share its ring). A page goes out as
+//   (bounded work on the source shard, whose clients share its queues). A page goes out as
 //   REPLICATE_MANY frames (batches() in replica-calls.ts: one unless it holds a large
 //   object), each applied all or nothing by one engine write on the target. Against one
 //   REPLICATE per object (32 in flight): ~112k -> ~143k objects/s of 100 B, ~28k -> ~32k

@@ -9,8 +9,8 @@
 // the hinted handoff towards it. Every request also has its own timeout, and control calls
 // time out too (a call to a dead worker would otherwise never settle).
 //
-// Frames of any size up to the protocol's MAX_FRAME_BYTES cross the rings: one that fits a
-// ring record is encoded in place into the ring; a bigger one is encoded into a buffer of
+// Frames of any size up to the protocol's MAX_FRAME_BYTES cross the queues: one that fits a
+// queue record is encoded in place into the queue; a bigger one is encoded into a buffer of
 // its own and streamed as fragments (src/ipc/fragment.ts). A shard that dies in the middle
 // of a big frame leaves only a partial frame on a channel that is thrown away: the
 // restarted shard gets fresh rings and never sees it. A put's value is limited to

@@ -2,7 +2,7 @@
 // link): produces requests, big ones as fragments streamed as the shard makes room, and
 // consumes replies from a loop that never blocks the event loop.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { type RecordHandler, type Reservation, SpscRing } from './queue.js';
+import { type RecordHandler, type Reservation, SpscQueue } from './queue.js';
 import { nextImmediate } from './queue-wait.js';
 import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFragment, writeFragment } from './fragment.js';
 import { Reassembler } from './reassembler.js';
@@ -18,7 +18,7 @@ export interface CoordinatorChannelOptions {
   pollMicros?: number;
   /** Of pollMicros, poll with microtasks only this long. Default 20 µs. */
   microPollMicros?: number;
-  /** Largest frame either way (fragmented when above a ring record). Default 64 MiB. */
+  /** Largest frame either way (fragmented when above a queue record). Default 64 MiB. */
   maxFrameBytes?: number;
 }
 
@@ -28,11 +28,11 @@ export interface CoordinatorChannelOptions {
  * trySend/reserve/commit, which reply handlers may call.
  */
 export class CoordinatorChannel {
-  readonly requests: SpscRing;
-  readonly replies: SpscRing;
+  readonly requests: SpscQueue;
+  readonly replies: SpscQueue;
   /** Largest frame either way; frames above maxRecordFrameBytes cross as fragments. */
   readonly maxFrameBytes: number;
-  /** Big requests written completely (their last fragment is in the ring). */
+  /** Big requests written completely (their last fragment is in the queue). */
   bigFramesWritten = 0;
   /** Fragments of big requests written. */
   fragmentsWritten = 0;
@@ -42,7 +42,7 @@ export class CoordinatorChannel {
     this.publishQueued = false;
     this.requests.publish();
   };
-  /** Frames that found the ring full, copied, in order; written by pump(). */
+  /** Frames that found the queue full, copied, in order; written by pump(). */
   private backlog: (Uint8Array | undefined)[] = [];
   private backlogHead = 0;
   /** Big frames (owned: sent with sendOwned, or copied), in order; their fragments are written by pump(). */
@@ -59,19 +59,19 @@ export class CoordinatorChannel {
 
   constructor(sab: SharedArrayBuffer, options: CoordinatorChannelOptions = {}) {
     const { maxFrameBytes, ...ringOptions } = options;
-    this.requests = new SpscRing(sab, 'producer');
-    this.replies = new SpscRing(sab, 'consumer', { byteOffset: replyOffset(sab), ...ringOptions });
+    this.requests = new SpscQueue(sab, 'producer');
+    this.replies = new SpscQueue(sab, 'consumer', { byteOffset: replyOffset(sab), ...ringOptions });
     this.maxFrameBytes = frameLimit(maxFrameBytes);
     this.fragmentBytes = fragmentDataBytes(this.requests.maxRecordBytes);
     this.reassembler = new Reassembler(this.maxFrameBytes);
   }
 
-  /** Largest frame that goes into the ring as one record (and the largest reserve()). */
+  /** Largest frame that goes into the queue as one record (and the largest reserve()). */
   get maxRecordFrameBytes(): number {
     return this.requests.maxRecordBytes;
   }
 
-  /** Bytes of big requests accepted and not yet written into the ring. */
+  /** Bytes of big requests accepted and not yet written into the queue. */
   get bigBytesQueued(): number {
     let n = -this.bigOffset;
     for (let i = this.bigHead; i < this.big.length; i++) n += this.big[i]!.length;
@@ -84,8 +84,8 @@ export class CoordinatorChannel {
   }
 
   /**
-   * Writes a frame into the requests ring; it is published at the end of this microtask
-   * turn (or after 64 frames). False when the ring is full or frames already wait in the
+   * Writes a frame into the requests queue; it is published at the end of this microtask
+   * turn (or after 64 frames). False when the queue is full or frames already wait in the
    * backlog (order is kept): nothing is written then; use send().
    * REQUIRES: frame length <= maxRecordFrameBytes (else ERR_TOO_LARGE); open (else ERR_CLOSED).
    */
@@ -97,8 +97,8 @@ export class CoordinatorChannel {
   }
 
   /**
-   * Writes a frame, never dropping it: true when it went into the ring, false when the
-   * ring was full and the frame was copied into a backlog that drains as the shard makes
+   * Writes a frame, never dropping it: true when it went into the queue, false when the
+   * queue was full and the frame was copied into a backlog that drains as the shard makes
    * room (await writable() to slow down). A frame above maxRecordFrameBytes is copied and
    * streamed as fragments (false).
    * REQUIRES: frame length <= maxFrameBytes (else ERR_TOO_LARGE); open (else ERR_CLOSED).
@@ -112,7 +112,7 @@ export class CoordinatorChannel {
     if (this.trySend(frame, offset, length)) return true;
     if (this.requests.closed) throw closedError();
     if (offset < 0 || length < 0 || offset + length > frame.length) {
-      this.requests.tryWrite(frame, offset, length); // throws the ring's own ERR_INVALID_ARGUMENT
+      this.requests.tryWrite(frame, offset, length); // throws the queue's own ERR_INVALID_ARGUMENT
     }
     this.backlog.push(frame.slice(offset, offset + length));
     this.pumping ??= this.pump();
@@ -141,7 +141,7 @@ export class CoordinatorChannel {
   }
 
   /**
-   * Space for a frame of up to `length` bytes to encode in place, or undefined when the ring
+   * Space for a frame of up to `length` bytes to encode in place, or undefined when the queue
    * is full or a backlog waits (encode elsewhere and send()). Then commit().
    * REQUIRES: length <= maxRecordFrameBytes (else ERR_TOO_LARGE).
    */
@@ -175,7 +175,7 @@ export class CoordinatorChannel {
    * Resolves when the channel is closed and every reply published before was handled;
    * rejects if a handler throws (the loop then stops). Call once. While parked on
    * Atomics.waitAsync the loop does not keep the process alive (the shard's Worker does).
-   * The shard blocks when the replies ring is full: keep this loop running.
+   * The shard blocks when the replies queue is full: keep this loop running.
    */
   onReplies(handler: RecordHandler): Promise<void> {
     if (this.replyLoop !== undefined) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'onReplies() called twice');
@@ -184,7 +184,7 @@ export class CoordinatorChannel {
   }
 
   /**
-   * Closes both rings: the shard's serve() returns once it drained the requests published
+   * Closes both queues: the shard's serve() returns once it drained the requests published
    * before; the reply loop ends once it handled the replies published before. Resolves
    * when the reply loop has ended (at once if none runs).
    */

@@ -1,10 +1,10 @@
-// Runs on: any thread. The fragment record: how a frame larger than one ring record
-// (ring-layout.ts: at most capacity/2 - 4 bytes) crosses a ring as several records that the
+// Runs on: any thread. The fragment record: how a frame larger than one queue record
+// (queue-layout.ts: at most capacity/2 - 4 bytes) crosses a queue as several records that the
 // consumer joins again (reassembler.ts). The writers are channel.ts (the coordinator streams
 // fragments as the shard makes room; a shard writes its big replies blocking) and the reader
 // is the Reassembler.
 //
-// A ring record's payload is either a whole frame or one fragment of a frame. A fragment
+// A queue record's payload is either a whole frame or one fragment of a frame. A fragment
 // (integers little-endian):
 //
 //    0         4         8         12        16                        16+n
@@ -18,29 +18,29 @@
 //           with them: a protocol frame starts with its length (u32 LE, at most 64 MiB, so
 //           its fourth byte is at most 0x04, never 'G'). A reader tells the two apart by
 //           byte 3 first (one load per record on the small-frame path).
-//   seq     the fragmented frame's number on this ring, from 1, +1 per fragmented frame
+//   seq     the fragmented frame's number on this queue, from 1, +1 per fragmented frame
 //           (mod 2^32): every fragment of one frame carries the same seq.
 //   total   bytes of the whole frame, 1 .. the channel's maxFrameBytes (64 MiB: the
 //           protocol's MAX_FRAME_BYTES).
 //   offset  where these bytes go in the frame: 0 for the first fragment, then exactly the
 //           bytes received so far; the frame is complete when offset + n = total.
 //
-// Fragments of one frame follow each other in order on their ring, but whole frames may sit
+// Fragments of one frame follow each other in order on their queue, but whole frames may sit
 // between them (the coordinator lets small requests overtake a big one that waits for
-// room); fragments of two frames never interleave (one fragmented frame at a time per ring).
-// A frame is handed on only once complete: a producer that dies or closes the ring in the
+// room); fragments of two frames never interleave (one fragmented frame at a time per queue).
+// A frame is handed on only once complete: a producer that dies or closes the queue in the
 // middle of a frame leaves a partial frame that the reader drops, never delivers.
 //
-// A fragment carries at most FRAGMENT_DATA_BYTES (128 KiB) of frame, less on a small ring:
-// a 1 MiB ring holds ~7 in flight, so the consumer copies one while the producer writes the
+// A fragment carries at most FRAGMENT_DATA_BYTES (128 KiB) of frame, less on a small queue:
+// a 1 MiB queue holds ~7 in flight, so the consumer copies one while the producer writes the
 // next, and a small frame waits behind at most one fragment. The 16-byte header keeps the
-// frame bytes 8-aligned in the ring (ring payloads are 8-aligned), and n is a multiple of 8
+// frame bytes 8-aligned in the queue (queue payloads are 8-aligned), and n is a multiple of 8
 // except in a frame's last fragment, so copies into the joined frame stay word-aligned.
 //
-// Like the ring layout, fragments live only in memory between two threads of one build: no
+// Like the queue layout, fragments live only in memory between two threads of one build: no
 // compatibility promise; a fragment that breaks the rules above is ERR_CORRUPTION.
 import { ErrorCode, RingkvError } from '../errors.js';
-import type { SpscRing } from './queue.js';
+import type { SpscQueue } from './queue.js';
 
 /** 'FRAG' as a u32 read little-endian. */
 export const FRAGMENT_MARKER = 0x47415246;
@@ -48,15 +48,15 @@ export const FRAGMENT_MARKER = 0x47415246;
 export const FRAGMENT_MARKER_BYTE3 = 0x47;
 /** Bytes of a fragment's header. */
 export const FRAGMENT_HEADER_BYTES = 16;
-/** Frame bytes one fragment carries at most: ~7 fit a 1 MiB ring, so copying out overlaps writing in. */
+/** Frame bytes one fragment carries at most: ~7 fit a 1 MiB queue, so copying out overlaps writing in. */
 export const FRAGMENT_DATA_BYTES = 128 * 1024;
 /** Largest frame a channel joins unless told otherwise: the protocol's MAX_FRAME_BYTES (ipc imports no protocol). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
- * Frame bytes per fragment on a ring whose records carry at most `maxRecordBytes`: the
+ * Frame bytes per fragment on a queue whose records carry at most `maxRecordBytes`: the
  * smaller of FRAGMENT_DATA_BYTES and what a record leaves after the header, rounded down to
- * 8. 0 when the ring is too small to carry fragments at all.
+ * 8. 0 when the queue is too small to carry fragments at all.
  */
 export function fragmentDataBytes(maxRecordBytes: number): number {
   const room = (maxRecordBytes - FRAGMENT_HEADER_BYTES) & ~7;
@@ -106,7 +106,7 @@ export function readFragmentHeader(buf: Uint8Array, at: number, length: number, 
 }
 
 export function fragmentCorruption(what: string): RingkvError {
-  return new RingkvError(ErrorCode.CORRUPTION, `bad fragment on a shard ring: ${what}`);
+  return new RingkvError(ErrorCode.CORRUPTION, `bad fragment on a shard queue: ${what}`);
 }
 
 function getU32(buf: Uint8Array, at: number): number {
@@ -122,16 +122,16 @@ function putU32(buf: Uint8Array, at: number, v: number): void {
 
 /**
  * Writes the next fragment of the frame `src[start, start + total)`, from frame offset
- * `offset`, into `ring` if a record of it fits now. Returns the frame bytes it carried (0
- * when the ring has no room: nothing written). The caller publishes.
- * REQUIRES: ring is a producer; 0 <= offset < total; dataBytes = fragmentDataBytes(ring.maxRecordBytes) > 0.
+ * `offset`, into `queue` if a record of it fits now. Returns the frame bytes it carried (0
+ * when the queue has no room: nothing written). The caller publishes.
+ * REQUIRES: queue is a producer; 0 <= offset < total; dataBytes = fragmentDataBytes(queue.maxRecordBytes) > 0.
  */
-export function writeFragment(ring: SpscRing, src: Uint8Array, start: number, total: number, offset: number, seq: number, dataBytes: number): number {
+export function writeFragment(queue: SpscQueue, src: Uint8Array, start: number, total: number, offset: number, seq: number, dataBytes: number): number {
   const n = Math.min(dataBytes, total - offset);
-  const r = ring.reserve(FRAGMENT_HEADER_BYTES + n);
+  const r = queue.reserve(FRAGMENT_HEADER_BYTES + n);
   if (r === undefined) return 0;
   putFragmentHeader(r.buf, r.at, seq, total, offset);
   r.buf.set(src.subarray(start + offset, start + offset + n), r.at + FRAGMENT_HEADER_BYTES);
-  ring.commit();
+  queue.commit();
   return n;
 }

@@ -1,10 +1,10 @@
-// Runs on: any thread. The memory layout of one single-producer/single-consumer ring in a
-// SharedArrayBuffer, shared by ring.ts (both sides) and channel.ts (two rings per shard).
+// Runs on: any thread. The memory layout of one single-producer/single-consumer queue in a
+// SharedArrayBuffer, shared by queue.ts (both sides) and channel.ts (two queues per shard).
 //
-// A ring is a 512-byte header of Int32 slots followed, 4 bytes later, by a data area of
+// A queue is a 512-byte header of Int32 slots followed, 4 bytes later, by a data area of
 // `capacity` bytes (a power of two, 64 B .. 1 GiB; 1 MiB by default), then padding to the
-// next 64-byte line: ringBytes(capacity) = 512 + capacity + 64. It starts at a 64-byte-
-// aligned offset in its SharedArrayBuffer; several rings may share one buffer.
+// next 64-byte line: queueBytes(capacity) = 512 + capacity + 64. It starts at a 64-byte-
+// aligned offset in its SharedArrayBuffer; several queues may share one buffer.
 //
 //   offset  line  Int32 slot   field              written by          read by
 //   ------  ----  ----------   -----------------  ------------------  ----------------
@@ -22,7 +22,7 @@
 //      448     7     112..113  consumer stats: sleeps, producer wake-ups sent
 //      512           4 bytes unused (DATA_SKEW)
 //      516           data area: capacity bytes of records
-//  516+cap           60 bytes unused, so a next ring starts on a 64-byte line
+//  516+cap           60 bytes unused, so a next queue starts on a 64-byte line
 //
 // Each field a thread writes often has a 64-byte cache line to itself, so the producer
 // bumping head does not evict the consumer's tail line (no false sharing).
@@ -44,8 +44,8 @@
 //    u32
 //
 //   length  payload bytes, 0 .. maxRecordBytes(capacity) = capacity/2 - 4. The bound
-//           means a record always fits an empty ring, wherever head stands.
-//   payload opaque to the ring (frames are defined by src/protocol).
+//           means a record always fits an empty queue, wherever head stands.
+//   payload opaque to the queue (frames are defined by src/protocol).
 //   pad     up to the next multiple of 8 (a record takes align8(4 + length) bytes);
 //           contents undefined.
 //
@@ -99,21 +99,21 @@ export const HEADER_BYTES = 8 * CACHE_LINE_BYTES;
 export const HEADER_INTS = HEADER_BYTES / 4;
 /** The data area starts this far past the header, so payloads (4 bytes into 8-aligned records) are 8-aligned. */
 export const DATA_SKEW = 4;
-/** Offset of the data area from the ring's start. */
+/** Offset of the data area from the queue's start. */
 export const DATA_OFFSET = HEADER_BYTES + DATA_SKEW;
 /** Records start at multiples of this offset in the data area, and take multiples of it. */
 export const RECORD_ALIGN = 8;
 
 /** 'RING' read as a little-endian u32. */
-export const RING_MAGIC = 0x474e4952;
-export const RING_VERSION = 1;
+export const QUEUE_MAGIC = 0x474e4952;
+export const QUEUE_VERSION = 1;
 
 /** A record length of this value is a wrap marker: skip to offset 0. */
 export const WRAP_MARKER = 0xffffffff;
 /** Bytes of a record's length field. */
 export const LENGTH_BYTES = 4;
 
-/** Smallest data area: room for records of up to 28 bytes (tests use tiny rings to wrap often). */
+/** Smallest data area: room for records of up to 28 bytes (tests use tiny queues to wrap often). */
 export const MIN_CAPACITY = 64;
 /** Largest data area: 1 GiB keeps `head - tail` and every offset well inside u32 arithmetic. */
 export const MAX_CAPACITY = 1 << 30;
@@ -125,13 +125,13 @@ export function recordBytes(length: number): number {
   return (LENGTH_BYTES + length + (RECORD_ALIGN - 1)) & ~(RECORD_ALIGN - 1);
 }
 
-/** Largest payload one record of a ring of `capacity` bytes may carry. */
+/** Largest payload one record of a queue of `capacity` bytes may carry. */
 export function maxRecordBytes(capacity: number): number {
   return capacity / 2 - LENGTH_BYTES;
 }
 
-/** Bytes of SharedArrayBuffer one ring of `capacity` data bytes takes (header, data, padding to a 64-byte line). */
-export function ringBytes(capacity: number): number {
+/** Bytes of SharedArrayBuffer one queue of `capacity` data bytes takes (header, data, padding to a 64-byte line). */
+export function queueBytes(capacity: number): number {
   checkCapacity(capacity);
   return HEADER_BYTES + capacity + CACHE_LINE_BYTES;
 }
@@ -141,33 +141,33 @@ export function checkCapacity(capacity: number): void {
   if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
     throw new RingkvError(
       ErrorCode.INVALID_ARGUMENT,
-      `ring capacity ${capacity} must be a power of two between ${MIN_CAPACITY} and ${MAX_CAPACITY} bytes`,
+      `queue capacity ${capacity} must be a power of two between ${MIN_CAPACITY} and ${MAX_CAPACITY} bytes`,
     );
   }
 }
 
 /**
- * Writes an empty ring's header at `byteOffset` of `sab` (which must be zero-filled there,
- * as a new SharedArrayBuffer is). Call once, before either side constructs a SpscRing.
+ * Writes an empty queue's header at `byteOffset` of `sab` (which must be zero-filled there,
+ * as a new SharedArrayBuffer is). Call once, before either side constructs a SpscQueue.
  */
-export function initRing(sab: SharedArrayBuffer, byteOffset: number, capacity: number): void {
+export function initQueue(sab: SharedArrayBuffer, byteOffset: number, capacity: number): void {
   checkCapacity(capacity);
   checkOffset(sab, byteOffset, capacity);
   const hdr = new Int32Array(sab, byteOffset, HEADER_INTS);
-  hdr[Slot.VERSION] = RING_VERSION;
+  hdr[Slot.VERSION] = QUEUE_VERSION;
   hdr[Slot.CAPACITY] = capacity;
-  Atomics.store(hdr, Slot.MAGIC, RING_MAGIC);
+  Atomics.store(hdr, Slot.MAGIC, QUEUE_MAGIC);
 }
 
-/** The capacity of the ring initialised at `byteOffset` of `sab`; throws if there is none. */
+/** The capacity of the queue initialised at `byteOffset` of `sab`; throws if there is none. */
 export function readCapacity(sab: SharedArrayBuffer, byteOffset: number): number {
   if (!(sab instanceof SharedArrayBuffer)) {
-    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a ring lives in a SharedArrayBuffer');
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, 'a queue lives in a SharedArrayBuffer');
   }
   checkOffset(sab, byteOffset, 0);
   const hdr = new Int32Array(sab, byteOffset, HEADER_INTS);
-  if (Atomics.load(hdr, Slot.MAGIC) !== RING_MAGIC || hdr[Slot.VERSION] !== RING_VERSION) {
-    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `no ring (version ${RING_VERSION}) at byte ${byteOffset} of this SharedArrayBuffer: call initRing first`);
+  if (Atomics.load(hdr, Slot.MAGIC) !== QUEUE_MAGIC || hdr[Slot.VERSION] !== QUEUE_VERSION) {
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `no queue (version ${QUEUE_VERSION}) at byte ${byteOffset} of this SharedArrayBuffer: call initQueue first`);
   }
   const capacity = hdr[Slot.CAPACITY]!;
   checkCapacity(capacity);
@@ -177,9 +177,9 @@ export function readCapacity(sab: SharedArrayBuffer, byteOffset: number): number
 
 function checkOffset(sab: SharedArrayBuffer, byteOffset: number, capacity: number): void {
   if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % CACHE_LINE_BYTES !== 0) {
-    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ring offset ${byteOffset} must be a multiple of ${CACHE_LINE_BYTES}`);
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `queue offset ${byteOffset} must be a multiple of ${CACHE_LINE_BYTES}`);
   }
-  if (byteOffset + (capacity === 0 ? HEADER_BYTES : ringBytes(capacity)) > sab.byteLength) {
-    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `a ring of ${capacity} bytes at ${byteOffset} overruns its ${sab.byteLength}-byte buffer`);
+  if (byteOffset + (capacity === 0 ? HEADER_BYTES : queueBytes(capacity)) > sab.byteLength) {
+    throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `a queue of ${capacity} bytes at ${byteOffset} overruns its ${sab.byteLength}-byte buffer`);
   }
 }

@@ -1,7 +1,7 @@
 // Runs on: any thread (sleepSync blocks, so it is for worker threads; sleepAsync never
-// blocks and is what the main thread uses). The sleep/wake protocol of a ring's two waits:
+// blocks and is what the main thread uses). The sleep/wake protocol of a queue's two waits:
 // the consumer waiting for records (flag consumerSleeping) and the producer waiting for
-// space (flag producerWaiting). See ring-layout.ts for the slots.
+// space (flag producerWaiting). See queue-layout.ts for the slots.
 //
 //   waiter: 1. re-check a bounded time: spin (sync), or poll microtasks, then setImmediate
 //              turns (async)

@@ -1,15 +1,15 @@
-// Runs on: any thread; one SpscRing object per side (the producer on one thread, the
-// consumer on another), both over the same SharedArrayBuffer. Layout: ring-layout.ts.
+// Runs on: any thread; one SpscQueue object per side (the producer on one thread, the
+// consumer on another), both over the same SharedArrayBuffer. Layout: queue-layout.ts.
 //
 // Single producer, single consumer: exactly one thread writes records and one reads them.
 // Neither object is safe to share between threads or to call re-entrantly (a drain handler
-// must not drain the same ring). close() and wakeConsumer() may be called from any thread
-// holding a SpscRing over the buffer.
+// must not drain the same queue). close() and wakeConsumer() may be called from any thread
+// holding a SpscQueue over the buffer.
 //
 // Waits: a consumer with nothing to read and a producer with no room spin or poll a bounded
 // time, then say they sleep and sleep on Atomics.wait (workers) or Atomics.waitAsync (main
 // thread); the other side notifies only a sleeper. The protocol, and why it cannot lose a
-// wake-up, is in ring-wait.ts.
+// wake-up, is in queue-wait.ts.
 import { ErrorCode, RingkvError } from '../errors.js';
 import {
   DATA_OFFSET,
@@ -18,11 +18,11 @@ import {
   LENGTH_BYTES,
   Slot,
   WRAP_MARKER,
-  initRing,
+  initQueue,
   maxRecordBytes,
   readCapacity,
   recordBytes,
-  ringBytes,
+  queueBytes,
 } from './queue-layout.js';
 import { type WaitCheck, type WaitResult, sleepAsync, sleepSync, wake, wakeAll } from './queue-wait.js';
 
@@ -41,19 +41,19 @@ export const DEFAULT_RELEASE_EVERY = 64;
 
 export type Role = 'producer' | 'consumer';
 
-/** Called for each record by drain(): the payload is `buf[at, at + length)`, a view into the ring. */
+/** Called for each record by drain(): the payload is `buf[at, at + length)`, a view into the queue. */
 export type RecordHandler = (buf: Uint8Array, at: number, length: number) => void;
 
 /** Space handed out by reserve(): write the payload at `buf[at, at + length)`, then commit(). */
 export interface Reservation {
-  /** The ring's data area (the same object for every reservation of a ring). */
+  /** The queue's data area (the same object for every reservation of a queue). */
   readonly buf: Uint8Array;
   at: number;
   length: number;
 }
 
-export interface RingOptions {
-  /** Where the ring starts in its SharedArrayBuffer (a multiple of 64). Default 0. */
+export interface QueueOptions {
+  /** Where the queue starts in its SharedArrayBuffer (a multiple of 64). Default 0. */
   byteOffset?: number;
   /** Sync waits spin this long first. Short (~10-20 µs) when spinning threads outnumber cores. */
   spinMicros?: number;
@@ -67,8 +67,8 @@ export interface RingOptions {
   releaseEvery?: number;
 }
 
-/** Counters kept in the ring's header (either side can read them). */
-export interface RingStats {
+/** Counters kept in the queue's header (either side can read them). */
+export interface QueueStats {
   /** Times the producer woke a sleeping consumer. */
   consumerWakes: number;
   /** Times the consumer went to sleep waiting for records. */
@@ -84,19 +84,19 @@ export interface RingStats {
 function tooLarge(length: number, max: number): RingkvError {
   return new RingkvError(
     ErrorCode.TOO_LARGE,
-    `a ring record of ${length} bytes exceeds this ring's limit of ${max} bytes (half its capacity): split it or send it another way`,
+    `a queue record of ${length} bytes exceeds this queue's limit of ${max} bytes (half its capacity): split it or send it another way`,
   );
 }
 
 function closedError(): RingkvError {
-  return new RingkvError(ErrorCode.CLOSED, 'the ring is closed');
+  return new RingkvError(ErrorCode.CLOSED, 'the queue is closed');
 }
 
-export class SpscRing {
-  /** A new SharedArrayBuffer holding one empty ring of `capacity` data bytes. */
+export class SpscQueue {
+  /** A new SharedArrayBuffer holding one empty queue of `capacity` data bytes. */
   static create(capacity: number = DEFAULT_CAPACITY): { sab: SharedArrayBuffer } {
-    const sab = new SharedArrayBuffer(ringBytes(capacity));
-    initRing(sab, 0, capacity);
+    const sab = new SharedArrayBuffer(queueBytes(capacity));
+    initQueue(sab, 0, capacity);
     return { sab };
   }
 
@@ -139,9 +139,9 @@ export class SpscRing {
   private releasedTail: number;
   private unreleased = 0;
 
-  constructor(sab: SharedArrayBuffer, role: Role, options: RingOptions = {}) {
+  constructor(sab: SharedArrayBuffer, role: Role, options: QueueOptions = {}) {
     if (role !== 'producer' && role !== 'consumer') {
-      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ring role '${String(role)}' (use producer or consumer)`);
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `queue role '${String(role)}' (use producer or consumer)`);
     }
     const byteOffset = options.byteOffset ?? 0;
     this.capacity = readCapacity(sab, byteOffset);
@@ -167,10 +167,10 @@ export class SpscRing {
   // ---- producer ------------------------------------------------------------------------
 
   /**
-   * Copies `src[offset, offset + length)` into the ring as one record. False when the ring
+   * Copies `src[offset, offset + length)` into the queue as one record. False when the queue
    * has no room for it now (after publishing what is pending, so the consumer can make
    * room); the record is then not written. The record becomes visible at the next publish().
-   * REQUIRES: producer; length <= maxRecordBytes (else ERR_TOO_LARGE); ring open (else ERR_CLOSED).
+   * REQUIRES: producer; length <= maxRecordBytes (else ERR_TOO_LARGE); queue open (else ERR_CLOSED).
    */
   tryWrite(src: Uint8Array, offset = 0, length: number = src.length - offset): boolean {
     if (offset < 0 || length < 0 || offset + length > src.length) {
@@ -189,16 +189,16 @@ export class SpscRing {
 
   /**
    * Opens room for a record of up to `length` payload bytes for the caller to encode into
-   * directly; commit() then makes it a record. Returns the ring's single Reservation object
-   * (valid until commit or the next reserve), or undefined when the ring has no room now
+   * directly; commit() then makes it a record. Returns the queue's single Reservation object
+   * (valid until commit or the next reserve), or undefined when the queue has no room now
    * (after publishing what is pending). A second reserve() replaces an uncommitted one.
-   * REQUIRES: producer; length <= maxRecordBytes (else ERR_TOO_LARGE); ring open (else ERR_CLOSED).
+   * REQUIRES: producer; length <= maxRecordBytes (else ERR_TOO_LARGE); queue open (else ERR_CLOSED).
    */
   reserve(length: number): Reservation | undefined {
     if (!this.isProducer) throw wrongRole('reserve', 'producer');
     if ((length >>> 0) !== length || length > this.maxRecordBytes) {
       if (Number.isInteger(length) && length > 0) throw tooLarge(length, this.maxRecordBytes);
-      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ring record length ${length}`);
+      throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `queue record length ${length}`);
     }
     if (Atomics.load(this.hdr, Slot.CLOSED) !== 0) throw closedError();
     const off = this.place(recordBytes(length));
@@ -255,7 +255,7 @@ export class SpscRing {
 
   /**
    * Waits (blocking this thread) until a record of `length` bytes fits: spins spinMicros,
-   * then sleeps on Atomics.wait until the consumer releases space, the ring closes, or
+   * then sleeps on Atomics.wait until the consumer releases space, the queue closes, or
    * `timeoutMs` passes ('idle'). Publishes pending records first. Never spins unbounded.
    * For worker threads only: the main thread uses waitForSpaceAsync.
    * REQUIRES: producer; length <= maxRecordBytes (else ERR_TOO_LARGE).
@@ -305,7 +305,7 @@ export class SpscRing {
   private startSpaceWait(length: number): void {
     if (!this.isProducer) throw wrongRole('waitForSpace', 'producer');
     if (length > this.maxRecordBytes) throw tooLarge(length, this.maxRecordBytes);
-    if ((length >>> 0) !== length) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ring record length ${length}`);
+    if ((length >>> 0) !== length) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `queue record length ${length}`);
     this.reservedLength = -1;
     this.waitLength = length;
     this.publish();
@@ -320,7 +320,7 @@ export class SpscRing {
 
   /**
    * Hands each published record, oldest first, to `handler` as a view `buf[at, at+length)`
-   * into the ring, until the ring is empty (re-reading head when it catches up, so records
+   * into the queue, until the queue is empty (re-reading head when it catches up, so records
    * published meanwhile join this batch) or `max` records were handled. Returns the count.
    *
    * With `release` (the default) the space of a record is given back to the producer after
@@ -352,7 +352,7 @@ export class SpscRing {
         continue;
       }
       if (length > maxRecord) {
-        throw new RingkvError(ErrorCode.CORRUPTION, `ring record length ${length} at offset ${off} exceeds ${maxRecord}: the ring is corrupt`);
+        throw new RingkvError(ErrorCode.CORRUPTION, `queue record length ${length} at offset ${off} exceeds ${maxRecord}: the queue is corrupt`);
       }
       tail = (tail + recordBytes(length)) >>> 0;
       this.tail = tail;
@@ -384,7 +384,7 @@ export class SpscRing {
   }
 
   /**
-   * Blocks this thread until records are published ('ready'), the ring is closed and
+   * Blocks this thread until records are published ('ready'), the queue is closed and
    * drained ('closed'), or `timeoutMs` passes or wakeConsumer() kicks it ('idle'): spins
    * spinMicros re-reading head, then says it sleeps and Atomics.waits. Releases drained
    * space first. For worker threads: the main thread uses consumerSleepAsync.
@@ -435,7 +435,7 @@ export class SpscRing {
   // ---- both sides ----------------------------------------------------------------------
 
   /**
-   * Closes the ring for both sides and wakes whoever waits. A producer publishes its
+   * Closes the queue for both sides and wakes whoever waits. A producer publishes its
    * pending records first: the consumer still drains everything published before the
    * close, then its waits return 'closed'. Writes after a close throw ERR_CLOSED; a
    * producer waiting for space gets 'closed'. Idempotent; any thread.
@@ -456,7 +456,7 @@ export class SpscRing {
   }
 
   /** The header's counters. Allocates: not for hot paths. */
-  stats(): RingStats {
+  stats(): QueueStats {
     const hdr = this.hdr;
     return {
       consumerWakes: Atomics.load(hdr, Slot.STAT_CONSUMER_WAKES),
@@ -469,10 +469,10 @@ export class SpscRing {
 }
 
 function wrongRole(op: string, role: Role): RingkvError {
-  return new RingkvError(ErrorCode.INVALID_ARGUMENT, `${op}() is for the ${role} side of a ring`);
+  return new RingkvError(ErrorCode.INVALID_ARGUMENT, `${op}() is for the ${role} side of a queue`);
 }
 
 function nonNegative(value: number, name: string): number {
-  if (!(value >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ring option ${name} ${value} (must be >= 0)`);
+  if (!(value >= 0)) throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `queue option ${name} ${value} (must be >= 0)`);
   return value;
 }

@@ -1,4 +1,4 @@
-// Runs on: the consumer thread of one ring (the coordinator's reply loop on the main thread,
+// Runs on: the consumer thread of one queue (the coordinator's reply loop on the main thread,
 // or a shard's serve loop on its worker). Joins the fragments of a big frame (fragment.ts)
 // back into one buffer, and hands the frame on only once every byte of it arrived.
 //
@@ -13,7 +13,7 @@ import { type FragmentHeader, fragmentCorruption, readFragmentHeader } from './f
 /** A joined frame's buffer up to this size is kept for the next one: a 16 MiB value plus its frame. */
 export const KEEP_REASSEMBLY_BYTES = 17 * 1024 * 1024;
 
-/** One ring's reassembly state. Not shared: owned by the ring's consumer. */
+/** One queue's reassembly state. Not shared: owned by the queue's consumer. */
 export class Reassembler {
   /** Fragments read. */
   fragments = 0;
@@ -89,7 +89,7 @@ export class Reassembler {
     lent.length = 0;
   }
 
-  /** Drops a partial frame (its producer died or closed the ring) and the kept buffer. */
+  /** Drops a partial frame (its producer died or closed the queue) and the kept buffer. */
   reset(): void {
     this.buf = undefined;
     this.spare = undefined;

@@ -1,8 +1,8 @@
 // Runs on: a shard worker thread. The shard's end of a shard link (channel.ts describes the
 // link): consumes requests in batches, joining big ones from their fragments, and produces
-// replies, blocking while the ring is full (it never runs on the main thread).
+// replies, blocking while the queue is full (it never runs on the main thread).
 import { ErrorCode, RingkvError, hasCode } from '../errors.js';
-import { type RecordHandler, type Reservation, SpscRing } from './queue.js';
+import { type RecordHandler, type Reservation, SpscQueue } from './queue.js';
 import { nextImmediate } from './queue-wait.js';
 import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFragment, writeFragment } from './fragment.js';
 import { Reassembler } from './reassembler.js';
@@ -45,7 +45,7 @@ export interface ShardChannelOptions {
   idleWaitMs?: number;
   /** While busy, run the event loop at least this often. Default 5 ms. */
   yieldEveryMs?: number;
-  /** Largest frame either way (fragmented when above a ring record). Default 64 MiB. */
+  /** Largest frame either way (fragmented when above a queue record). Default 64 MiB. */
   maxFrameBytes?: number;
 }
 
@@ -54,9 +54,9 @@ export interface ShardChannelOptions {
  * Worker thread only (it blocks on Atomics.wait while idle).
  */
 export class ShardChannel {
-  readonly requests: SpscRing;
-  readonly replies: SpscRing;
-  /** Largest frame either way; frames above a ring record cross as fragments. */
+  readonly requests: SpscQueue;
+  readonly replies: SpscQueue;
+  /** Largest frame either way; frames above a queue record cross as fragments. */
   readonly maxFrameBytes: number;
   /** Big replies written completely. */
   bigFramesWritten = 0;
@@ -68,7 +68,7 @@ export class ShardChannel {
   private replySeq = 0;
   /** Joins big requests. */
   readonly reassembler: Reassembler;
-  /** Whole-frame requests of the current batch handed out as views into the ring. */
+  /** Whole-frame requests of the current batch handed out as views into the queue. */
   private ringViews = 0;
   /**
    * Milliseconds this thread spent waiting (spinning or asleep) for requests or for reply
@@ -80,8 +80,8 @@ export class ShardChannel {
   readonly startedAt = performance.now();
 
   constructor(sab: SharedArrayBuffer, options: ShardChannelOptions = {}) {
-    this.requests = new SpscRing(sab, 'consumer', { spinMicros: options.spinMicros ?? SHARD_SPIN_MICROS });
-    this.replies = new SpscRing(sab, 'producer', { byteOffset: replyOffset(sab), spinMicros: options.spinMicros ?? SHARD_SPIN_MICROS });
+    this.requests = new SpscQueue(sab, 'consumer', { spinMicros: options.spinMicros ?? SHARD_SPIN_MICROS });
+    this.replies = new SpscQueue(sab, 'producer', { byteOffset: replyOffset(sab), spinMicros: options.spinMicros ?? SHARD_SPIN_MICROS });
     this.idleWaitMs = options.idleWaitMs ?? SHARD_IDLE_WAIT_MS;
     this.yieldEveryMs = options.yieldEveryMs ?? SHARD_YIELD_EVERY_MS;
     this.maxFrameBytes = frameLimit(options.maxFrameBytes);
@@ -90,7 +90,7 @@ export class ShardChannel {
   }
 
   /**
-   * Writes a reply, blocking this thread while the replies ring is full (the coordinator
+   * Writes a reply, blocking this thread while the replies queue is full (the coordinator
    * drains it asynchronously, so this cannot deadlock while its reply loop runs). A reply
    * above replies.maxRecordBytes is written as fragments, one after the other.
    * REQUIRES: length <= maxFrameBytes (else ERR_TOO_LARGE, nothing written); open (else ERR_CLOSED).
@@ -139,9 +139,9 @@ export class ShardChannel {
 
   /**
    * `onRequest` behind a check for fragments: whole frames go straight to it (views into the
-   * ring until the batch ends), fragments are copied out and joined first. While the batch
-   * holds no view into the ring, each fragment's space is released at once, so a big request
-   * streams through a ring smaller than itself without waiting for the batch to end.
+   * queue until the batch ends), fragments are copied out and joined first. While the batch
+   * holds no view into the queue, each fragment's space is released at once, so a big request
+   * streams through a queue smaller than itself without waiting for the batch to end.
    */
   private joining(onRequest: RecordHandler): RecordHandler {
     const requests = this.requests;
@@ -192,7 +192,7 @@ export class ShardChannel {
     }
   }
 
-  /** Closes both rings (the coordinator's reply loop ends after the replies published so far). */
+  /** Closes both queues (the coordinator's reply loop ends after the replies published so far). */
   close(): void {
     if (!this.replies.closed) this.replies.close();
     this.requests.close();
@@ -205,7 +205,7 @@ export class ShardChannel {
     if (s === 'closed') throw closedError();
   }
 
-  /** Writes a big reply as fragments, blocking while the ring is full; publishes each so the coordinator copies while the next is written. */
+  /** Writes a big reply as fragments, blocking while the queue is full; publishes each so the coordinator copies while the next is written. */
   private replyBig(frame: Uint8Array, offset: number, length: number): void {
     const dataBytes = this.fragmentBytes;
     if (length > this.maxFrameBytes || dataBytes === 0) throw frameTooLarge(length, this.maxFrameBytes, dataBytes);

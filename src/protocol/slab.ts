@@ -1,5 +1,5 @@
 // Runs on: any thread (one Slab per thread). Copies of bytes that must outlive the buffer
-// they arrived in (a ring record, a reused frame), without a fresh ArrayBuffer each.
+// they arrived in (a queue record, a reused frame), without a fresh ArrayBuffer each.
 //
 // Allocating a Uint8Array of more than 64 bytes costs ~0.4-1 µs here (an off-heap backing
 // store, and the GC work to free it), more than everything else a request does (docs/notes.md:

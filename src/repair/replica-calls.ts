@@ -2,7 +2,7 @@
 // (TREE, RANGE, REPLICATE, REPLICATE_MANY, PURGE, DROP), each checked: an ERROR reply becomes a RingkvError with the replica's code,
 // any other unexpected reply ERR_PROTOCOL (counted as a bad reply). Byte fields of the
 // replies are copied while the transport's reply buffer is still valid (a shard's replies
-// are views into its ring, reused once the sink returns), so callers may keep them.
+// are views into its queue, reused once the sink returns), so callers may keep them.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { TOKEN_END } from '../hash/index.js';
 import { FrameType, HASH_BYTES, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';

@@ -94,7 +94,7 @@ export const TREE_MAX_ENTRIES = 8192;
 export const RANGE_MAX_ENTRIES = 4096;
 /**
  * Most bytes of keys and objects in one OBJECTS reply (more only to finish a token, or for
- * a single larger object): half the largest record of a default 1 MiB reply ring.
+ * a single larger object): half the largest record of a default 1 MiB reply queue.
  */
 export const RANGE_MAX_BYTES = 256 * 1024;
 

@@ -1,4 +1,4 @@
-// Frames larger than a ring record between the main thread and a real echo worker: they
+// Frames larger than a queue record between the main thread and a real echo worker: they
 // cross as fragments both ways and come back byte for byte; small frames overtake a big one
 // that waits for room; a side that dies or closes in the middle of a big frame leaves
 // nothing half-delivered on the other.
@@ -42,7 +42,7 @@ test('frames of every size around the record and fragment limits echo back intac
   assert.equal(order(true), [4, 6, 7, 8, 9, 10], 'fragmented frames keep their order');
 });
 
-test('600 KiB, 1 MiB and 16 MiB frames cross a 1 MiB ring both ways intact', async () => {
+test('600 KiB, 1 MiB and 16 MiB frames cross a 1 MiB queue both ways intact', async () => {
   const lengths = [600 * 1024, 1 << 20, 16 << 20, 600 * 1024];
   const got = await echoAll(1 << 20, lengths);
   assert.equal(got.lengths, lengths);
@@ -67,7 +67,7 @@ test('small frames sent while a big one waits for room overtake it; every frame 
     }
     if (order.length === small + 2) finish();
   });
-  // The shard sleeps on STALL: the big frame fills the ring and waits; the small frames go
+  // The shard sleeps on STALL: the big frame fills the queue and waits; the small frames go
   // into the backlog, which is written before the big frame's remaining fragments.
   channel.send(STALL);
   channel.send(bigFrame(1 << 20, 7));
@@ -108,7 +108,7 @@ test('a shard that dies in the middle of a big reply: nothing half is handed on,
 test('a coordinator that closes in the middle of a big request: the shard never sees a partial frame', async () => {
   const { channel, served } = await startEcho(1 << 20);
   let closing: Promise<void> | undefined;
-  // The shard sleeps on STALL while the big frame fills the ring; it answers STALL only after
+  // The shard sleeps on STALL while the big frame fills the queue; it answers STALL only after
   // draining those fragments, and the close comes as that answer arrives: mid-frame.
   void channel.onReplies((_buf, _at, length) => {
     if (length === 3) closing = channel.close();
@@ -125,7 +125,7 @@ test('a coordinator that closes in the middle of a big request: the shard never 
   assert.is(report.largest, 3);
 });
 
-test('many big frames in a row through a ring smaller than each stay intact and in order', async () => {
+test('many big frames in a row through a queue smaller than each stay intact and in order', async () => {
   const lengths = Array.from({ length: 12 }, (_, i) => 100_000 + i * 37_001);
   const got = await echoAll(1 << 16, lengths);
   assert.equal(got.lengths, lengths);

@@ -21,7 +21,7 @@ test('1M frames through a worker echo and back: in order, intact, none lost or d
   const finished = new Promise<void>((resolve) => (finish = resolve));
   // Frames owed to keep `inFlight` outstanding. The shard gives request space back only at
   // the end of a batch, and a batch goes on while requests keep coming, so even 1000 frames
-  // in flight can meet a full ring for a moment (it did on a loaded CI machine): then the
+  // in flight can meet a full queue for a moment (it did on a loaded CI machine): then the
   // rest wait and are tried again shortly.
   let owed = 0;
   let retry: NodeJS.Timeout | undefined;
@@ -63,7 +63,7 @@ test('1M frames through a worker echo and back: in order, intact, none lost or d
   await within(5000, served, 'worker serve() returning');
 });
 
-test('send() never drops: frames beyond a full ring wait in a backlog, in order', async () => {
+test('send() never drops: frames beyond a full queue wait in a backlog, in order', async () => {
   const { channel } = await startEcho(1024);
   const total = 50_000;
   let received = 0;

@@ -7,12 +7,12 @@
 //            (close the channel), STALL (sleep STALL_MS first, as a busy shard would) and
 //            DIE (write half of a big reply's fragments, then exit the thread). When serve()
 //            returns it posts an EchoReport, then 'served'.
-//   consume  drain a ring, checking each record against the test pattern; report on close
-//   produce  write `count` pattern records into a ring (waiting for space), then close it
+//   consume  drain a queue, checking each record against the test pattern; report on close
+//   produce  write `count` pattern records into a queue (waiting for space), then close it
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShardChannel } from '../../src/ipc/channel.js';
 import { fragmentDataBytes, writeFragment } from '../../src/ipc/fragment.js';
-import { SpscRing } from '../../src/ipc/queue.js';
+import { SpscQueue } from '../../src/ipc/queue.js';
 
 // ---- the test pattern ------------------------------------------------------------------
 
@@ -60,12 +60,12 @@ export interface WorkerReport {
   count: number;
   /** consume: records out of order, duplicated or with wrong bytes. */
   bad: number;
-  /** produce: the ring was closed under it. */
+  /** produce: the queue was closed under it. */
   closed: boolean;
 }
 
 function consume(data: EchoWorkerData): void {
-  const ring = new SpscRing(data.sab, 'consumer', { spinMicros: data.spinMicros ?? 50 });
+  const queue = new SpscQueue(data.sab, 'consumer', { spinMicros: data.spinMicros ?? 50 });
   let count = 0;
   let bad = 0;
   const handler = (buf: Uint8Array, at: number, length: number): void => {
@@ -74,16 +74,16 @@ function consume(data: EchoWorkerData): void {
   };
   parentPort!.postMessage('ready');
   for (;;) {
-    ring.drain(handler);
-    if (ring.consumerSleepSync(data.waitMs ?? 1000) === 'closed') break;
+    queue.drain(handler);
+    if (queue.consumerSleepSync(data.waitMs ?? 1000) === 'closed') break;
   }
-  ring.drain(handler);
+  queue.drain(handler);
   const report: WorkerReport = { count, bad, closed: true };
   parentPort!.postMessage(report);
 }
 
 function produce(data: EchoWorkerData): void {
-  const ring = new SpscRing(data.sab, 'producer', { spinMicros: data.spinMicros ?? 50 });
+  const queue = new SpscQueue(data.sab, 'producer', { spinMicros: data.spinMicros ?? 50 });
   const total = data.count ?? 0;
   parentPort!.postMessage('ready');
   let sent = 0;
@@ -91,20 +91,20 @@ function produce(data: EchoWorkerData): void {
   outer: while (sent < total) {
     const length = patternLength(sent, data.maxLength);
     for (;;) {
-      const r = ring.closed ? undefined : ring.reserve(length);
+      const r = queue.closed ? undefined : queue.reserve(length);
       if (r !== undefined) {
         writePattern(r.buf, r.at, length, sent);
-        ring.commit();
+        queue.commit();
         break;
       }
-      if (ring.waitForSpaceSync(length, data.waitMs ?? 10_000) === 'closed') {
+      if (queue.waitForSpaceSync(length, data.waitMs ?? 10_000) === 'closed') {
         closed = true;
         break outer;
       }
     }
     sent++;
   }
-  if (!closed) ring.close();
+  if (!closed) queue.close();
   const report: WorkerReport = { count: sent, bad: 0, closed };
   parentPort!.postMessage(report);
 }

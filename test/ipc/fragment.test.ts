@@ -1,4 +1,4 @@
-// The fragment record and its reassembly, in one thread over a real ring: fragmentation and
+// The fragment record and its reassembly, in one thread over a real queue: fragmentation and
 // joining byte for byte, whole frames between fragments, a partial frame never handed on,
 // every malformed or out-of-order fragment refused as corruption, and buffer reuse.
 import { test } from 'uvu';
@@ -13,21 +13,21 @@ import {
   writeFragment,
 } from '../../src/ipc/fragment.js';
 import { Reassembler } from '../../src/ipc/reassembler.js';
-import { SpscRing } from '../../src/ipc/queue.js';
+import { SpscQueue } from '../../src/ipc/queue.js';
 import { FrameWriter, MAX_FRAME_BYTES } from '../../src/protocol/index.js';
 import { bigFrame, checkBigFrame } from './echo-harness.js';
 
 const MAX = 1 << 20;
 
-/** A producer and a consumer over one new ring of `capacity` bytes, in this thread. */
-function ring(capacity: number): { producer: SpscRing; consumer: SpscRing } {
-  const { sab } = SpscRing.create(capacity);
-  return { producer: new SpscRing(sab, 'producer'), consumer: new SpscRing(sab, 'consumer') };
+/** A producer and a consumer over one new queue of `capacity` bytes, in this thread. */
+function queue(capacity: number): { producer: SpscQueue; consumer: SpscQueue } {
+  const { sab } = SpscQueue.create(capacity);
+  return { producer: new SpscQueue(sab, 'producer'), consumer: new SpscQueue(sab, 'consumer') };
 }
 
-/** Streams `frames` (whole when they fit a record, else as fragments) through the ring; returns what the reader handed on. */
+/** Streams `frames` (whole when they fit a record, else as fragments) through the queue; returns what the reader handed on. */
 function stream(capacity: number, frames: Uint8Array[]): Uint8Array[] {
-  const { producer, consumer } = ring(capacity);
+  const { producer, consumer } = queue(capacity);
   const dataBytes = fragmentDataBytes(producer.maxRecordBytes);
   const reassembler = new Reassembler(MAX);
   const out: Uint8Array[] = [];
@@ -68,7 +68,7 @@ function code(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-test('fragmentation: frames of 1 byte over a record up to many times the ring are joined byte for byte', () => {
+test('fragmentation: frames of 1 byte over a record up to many times the queue are joined byte for byte', () => {
   for (const capacity of [64, 1024, 1 << 16]) {
     const record = capacity / 2 - 4;
     const lengths = [record + 1, 2 * record, 3 * record + 5, 7 * capacity + 3];
@@ -80,7 +80,7 @@ test('fragmentation: frames of 1 byte over a record up to many times the ring ar
 });
 
 test('whole frames between the fragments of a big frame pass straight through', () => {
-  const { producer, consumer } = ring(1024);
+  const { producer, consumer } = queue(1024);
   const dataBytes = fragmentDataBytes(producer.maxRecordBytes);
   const big = bigFrame(2000, 5);
   const seen: string[] = [];
@@ -158,7 +158,7 @@ test('no protocol frame reads as a fragment: a frame starts with its length, bel
   assert.ok(isFragment(f, 0, f.length));
 });
 
-test('fragment size: 128 KiB on big rings, what a record leaves on small ones, none on a ring too small', () => {
+test('fragment size: 128 KiB on big queues, what a record leaves on small ones, none on a queue too small', () => {
   assert.is(fragmentDataBytes((1 << 20) / 2 - 4), FRAGMENT_DATA_BYTES);
   assert.is(fragmentDataBytes(2044), 2024);
   assert.is(fragmentDataBytes(28), 8);

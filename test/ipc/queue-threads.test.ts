@@ -1,10 +1,10 @@
-// SpscRing between the main thread and a real worker thread over a real SharedArrayBuffer:
+// SpscQueue between the main thread and a real worker thread over a real SharedArrayBuffer:
 // back-pressure both ways, the sleep/wake protocol (and its notify counts), close.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { SpscRing } from '../../src/ipc/queue.js';
+import { SpscQueue } from '../../src/ipc/queue.js';
 import { type EchoWorkerData, type WorkerReport, patternLength, readPattern, writePattern } from './echo-worker.js';
 import { within } from './echo-harness.js';
 
@@ -38,11 +38,11 @@ test.after(async () => {
   await Promise.all([...workers].map((w) => w.terminate()));
 });
 
-test('a worker producer blocked on a full ring resumes as the main thread drains (sync wait vs async drain)', async () => {
-  const { sab } = SpscRing.create(256);
+test('a worker producer blocked on a full queue resumes as the main thread drains (sync wait vs async drain)', async () => {
+  const { sab } = SpscQueue.create(256);
   const count = 20_000;
   const { report } = await start({ mode: 'produce', sab, count, maxLength: 100 });
-  const ring = new SpscRing(sab, 'consumer');
+  const queue = new SpscQueue(sab, 'consumer');
   let next = 0;
   let bad = 0;
   const handler = (buf: Uint8Array, at: number, length: number): void => {
@@ -51,155 +51,155 @@ test('a worker producer blocked on a full ring resumes as the main thread drains
   };
   await within(20_000, (async () => {
     for (let round = 0; ; round++) {
-      ring.drain(handler, 1 + (round % 5));
+      queue.drain(handler, 1 + (round % 5));
       if (round % 500 === 0) await new Promise((r) => setTimeout(r, 2)); // a slow consumer now and then
-      if ((await ring.consumerSleepAsync(1000)) === 'closed') break;
+      if ((await queue.consumerSleepAsync(1000)) === 'closed') break;
     }
   })(), 'drain');
   const r = await within(10_000, report, 'producer report');
   assert.is(r.count, count);
   assert.is(next, count, 'every record arrived once');
   assert.is(bad, 0, 'in order and intact');
-  const stats = ring.stats();
+  const stats = queue.stats();
   assert.ok(stats.producerSleeps > 0, `the producer slept for space (${stats.producerSleeps} times)`);
   assert.ok(stats.producerWakes > 0 && stats.producerWakes <= stats.producerSleeps, 'and was woken, at most once per sleep');
 });
 
 test('a main-thread producer waits for space asynchronously while a worker drains', async () => {
-  const { sab } = SpscRing.create(256);
+  const { sab } = SpscQueue.create(256);
   const count = 20_000;
   const { report } = await start({ mode: 'consume', sab, maxLength: 100 });
-  const ring = new SpscRing(sab, 'producer');
+  const queue = new SpscQueue(sab, 'producer');
   let waits = 0;
   await within(20_000, (async () => {
     for (let seq = 0; seq < count; seq++) {
       const length = patternLength(seq, 100);
-      let r = ring.reserve(length);
+      let r = queue.reserve(length);
       while (r === undefined) {
         waits++;
-        assert.is(await ring.waitForSpaceAsync(length, 5000), 'ready');
-        r = ring.reserve(length);
+        assert.is(await queue.waitForSpaceAsync(length, 5000), 'ready');
+        r = queue.reserve(length);
       }
       writePattern(r.buf, r.at, length, seq);
-      ring.commit();
+      queue.commit();
     }
-    ring.close();
+    queue.close();
   })(), 'produce');
   const r = await within(10_000, report, 'consumer report');
   assert.is(r.count, count);
   assert.is(r.bad, 0);
-  assert.ok(waits > 0, 'the ring filled up');
+  assert.ok(waits > 0, 'the queue filled up');
 });
 
 test('a sleeping consumer is woken by a write; an awake one gets no notify', async () => {
-  const { sab } = SpscRing.create(64 * 1024);
+  const { sab } = SpscQueue.create(64 * 1024);
   // The worker spins 300 ms after each drain before it sleeps.
   const { report } = await start({ mode: 'consume', sab, spinMicros: 300_000, maxLength: 50 });
-  const ring = new SpscRing(sab, 'producer');
+  const queue = new SpscQueue(sab, 'producer');
   const write = (seq: number): void => {
     const length = patternLength(seq, 50);
-    const r = ring.reserve(length)!;
+    const r = queue.reserve(length)!;
     writePattern(r.buf, r.at, length, seq);
-    ring.commit();
-    ring.publish();
+    queue.commit();
+    queue.publish();
   };
   for (let seq = 0; seq < 200; seq++) write(seq); // each published alone, the consumer awake
-  await until(() => ring.stats().usedBytes === 0, 5000, 'consumer drained');
-  let s = ring.stats();
+  await until(() => queue.stats().usedBytes === 0, 5000, 'consumer drained');
+  let s = queue.stats();
   assert.is(s.consumerSleeps, 0, 'the consumer was spinning, not asleep');
   assert.is(s.consumerWakes, 0, 'so no write notified it');
-  await until(() => ring.stats().consumerSleeps === 1, 5000, 'consumer asleep');
+  await until(() => queue.stats().consumerSleeps === 1, 5000, 'consumer asleep');
   write(200);
-  await until(() => ring.stats().usedBytes === 0, 5000, 'sleeping consumer drained the new record');
-  s = ring.stats();
+  await until(() => queue.stats().usedBytes === 0, 5000, 'sleeping consumer drained the new record');
+  s = queue.stats();
   assert.is(s.consumerWakes, 1, 'one write to a sleeper: one notify');
   for (let seq = 201; seq < 300; seq++) write(seq);
-  ring.close();
+  queue.close();
   const r = await within(5000, report, 'consumer report');
   assert.is(r.count, 300);
   assert.is(r.bad, 0);
-  assert.ok(ring.stats().consumerWakes <= 2, 'at most one more notify for the next sleep');
+  assert.ok(queue.stats().consumerWakes <= 2, 'at most one more notify for the next sleep');
 });
 
 test('no wake-up is lost: with spinning off and unbounded waits, both directions finish', async () => {
   // Every wait goes through the flag protocol: a lost wake-up would hang (and fail here).
   const count = 30_000;
   {
-    const { sab } = SpscRing.create(1024);
+    const { sab } = SpscQueue.create(1024);
     const { report } = await start({ mode: 'consume', sab, spinMicros: 0, waitMs: Infinity, maxLength: 60 });
-    const ring = new SpscRing(sab, 'producer', { pollMicros: 0, publishEvery: 1 });
+    const queue = new SpscQueue(sab, 'producer', { pollMicros: 0, publishEvery: 1 });
     await within(30_000, (async () => {
       for (let seq = 0; seq < count; seq++) {
         const length = patternLength(seq, 60);
-        let r = ring.reserve(length);
+        let r = queue.reserve(length);
         while (r === undefined) {
-          assert.is(await ring.waitForSpaceAsync(length), 'ready');
-          r = ring.reserve(length);
+          assert.is(await queue.waitForSpaceAsync(length), 'ready');
+          r = queue.reserve(length);
         }
         writePattern(r.buf, r.at, length, seq);
-        ring.commit();
+        queue.commit();
         if (seq % 50 === 0) await new Promise((resolve) => setImmediate(resolve)); // let the consumer sleep now and then
       }
-      ring.close();
+      queue.close();
     })(), 'main -> worker');
     const r = await within(30_000, report, 'consumer report');
     assert.is(r.count, count);
     assert.is(r.bad, 0);
-    const stats = ring.stats();
+    const stats = queue.stats();
     assert.ok(stats.consumerSleeps > 0 && stats.consumerWakes > 0, `the consumer slept (${stats.consumerSleeps}) and was woken (${stats.consumerWakes})`);
   }
   {
-    const { sab } = SpscRing.create(1024);
-    const ring = new SpscRing(sab, 'consumer', { pollMicros: 0 });
+    const { sab } = SpscQueue.create(1024);
+    const queue = new SpscQueue(sab, 'consumer', { pollMicros: 0 });
     const { report } = await start({ mode: 'produce', sab, count, spinMicros: 0, waitMs: Infinity, maxLength: 60 });
     let next = 0;
     let bad = 0;
     await within(30_000, (async () => {
       for (let round = 0; ; round++) {
-        ring.drain((buf, at, length) => {
+        queue.drain((buf, at, length) => {
           if (readPattern(buf, at, length) !== next++) bad++;
         }, 1 + (round % 7));
-        if (round % 3 === 0 && (await ring.consumerSleepAsync()) === 'closed') break;
+        if (round % 3 === 0 && (await queue.consumerSleepAsync()) === 'closed') break;
       }
     })(), 'worker -> main');
     assert.is((await report).count, count);
     assert.is(next, count);
     assert.is(bad, 0);
-    const stats = ring.stats();
+    const stats = queue.stats();
     assert.ok(stats.producerSleeps > 0 && stats.producerWakes > 0, `the producer slept (${stats.producerSleeps}) and was woken (${stats.producerWakes})`);
   }
 });
 
 test('closing from the main thread ends a worker producer blocked on space', async () => {
-  const { sab } = SpscRing.create(64);
+  const { sab } = SpscQueue.create(64);
   const { report } = await start({ mode: 'produce', sab, count: 1000, maxLength: 20 });
-  const ring = new SpscRing(sab, 'consumer');
-  await until(() => ring.stats().producerSleeps > 0, 5000, 'producer asleep on a full ring');
-  ring.close();
+  const queue = new SpscQueue(sab, 'consumer');
+  await until(() => queue.stats().producerSleeps > 0, 5000, 'producer asleep on a full queue');
+  queue.close();
   const r = await within(5000, report, 'producer report');
   assert.is(r.closed, true);
   assert.ok(r.count < 1000);
 });
 
 test('closing from a worker producer ends a main-thread consumer parked on waitAsync, after the last record', async () => {
-  const { sab } = SpscRing.create(4096);
-  const ring = new SpscRing(sab, 'consumer', { pollMicros: 0 });
+  const { sab } = SpscQueue.create(4096);
+  const queue = new SpscQueue(sab, 'consumer', { pollMicros: 0 });
   const { report } = await start({ mode: 'produce', sab, count: 10, maxLength: 20 });
   let n = 0;
   for (;;) {
-    n += ring.drain(() => {});
-    const s = await within(5000, ring.consumerSleepAsync(), 'consumer wait');
+    n += queue.drain(() => {});
+    const s = await within(5000, queue.consumerSleepAsync(), 'consumer wait');
     if (s === 'closed') break;
   }
   assert.is(n, 10);
   assert.is((await report).count, 10);
-  assert.is(ring.consumerSleepSync(0), 'closed');
+  assert.is(queue.consumerSleepSync(0), 'closed');
 });
 
 test('closing from the consumer side fails a main-thread producer waiting for space', async () => {
-  const { sab } = SpscRing.create(64);
-  const producer = new SpscRing(sab, 'producer');
-  const consumer = new SpscRing(sab, 'consumer');
+  const { sab } = SpscQueue.create(64);
+  const producer = new SpscQueue(sab, 'producer');
+  const consumer = new SpscQueue(sab, 'consumer');
   while (producer.tryWrite(new Uint8Array(8)));
   const waiting = producer.waitForSpaceAsync(8);
   setTimeout(() => consumer.close(), 5);

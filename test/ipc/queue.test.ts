@@ -1,20 +1,20 @@
-// SpscRing on one thread: the record format, wrap-around, full/empty, publish, close,
-// errors. Cross-thread behaviour (sleeping, waking, back-pressure) is in ring-threads.test.ts.
+// SpscQueue on one thread: the record format, wrap-around, full/empty, publish, close,
+// errors. Cross-thread behaviour (sleeping, waking, back-pressure) is in queue-threads.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { SpscRing } from '../../src/ipc/queue.js';
+import { SpscQueue } from '../../src/ipc/queue.js';
 import { Random } from '../../src/storage/random.js';
-import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initRing, recordBytes, ringBytes } from '../../src/ipc/queue-layout.js';
+import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initQueue, recordBytes, queueBytes } from '../../src/ipc/queue-layout.js';
 import { patternLength, readPattern, writePattern } from './echo-worker.js';
 
-function pair(capacity: number, options = {}): { p: SpscRing; c: SpscRing; sab: SharedArrayBuffer } {
-  const { sab } = SpscRing.create(capacity);
-  return { sab, p: new SpscRing(sab, 'producer', options), c: new SpscRing(sab, 'consumer', options) };
+function pair(capacity: number, options = {}): { p: SpscQueue; c: SpscQueue; sab: SharedArrayBuffer } {
+  const { sab } = SpscQueue.create(capacity);
+  return { sab, p: new SpscQueue(sab, 'producer', options), c: new SpscQueue(sab, 'consumer', options) };
 }
 
 /** Drains `c` into an array of copies. */
-function drainAll(c: SpscRing, max?: number): Uint8Array[] {
+function drainAll(c: SpscQueue, max?: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   c.drain((buf, at, length) => out.push(buf.slice(at, at + length)), max);
   return out;
@@ -112,7 +112,7 @@ test('wrap-around: records start at every 8-aligned offset and wrap from every o
       read++;
     });
     assert.is(read, written);
-    assert.is(starts.size, capacity / 8, `records started at every offset of a ${capacity}-byte ring: ${[...starts].sort((a, b) => a - b)}`);
+    assert.is(starts.size, capacity / 8, `records started at every offset of a ${capacity}-byte queue: ${[...starts].sort((a, b) => a - b)}`);
     // A record wraps when it does not fit before the end: possible from every offset within
     // the largest record's size of the end; each of them was hit.
     const maxNeed = recordBytes(p.maxRecordBytes);
@@ -138,9 +138,9 @@ test('a record exactly filling the space to the end needs no wrap marker', () =>
   assert.equal(drainAll(c).map((b) => b.length), [12, 0]);
 });
 
-test('a full ring refuses a write, then takes it after the consumer drains', () => {
+test('a full queue refuses a write, then takes it after the consumer drains', () => {
   const { p, c } = pair(64);
-  const rec = bytes(12, 3); // 16 bytes a record: 4 fill the ring
+  const rec = bytes(12, 3); // 16 bytes a record: 4 fill the queue
   for (let i = 0; i < 4; i++) assert.ok(p.tryWrite(rec), `record ${i}`);
   assert.is(p.tryWrite(rec), false, 'full');
   assert.is(p.reserve(0), undefined, 'no room even for an empty record');
@@ -218,7 +218,7 @@ test('tryWrite copies a sub-range of its source', () => {
   assert.is(code(() => p.tryWrite(src, 290, 20)), ErrorCode.INVALID_ARGUMENT);
 });
 
-test('a record larger than half the ring is ERR_TOO_LARGE; the largest allowed fits even at a bad offset', () => {
+test('a record larger than half the queue is ERR_TOO_LARGE; the largest allowed fits even at a bad offset', () => {
   const { p, c } = pair(1024);
   const max = p.maxRecordBytes;
   assert.is(max, 508);
@@ -234,26 +234,26 @@ test('a record larger than half the ring is ERR_TOO_LARGE; the largest allowed f
   assert.is(err.code, ErrorCode.TOO_LARGE);
   assert.match(err.message, /509 bytes exceeds .* 508 bytes .* split it/);
   assert.is(code(() => p.waitForSpaceSync(max + 1, 0)), ErrorCode.TOO_LARGE);
-  // Move head to 520 (8 bytes past the middle), empty the ring, then write the largest
+  // Move head to 520 (8 bytes past the middle), empty the queue, then write the largest
   // record: 504 bytes are left before the end, so it wraps.
   p.tryWrite(new Uint8Array(max));
   p.tryWrite(new Uint8Array(4));
   p.publish();
   drainAll(c);
-  assert.ok(p.tryWrite(bytes(max, 1)), 'the largest record fits an empty ring wherever head is');
+  assert.ok(p.tryWrite(bytes(max, 1)), 'the largest record fits an empty queue wherever head is');
   p.publish();
   assert.equal(drainAll(c), [bytes(max, 1)]);
 });
 
 test('indices wrap past 2^32 without losing a record', () => {
-  const sab = new SharedArrayBuffer(ringBytes(256));
-  initRing(sab, 0, 256);
+  const sab = new SharedArrayBuffer(queueBytes(256));
+  initQueue(sab, 0, 256);
   const hdr = new Int32Array(sab, 0, HEADER_INTS);
   const start = 2 ** 32 - 296; // 8-aligned, 40 bytes before a data-area boundary
   hdr[Slot.HEAD] = start | 0;
   hdr[Slot.TAIL] = start | 0;
-  const p = new SpscRing(sab, 'producer');
-  const c = new SpscRing(sab, 'consumer');
+  const p = new SpscQueue(sab, 'producer');
+  const c = new SpscQueue(sab, 'consumer');
   let written = 0;
   let read = 0;
   for (let i = 0; i < 200; i++) {
@@ -348,9 +348,9 @@ test('a kick before the consumer waits is not lost: its next wait returns idle a
 });
 
 test('bad arguments are ERR_INVALID_ARGUMENT', () => {
-  assert.is(code(() => SpscRing.create(100)), ErrorCode.INVALID_ARGUMENT, 'capacity not a power of two');
-  assert.is(code(() => SpscRing.create(32)), ErrorCode.INVALID_ARGUMENT, 'capacity too small');
-  assert.is(code(() => new SpscRing(new SharedArrayBuffer(4096), 'producer')), ErrorCode.INVALID_ARGUMENT, 'no ring there');
+  assert.is(code(() => SpscQueue.create(100)), ErrorCode.INVALID_ARGUMENT, 'capacity not a power of two');
+  assert.is(code(() => SpscQueue.create(32)), ErrorCode.INVALID_ARGUMENT, 'capacity too small');
+  assert.is(code(() => new SpscQueue(new SharedArrayBuffer(4096), 'producer')), ErrorCode.INVALID_ARGUMENT, 'no queue there');
   const { p, c } = pair(64);
   assert.is(code(() => c.tryWrite(new Uint8Array(1))), ErrorCode.INVALID_ARGUMENT, 'consumer writes');
   assert.is(code(() => p.drain(() => {})), ErrorCode.INVALID_ARGUMENT, 'producer drains');
