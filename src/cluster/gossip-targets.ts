@@ -7,7 +7,7 @@
 // each know only themselves, as in Cassandra). A node with no ring yet, or no reachable
 // peer, always adds a seed: joiners that found only each other must still reach the
 // cluster. Left and removed nodes get nothing.
-import { randomInt, sample, type RandomSource } from './clock.js';
+import { randomInt, sample, type RandomSource } from './time-source.js';
 import type { Liveness } from './failure-detector.js';
 import { isMemberStatus, type NodeRecord } from './node-record.js';
 

@@ -12,7 +12,7 @@
 // paused peer is suspected even before its heartbeat is missed.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { partitionBits, type Move, type Ring, type RingJSON } from '../ring/index.js';
-import type { Clock, RandomSource } from './clock.js';
+import type { Clock, RandomSource } from './time-source.js';
 import { FailureDetector, type Liveness } from './failure-detector.js';
 import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from './gossip-options.js';
 import { gossipMessage, parseGossip, type GossipMessage } from './gossip-message.js';

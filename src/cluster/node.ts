@@ -27,7 +27,7 @@ import { suggestedSpinMicros } from '../ipc/index.js';
 import type { Ring, RingJSON } from '../ring/index.js';
 import { Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
-import { systemClock } from './clock.js';
+import { systemClock } from './time-source.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';
 import { Gossiper } from './gossip.js';
