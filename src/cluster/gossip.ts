@@ -1,7 +1,7 @@
 // Runs on: main thread. The Gossiper: one node's membership, failure detection and ring,
 // driven from outside. No timers, sockets, Date.now or Math.random in here: a driver calls
 // tick() every intervalMs and receive() for each gossip message that arrives, time comes
-// from a Clock and choices from a seeded RandomSource, and messages leave through `send`.
+// from a TimeSource and choices from a seeded RandomSource, and messages leave through `send`.
 // The same code runs over TCP and inside the deterministic simulation (test/cluster/sim/).
 //
 // A round (tick): bump our heartbeat; the bootstrap node makes the first ring; re-judge every
@@ -12,7 +12,7 @@
 // paused peer is suspected even before its heartbeat is missed.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { partitionBits, type Move, type Ring, type RingJSON } from '../ring/index.js';
-import type { Clock, RandomSource } from './time-source.js';
+import type { TimeSource, RandomSource } from './time-source.js';
 import { FailureDetector, type Liveness } from './failure-detector.js';
 import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from './gossip-options.js';
 import { gossipMessage, parseGossip, type GossipMessage } from './gossip-message.js';
@@ -37,7 +37,7 @@ export interface GossiperInit {
 }
 
 export interface GossiperDeps {
-  readonly clock: Clock;
+  readonly clock: TimeSource;
   readonly random: RandomSource;
   /** Hands a message to the transport. Must not call back into the Gossiper synchronously. */
   readonly send: (to: Destination, message: GossipMessage) => void;

@@ -27,7 +27,7 @@ import { suggestedSpinMicros } from '../ipc/index.js';
 import type { Ring, RingJSON } from '../ring/index.js';
 import { Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
-import { systemClock } from './time-source.js';
+import { systemTime } from './time-source.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';
 import { Gossiper } from './gossip.js';
@@ -201,7 +201,7 @@ export class ClusterNode {
         // The leaver marks itself left once its data is streamed away (transfer.ts).
         options: { ...o.gossip, leaverMarksLeft: true },
       },
-      { clock: systemClock, random: new Random(randomBytes(4).readUInt32LE(0)), send },
+      { clock: systemTime, random: new Random(randomBytes(4).readUInt32LE(0)), send },
     );
     const g = gossiper;
     // Reads of a replica still being filled also ask its senders (transfer-fill.ts).
@@ -319,7 +319,7 @@ export class ClusterNode {
     transfers.start();
     cleanup.start();
     if (o.autoShards !== undefined) {
-      self.scaler = new ShardScaler(self.scaled(), o.autoShards, availableParallelism(), systemClock, o.logger ?? silentLogger);
+      self.scaler = new ShardScaler(self.scaled(), o.autoShards, availableParallelism(), systemTime, o.logger ?? silentLogger);
       self.scaler.start();
     }
     return self;

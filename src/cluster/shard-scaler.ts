@@ -10,7 +10,7 @@
 import type { ShardLoad } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { Ring } from '../ring/index.js';
-import type { Clock } from './time-source.js';
+import type { TimeSource } from './time-source.js';
 import type { NodeStatus } from './node-record.js';
 import type { PeerLogger } from './peer-config.js';
 import { ShardPolicy, resolveShardPolicyOptions, type Decision, type DecisionReason, type ShardPolicyOptions } from './shard-policy.js';
@@ -117,7 +117,7 @@ export class ShardScaler {
     private readonly node: ScaledNode,
     options: Partial<ShardScalerOptions>,
     cores: number,
-    private readonly clock: Clock,
+    private readonly clock: TimeSource,
     private readonly log: PeerLogger,
   ) {
     const { intervalMs, ...policy } = resolveShardScalerOptions(options, cores);

@@ -1,10 +1,10 @@
 // Runs on: main thread (the cluster layer), but imports nothing thread-specific.
 // The two things the cluster logic must never take from the environment directly: time and
-// randomness. A real node passes `systemClock` and a seeded Random; the simulation passes its
+// randomness. A real node passes `systemTime` and a seeded Random; the simulation passes its
 // own clock and one seed, so a whole cluster run replays exactly.
 
 /** Milliseconds on a monotonic scale (only differences matter). */
-export interface Clock {
+export interface TimeSource {
   now(): number;
 }
 
@@ -14,7 +14,7 @@ export interface RandomSource {
 }
 
 /** The real clock: performance.now() is monotonic (wall-clock jumps do not fake a failure). */
-export const systemClock: Clock = { now: () => performance.now() };
+export const systemTime: TimeSource = { now: () => performance.now() };
 
 /** A uniform integer in [0, n). REQUIRES: n is a positive integer. */
 export function randomInt(random: RandomSource, n: number): number {

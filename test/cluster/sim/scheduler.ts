@@ -1,7 +1,7 @@
 // Runs on: the test's main thread. Simulated time: a clock that moves only when the
 // scheduler runs the next event, and a queue of events ordered by (time, insertion order),
 // so one seed gives one order of everything, every run.
-import type { Clock } from '../../../src/cluster/time-source.js';
+import type { TimeSource } from '../../../src/cluster/time-source.js';
 
 interface Event {
   readonly time: number;
@@ -9,7 +9,7 @@ interface Event {
   readonly run: () => void;
 }
 
-export class SimClock implements Clock {
+export class SimClock implements TimeSource {
   time = 0;
   now(): number {
     return this.time;
