@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { type VObject, decodeObject, encodeObject, encodeObjectInto, equalObjects, objectSize } from '../../src/version/index.js';
 import { RingkvError } from '../../src/errors.js';
 import { objectProblem } from '../../src/version/object.js';
-import { putVarint } from '../../src/version/varint.js';
+import { putVarint } from '../../src/encoding/varint.js';
 import { historyArb, run } from './history.js';
 
 const RUNS = { numRuns: 200 };
