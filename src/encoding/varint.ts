@@ -1,8 +1,13 @@
-// Runs on: any thread. LEB128 varints for the version formats (context.ts, codec.ts):
-// 7 bits a byte, low bits first, high bit set on every byte but the last. Values are safe
-// integers in [0, 2^53-1], so at most 8 bytes. Decoding is strict so that every value has
-// exactly one encoding: more than 8 bytes, a value above 2^53-1, or a non-minimal form (a
-// last byte of 0 after the first) is rejected. Readers never read past `end`.
+// Runs on: any thread. LEB128 varints, the one codec of every format that has them (storage
+// records and tables, frames, version clocks and contexts): 7 bits a byte, low bits first,
+// high bit set on every byte but the last. Values are safe integers in [0, 2^53-1], so at
+// most 8 bytes. Two readers:
+// - lenient, `getVarint` (LevelDB's GetVarint: any form of at most 8 bytes), for formats
+//   whose bytes a checksum already vouches for (storage) or that a peer of ours wrote (frames);
+// - strict, `ByteReader.varint`, for the version formats (context.ts, codec.ts), so that every
+//   value has exactly one encoding: more than 8 bytes, a value above 2^53-1, or a non-minimal
+//   form (a last byte of 0 after the first) is rejected.
+// Readers never read past `end`.
 
 /** Most bytes of one varint: 8 x 7 = 56 bits >= 53. */
 export const MAX_VARINT_BYTES = 8;
@@ -29,6 +34,22 @@ export function putVarint(buf: Uint8Array, at: number, v: number): number {
   }
   buf[at++] = v;
   return at;
+}
+
+/**
+ * Reads a varint at `buf[at]` into `out.value`; returns the position after it, or -1 if the
+ * varint runs past `end` or past MAX_VARINT_BYTES bytes (callers turn -1 into their error).
+ */
+export function getVarint(buf: Uint8Array, at: number, end: number, out: { value: number }): number {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < MAX_VARINT_BYTES && at < end; i++) {
+    const b = buf[at++]!;
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) { out.value = result; return at; }
+    scale *= 128;
+  }
+  return -1;
 }
 
 /**

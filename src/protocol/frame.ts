@@ -17,6 +17,7 @@
 // FrameReader: u8, u32, f64 (ms timestamps), varint-length-prefixed bytes and strings. Every
 // read is bounds-checked; a frame that lies about a length raises ERR_PROTOCOL, never reads
 // outside the frame and never allocates more than the frame implies.
+import { MAX_VARINT_BYTES, getVarint, putVarint } from '../encoding/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 
 /** Protocol versions this build speaks; a TCP handshake agrees on one (append-only). */
@@ -75,12 +76,8 @@ export class FrameWriter {
   }
 
   varint(v: number): void {
-    this.ensure(10);
-    while (v >= 0x80) {
-      this.buf[this.at++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.at++] = v;
+    this.ensure(MAX_VARINT_BYTES);
+    this.at = putVarint(this.buf, this.at, v);
   }
 
   bytes(b: Uint8Array): void {
@@ -108,20 +105,12 @@ export class FrameWriter {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Scratch for FrameReader.varint (readers never nest a varint read in another). */
+const VARINT = { value: 0 };
 
 // ---- in-place encoding -------------------------------------------------------------------
-// For a frame written straight into a ring reservation: compute its size first (frameSize
+// For a frame written straight into a queue reservation: compute its size first (frameSize
 // helpers in messages.ts), reserve, then write with these. Same bytes as FrameWriter.
-
-/** Bytes `v` takes as a frame varint. REQUIRES: v a safe integer >= 0. */
-export function varintBytes(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
 
 /** Writes the 12-byte header of a frame of `frameBytes` bytes (header included) at buf[at]. */
 export function putHeader(buf: Uint8Array, at: number, frameBytes: number, type: number, requestId: number): void {
@@ -138,16 +127,6 @@ export function putU32(buf: Uint8Array, at: number, v: number): void {
   buf[at + 1] = v >>> 8;
   buf[at + 2] = v >>> 16;
   buf[at + 3] = v >>> 24;
-}
-
-/** Writes a varint at buf[at]; returns the position after it. */
-export function putVarint(buf: Uint8Array, at: number, v: number): number {
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[at++] = v;
-  return at;
 }
 
 /** Writes varint length + bytes at buf[at]; returns the position after them. */
@@ -219,16 +198,13 @@ export class FrameReader {
   }
 
   varint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      this.need(1);
-      const b = this.buf[this.at++]!;
-      result += (b & 0x7f) * scale;
-      if (b < 0x80) return result;
-      scale *= 128;
+    const at = getVarint(this.buf, this.at, this.end, VARINT);
+    if (at < 0) {
+      if (this.end - this.at >= MAX_VARINT_BYTES) throw protocolError(`varint longer than ${MAX_VARINT_BYTES} bytes`);
+      this.need(this.end - this.at + 1); // throws: the frame ends inside the varint
     }
-    throw protocolError('varint longer than 8 bytes');
+    this.at = at;
+    return VARINT.value;
   }
 
   /** A view into the frame: valid while the frame's buffer is (copy to keep it). */

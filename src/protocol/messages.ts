@@ -71,7 +71,8 @@
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
 // by the coordinator so replicas never hash again.
-import { FRAME_HEADER_BYTES, FrameReader, FrameWriter, protocolError, putBytes, putF64, putHeader, putU32, varintBytes } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameReader, FrameWriter, protocolError, putBytes, putF64, putHeader, putU32 } from './frame.js';
+import { varintSize } from '../encoding/index.js';
 
 export const FrameType = {
   GET: 1,
@@ -383,7 +384,7 @@ export function encodeReplyInto(buf: Uint8Array, at: number, requestId: number, 
 
 /** Bytes of a `bytes` field of n bytes. */
 function sized(n: number): number {
-  return varintBytes(n) + n;
+  return varintSize(n) + n;
 }
 
 /** Decodes the request frame `r` is aimed at. Views point into the frame's buffer. */

@@ -33,6 +33,7 @@
 // order (a Map keeps insertion order; the index is rebuilt at open, sorted by createdAt), so
 // count, bytes and oldest age are O(1) to report and expired hints are found at its front.
 // Changes are staged per batch and reach the index only once the engine write succeeded.
+import { equalBytes } from '../encoding/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_VALUE_BYTES, type StorageEngine, type WriteOp } from '../storage/index.js';
 import type { HintEntry } from '../protocol/index.js';
@@ -352,7 +353,3 @@ function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  return Buffer.compare(a, b) === 0;
-}

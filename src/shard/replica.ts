@@ -36,6 +36,7 @@
 // each other's writes. A request that fails (bad context, too many siblings, corrupt stored
 // object) gets an ERROR reply; the others in the batch are unaffected. If the engine write
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
+import { equalBytes } from '../encoding/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { token53 } from '../hash/index.js';
 import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type ReplicateManyRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
@@ -590,13 +591,6 @@ function checkedSize(obj: VObject): number {
 }
 
 const EMPTY = new Uint8Array(0);
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  if (n > 64) return Buffer.compare(a, b) === 0;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The error of a REPLICATE_MANY whose entry `i` of `count` failed: that entry's code, named. */
 function entryError(err: unknown, i: number, count: number, key: Uint8Array | undefined): RingkvError {

@@ -39,7 +39,7 @@ import { corruption } from '../errors.js';
 import { MAX_ACTOR_FIELD, compareActors } from './actor.js';
 import type { Dot } from './clock.js';
 import type { Sibling, VObject } from './object.js';
-import { ByteReader, putVarint, varintSize } from '../encoding/varint.js';
+import { ByteReader, putVarint, varintSize } from '../encoding/index.js';
 import { CONTEXT_VERSION } from './context.js';
 
 /** The object layout version. On disk and on the wire: never changes. */

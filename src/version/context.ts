@@ -26,7 +26,7 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { MAX_ACTOR_FIELD, compareActors } from './actor.js';
 import { EMPTY_CLOCK, type Dot, type VersionVector } from './clock.js';
-import { ByteReader, putVarint, varintSize } from '../encoding/varint.js';
+import { ByteReader, putVarint, varintSize } from '../encoding/index.js';
 
 /** The context layout version. On the wire: never changes. */
 export const CONTEXT_VERSION = 1;
