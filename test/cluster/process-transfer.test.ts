@@ -17,7 +17,7 @@ import * as assert from 'uvu/assert';
 import type { NodeStatus } from '../../src/cluster/node-record.js';
 import { planTransfers } from '../../src/cluster/transfer-plan.js';
 import type { TransferStatus } from '../../src/cluster/transfer.js';
-import { XxHash64 } from '../../src/coordinator/xxhash64.js';
+import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { Ring, type RingJSON } from '../../src/ring/index.js';
 import { Cluster, type NodeProc, WriteLoad, lostAfter, vgetValues } from './cluster-harness.js';
 import { enterNetns } from './netns.js';

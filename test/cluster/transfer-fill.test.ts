@@ -11,7 +11,7 @@ import { Filling, FillingTransport, parseTransferDone } from '../../src/cluster/
 import { planTransfers } from '../../src/cluster/transfer-plan.js';
 import { InProcessTransport } from '../../src/coordinator/index.js';
 import type { Transport } from '../../src/coordinator/transport.js';
-import { XxHash64 } from '../../src/coordinator/xxhash64.js';
+import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { Ring, type Member } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';

@@ -11,7 +11,7 @@ import { TRANSFERS_FILE, loadTransfers } from '../../src/cluster/transfer-file.j
 import { planTransfers } from '../../src/cluster/transfer-plan.js';
 import { RealVfs } from '../../src/storage/vfs-real.js';
 import type { Ring } from '../../src/ring/index.js';
-import { XxHash64 } from '../../src/coordinator/xxhash64.js';
+import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { enterNetns } from './netns.js';
 import { N, Nodes, eventually, missingReplicas, preload, type TransferTuning } from './transfer-harness.js';
 

@@ -11,7 +11,7 @@ import { loadTransfers } from '../../src/cluster/transfer-file.js';
 import { Transfers, type TransferMembership, type TransferOptions } from '../../src/cluster/transfer.js';
 import { InProcessTransport } from '../../src/coordinator/index.js';
 import { timeoutError, type Transport } from '../../src/coordinator/transport.js';
-import { XxHash64 } from '../../src/coordinator/xxhash64.js';
+import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { Ring, type Member } from '../../src/ring/index.js';

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { XxHash64 } from '../../src/coordinator/xxhash64.js';
+import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { Random } from '../../src/storage/random.js';
 
 test('same tokens as hash-wasm on random keys of 0..300 bytes', async () => {
