@@ -44,7 +44,7 @@ import {
 } from './operations.js';
 import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
-import { XxHash64 } from '../hash/xxhash64.js';
+import { XxHash64 } from '../hash/index.js';
 
 /** Wait before a put refused as routed by an older ring is asked again: about a gossip round. */
 const STALE_RETRY_MS = 250;

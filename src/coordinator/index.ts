@@ -7,4 +7,3 @@ export { InProcessTransport } from './in-process-transport.js';
 export { ShardTransport, type ShardLoad } from './shard-transport.js';
 export type { ReplySink } from './transport.js';
 export { Deadlines, type Deadlined } from './deadlines.js';
-export { XxHash64 } from '../hash/xxhash64.js';

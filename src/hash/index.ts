@@ -56,3 +56,4 @@ export function readToken(buf: Uint8Array, at: number): bigint {
 
 /** One past the largest token: the exclusive upper bound of a scan over the whole ring. */
 export const TOKEN_END = 1n << 64n;
+export { XxHash64 } from './xxhash64.js';

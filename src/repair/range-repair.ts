@@ -15,7 +15,7 @@
 // before anything is written: a replica that answers a wrong token cannot plant a key
 // elsewhere in another replica's order.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { XxHash64 } from '../coordinator/index.js';
+import { XxHash64 } from '../hash/index.js';
 import { decodeObject, descendsObject, encodeObject, mergeAll, type VObject } from '../version/index.js';
 import type { RangeEntry } from '../protocol/index.js';
 import { batches, type BadReplies, type RangePage, type ReplicaCalls } from './replica-calls.js';
