@@ -1,7 +1,8 @@
 // Corruption through the store (open(), real shard workers, real files, real restarts):
 // - a WAL damaged in the middle makes open() reject with the shard's ERR_CORRUPTION (file,
 //   offset, records after it), not "shard s0 exited while starting"; storage.walRecovery
-//   'skip-damaged' opens it, keeps every valid record and reports needsRepair in stats;
+//   'skip-damaged' opens it, keeps every valid record and reports needsRepair in stats,
+//   /readyz (503 unless ?exclude=repair) and /metrics;
 // - a table block failing its CRC makes a read at N=1 fail with ERR_CORRUPTION, not
 //   ERR_QUORUM; at N=3 the read succeeds from the healthy replicas and read repair writes the
 //   object to the corrupt one, so a later read needing all three succeeds.
@@ -11,6 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { open, type OpenOptions } from '../../src/index.js';
 import { ErrorCode } from '../../src/errors.js';
+import { startAdminServer } from '../../src/server/admin/index.js';
 import { parseTableFileName } from '../../src/storage/sstable-format.js';
 import { parseWalFileName } from '../../src/storage/wal-format.js';
 
@@ -95,6 +97,19 @@ test('open() of a store whose WAL is damaged in the middle rejects with the shar
       }
     }
     assert.ok(present >= KEYS - 2, `every key but the damaged record's is kept (${present} of ${KEYS})`);
+    // /readyz says the shard needs repair (unless excluded); /metrics exposes it.
+    const admin = await startAdminServer(salvaged, { host: '127.0.0.1', port: 0, draining: () => false });
+    try {
+      const base = `http://127.0.0.1:${admin.port}`;
+      const ready = await fetch(`${base}/readyz`);
+      const body = await ready.text();
+      assert.is(ready.status, 503, body);
+      assert.match(body, /\[-\]repair s0 failed: WAL recovery skipped damaged records/);
+      assert.is((await fetch(`${base}/readyz?exclude=repair`)).status, 200);
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /ringkv_shard_recovery_needs_repair\{shard="s0",engine="data"\} 1/);
+    } finally {
+      await admin.close();
+    }
   } finally {
     await salvaged.close();
   }
