@@ -29,10 +29,12 @@
 // refuses to open, or salvages them: see engine.ts and docs/storage.md).
 //
 // A record is bad when: its length exceeds MAX_WAL_PAYLOAD; it runs past the end of the
-// file (a torn tail); its type is not a known WalRecordType; or its crc does not match.
+// file; its type is not a known WalRecordType; or its crc does not match.
 //
 // Segment files are named `<number>.log`, the number zero-padded to at least 6 digits
 // (`000007.log`); numbers grow with each new segment, so replay order is numeric order.
+// `<number>.log.damaged` is the copy of a segment with damage in the middle that a salvaging
+// open (walRecovery 'skip-damaged') kept: never replayed, never deleted by the engine.
 //
 // EVERYTHING IN THIS FILE IS ON DISK: the layout, the constants and the names never change.
 // Record types are only ever added, never renumbered or reused.
