@@ -70,9 +70,10 @@ export function corruption(file: string, what: string): RingkvError {
 export function walCorruption(file: string, offset: number, recordsAfter: number, what: string): RingkvError {
   return new RingkvError(
     ErrorCode.CORRUPTION,
-    `corruption in ${file}: damaged WAL record at offset ${offset} with ${recordsAfter} valid records after it (${what}); ` +
-      'refusing to open and drop them. Restore the file, or start with --wal-recovery skip-damaged ' +
-      '(RINGKV_WAL_RECOVERY, option walRecovery) to keep every valid record and move the segment aside',
+    `corruption in ${file}: damaged WAL record at offset ${offset} with ${recordsAfter} valid records after it ` +
+      `(${what.replace(/^offset \d+: /, '')}); refusing to open and drop them. Restore the file, or start with ` +
+      '--wal-recovery skip-damaged (RINGKV_WAL_RECOVERY, option walRecovery) to keep every valid record and keep ' +
+      'a copy of the segment aside',
     { file },
   );
 }

@@ -182,7 +182,7 @@ export class LsmEngine implements StorageEngine {
         this.recovery.damagedSegments.push(aside);
         this.recovery.needsRepair = true;
         this.recovery.damage.push(
-          `${path}: skipped ${report.skippedBytes} damaged bytes from offset ${report.goodBytes} (${report.damage}); ` +
+          `${path}: skipped ${report.skippedBytes} damaged bytes from offset ${report.goodBytes} (${report.damage.replace(/^offset \d+: /, '')}); ` +
           `kept the ${report.recordsAfterDamage} good records after them; the segment is kept as ${aside}`,
         );
       }
