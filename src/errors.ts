@@ -62,6 +62,22 @@ export function corruption(file: string, what: string): RingkvError {
   return new RingkvError(ErrorCode.CORRUPTION, `corruption in ${file}: ${what}`, { file });
 }
 
+/**
+ * Damage in the middle of a WAL segment: `recordsAfter` good records follow the bad one at
+ * `offset`, so dropping the rest of the segment would lose them. Refused at open unless the
+ * operator chose to salvage them (walRecovery 'skip-damaged').
+ */
+export function walCorruption(file: string, offset: number, recordsAfter: number, what: string): RingkvError {
+  return new RingkvError(
+    ErrorCode.CORRUPTION,
+    `corruption in ${file}: damaged WAL record at offset ${offset} with ${recordsAfter} valid records after it ` +
+      `(${what.replace(/^offset \d+: /, '')}); refusing to open and drop them. Restore the file, or start with ` +
+      '--wal-recovery skip-damaged (RINGKV_WAL_RECOVERY, option walRecovery) to keep every valid record and keep ' +
+      'a copy of the segment aside',
+    { file },
+  );
+}
+
 export function isCorruption(err: unknown): boolean {
   return err instanceof RingkvError && err.code === ErrorCode.CORRUPTION;
 }

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../storage/index.js';
+import { WAL_RECOVERY_MODES, type WalRecovery } from '../storage/index.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
@@ -52,6 +53,7 @@ export interface StartOptions {
   syncMode: SyncMode;
   memtableBytes: number;
   blockCacheBytes: number;
+  walRecovery: WalRecovery;
   timeoutMs: number;
   requirepass: string | undefined;
   allowFlushdb: boolean;
@@ -284,6 +286,11 @@ export const START_OPTIONS: OptionTable = {
     flag: 'block-cache-bytes', env: 'RINGKV_BLOCK_CACHE_BYTES', configKey: 'blockCacheBytes', value: 'size',
     help: 'Block cache budget per shard (e.g. 128MiB; 0 disables it)',
     default: DEFAULT_BLOCK_CACHE_BYTES, defaultText: formatBytes(DEFAULT_BLOCK_CACHE_BYTES), parse: (raw) => parseSize(raw, 0),
+  },
+  walRecovery: {
+    flag: 'wal-recovery', env: 'RINGKV_WAL_RECOVERY', configKey: 'walRecovery', value: WAL_RECOVERY_MODES.join('|'),
+    help: 'A WAL segment damaged in the middle at start: strict = refuse to start (ERR_CORRUPTION), skip-damaged = keep every valid record, keep the segment as <n>.log.damaged, mark the shard for repair',
+    default: 'strict', defaultText: 'strict', parse: oneOf(WAL_RECOVERY_MODES),
   },
   timeoutMs: {
     flag: 'timeout-ms', env: 'RINGKV_TIMEOUT_MS', configKey: 'timeoutMs', value: 'ms',

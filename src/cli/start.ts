@@ -9,6 +9,7 @@
 //
 // A second signal during shutdown exits at once (status 1), as most servers do.
 import type { Logger } from 'pino';
+import type { RecoveryReport } from '../storage/index.js';
 import { open, type Store } from '../index.js';
 import { ClusterNode } from '../cluster/index.js';
 import { startAdminServer, type AdminServer } from '../server/admin/index.js';
@@ -51,6 +52,7 @@ function storeConfig(o: StartOptions): Record<string, string> {
     'sync-mode': o.syncMode,
     'memtable-bytes': String(o.memtableBytes),
     'block-cache-bytes': String(o.blockCacheBytes),
+    'wal-recovery': o.walRecovery,
     'timeout-ms': String(o.timeoutMs),
   };
 }
@@ -77,7 +79,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         r: o.r,
         w: o.w,
         timeoutMs: o.timeoutMs,
-        storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
+        storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes, walRecovery: o.walRecovery },
       });
     } else {
       try {
@@ -93,7 +95,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           weight: o.weight,
           dir: o.dir,
           shards: o.shards,
-          storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes },
+          storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes, walRecovery: o.walRecovery },
           defaults: {
             n: o.n, r: o.r, w: o.w, timeoutMs: o.timeoutMs, sloppy: true, maxSiblings: 64, lww: false, localDc: o.dc,
             ...(o.consistency === undefined ? {} : { level: o.consistency }),
@@ -140,6 +142,32 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
   }
 }
 
+/**
+ * One line per damaged WAL segment the shards' recovery met: info for a torn tail (dropped,
+ * normal after a crash), warn for damage skipped by --wal-recovery skip-damaged (the shard
+ * needs repair). Stats that cannot be read are not worth failing a start for.
+ */
+async function logRecovery(store: Store, log: Logger): Promise<void> {
+  let shards: readonly unknown[];
+  try {
+    shards = (await store.stats()).shards ?? [];
+  } catch {
+    return;
+  }
+  shards.forEach((entry, i) => {
+    const s = entry as { id?: string; data?: { recovery?: RecoveryReport }; hints?: { recovery?: RecoveryReport } };
+    for (const engine of ['data', 'hints'] as const) {
+      const r = s[engine]?.recovery;
+      if (r === undefined) continue;
+      for (const line of r.damage) {
+        const fields = { shard: s.id ?? `s${i}`, engine, needsRepair: r.needsRepair };
+        if (line.includes(': torn tail: ')) log.info(fields, `WAL recovery: ${line}`);
+        else log.warn(fields, `WAL recovery: ${line}`);
+      }
+    }
+  });
+}
+
 async function shutDown(r: Running, log: Logger): Promise<void> {
   await r.resp.close();
   log.debug('RESP server closed');
@@ -183,6 +211,7 @@ export async function start(argv: readonly string[]): Promise<number> {
     for (const s of SIGNALS) process.off(s, onSignal);
     throw err;
   }
+  await logRecovery(running.store, log);
   const resp = `${o.host}:${running.resp.port}`;
   const admin = `http://${o.adminHost}:${running.admin.port}`;
   log.info(

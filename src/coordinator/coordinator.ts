@@ -215,7 +215,11 @@ export class Coordinator implements OpHost {
     const answered = op.replicas.length;
     if (!op.enough()) {
       this.counters.quorumFailures++;
-      op.fail(quorumError(`read got ${answered} of the ${op.r} replies it needs`, answered, op.r));
+      // A replica's copy failing its checksum is the cause to report, with its code.
+      const c = op.corruption;
+      op.fail(c === undefined
+        ? quorumError(`read got ${answered} of the ${op.r} replies it needs`, answered, op.r)
+        : new RingkvError(ErrorCode.CORRUPTION, `read got ${answered} of the ${op.r} replies it needs: ${c.message}`));
       return;
     }
     const merged = answered === 1 ? op.objects[0] : mergeAll(op.objects);
@@ -265,6 +269,12 @@ export class Coordinator implements OpHost {
     const merged = mergeAll(op.objects);
     if (merged === undefined) return;
     let req: Request | undefined;
+    // A replica whose copy is corrupt gets the merge of those that answered.
+    for (const id of op.corrupt) {
+      req ??= { type: FrameType.REPLICATE, hi: op.hi, lo: op.lo, key: op.key, object: encodeObject(merged) };
+      this.counters.readRepairs++;
+      this.dispatch(id, req, op.timeoutMs, IGNORE, 0);
+    }
     for (let i = 0; i < op.objects.length; i++) {
       const obj = op.objects[i];
       if (obj !== undefined && descendsObject(obj, merged)) continue;

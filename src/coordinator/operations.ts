@@ -149,6 +149,13 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   objects: (VObject | undefined)[] = NO_OBJECTS;
   settled = 0;
   done = false;
+  /**
+   * Replicas that answered ERR_CORRUPTION (their copy of the key fails its checksum), and
+   * the first such error: the read fails with it, not ERR_QUORUM, when too few others
+   * answered; read repair writes the merge of the others to them.
+   */
+  corrupt: string[] = NO_REPLICAS;
+  corruption: RingkvError | undefined;
 
   constructor(private readonly c: OpHost) {
     super();
@@ -157,6 +164,12 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   onReply(reply: Reply, tag: number): void {
     if (this.up.length === 1 && reply.type === FrameType.OBJECT && this.c.finishSingle(this, reply.object)) return;
     this.settled++;
+    if (reply.type === FrameType.ERROR && reply.code === ErrorCode.CORRUPTION) {
+      const id = this.up[tag]!;
+      if (this.corrupt === NO_REPLICAS) this.corrupt = [];
+      this.corrupt.push(id);
+      this.corruption ??= new RingkvError(ErrorCode.CORRUPTION, `replica ${id}: ${reply.message}`);
+    }
     if (reply.type === FrameType.OBJECT) {
       const id = this.up[tag]!;
       try {
@@ -186,7 +199,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
       this.done = true;
       this.c.finishGet(this);
     }
-    if (all && this.replicas.length > 1) this.c.readRepair(this);
+    if (all && (this.replicas.length > 1 || (this.replicas.length > 0 && this.corrupt.length > 0))) this.c.readRepair(this);
   }
 
   /** Whether the replies in are what the read needs (R in total, or per DC). */

@@ -22,7 +22,7 @@ import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../storage/index.js';
-import type { ShardControl, ShardWorkerData } from '../shard/index.js';
+import type { ShardControl, ShardStartError, ShardWorkerData } from '../shard/index.js';
 import { Deadlines } from './deadlines.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
 import { type LinkStats, Pending, PromiseSink, ShardLink } from './shard-link.js';
@@ -113,6 +113,7 @@ export class ShardTransport implements Transport {
     try {
       await this.startShard(link);
     } catch (err) {
+      link.retired = true; // no restart of a shard that never started
       this.links.pop();
       this.byId.delete(link.id);
       throw err;
@@ -313,7 +314,14 @@ export class ShardTransport implements Transport {
 
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new RingkvError(ErrorCode.TIMEOUT, `shard ${link.id} did not start within ${this.o.controlTimeoutMs} ms`)), this.o.controlTimeoutMs);
+      let startError: RingkvError | undefined;
       worker.on('message', (m: unknown) => {
+        const failed = typeof m === 'object' && m !== null ? (m as { startError?: ShardStartError }).startError : undefined;
+        if (failed !== undefined) {
+          // The engines did not open (corruption, I/O): this, not the exit after it, is the cause.
+          startError = new RingkvError(failed.code as ErrorCode, `shard ${link.id}: ${failed.message}`, failed.file === undefined ? {} : { file: failed.file });
+          return;
+        }
         if (typeof m === 'object' && m !== null && (m as { ready?: boolean }).ready) {
           clearTimeout(timer);
           link.up = true;
@@ -336,7 +344,7 @@ export class ShardTransport implements Transport {
           link.worker = undefined;
           link.channel = undefined;
         }
-        if (wasStarting && link.restarts === 0) reject(new RingkvError(ErrorCode.UNAVAILABLE, `shard ${link.id} exited while starting`));
+        if (wasStarting && link.restarts === 0) reject(startError ?? new RingkvError(ErrorCode.UNAVAILABLE, `shard ${link.id} exited while starting`));
         if (!this.closing && !link.retired) {
           link.restarts++;
           setTimeout(() => {

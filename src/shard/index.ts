@@ -4,7 +4,7 @@
 // tombstone purge, and the typed reading of the stats it reports.
 export { readAllShardNumbers, readShardNumbers, type EngineNumbers, type ShardNumbers } from './shard-stats.js';
 export { RANGE_MAX_BYTES, RANGE_MAX_ENTRIES, TREE_MAX_ENTRIES, type Replica } from './replica.js';
-export type { ShardControl, ShardWorkerData } from './worker.js';
+export type { ShardControl, ShardStartError, ShardWorkerData } from './worker.js';
 export { DEFAULT_HINT_MAX_AGE_MS } from './hint-store.js';
 export { DEFAULT_TOMBSTONE_GRACE_MS, PURGE_MAX_ENTRIES, purgeBefore } from './tombstone-gc.js';
 export { differingLeaves, leafBounds } from './merkle.js';

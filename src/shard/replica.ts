@@ -37,7 +37,7 @@
 // object) gets an ERROR reply; the others in the batch are unaffected. If the engine write
 // itself fails, every write of the batch answers ERROR and nothing of it was acknowledged.
 import { equalBytes } from '../encoding/index.js';
-import { ErrorCode, RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError, isCorruption } from '../errors.js';
 import { token53 } from '../hash/index.js';
 import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type ReplicateManyRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import { type ScanEntry, type StorageEngine, type WriteOp, MAX_VALUE_BYTES } from '../storage/index.js';
@@ -281,7 +281,9 @@ export class Replica {
       }
       case FrameType.REPLICATE: {
         const incoming = decodeObject(req.object, REPLICATED);
-        const stored = this.readObject(req.key, req.hi, req.lo);
+        // A stored copy that fails its checksum cannot be merged: the incoming object (a
+        // read repair from healthy replicas) replaces it, which is the repair.
+        const stored = this.readObjectOrCorrupt(req.key, req.hi, req.lo);
         const merged = stored === undefined ? incoming : mergeObjects(stored, incoming);
         if (stored === undefined || !equalObjects(merged, stored)) this.writeData(req.key, req.hi, req.lo, this.encode(merged));
         return ACK;
@@ -534,6 +536,16 @@ export class Replica {
   private readObject(key: Uint8Array, hi: number, lo: number): VObject | undefined {
     const bytes = this.readData(key, hi, lo);
     return bytes === undefined ? undefined : decodeObject(bytes, STORED);
+  }
+
+  /** readObject, but undefined where the stored copy is corrupt (ERR_CORRUPTION). */
+  private readObjectOrCorrupt(key: Uint8Array, hi: number, lo: number): VObject | undefined {
+    try {
+      return this.readObject(key, hi, lo);
+    } catch (err) {
+      if (isCorruption(err)) return undefined;
+      throw err;
+    }
   }
 
   /** What the data store holds for `key` (token hi, lo), this batch's writes included. */

@@ -15,6 +15,10 @@ export interface EngineNumbers {
   blockCacheHits: number;
   blockCacheMisses: number;
   blockCacheBytes: number;
+  /** 1 when the engine's last open skipped damaged WAL records (walRecovery skip-damaged), else 0. */
+  recoveryNeedsRepair: number;
+  /** WAL bytes the last open dropped (torn tails) or skipped (damage in the middle). */
+  recoveryDroppedBytes: number;
 }
 
 /** The shard's hint store (src/shard/hint-store.ts): what it holds and what it dropped. */
@@ -62,6 +66,8 @@ function engine(e: unknown): EngineNumbers {
     blockCacheHits: num(cache, 'hits'),
     blockCacheMisses: num(cache, 'misses'),
     blockCacheBytes: num(cache, 'bytes'),
+    recoveryNeedsRepair: field(field(e, 'recovery'), 'needsRepair') === true ? 1 : 0,
+    recoveryDroppedBytes: num(field(e, 'recovery'), 'droppedBytes'),
   };
 }
 

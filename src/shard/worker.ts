@@ -16,7 +16,7 @@ import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ShardChannel } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type HintEntry, type Reply, type Request } from '../protocol/index.js';
-import { openEngine, RealVfs, readWholeFile, writeFileAtomic, defaultStorageOptions, type StorageOptions } from '../storage/index.js';
+import { openEngine, RealVfs, readWholeFile, writeFileAtomic, defaultStorageOptions, type LsmEngine, type StorageOptions } from '../storage/index.js';
 import { Replica } from './replica.js';
 import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';
@@ -31,6 +31,13 @@ export interface ShardWorkerData {
   spinMicros: number;
   /** Bounds of the shard's hint store (default defaultHintLimits()). */
   hints?: Partial<HintLimits>;
+}
+
+/** Why a shard's engines did not open: posted as `{ startError }` before the worker exits. */
+export interface ShardStartError {
+  code: string;
+  message: string;
+  file?: string;
 }
 
 /** The control plane a shard answers over comlink. */
@@ -55,10 +62,7 @@ const vfs = new RealVfs();
 vfs.mkdirp(data.dir);
 
 const epoch = nextEpoch(data.dir);
-const stores = {
-  data: await openEngine({ ...data.storage, dir: `${data.dir}/data` }),
-  hints: await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` }),
-};
+const stores = await openStores();
 const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: data.hints ?? {}, renew: () => nextEpoch(data.dir) });
 const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
@@ -186,6 +190,28 @@ const control: ShardControl = {
 expose(control, nodeEndpoint(parentPort!));
 parentPort!.postMessage({ ready: true, epoch });
 clearInterval(startup);
+
+/**
+ * Opens the shard's data and hint engines. A failure (ERR_CORRUPTION from recovery, ERR_IO,
+ * ...) is posted to the coordinator as `{ startError }` with its code and message before the
+ * worker exits, so the store's open rejects with it instead of "shard exited while starting".
+ */
+async function openStores(): Promise<{ data: LsmEngine; hints: LsmEngine }> {
+  let dataEngine: LsmEngine | undefined;
+  try {
+    dataEngine = await openEngine({ ...data.storage, dir: `${data.dir}/data` });
+    const hints = await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` });
+    return { data: dataEngine, hints };
+  } catch (err) {
+    await dataEngine?.close().catch(() => {});
+    const e = err as Partial<RingkvError>;
+    const startError: ShardStartError = { code: typeof e.code === 'string' ? e.code : ErrorCode.IO, message: String(e.message ?? err) };
+    if (typeof e.file === 'string') startError.file = e.file;
+    parentPort!.postMessage({ startError });
+    clearInterval(startup);
+    throw err;
+  }
+}
 
 /** Reads, bumps and durably stores the shard's incarnation number. */
 function nextEpoch(dir: string): number {

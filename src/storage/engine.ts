@@ -13,9 +13,13 @@
 //
 // Crash safety: an SSTable is written and fsynced, then the manifest naming it is replaced
 // atomically, then the WAL segments it covers are deleted. Recovery (open) reads the
-// manifest, replays WAL segments >= its logNumber up to their first bad record, writes what
-// it replayed to a table, and deletes orphans (tables not in the manifest, old segments,
-// temp files). A new WAL segment's directory entry is fsynced before any write in it is
+// manifest, replays WAL segments >= its logNumber, writes what it replayed to a table, and
+// deletes orphans (tables not in the manifest, old segments, temp files). A damaged record
+// with no good record behind it (a torn tail) is dropped and reported; damage with good
+// records behind it refuses the open (ERR_CORRUPTION naming the file, the offset and how
+// many records follow) unless walRecovery is 'skip-damaged': then every good record is
+// replayed, a copy of the segment is kept as `<n>.log.damaged`, and the report says
+// needsRepair. A new WAL segment's directory entry is fsynced before any write in it is
 // acknowledged.
 //
 // A table a manifest write may have named stays on disk even if that write failed (it fails
@@ -30,7 +34,7 @@
 // whose fsync failed has an unknown outcome, as a timed-out request: its record may have
 // reached the file, so a restart may replay it (all of the batch, never part); any later
 // acknowledged write of the same key wins over it.
-import { ErrorCode, RingkvError, corruption, ioError } from '../errors.js';
+import { ErrorCode, RingkvError, corruption, ioError, walCorruption } from '../errors.js';
 import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../hash/index.js';
 import type { StorageOptions } from './options.js';
 import { BlockCache } from './block-cache.js';
@@ -45,11 +49,11 @@ import { TableReader } from './sstable-reader.js';
 import { TableWriter, type TableProperties } from './sstable-writer.js';
 import { MergingIterator, MemtableIterator, type EntryIterator } from './merging-iterator.js';
 import type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
-import { MAX_WAL_PAYLOAD, parseWalFileName, walFileName } from './wal-format.js';
+import { DAMAGED_WAL_SUFFIX, MAX_WAL_PAYLOAD, parseWalFileName, walFileName } from './wal-format.js';
 import { readWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
 import { BatchEncoder, decodeBatch } from './write-batch.js';
-import type { Vfs } from './vfs.js';
+import { readWholeFile, type Vfs } from './vfs.js';
 
 interface LiveTable {
   meta: TableMeta;
@@ -120,7 +124,7 @@ export class LsmEngine implements StorageEngine {
     this.o = deps.options;
     this.hasher = hasher;
     this.cache = new BlockCache(this.o.blockCacheBytes);
-    this.recovery = { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [] };
+    this.recovery = { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [], salvagedRecords: 0, damagedSegments: [], needsRepair: false };
 
     const { vfs, dir } = this;
     try {
@@ -151,6 +155,7 @@ export class LsmEngine implements StorageEngine {
         .filter((n): n is number => n !== undefined && n >= state.logNumber)
         .sort((a, b) => a - b);
       const replayed = new Memtable(0);
+      const salvage = this.o.walRecovery === 'skip-damaged';
       for (const n of logs) {
         const path = this.path(walFileName(n));
         const report = readWal(vfs, path, (payload) => {
@@ -159,12 +164,27 @@ export class LsmEngine implements StorageEngine {
             replayed.put(op.key, this.hasher.hi, this.hasher.lo, op.kind, op.seq, op.value);
             if (op.seq > this.lastSeq) this.lastSeq = op.seq;
           });
-        });
+        }, { salvage });
         this.recovery.walRecords += report.records;
-        this.recovery.droppedBytes += report.droppedBytes;
-        if (report.droppedBytes > 0) {
-          this.recovery.damage.push(`${path}: dropped ${report.droppedBytes} bytes at offset ${report.goodBytes}: ${report.damage ?? 'bad record'}`);
+        if (report.damage === undefined) continue;
+        if (report.recordsAfterDamage === 0) {
+          // A torn tail: nothing good behind it (a crash cut the last write short). Dropped.
+          this.recovery.droppedBytes += report.droppedBytes;
+          this.recovery.damage.push(`${path}: torn tail: dropped ${report.droppedBytes} bytes at offset ${report.goodBytes}: ${report.damage}`);
+          continue;
         }
+        // Damage in the middle: good records follow it. Refuse (nothing changed yet) unless
+        // the operator chose to salvage them.
+        if (!salvage) throw walCorruption(path, report.goodBytes, report.recordsAfterDamage, report.damage);
+        const aside = this.copyAside(path);
+        this.recovery.droppedBytes += report.skippedBytes;
+        this.recovery.salvagedRecords += report.recordsAfterDamage;
+        this.recovery.damagedSegments.push(aside);
+        this.recovery.needsRepair = true;
+        this.recovery.damage.push(
+          `${path}: skipped ${report.skippedBytes} damaged bytes from offset ${report.goodBytes} (${report.damage.replace(/^offset \d+: /, '')}); ` +
+          `kept the ${report.recordsAfterDamage} good records after them; the segment is kept as ${aside}`,
+        );
       }
       if (replayed.count > 0) {
         replayed.freeze();
@@ -698,9 +718,33 @@ export class LsmEngine implements StorageEngine {
       const wal = parseWalFileName(name);
       const orphan = (table !== undefined && !live.has(table))
         || (wal !== undefined && wal < logNumber)
-        || (name.endsWith('.tmp') && name.startsWith(MANIFEST_NAME));
+        || (name.endsWith('.tmp') && name.startsWith(MANIFEST_NAME))
+        || name.endsWith(`${DAMAGED_WAL_SUFFIX}.tmp`);
       if (orphan && this.tryUnlink(this.path(name))) this.recovery.orphansRemoved.push(name);
     }
+  }
+
+  /**
+   * Keeps a copy of a damaged WAL segment beside it as `<name>.log.damaged` (or
+   * `.damaged.2`, ... if taken: an earlier copy is never overwritten), durable before the
+   * manifest that makes the original an orphan. Copied, not renamed: until that manifest is
+   * written the original must stay where a crashed open finds it again. The copy's name is
+   * no segment name, so no recovery replays it and no cleanup deletes it. Returns its path.
+   */
+  private copyAside(path: string): string {
+    let aside = `${path}${DAMAGED_WAL_SUFFIX}`;
+    for (let i = 2; this.vfs.exists(aside); i++) aside = `${path}${DAMAGED_WAL_SUFFIX}.${i}`;
+    const tmp = `${path}${DAMAGED_WAL_SUFFIX}.tmp`;
+    const file = this.vfs.open(tmp, 'create');
+    try {
+      file.append(readWholeFile(this.vfs, path));
+      file.sync();
+    } finally {
+      file.close();
+    }
+    this.vfs.rename(tmp, aside);
+    this.vfs.syncDir(this.dir);
+    return aside;
   }
 
   private tryUnlink(path: string): boolean {

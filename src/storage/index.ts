@@ -14,7 +14,7 @@ export { MemoryVfs } from './vfs-memory.js';
 export { FaultyVfs } from './vfs-faulty.js';
 export { RealVfs } from './vfs-real.js';
 export type { Vfs, VfsFile } from './vfs.js';
-export type { EngineStats, ScanEntry, StorageEngine, SyncMode, WriteOp } from './types.js';
+export type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './types.js';
 
 export interface OpenEngineOptions extends Partial<StorageOptions> {
   /** The shard's directory (created if missing). */
@@ -43,4 +43,4 @@ export async function openEngine(options: OpenEngineOptions): Promise<LsmEngine>
 export { Random } from './random.js';
 export { readWholeFile, writeFileAtomic } from './vfs.js';
 export { MAX_VALUE_BYTES } from './record.js';
-export { defaultStorageOptions, type StorageOptions } from './options.js';
+export { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './options.js';

@@ -69,7 +69,7 @@ export class MemoryEngine implements StorageEngine {
       lastSeq: this.lastSeq, approxEntries: this.map.size, memtableBytes: 0, frozenMemtables: 0, tables: 0, tableBytes: 0, walBytes: 0,
       flushes: 0, compactions: 0, compactionBytesRead: 0, compactionBytesWritten: 0,
       blockCache: { hits: 0, misses: 0, bytes: 0, capacity: 0 },
-      recovery: { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [] },
+      recovery: { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [], salvagedRecords: 0, damagedSegments: [], needsRepair: false },
     };
   }
 

@@ -28,7 +28,16 @@ export interface StorageOptions {
   jobs: 'piscina' | 'inline';
   /** After a failed background flush (e.g. disk full), retry after this long. */
   flushRetryMs: number;
+  /**
+   * A WAL segment damaged in the middle (good records after the bad one) at open: 'strict'
+   * refuses to open (ERR_CORRUPTION), so nothing is dropped unseen; 'skip-damaged' keeps
+   * every good record, keeps the segment as `<n>.log.damaged`, and marks the shard needsRepair.
+   */
+  walRecovery: WalRecovery;
 }
+
+export const WAL_RECOVERY_MODES = ['strict', 'skip-damaged'] as const;
+export type WalRecovery = (typeof WAL_RECOVERY_MODES)[number];
 
 export function defaultStorageOptions(): StorageOptions {
   return {
@@ -43,6 +52,7 @@ export function defaultStorageOptions(): StorageOptions {
     compaction: { ...DEFAULT_COMPACTION },
     jobs: 'piscina',
     flushRetryMs: 1000,
+    walRecovery: 'strict',
   };
 }
 
@@ -78,4 +88,5 @@ export function validateStorageOptions(o: StorageOptions): void {
   if (!(o.compaction.tierRatio > 1)) bad(`compaction.tierRatio ${o.compaction.tierRatio} (must be > 1)`);
   if (!(o.compaction.maxRuns >= 2)) bad(`compaction.maxRuns ${o.compaction.maxRuns} (must be >= 2)`);
   if (o.jobs !== 'piscina' && o.jobs !== 'inline') bad(`jobs '${o.jobs}' (use piscina or inline)`);
+  if (!WAL_RECOVERY_MODES.includes(o.walRecovery)) bad(`walRecovery '${String(o.walRecovery)}' (use strict or skip-damaged)`);
 }

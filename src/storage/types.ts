@@ -50,11 +50,22 @@ export interface EngineStats {
 }
 
 export interface RecoveryReport {
+  /** WAL records replayed. */
   walRecords: number;
+  /** WAL bytes in no good record: torn tails, and damage skipped by 'skip-damaged'. */
   droppedBytes: number;
-  /** One line per damaged WAL segment: file, offset, what was wrong. */
+  /** One line per damaged WAL segment: file, offset, what was wrong, torn tail or skipped. */
   damage: string[];
   orphansRemoved: string[];
+  /** Good records replayed from behind damage in the middle of a segment ('skip-damaged'). */
+  salvagedRecords: number;
+  /** Paths of the copies of segments with damage in the middle (`<n>.log.damaged`). */
+  damagedSegments: string[];
+  /**
+   * Records were skipped (damage in the middle of a segment, salvaged past): the shard may
+   * miss acknowledged writes until replicas or anti-entropy restore them.
+   */
+  needsRepair: boolean;
 }
 
 /**

@@ -23,13 +23,18 @@
 // One record = one write batch (group commit): the engine hands the writer a whole batch
 // as one payload, so a record is either entirely in the log or not at all. Unlike LevelDB
 // there are no 32 KiB blocks and no FIRST/MIDDLE/LAST fragments: a reader streams records
-// of any size, and a damaged record ends the log (nothing after it is trusted).
+// of any size. After a damaged record the reader resyncs: it looks for the next offset
+// where a whole record with a matching crc starts. Damage with no good record after it is
+// a torn tail (dropped); damage with good records after it is reported as such (the engine
+// refuses to open, or salvages them: see engine.ts and docs/storage.md).
 //
 // A record is bad when: its length exceeds MAX_WAL_PAYLOAD; it runs past the end of the
-// file (a torn tail); its type is not a known WalRecordType; or its crc does not match.
+// file; its type is not a known WalRecordType; or its crc does not match.
 //
 // Segment files are named `<number>.log`, the number zero-padded to at least 6 digits
 // (`000007.log`); numbers grow with each new segment, so replay order is numeric order.
+// `<number>.log.damaged` is the copy of a segment with damage in the middle that a salvaging
+// open (walRecovery 'skip-damaged') kept: never replayed, never deleted by the engine.
 //
 // EVERYTHING IN THIS FILE IS ON DISK: the layout, the constants and the names never change.
 // Record types are only ever added, never renumbered or reused.
@@ -99,6 +104,13 @@ export function walRecordCrcOk(buf: Uint8Array, at: number, length: number): boo
   const actual = crc32c(buf.subarray(start, at + WAL_HEADER_BYTES + length));
   return maskCrc(actual) === walRecordMaskedCrc(buf, at);
 }
+
+/**
+ * Suffix of the copy of a segment with damage in the middle, kept by walRecovery
+ * 'skip-damaged' (`000007.log.damaged`). Not a segment name: never replayed, never an
+ * orphan. On disk (file names): never changes.
+ */
+export const DAMAGED_WAL_SUFFIX = '.damaged';
 
 /** Digits a segment number is padded to. On disk (file names): never changes. */
 const WAL_NAME_DIGITS = 6;

@@ -1,12 +1,13 @@
 // Runs on: a shard worker (recovery) or a piscina job. Reads back the records of one WAL
 // segment file (format: wal-format.ts).
 //
-// Recovery contract: the reader returns the longest prefix of good records and stops at
-// the first bad one (bad crc, unknown type, length past the maximum or past the end of the
-// file). Everything from there to the end of the file is dropped and reported, never
-// thrown: a torn tail after a crash is normal, and deciding whether damage in the middle of
-// a log is fatal is the engine's business (it can tell by `damage` and `droppedBytes`, and
-// whether this is the newest segment). Only I/O errors throw (ioError: ERR_IO / ERR_NO_SPACE).
+// Recovery contract: the reader returns the longest prefix of good records up to the first
+// bad one (bad crc, unknown type, length past the maximum or past the end of the file), and
+// reports the damage, never throws for it. It then resyncs (scans forward for the next good
+// record) and counts the good records behind the damage: none means a torn tail, normal
+// after a crash; some means damage in the middle of the log, and deciding what to do about
+// it is the engine's business (walRecovery: refuse, or salvage them with `salvage`). Only
+// I/O errors throw (ioError: ERR_IO / ERR_NO_SPACE).
 //
 // The file is streamed through one buffer that starts at READ_CHUNK_BYTES and grows only
 // to hold a record bigger than that, so a large log is never loaded at once and a large
@@ -35,8 +36,23 @@ export interface WalReadReport {
   goodBytes: number;
   /** File size − goodBytes: bytes after the last good record, not replayed. */
   droppedBytes: number;
-  /** Set whenever droppedBytes > 0: what was wrong, and at which file offset. */
+  /** Set whenever droppedBytes > 0: what was wrong with the first bad record, and its file offset. */
   damage?: string;
+  /**
+   * Good records found after the first bad one (by resyncing: see resync). 0 with damage
+   * set means a torn tail; more means damage in the middle of the log, with records behind it.
+   */
+  recordsAfterDamage: number;
+  /** Bytes in no good record (the damaged stretches, the torn tail): what salvage loses. */
+  skippedBytes: number;
+}
+
+export interface WalReadOptions {
+  /**
+   * Also pass the good records after damage to onRecord (salvage, `skip-damaged`), not only
+   * the good prefix. Off, they are only counted (recordsAfterDamage).
+   */
+  salvage?: boolean;
 }
 
 /**
@@ -47,7 +63,12 @@ export interface WalReadReport {
  * The payload is a view into a buffer the reader reuses: it is valid only until onRecord
  * returns. Copy it (`payload.slice()`) to keep it.
  */
-export function readWal(vfs: Vfs, path: string, onRecord: (payload: Uint8Array) => void): WalReadReport {
+export function readWal(
+  vfs: Vfs,
+  path: string,
+  onRecord: (payload: Uint8Array) => void,
+  options: WalReadOptions = {},
+): WalReadReport {
   let file: VfsFile;
   try {
     file = vfs.open(path, 'read');
@@ -56,7 +77,7 @@ export function readWal(vfs: Vfs, path: string, onRecord: (payload: Uint8Array) 
   }
   let report: WalReadReport;
   try {
-    report = scan(new Window(file, path), path, onRecord);
+    report = scan(new Window(file, path), path, onRecord, options.salvage === true);
   } catch (err) {
     try { file.close(); } catch { /* the first error is the one to report */ }
     throw err;
@@ -69,52 +90,97 @@ export function readWal(vfs: Vfs, path: string, onRecord: (payload: Uint8Array) 
   return report;
 }
 
-function scan(win: Window, path: string, onRecord: (payload: Uint8Array) => void): WalReadReport {
+function scan(win: Window, path: string, onRecord: (payload: Uint8Array) => void, salvage: boolean): WalReadReport {
   const size = win.fileSize;
   let offset = 0;
   let records = 0;
+  let goodBytes = -1;
   let damage: string | undefined;
+  let recordsAfterDamage = 0;
+  let skippedBytes = 0;
   while (offset < size) {
-    const left = size - offset;
-    if (left < WAL_HEADER_BYTES) {
-      damage = describeTail(win, offset, `torn record header (${left} of ${WAL_HEADER_BYTES} bytes)`);
-      break;
+    const r = recordAt(win, offset);
+    if (typeof r === 'string') {
+      // A bad record: the first one ends the good prefix. Look for the next good record after
+      // it (resync); none means the damage is a torn tail.
+      if (damage === undefined) {
+        damage = r;
+        goodBytes = offset;
+      }
+      const next = resync(win, offset);
+      skippedBytes += next - offset;
+      offset = next;
+      continue;
     }
-    let at = win.ensure(offset, WAL_HEADER_BYTES);
-    if (at < 0) { damage = shrunk(offset); break; }
-    const length = walRecordLength(win.buf, at);
-    const type = win.buf[at + WAL_TYPE_OFFSET]!;
-    if (length === 0 && type === 0 && walRecordMaskedCrc(win.buf, at) === 0) {
-      damage = describeTail(win, offset, 'zero record header');
-      break;
+    if (damage === undefined || salvage) {
+      onRecord(win.buf.subarray(r.at + WAL_HEADER_BYTES, r.at + r.total));
+      records++;
     }
-    if (length > MAX_WAL_PAYLOAD) {
-      damage = `offset ${offset}: record length ${length} exceeds the maximum ${MAX_WAL_PAYLOAD}`;
-      break;
-    }
-    const total = WAL_HEADER_BYTES + length;
-    if (total > left) {
-      damage = `offset ${offset}: record of ${length} bytes runs past the end of the file ` +
-        `(torn tail: ${left} of ${total} bytes present)`;
-      break;
-    }
-    at = win.ensure(offset, total);
-    if (at < 0) { damage = shrunk(offset); break; }
-    if (!walRecordCrcOk(win.buf, at, length)) {
-      damage = `offset ${offset}: checksum mismatch in record of ${length} bytes`;
-      break;
-    }
-    if (!isKnownWalRecordType(type)) {
-      damage = `offset ${offset}: unknown record type ${type} (written by a newer version?)`;
-      break;
-    }
-    onRecord(win.buf.subarray(at + WAL_HEADER_BYTES, at + total));
-    records++;
-    offset += total;
+    if (damage !== undefined) recordsAfterDamage++;
+    offset += r.total;
   }
-  const report: WalReadReport = { file: path, records, goodBytes: offset, droppedBytes: size - offset };
+  if (goodBytes < 0) goodBytes = offset;
+  const report: WalReadReport = { file: path, records, goodBytes, droppedBytes: size - goodBytes, recordsAfterDamage, skippedBytes };
   if (damage !== undefined) report.damage = damage;
   return report;
+}
+
+/**
+ * The record at file `offset`: its place in the window and its total size, or why it is bad.
+ * After it returns a record, win.buf[at .. at+total) holds it.
+ */
+function recordAt(win: Window, offset: number): { at: number; total: number } | string {
+  const left = win.fileSize - offset;
+  if (left < WAL_HEADER_BYTES) return describeTail(win, offset, `torn record header (${left} of ${WAL_HEADER_BYTES} bytes)`);
+  let at = win.ensure(offset, WAL_HEADER_BYTES);
+  if (at < 0) return shrunk(offset);
+  const length = walRecordLength(win.buf, at);
+  const type = win.buf[at + WAL_TYPE_OFFSET]!;
+  if (length === 0 && type === 0 && walRecordMaskedCrc(win.buf, at) === 0) return describeTail(win, offset, 'zero record header');
+  if (length > MAX_WAL_PAYLOAD) return `offset ${offset}: record length ${length} exceeds the maximum ${MAX_WAL_PAYLOAD}`;
+  const total = WAL_HEADER_BYTES + length;
+  if (total > left) {
+    return `offset ${offset}: record of ${length} bytes runs past the end of the file ` +
+      `(torn tail: ${left} of ${total} bytes present)`;
+  }
+  at = win.ensure(offset, total);
+  if (at < 0) return shrunk(offset);
+  if (!walRecordCrcOk(win.buf, at, length)) return `offset ${offset}: checksum mismatch in record of ${length} bytes`;
+  if (!isKnownWalRecordType(type)) return `offset ${offset}: unknown record type ${type} (written by a newer version?)`;
+  return { at, total };
+}
+
+/**
+ * After a bad record at `bad`: the offset of the next good record, or the file size if none
+ * follows (a torn tail). As LevelDB's log reader resyncs, but without its 32 KiB blocks to
+ * jump to: first the end the bad record's header claims (the usual case, a damaged payload
+ * under an intact header, costs one check), then every later byte offset. A candidate must
+ * be a whole record of a known type whose crc matches, so a false match needs a 32-bit crc
+ * collision on bytes that also parse as a header.
+ */
+function resync(win: Window, bad: number): number {
+  const size = win.fileSize;
+  if (bad + WAL_HEADER_BYTES <= size) {
+    const at = win.ensure(bad, WAL_HEADER_BYTES);
+    if (at >= 0) {
+      const claimed = bad + WAL_HEADER_BYTES + walRecordLength(win.buf, at);
+      if (claimed < size && claimed > bad && plausibleAt(win, claimed) && typeof recordAt(win, claimed) !== 'string') return claimed;
+    }
+  }
+  for (let offset = bad + 1; offset + WAL_HEADER_BYTES <= size; offset++) {
+    if (plausibleAt(win, offset) && typeof recordAt(win, offset) !== 'string') return offset;
+  }
+  return size;
+}
+
+/** A cheap filter before the crc: a known type and a length that fits in the file. */
+function plausibleAt(win: Window, offset: number): boolean {
+  if (offset + WAL_HEADER_BYTES > win.fileSize) return false;
+  const at = win.ensure(offset, WAL_HEADER_BYTES);
+  if (at < 0) return false;
+  if (!isKnownWalRecordType(win.buf[at + WAL_TYPE_OFFSET]!)) return false;
+  const length = walRecordLength(win.buf, at);
+  return length <= MAX_WAL_PAYLOAD && offset + WAL_HEADER_BYTES + length <= win.fileSize;
 }
 
 /** Damage text for the bytes from `offset` on, naming a zero-filled tail as such. */
@@ -150,14 +216,14 @@ class Window {
   /**
    * Makes file bytes [offset, offset+n) present in buf; returns the index of `offset` in
    * buf, or -1 if the file turned out shorter than its size said.
-   * REQUIRES: offset >= every offset asked before (the window only slides forward);
-   * offset + n <= fileSize.
+   * Cheapest when offsets only grow (the window slides forward); an offset before the
+   * window is read again. REQUIRES: offset + n <= fileSize.
    */
   ensure(offset: number, n: number): number {
     const end = this.start + this.filled;
     if (offset >= this.start && offset + n <= end) return offset - this.start;
     // Keep the bytes from `offset` on that are already here; read the rest after them.
-    const keep = offset < end ? end - offset : 0;
+    const keep = offset >= this.start && offset < end ? end - offset : 0;
     const rest = this.fileSize - offset;
     if (n > this.buf.length) {
       const grown = new Uint8Array(Math.min(Math.max(n, this.buf.length * 2), rest));

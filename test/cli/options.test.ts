@@ -49,6 +49,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     syncMode: 'batch',
     memtableBytes: 64 * 1024 * 1024,
     blockCacheBytes: 128 * 1024 * 1024,
+    walRecovery: 'strict',
     timeoutMs: 2000,
     requirepass: undefined,
     allowFlushdb: false,
@@ -164,6 +165,13 @@ test('--allow-flushdb is a switch; RINGKV_ALLOW_FLUSHDB and "allowFlushdb" take 
   assert.is(resolve(['--config', file], { RINGKV_ALLOW_FLUSHDB: 'no' }).allowFlushdb, false, 'env over config');
   assert.match(usageError([], { RINGKV_ALLOW_FLUSHDB: 'maybe' }).message, 'RINGKV_ALLOW_FLUSHDB: expected yes or no');
   assert.match(usageError(['--allow-flushdb=yes']).message, 'allow-flushdb');
+});
+
+test('--wal-recovery: strict by default, skip-damaged from the flag or RINGKV_WAL_RECOVERY; anything else is refused', () => {
+  assert.is(resolve([]).walRecovery, 'strict');
+  assert.is(resolve(['--wal-recovery', 'skip-damaged']).walRecovery, 'skip-damaged');
+  assert.is(resolve([], { RINGKV_WAL_RECOVERY: 'skip-damaged' }).walRecovery, 'skip-damaged');
+  assert.match(usageError(['--wal-recovery', 'lenient']).message, 'expected one of strict, skip-damaged');
 });
 
 test('sizes take bytes or KiB/MiB/GiB (and k/m/g, KB/MB/GB) suffixes', () => {

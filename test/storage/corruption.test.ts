@@ -208,7 +208,7 @@ test('a WAL tail cut by every k in 1..4096 bytes keeps exactly the batches befor
   console.log(`  WAL tail cuts: 4096 reopens of a ${size}-byte segment of ${ends.length} batches, ${atBoundary} cuts on record boundaries`);
 });
 
-test('1000 single-bit flips in WAL segments and tables: each is dropped and reported, or an ERR_CORRUPTION naming the file, never a wrong value', async () => {
+test('1000 single-bit flips in WAL segments and tables: a torn tail dropped, mid-log damage refused then salvaged with only its record lost, a table flip an ERR_CORRUPTION naming the file, never a wrong value', async () => {
   const { image, batches } = await storeImage();
   const logs = [...image.keys()].filter((n) => parseWalFileName(n) !== undefined);
   const tables = [...image.keys()].filter((n) => parseTableFileName(n) !== undefined);
@@ -231,7 +231,7 @@ test('1000 single-bit flips in WAL segments and tables: each is dropped and repo
   };
 
   const problems: string[] = [];
-  const counts = { walDropped: 0, walRecordsDropped: 0, tableAtOpen: 0, tableAtGet: 0, tableAtScanOnly: 0, undetected: 0 };
+  const counts = { walDropped: 0, walRefusedThenSalvaged: 0, walRecordsDropped: 0, tableAtOpen: 0, tableAtGet: 0, tableAtScanOnly: 0, undetected: 0 };
   for (let n = 0; n < 1000; n++) {
     const [name, offset, bit] = pick(n < 500 ? logs : tables);
     const isLog = n < 500;
@@ -240,22 +240,45 @@ test('1000 single-bit flips in WAL segments and tables: each is dropped and repo
     const label = `flip of bit ${bit} at ${name}:${offset}`;
     let db: LsmEngine | undefined;
     try {
+      const vfs = restore(image, name, bytes);
       try {
-        db = await openEngine(options(restore(image, name, bytes)));
+        db = await openEngine(options(vfs));
       } catch (err) {
-        if (namesCorruption(err, name)) counts.tableAtOpen++;
-        else problems.push(`${label}: open threw ${describe(err)}`);
-        if (isLog) problems.push(`${label}: a damaged WAL record failed the open instead of being dropped`);
+        if (!isLog) {
+          if (namesCorruption(err, name)) counts.tableAtOpen++;
+          else problems.push(`${label}: open threw ${describe(err)}`);
+          continue;
+        }
+        // Damage in the middle of a segment: refused, naming the file, the record's offset and
+        // how many records follow; skip-damaged then loses the flipped record and nothing else.
+        const segment = records.get(name)!;
+        const hit = segment.findIndex((rec) => offset < rec.end);
+        const after = segment.length - hit - 1;
+        const message = err instanceof Error ? err.message : '';
+        if (!namesCorruption(err, name) || !message.includes(`offset ${segment[hit]!.start}`) || !message.includes(`${after} valid records`)) {
+          problems.push(`${label}: open threw ${describe(err)}, want ERR_CORRUPTION at offset ${segment[hit]!.start} with ${after} records after it`);
+          continue;
+        }
+        db = await openEngine({ ...options(vfs), walRecovery: 'skip-damaged' });
+        const r = db.stats().recovery;
+        if (!r.needsRepair || r.salvagedRecords !== after || r.damagedSegments.length !== 1) problems.push(`${label}: salvage report ${JSON.stringify(r)}`);
+        problems.push(...diff(db, modelOf(batches, new Set([segment[hit]!.seq]))).map((p) => `${label}: salvaged: ${p}`));
+        counts.walRefusedThenSalvaged++;
+        counts.walRecordsDropped++;
         continue;
       }
       const r = db.stats().recovery;
       if (isLog) {
-        // The record holding the flip and the rest of its segment are dropped; nothing else.
+        // The flipped record is the last of its segment (a torn tail): it alone is dropped.
         const segment = records.get(name)!;
         const hit = segment.findIndex((rec) => offset < rec.end);
-        const lost = new Set(segment.slice(hit).map((rec) => rec.seq));
+        if (hit !== segment.length - 1) {
+          problems.push(`${label}: damage with ${segment.length - hit - 1} records after it opened (strict)`);
+          continue;
+        }
+        const lost = new Set([segment[hit]!.seq]);
         const dropped = image.get(name)!.length - segment[hit]!.start;
-        if (r.droppedBytes !== dropped || r.damage.length !== 1 || !r.damage[0]!.includes(name)) {
+        if (r.droppedBytes !== dropped || r.damage.length !== 1 || !r.damage[0]!.includes(name) || r.needsRepair) {
           problems.push(`${label}: recovery reports ${r.droppedBytes} bytes dropped (${JSON.stringify(r.damage)}), want ${dropped} in ${name}`);
         }
         problems.push(...diff(db, modelOf(batches, lost)).map((p) => `${label}: ${p}`));
@@ -300,7 +323,8 @@ test('1000 single-bit flips in WAL segments and tables: each is dropped and repo
   }
   console.log(`  bit flips: ${JSON.stringify(counts)}`);
   assert.equal(problems.slice(0, 8), [], `${problems.length} problems (replay with RINGKV_SEED=${SEED})`);
-  assert.is(counts.walDropped, 500);
+  assert.is(counts.walDropped + counts.walRefusedThenSalvaged, 500);
+  assert.ok(counts.walDropped > 0 && counts.walRefusedThenSalvaged > 0, 'flips hit both last records (torn tails) and records with others after them');
 });
 
 test('a MANIFEST with any bit flipped or cut at any length fails the open with ERR_CORRUPTION naming it', async () => {

@@ -257,7 +257,7 @@ test('round trip: records of 0 B, 1 B, 100 KiB, 16 MiB+ and many small ones come
     assert.is(fs.statSync(path).size, total);
     const { payloads, report } = readAll(vfs, path);
     assertRecords(payloads, want, 'round trip');
-    assert.equal(report, { file: path, records: want.length, goodBytes: total, droppedBytes: 0 });
+    assert.equal(report, { file: path, records: want.length, goodBytes: total, droppedBytes: 0, recordsAfterDamage: 0, skippedBytes: 0 });
   });
 });
 
@@ -316,7 +316,7 @@ test('an empty segment reads as zero records and no damage', () => {
   WalWriter.create(vfs, 'e.log').close();
   const { payloads, report } = readAll(vfs, 'e.log');
   assert.is(payloads.length, 0);
-  assert.equal(report, { file: 'e.log', records: 0, goodBytes: 0, droppedBytes: 0 });
+  assert.equal(report, { file: 'e.log', records: 0, goodBytes: 0, droppedBytes: 0, recordsAfterDamage: 0, skippedBytes: 0 });
 });
 
 test('creating a segment over an existing file is refused', () => {
@@ -394,12 +394,50 @@ test('1000 single-bit flips: the reader returns the unchanged records before the
       assert.ok(same(p, payloads[n]), `flip at ${pos}: record ${n} changed`);
       n++;
     });
+    // Resync: every record after the flipped one is found again; salvage returns them all.
+    const salvaged: Uint8Array[] = [];
+    const again = readWal(vfs, 'flip.log', (p) => salvaged.push(p.slice()), { salvage: true });
     copy[pos]! ^= bit;
     assert.is(n, hit, `flip at ${pos}: records kept`);
     assert.is(report.goodBytes, start);
     assert.is(report.droppedBytes, copy.length - start);
     assert.type(report.damage, 'string', `flip at ${pos}: damage reported`);
+    assert.is(report.recordsAfterDamage, ends.length - hit - 1, `flip at ${pos}: records found after the damage`);
+    assert.is(report.skippedBytes, ends[hit]! - start, `flip at ${pos}: only the flipped record skipped`);
+    assert.is(again.records, ends.length - 1);
+    assertRecords(salvaged, [...payloads.slice(0, hit), ...payloads.slice(hit + 1)], `flip at ${pos}: salvage`);
   }
+});
+
+test('garbage in the middle: resync finds the next good record; a torn tail has none after it', () => {
+  const { bytes, payloads, ends } = buildCatalogueSegment();
+  const vfs = new TinyVfs();
+  const rnd = new Random(9);
+  const cut = ends[Math.floor(ends.length / 2)]!; // a record boundary
+  for (const len of [1, 8, 9, 100, 5000]) {
+    const junk = payload(rnd, len);
+    junk[0] = 1 + rnd.int(255);
+    const file = new Uint8Array(bytes.length + len);
+    file.set(bytes.subarray(0, cut));
+    file.set(junk, cut);
+    file.set(bytes.subarray(cut), cut + len);
+    vfs.put('m.log', file);
+    const kept: Uint8Array[] = [];
+    const report = readWal(vfs, 'm.log', (p) => kept.push(p.slice()), { salvage: true });
+    const before = ends.indexOf(cut) + 1;
+    assert.is(report.goodBytes, cut, `junk ${len}`);
+    assert.is(report.recordsAfterDamage, payloads.length - before, `junk ${len}`);
+    assert.is(report.skippedBytes, len, `junk ${len}`);
+    assertRecords(kept, payloads, `junk ${len}: salvage keeps every record`);
+  }
+  // The same junk at the end: a torn tail, nothing after it.
+  const tail = new Uint8Array(bytes.length + 100);
+  tail.set(bytes);
+  tail.fill(7, bytes.length);
+  vfs.put('t.log', tail);
+  const report = readWal(vfs, 't.log', () => {});
+  assert.is(report.recordsAfterDamage, 0);
+  assert.is(report.droppedBytes, 100);
 });
 
 test('a zero-filled tail is dropped and named as such', () => {

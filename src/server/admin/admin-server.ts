@@ -7,7 +7,7 @@ import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
 import { StoreMetrics } from './metrics.js';
-import { readinessChecks, renderChecks } from './readiness.js';
+import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 
 /** Default admin port: the RESP default (6380) + 2000, so a second node on +1 pairs with +1. */
 export const DEFAULT_ADMIN_PORT = 8380;
@@ -58,14 +58,16 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
       '/readyz',
       async (store, url, res) => {
         let replicas: { id: string; up: boolean }[];
+        let shards: readonly unknown[] | undefined;
         try {
-          replicas = (await store.stats()).replicas;
+          ({ replicas, shards } = await store.stats());
         } catch (err) {
           // A cluster node without a ring yet (still joining) is alive but not ready.
           send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
           return;
         }
         const checks = readinessChecks(replicas, o.draining());
+        if (!url.searchParams.getAll('exclude').includes('repair')) checks.push(...repairChecks(shards));
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
       },

@@ -62,6 +62,8 @@ export class StoreMetrics {
   private readonly policyUtilisation: Gauge;
   private readonly policyChanges: Counter<'direction'>;
   private readonly policyDecision: Gauge<'decision' | 'reason'>;
+  private readonly recoveryNeedsRepair: Gauge<'shard' | 'engine'>;
+  private readonly recoveryDroppedBytes: Gauge<'shard' | 'engine'>;
 
   constructor(
     private readonly store: Store,
@@ -124,6 +126,8 @@ export class StoreMetrics {
     this.policyBounds = gauge('ringkv_shard_policy_bound_shards', 'The bounds of --auto-shards (min, max).', ['bound']);
     this.policyUtilisation = gauge('ringkv_shard_policy_utilisation', 'Mean busy fraction of the shards over the last sampling interval (absent until measured).');
     this.policyChanges = counter('ringkv_shard_policy_changes_total', 'Shard-count changes --auto-shards made, by direction (grow, shrink).', ['direction']);
+    this.recoveryNeedsRepair = gauge('ringkv_shard_recovery_needs_repair', '1 when the engine\'s last open skipped damaged WAL records (--wal-recovery skip-damaged): it may miss acknowledged writes until repaired.', ['shard', 'engine']);
+    this.recoveryDroppedBytes = gauge('ringkv_shard_recovery_dropped_bytes', 'WAL bytes the engine\'s last open dropped (torn tails) or skipped (damage in the middle).', ['shard', 'engine']);
     this.policyDecision = gauge('ringkv_shard_policy_decision', '1 for the last decision of --auto-shards (grow, shrink, hold) and its reason code.', ['decision', 'reason']);
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
@@ -149,7 +153,7 @@ export class StoreMetrics {
     this.shardUp.reset();
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
-    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge]) m.reset();
+    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge, this.recoveryNeedsRepair, this.recoveryDroppedBytes]) m.reset();
     for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped, this.shardBusy]) m.reset();
     for (const sh of readAllShardNumbers(s.shards)) {
       const shard = sh.id;
@@ -172,6 +176,8 @@ export class StoreMetrics {
         this.tables.set(labels, e.tables);
         this.flushes.inc(labels, e.flushes);
         this.compactions.inc(labels, e.compactions);
+        this.recoveryNeedsRepair.set(labels, e.recoveryNeedsRepair);
+        this.recoveryDroppedBytes.set(labels, e.recoveryDroppedBytes);
       }
     }
     const ae = s.antiEntropy;

@@ -16,6 +16,23 @@ export function readinessChecks(replicas: StoreStats['replicas'], draining: bool
   return checks;
 }
 
+/**
+ * One failed check per shard whose engines' last open skipped damaged WAL records
+ * (walRecovery 'skip-damaged'): it may miss acknowledged writes, so it should not be read as
+ * the sole replica until repaired. `/readyz?exclude=repair` leaves these checks out (as
+ * Kubernetes' `exclude`), for an operator who accepts that.
+ */
+export function repairChecks(shards: readonly unknown[] | undefined): Check[] {
+  const checks: Check[] = [];
+  (shards ?? []).forEach((entry, i) => {
+    const s = entry as { id?: unknown; data?: { recovery?: { needsRepair?: unknown } }; hints?: { recovery?: { needsRepair?: unknown } } };
+    const engines = (['data', 'hints'] as const).filter((e) => s[e]?.recovery?.needsRepair === true);
+    const name = `repair ${typeof s.id === 'string' ? s.id : `s${i}`}`;
+    if (engines.length > 0) checks.push({ name, ok: false, reason: `WAL recovery skipped damaged records (${engines.join(', ')}; see /stats recovery): it may miss acknowledged writes until repaired` });
+  });
+  return checks;
+}
+
 /** The body of /readyz: `ok` or the failed checks; every check when verbose. */
 export function renderChecks(checks: readonly Check[], verbose: boolean): string {
   const ok = checks.every((c) => c.ok);

@@ -67,13 +67,15 @@ export const ErrorPrefix = {
   SIBLINGS: 'SIBLINGS',
   /** The disk is full; earlier data is intact. */
   NOSPACE: 'NOSPACE',
-  /** Any other storage failure (I/O, corruption). */
+  /** Any other storage failure (I/O). */
   IOERR: 'IOERR',
   /** The store is closed (the server is shutting down). */
   CLOSED: 'CLOSED',
   NOAUTH: 'NOAUTH',
   WRONGPASS: 'WRONGPASS',
   NOPROTO: 'NOPROTO',
+  /** A replica's copy failed its checksum (ERR_CORRUPTION): never a wrong value instead. */
+  CORRUPTION: 'CORRUPTION',
 } as const;
 
 const prefixOfCode: Record<string, string> = {
@@ -84,7 +86,7 @@ const prefixOfCode: Record<string, string> = {
   [ErrorCode.TOO_MANY_SIBLINGS]: ErrorPrefix.SIBLINGS,
   [ErrorCode.NO_SPACE]: ErrorPrefix.NOSPACE,
   [ErrorCode.IO]: ErrorPrefix.IOERR,
-  [ErrorCode.CORRUPTION]: ErrorPrefix.IOERR,
+  [ErrorCode.CORRUPTION]: ErrorPrefix.CORRUPTION,
   [ErrorCode.CLOSED]: ErrorPrefix.CLOSED,
   [ErrorCode.INVALID_ARGUMENT]: ErrorPrefix.ERR,
   [ErrorCode.PROTOCOL]: ErrorPrefix.ERR,
