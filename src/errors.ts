@@ -41,6 +41,11 @@ export const ErrorCode = {
    * (the coordinator tries another stand-in; anti-entropy repairs what is not hinted).
    */
   HINTS_FULL: 'ERR_HINTS_FULL',
+  /**
+   * The data directory is held by another open store or server (in this process or another):
+   * the message names the holder's PID. The OS drops the lock when its holder exits, however.
+   */
+  LOCKED: 'ERR_LOCKED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -5,7 +5,6 @@
 // key's token; every put is versioned (dotted version vectors) and replicated on N shards;
 // reads merge R answers and return every concurrent value with a context.
 import { availableParallelism } from 'node:os';
-import { mkdirSync } from 'node:fs';
 import type { StorageOptions } from './config.js';
 import { ShardTransport } from './coordinator/shard-transport.js';
 import { ErrorCode, RingkvError } from './errors.js';
@@ -14,6 +13,7 @@ import { suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { readWholeFile, writeFileAtomic } from './storage/vfs.js';
 import { RealVfs } from './storage/vfs-real.js';
+import { takeDirLock, type DirLock } from './storage/dir-lock.js';
 import { Store } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS } from './shard/hint-store.js';
 import { DEFAULT_TOMBSTONE_GRACE_MS } from './shard/tombstone-gc.js';
@@ -93,7 +93,18 @@ export async function open(options: OpenOptions): Promise<Store> {
       `tombstoneGraceMs must be an integer number of ms >= ${2 * DEFAULT_HINT_MAX_AGE_MS} (twice the hint max age), got ${String(options.tombstoneGraceMs)}`,
     );
   }
-  mkdirSync(dir, { recursive: true });
+  // One owner per data dir: ERR_LOCKED (naming the holder's PID) if another store or a
+  // server, here or in another process, has it open. Held until close().
+  const lock = takeDirLock(dir);
+  try {
+    return await openLocked(options, dir, antiEntropyIntervalMs, tombstoneGraceMs, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function openLocked(options: OpenOptions, dir: string, antiEntropyIntervalMs: number, tombstoneGraceMs: number, lock: DirLock): Promise<Store> {
   const layout = checkLayout(dir, {
     shards: options.shards ?? Math.max(1, availableParallelism()),
     partitions: options.partitions ?? DEFAULT_PARTITIONS,
@@ -124,7 +135,13 @@ export async function open(options: OpenOptions): Promise<Store> {
     },
     handoffIntervalMs: options.handoffIntervalMs ?? 5000,
     antiEntropy: { intervalMs: antiEntropyIntervalMs, tombstoneGraceMs },
-    close: () => transport.close(),
+    close: async () => {
+      try {
+        await transport.close();
+      } finally {
+        lock.release();
+      }
+    },
     shardStats: () => transport.shardStats(),
     shards: transport,
   });

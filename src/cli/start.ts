@@ -56,7 +56,7 @@ function storeConfig(o: StartOptions): Record<string, string> {
 }
 
 interface Running {
-  lock: DirLock;
+  lock: DirLock | undefined;
   store: Store;
   cluster: ClusterNode | undefined;
   resp: RespServer;
@@ -64,7 +64,9 @@ interface Running {
 }
 
 async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): Promise<Running> {
-  const lock = takeDirLock(o.dir);
+  // A single-host server's lock is taken (and released at close) by open(); a cluster
+  // node's shards are opened by ClusterNode, so the lock is taken here.
+  const lock: DirLock | undefined = o.nodeId === undefined ? undefined : takeDirLock(o.dir);
   let store: Store | undefined;
   let cluster: ClusterNode | undefined;
   let resp: RespServer | undefined;
@@ -135,7 +137,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
   } catch (err) {
     await resp?.close().catch(() => {});
     await store?.close().catch(() => {});
-    lock.release();
+    lock?.release();
     throw err;
   }
 }
@@ -146,7 +148,7 @@ async function shutDown(r: Running, log: Logger): Promise<void> {
   await r.admin.close();
   await r.store.close();
   log.debug('store closed');
-  r.lock.release();
+  r.lock?.release();
 }
 
 export async function start(argv: readonly string[]): Promise<number> {
