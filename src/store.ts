@@ -20,6 +20,11 @@ export interface PutOptions extends RequestOptions {
    * Replace whatever the key holds, as Redis SET does: the write supersedes every value the
    * coordinating replica has, context or not. Values written concurrently through another
    * coordinator (after a failover) still survive as siblings.
+   *
+   * Default: true for a write without a `context` (put(k, v) overwrites, delete(k) deletes,
+   * as in level or lmdb), false for one with a context (it supersedes exactly what that read
+   * saw; a concurrent write with another context survives as a sibling). `overwrite: false`
+   * without a context is a blind write concurrent with what is stored (a sibling of it).
    */
   overwrite?: boolean;
 }
@@ -113,6 +118,18 @@ export interface ClearOptions extends RequestOptions {
 
 /** Options of a call that passes none (shared: a call allocates nothing for them). */
 const NO_OPTIONS: PutOptions = Object.freeze({});
+/** What a write without options means: supersede what the store holds (as RESP SET and DEL). */
+const OVERWRITE: WriteOptions = Object.freeze({ overwrite: true });
+
+/**
+ * A write's options with the default of `overwrite` filled in: a write without a context
+ * overwrites (level/lmdb semantics); a causal write (with a context) does not, unless asked.
+ */
+function writeOptions(opts: PutOptions): WriteOptions {
+  if (opts === NO_OPTIONS) return OVERWRITE;
+  if (opts.overwrite !== undefined || opts.context !== undefined) return opts as WriteOptions;
+  return { ...opts, overwrite: true } as WriteOptions;
+}
 /** clear() holds one page of keys at a time: memory stays bounded whatever the store's size. */
 const CLEAR_PAGE_KEYS = 1000;
 /**
@@ -185,20 +202,24 @@ export class Store {
     }
   }
 
+  /** Writes a value: without a context it overwrites what the key holds; with one, it supersedes exactly what that read saw. */
   put(key: Bytes, value: Bytes, opts: PutOptions = NO_OPTIONS): Promise<WriteResult> {
     try {
       this.checkOpen();
-      return this.coordinator.put(this.bytes(key, 'a key'), this.bytes(value, 'a value'), opts as WriteOptions);
+      return this.coordinator.put(this.bytes(key, 'a key'), this.bytes(value, 'a value'), writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }
   }
 
-  /** Deletes by writing a tombstone; with the context of a read, it supersedes exactly what that read saw. */
+  /**
+   * Deletes by writing a tombstone: without a context it supersedes every value the store
+   * holds (as RESP DEL); with the context of a read, exactly what that read saw.
+   */
   delete(key: Bytes, opts: PutOptions = NO_OPTIONS): Promise<WriteResult> {
     try {
       this.checkOpen();
-      return this.coordinator.put(this.bytes(key, 'a key'), null, opts as WriteOptions);
+      return this.coordinator.put(this.bytes(key, 'a key'), null, writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -216,7 +237,7 @@ export class Store {
     }
   }
 
-  /** Writes many entries at once (each its own versioned write); results in order. */
+  /** Writes many entries at once (each its own versioned write, overwriting as put() does); results in order. */
   putMany(entries: readonly (readonly [Bytes, Bytes])[], opts: PutOptions = NO_OPTIONS): Promise<WriteResult[]> {
     try {
       this.checkOpen();
@@ -225,7 +246,7 @@ export class Store {
         const [k, v] = entries[i]!;
         encoded[i] = [this.bytes(k, 'a key'), this.bytes(v, 'a value')];
       }
-      return this.coordinator.putMany(encoded, opts as WriteOptions);
+      return this.coordinator.putMany(encoded, writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }
