@@ -83,7 +83,11 @@ export function ioError(err: unknown, file: string, op: string): RingkvError {
   if (err instanceof RingkvError) return err;
   const sys = hasCode(err, 'ENOSPC') ? ErrorCode.NO_SPACE : ErrorCode.IO;
   const detail = err instanceof Error ? err.message : String(err);
-  const hint = sys === ErrorCode.NO_SPACE ? ' (disk full: free space, then retry)' : '';
+  const hint = sys === ErrorCode.NO_SPACE
+    ? ' (disk full: free space, then retry)'
+    : hasCode(err, 'EMFILE') || hasCode(err, 'ENFILE')
+      ? ' (out of file descriptors: raise ulimit -n, or lower maxclients)'
+      : '';
   return new RingkvError(sys, `${op} ${file} failed: ${detail}${hint}`, { file, cause: err });
 }
 
