@@ -18,7 +18,7 @@ import { Store } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS } from './shard/hint-store.js';
 import { DEFAULT_TOMBSTONE_GRACE_MS } from './shard/tombstone-gc.js';
 
-export { Store, type Bytes, type ClearOptions, type PutOptions, type StoreStats } from './store.js';
+export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
 export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
 export { CONSISTENCY_LEVELS } from './coordinator/index.js';
 export { ErrorCode, RingkvError, isCorruption } from './errors.js';

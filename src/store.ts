@@ -29,6 +29,20 @@ export interface PutOptions extends RequestOptions {
   overwrite?: boolean;
 }
 
+/**
+ * A replica's storage started failing (EMFILE/ENFILE, ENOSPC, EIO...) or works again. Told
+ * once per cause and replica (not per request): the first failure, a change of cause, and
+ * the first write it stores afterwards.
+ */
+export interface StorageFaultEvent {
+  replica: string;
+  state: 'failing' | 'recovered';
+  /** ERR_IO or ERR_NO_SPACE (of the failure; of the last one, for 'recovered'). */
+  code: string;
+  /** What failed and where: the operation, the path and the OS error. */
+  message: string;
+}
+
 export interface StoreStats {
   replicas: { id: string; up: boolean }[];
   puts: number;
@@ -147,6 +161,9 @@ export class Store {
   /** String keys and values are encoded into its chunks (TextEncoder.encode costs ~0.5 µs each). */
   private readonly slab = new Slab();
   private closed = false;
+  /** Replicas whose storage is failing, with the cause last told (see onStorageFault). */
+  private readonly storageFaults = new Map<string, { cause: string; code: string; message: string }>();
+  private readonly storageFaultListeners: ((event: StorageFaultEvent) => void)[] = [];
 
   /** The current ring. */
   private readonly currentRing: () => Ring;
@@ -155,6 +172,12 @@ export class Store {
     const fixed = parts.ring;
     this.currentRing = typeof fixed === 'function' ? fixed : () => fixed;
     this.coordinator = new Coordinator(this.currentRing, parts.transport, parts.hasher, parts.defaults);
+    this.coordinator.storageFaults = {
+      failed: (replica, code, message) => this.storageFailed(replica, code, message),
+      stored: (replica) => {
+        if (this.storageFaults.size !== 0) this.storageStored(replica);
+      },
+    };
     this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);
     parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
     if (parts.handoffIntervalMs > 0) {
@@ -168,6 +191,41 @@ export class Store {
       ...parts.antiEntropy,
     });
     this.antiEntropy.start();
+  }
+
+  /**
+   * Calls `listener` when a replica's storage starts failing (once per cause, not per
+   * request) and when it stores a write again. The server logs these.
+   */
+  onStorageFault(listener: (event: StorageFaultEvent) => void): void {
+    this.storageFaultListeners.push(listener);
+  }
+
+  private storageFailed(replica: string, code: string, message: string): void {
+    // The cause is the error code and the OS error (EMFILE, ENOSPC...), not the file: the
+    // same fault on the next file is not news.
+    const cause = `${code} ${/\bE[A-Z0-9]{2,}\b/.exec(message)?.[0] ?? ''}`;
+    const known = this.storageFaults.get(replica);
+    if (known !== undefined && known.cause === cause) return;
+    this.storageFaults.set(replica, { cause, code, message });
+    this.tellStorageFault({ replica, state: 'failing', code, message });
+  }
+
+  private storageStored(replica: string): void {
+    const known = this.storageFaults.get(replica);
+    if (known === undefined) return;
+    this.storageFaults.delete(replica);
+    this.tellStorageFault({ replica, state: 'recovered', code: known.code, message: known.message });
+  }
+
+  private tellStorageFault(event: StorageFaultEvent): void {
+    for (const listener of this.storageFaultListeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure is its own; the write path goes on.
+      }
+    }
   }
 
   /** How requests reach the replicas (tests and tools that talk to one replica alone). */

@@ -112,6 +112,12 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
       }
       store = cluster.store;
     }
+    // Storage faults (descriptors exhausted, disk full, EIO) are logged once per cause and
+    // replica, with the path; /readyz reports them while they last.
+    store.onStorageFault((e) => {
+      if (e.state === 'failing') log.error({ replica: e.replica, code: e.code, cause: e.message }, `storage of shard ${e.replica} failing: ${e.message}`);
+      else log.info({ replica: e.replica, code: e.code }, `storage of shard ${e.replica} works again`);
+    });
     try {
       resp = await startRespServer(store, {
         host: o.host,

@@ -97,6 +97,14 @@ export interface WriteOptions extends RequestOptions {
   overwrite?: boolean;
 }
 
+/** Where the coordinator reports replicas' storage errors, and the first success after one. */
+export interface StorageFaultSink {
+  /** `replica` answered a write with ERR_IO / ERR_NO_SPACE (`message` names the file). */
+  failed(replica: string, code: string, message: string): void;
+  /** `replica` stored a write. Called for every write: keep it cheap when nothing failed. */
+  stored(replica: string): void;
+}
+
 /** What happened to a request: who answered, whether fallbacks stood in. */
 export interface Receipt {
   /** Replicas that stored the write (or answered the read). */
@@ -143,6 +151,8 @@ export class Coordinator {
   private readonly hasher: { hi: number; lo: number; hash(key: Uint8Array): void };
   /** The GET request, reused: a transport reads a request during send() only. */
   private readonly getRequest: GetRequest = { type: FrameType.GET, hi: 0, lo: 0, key: EMPTY };
+  /** Told of replicas' storage errors (ERR_IO, ERR_NO_SPACE) and of their next success (the store logs them). */
+  storageFaults: StorageFaultSink | undefined;
 
   constructor(
     private readonly ring: () => Ring,

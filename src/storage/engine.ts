@@ -75,6 +75,10 @@ const FLUSH_SLICE_MS = 4;
  * hammered, and a fixed disk is noticed within 16 s at the default 1 s.
  */
 const MAX_RETRY_BACKOFF = 16;
+/** The file a probe writes to see whether the disk works again (deleted at once). */
+const PROBE_FILE = 'PROBE.tmp';
+/** One WAL record's worth: a disk with less room than this is still full for writes. */
+const PROBE_BYTES = new Uint8Array(4096);
 
 export interface EngineDeps {
   dir: string;
@@ -787,6 +791,25 @@ export class LsmEngine implements StorageEngine {
     return err;
   }
 
+  /**
+   * Whether the disk takes a write again: creates, fills, fsyncs and deletes a small file
+   * (an appended WAL record would be replayed; this leaves nothing). Throws if it does not.
+   */
+  private probeWrite(): void {
+    const path = this.path(PROBE_FILE);
+    try {
+      const file = this.vfs.open(path, 'create');
+      try {
+        file.append(PROBE_BYTES);
+        file.sync();
+      } finally {
+        file.close();
+      }
+    } finally {
+      this.tryUnlink(path);
+    }
+  }
+
   /** A write (or probe) succeeded: the fault is over. */
   private healed(): void {
     this.writeFault = undefined;
@@ -806,8 +829,8 @@ export class LsmEngine implements StorageEngine {
       this.probeTimer = undefined;
       if (this.closed || this.writeFault === undefined) return;
       try {
-        if (this.wal) this.wal.sync();
-        else this.openWal();
+        if (!this.wal) this.openWal();
+        this.probeWrite();
         if (this.backgroundError !== undefined && this.frozen.length > 0) throw this.backgroundError;
         this.healed();
       } catch {

@@ -95,14 +95,15 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
       '/readyz',
       async (store, url, res) => {
         let replicas: { id: string; up: boolean }[];
+        let shards: unknown[] | undefined;
         try {
-          replicas = (await store.stats()).replicas;
+          ({ replicas, shards } = await store.stats());
         } catch (err) {
           // A cluster node without a ring yet (still joining) is alive but not ready.
           send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
           return;
         }
-        const checks = readinessChecks(replicas, o.draining());
+        const checks = readinessChecks(replicas, o.draining(), shards);
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
       },

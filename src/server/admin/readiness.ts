@@ -1,5 +1,6 @@
 // Runs on: the main thread. The checks behind /readyz: the store is ready when every shard
-// is up and the server is not shutting down. Reported as Kubernetes' own health endpoints
+// is up, no shard's storage is failing (descriptors exhausted, disk full, EIO: the engines'
+// `ioFault`, cleared once writes succeed again), and the server is not shutting down. Reported as Kubernetes' own health endpoints
 // report (`[+]name ok` / `[-]name failed: why`), with `?verbose` listing every check.
 import type { StoreStats } from '../../index.js';
 
@@ -10,9 +11,21 @@ export interface Check {
   reason?: string;
 }
 
-export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean): Check[] {
+/** The part of a shard's stats (StoreStats.shards) readiness reads. */
+interface ShardFigures {
+  id?: string;
+  data?: { ioFault?: { message?: string } };
+  hints?: { ioFault?: { message?: string } };
+}
+
+export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean, shards: readonly unknown[] = []): Check[] {
   const checks: Check[] = [draining ? { name: 'serving', ok: false, reason: 'shutting down' } : { name: 'serving', ok: true }];
   for (const r of replicas) checks.push(r.up ? { name: `shard ${r.id}`, ok: true } : { name: `shard ${r.id}`, ok: false, reason: 'down' });
+  for (const s of shards as readonly ShardFigures[]) {
+    const fault = s?.data?.ioFault ?? s?.hints?.ioFault;
+    const name = `storage ${s?.id ?? '?'}`;
+    checks.push(fault === undefined ? { name, ok: true } : { name, ok: false, reason: fault.message ?? 'failing' });
+  }
   return checks;
 }
 
