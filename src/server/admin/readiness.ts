@@ -20,11 +20,15 @@ interface ShardFigures {
 
 export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean, shards: readonly unknown[] = []): Check[] {
   const checks: Check[] = [draining ? { name: 'serving', ok: false, reason: 'shutting down' } : { name: 'serving', ok: true }];
-  for (const r of replicas) checks.push(r.up ? { name: `shard ${r.id}`, ok: true } : { name: `shard ${r.id}`, ok: false, reason: 'down' });
-  for (const s of shards as readonly ShardFigures[]) {
-    const fault = s?.data?.ioFault ?? s?.hints?.ioFault;
-    const name = `storage ${s?.id ?? '?'}`;
-    checks.push(fault === undefined ? { name, ok: true } : { name, ok: false, reason: fault.message ?? 'failing' });
+  const figures = new Map<string, ShardFigures>();
+  for (const s of shards as readonly ShardFigures[]) if (typeof s?.id === 'string') figures.set(s.id, s);
+  for (const r of replicas) {
+    const name = `shard ${r.id}`;
+    const f = figures.get(r.id);
+    const fault = f?.data?.ioFault ?? f?.hints?.ioFault;
+    if (!r.up) checks.push({ name, ok: false, reason: 'down' });
+    else if (fault !== undefined) checks.push({ name, ok: false, reason: `storage failing: ${fault.message ?? 'unknown error'}` });
+    else checks.push({ name, ok: true });
   }
   return checks;
 }
