@@ -81,7 +81,8 @@ export function hasCode(err: unknown, code: string): boolean {
  */
 export function ioError(err: unknown, file: string, op: string): RingkvError {
   if (err instanceof RingkvError) return err;
-  const sys = hasCode(err, 'ENOSPC') ? ErrorCode.NO_SPACE : ErrorCode.IO;
+  // ERR_NO_SPACE too: a RingkvError that crossed a thread (a merge job's) arrives as a plain Error with its code.
+  const sys = hasCode(err, 'ENOSPC') || hasCode(err, ErrorCode.NO_SPACE) ? ErrorCode.NO_SPACE : ErrorCode.IO;
   const detail = err instanceof Error ? err.message : String(err);
   const hint = sys === ErrorCode.NO_SPACE
     ? ' (disk full: free space, then retry)'

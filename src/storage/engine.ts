@@ -127,6 +127,8 @@ export class LsmEngine implements StorageEngine {
   private flushFailures = 0;
   /** A failed flush is not retried on a writer's call stack before this time (performance.now()). */
   private flushRetryAt = 0;
+  /** The last flush failure (backgroundError may also be a compaction's), until a flush succeeds. */
+  private flushError: RingkvError | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probeFailures = 0;
   private readonly recovery: RecoveryReport;
@@ -498,7 +500,7 @@ export class LsmEngine implements StorageEngine {
       if (props) this.installFlush(job, props);
     } catch (err) {
       this.abandonFlush();
-      this.backgroundError = ioError(err, this.dir, 'background flush');
+      this.backgroundError = this.flushError = ioError(err, this.dir, 'background flush');
       this.flushFailures++;
       const delay = this.retryDelay(this.flushFailures);
       this.flushRetryAt = performance.now() + delay;
@@ -517,7 +519,7 @@ export class LsmEngine implements StorageEngine {
   /** Finishes the oldest frozen memtable's flush on this call stack. Throws on failure. */
   private finishFlushNow(): void {
     // While a failed flush backs off, writers that need it fail at once (no file is touched).
-    if (this.backgroundError !== undefined && performance.now() < this.flushRetryAt) throw this.backgroundError;
+    if (this.flushError !== undefined && performance.now() < this.flushRetryAt) throw this.flushError;
     const job = this.flushJob ?? this.startFlushJob();
     let props: TableProperties;
     try {
@@ -526,10 +528,10 @@ export class LsmEngine implements StorageEngine {
     } catch (err) {
       this.abandonFlush();
       // As a background failure: later writers fail at once until the retry is due.
-      this.backgroundError = ioError(err, this.dir, 'flush');
+      this.backgroundError = this.flushError = ioError(err, this.dir, 'flush');
       this.flushFailures++;
       this.flushRetryAt = performance.now() + this.retryDelay(this.flushFailures);
-      throw this.backgroundError;
+      throw this.flushError;
     }
   }
 
@@ -603,6 +605,7 @@ export class LsmEngine implements StorageEngine {
     this.backgroundError = undefined;
     this.flushFailures = 0;
     this.flushRetryAt = 0;
+    this.flushError = undefined;
     // A write that failed for want of this flush is over too (a WAL segment is open and well).
     if (this.writeFault !== undefined && this.wal !== undefined) this.healed();
     this.removeWalsBefore(logNumber);
@@ -831,7 +834,7 @@ export class LsmEngine implements StorageEngine {
       try {
         if (!this.wal) this.openWal();
         this.probeWrite();
-        if (this.backgroundError !== undefined && this.frozen.length > 0) throw this.backgroundError;
+        if (this.flushError !== undefined && this.frozen.length > 0) throw this.flushError;
         this.healed();
       } catch {
         this.scheduleProbe();
