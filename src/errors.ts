@@ -41,6 +41,11 @@ export const ErrorCode = {
    * (the coordinator tries another stand-in; anti-entropy repairs what is not hinted).
    */
   HINTS_FULL: 'ERR_HINTS_FULL',
+  /**
+   * The data directory is held by another open store or server (in this process or another):
+   * the message names the holder's PID. The OS drops the lock when its holder exits, however.
+   */
+  LOCKED: 'ERR_LOCKED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -92,9 +97,14 @@ export function hasCode(err: unknown, code: string): boolean {
  */
 export function ioError(err: unknown, file: string, op: string): RingkvError {
   if (err instanceof RingkvError) return err;
-  const sys = hasCode(err, 'ENOSPC') ? ErrorCode.NO_SPACE : ErrorCode.IO;
+  // ERR_NO_SPACE too: a RingkvError that crossed a thread (a merge job's) arrives as a plain Error with its code.
+  const sys = hasCode(err, 'ENOSPC') || hasCode(err, ErrorCode.NO_SPACE) ? ErrorCode.NO_SPACE : ErrorCode.IO;
   const detail = err instanceof Error ? err.message : String(err);
-  const hint = sys === ErrorCode.NO_SPACE ? ' (disk full: free space, then retry)' : '';
+  const hint = sys === ErrorCode.NO_SPACE
+    ? ' (disk full: free space, then retry)'
+    : hasCode(err, 'EMFILE') || hasCode(err, 'ENFILE')
+      ? ' (out of file descriptors: raise ulimit -n, or lower maxclients)'
+      : '';
   return new RingkvError(sys, `${op} ${file} failed: ${detail}${hint}`, { file, cause: err });
 }
 

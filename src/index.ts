@@ -12,10 +12,11 @@ import { ErrorCode, RingkvError } from './errors.js';
 import { createTokenHasher } from './hash/index.js';
 import { suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
+import { takeDirLock, type DirLock } from './storage/index.js';
 import { Store } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
-export { Store, type Bytes, type ClearOptions, type PutOptions, type StoreStats } from './store.js';
+export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
 export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
 export { CONSISTENCY_LEVELS } from './coordinator/index.js';
 export { ErrorCode, RingkvError, isCorruption } from './errors.js';
@@ -90,7 +91,18 @@ export async function open(options: OpenOptions): Promise<Store> {
       `tombstoneGraceMs must be an integer number of ms >= ${2 * DEFAULT_HINT_MAX_AGE_MS} (twice the hint max age), got ${String(options.tombstoneGraceMs)}`,
     );
   }
-  mkdirSync(dir, { recursive: true });
+  // One owner per data dir: ERR_LOCKED (naming the holder's PID) if another store or a
+  // server, here or in another process, has it open. Held until close().
+  const lock = takeDirLock(dir);
+  try {
+    return await openLocked(options, dir, antiEntropyIntervalMs, tombstoneGraceMs, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function openLocked(options: OpenOptions, dir: string, antiEntropyIntervalMs: number, tombstoneGraceMs: number, lock: DirLock): Promise<Store> {
   const layout = checkLayout(dir, {
     shards: options.shards ?? Math.max(1, availableParallelism()),
     partitions: options.partitions ?? DEFAULT_PARTITIONS,
@@ -121,7 +133,13 @@ export async function open(options: OpenOptions): Promise<Store> {
     },
     handoffIntervalMs: options.handoffIntervalMs ?? 5000,
     antiEntropy: { intervalMs: antiEntropyIntervalMs, tombstoneGraceMs },
-    close: () => transport.close(),
+    close: async () => {
+      try {
+        await transport.close();
+      } finally {
+        lock.release();
+      }
+    },
     shardStats: () => transport.shardStats(),
     shards: transport,
   });

@@ -20,8 +20,27 @@ export interface PutOptions extends RequestOptions {
    * Replace whatever the key holds, as Redis SET does: the write supersedes every value the
    * coordinating replica has, context or not. Values written concurrently through another
    * coordinator (after a failover) still survive as siblings.
+   *
+   * Default: true for a write without a `context` (put(k, v) overwrites, delete(k) deletes,
+   * as in level or lmdb), false for one with a context (it supersedes exactly what that read
+   * saw; a concurrent write with another context survives as a sibling). `overwrite: false`
+   * without a context is a blind write concurrent with what is stored (a sibling of it).
    */
   overwrite?: boolean;
+}
+
+/**
+ * A replica's storage started failing (EMFILE/ENFILE, ENOSPC, EIO...) or works again. Told
+ * once per cause and replica (not per request): the first failure, a change of cause, and
+ * the first write it stores afterwards.
+ */
+export interface StorageFaultEvent {
+  replica: string;
+  state: 'failing' | 'recovered';
+  /** ERR_IO or ERR_NO_SPACE (of the failure; of the last one, for 'recovered'). */
+  code: string;
+  /** What failed and where: the operation, the path and the OS error. */
+  message: string;
 }
 
 export interface StoreStats {
@@ -113,6 +132,18 @@ export interface ClearOptions extends RequestOptions {
 
 /** Options of a call that passes none (shared: a call allocates nothing for them). */
 const NO_OPTIONS: PutOptions = Object.freeze({});
+/** What a write without options means: supersede what the store holds (as RESP SET and DEL). */
+const OVERWRITE: WriteOptions = Object.freeze({ overwrite: true });
+
+/**
+ * A write's options with the default of `overwrite` filled in: a write without a context
+ * overwrites (level/lmdb semantics); a causal write (with a context) does not, unless asked.
+ */
+function writeOptions(opts: PutOptions): WriteOptions {
+  if (opts === NO_OPTIONS) return OVERWRITE;
+  if (opts.overwrite !== undefined || opts.context !== undefined) return opts as WriteOptions;
+  return { ...opts, overwrite: true } as WriteOptions;
+}
 /** clear() holds one page of keys at a time: memory stays bounded whatever the store's size. */
 const CLEAR_PAGE_KEYS = 1000;
 /**
@@ -130,6 +161,9 @@ export class Store {
   /** String keys and values are encoded into its chunks (TextEncoder.encode costs ~0.5 µs each). */
   private readonly slab = new Slab();
   private closed = false;
+  /** Replicas whose storage is failing, with the cause last told (see onStorageFault). */
+  private readonly storageFaults = new Map<string, { cause: string; code: string; message: string }>();
+  private readonly storageFaultListeners: ((event: StorageFaultEvent) => void)[] = [];
 
   /** The current ring. */
   private readonly currentRing: () => Ring;
@@ -138,6 +172,12 @@ export class Store {
     const fixed = parts.ring;
     this.currentRing = typeof fixed === 'function' ? fixed : () => fixed;
     this.coordinator = new Coordinator(this.currentRing, parts.transport, parts.hasher, parts.defaults);
+    this.coordinator.storageFaults = {
+      failed: (replica, code, message) => this.storageFailed(replica, code, message),
+      stored: (replica) => {
+        if (this.storageFaults.size !== 0) this.storageStored(replica);
+      },
+    };
     this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);
     parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
     if (parts.handoffIntervalMs > 0) {
@@ -151,6 +191,41 @@ export class Store {
       ...parts.antiEntropy,
     });
     this.antiEntropy.start();
+  }
+
+  /**
+   * Calls `listener` when a replica's storage starts failing (once per cause, not per
+   * request) and when it stores a write again. The server logs these.
+   */
+  onStorageFault(listener: (event: StorageFaultEvent) => void): void {
+    this.storageFaultListeners.push(listener);
+  }
+
+  private storageFailed(replica: string, code: string, message: string): void {
+    // The cause is the error code and the OS error (EMFILE, ENOSPC...), not the file: the
+    // same fault on the next file is not news.
+    const cause = `${code} ${/\bE[A-Z0-9]{2,}\b/.exec(message)?.[0] ?? ''}`;
+    const known = this.storageFaults.get(replica);
+    if (known !== undefined && known.cause === cause) return;
+    this.storageFaults.set(replica, { cause, code, message });
+    this.tellStorageFault({ replica, state: 'failing', code, message });
+  }
+
+  private storageStored(replica: string): void {
+    const known = this.storageFaults.get(replica);
+    if (known === undefined) return;
+    this.storageFaults.delete(replica);
+    this.tellStorageFault({ replica, state: 'recovered', code: known.code, message: known.message });
+  }
+
+  private tellStorageFault(event: StorageFaultEvent): void {
+    for (const listener of this.storageFaultListeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure is its own; the write path goes on.
+      }
+    }
   }
 
   /** How requests reach the replicas (tests and tools that talk to one replica alone). */
@@ -185,20 +260,24 @@ export class Store {
     }
   }
 
+  /** Writes a value: without a context it overwrites what the key holds; with one, it supersedes exactly what that read saw. */
   put(key: Bytes, value: Bytes, opts: PutOptions = NO_OPTIONS): Promise<WriteResult> {
     try {
       this.checkOpen();
-      return this.coordinator.put(this.bytes(key, 'a key'), this.bytes(value, 'a value'), opts as WriteOptions);
+      return this.coordinator.put(this.bytes(key, 'a key'), this.bytes(value, 'a value'), writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }
   }
 
-  /** Deletes by writing a tombstone; with the context of a read, it supersedes exactly what that read saw. */
+  /**
+   * Deletes by writing a tombstone: without a context it supersedes every value the store
+   * holds (as RESP DEL); with the context of a read, exactly what that read saw.
+   */
   delete(key: Bytes, opts: PutOptions = NO_OPTIONS): Promise<WriteResult> {
     try {
       this.checkOpen();
-      return this.coordinator.put(this.bytes(key, 'a key'), null, opts as WriteOptions);
+      return this.coordinator.put(this.bytes(key, 'a key'), null, writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -216,7 +295,7 @@ export class Store {
     }
   }
 
-  /** Writes many entries at once (each its own versioned write); results in order. */
+  /** Writes many entries at once (each its own versioned write, overwriting as put() does); results in order. */
   putMany(entries: readonly (readonly [Bytes, Bytes])[], opts: PutOptions = NO_OPTIONS): Promise<WriteResult[]> {
     try {
       this.checkOpen();
@@ -225,7 +304,7 @@ export class Store {
         const [k, v] = entries[i]!;
         encoded[i] = [this.bytes(k, 'a key'), this.bytes(v, 'a value')];
       }
-      return this.coordinator.putMany(encoded, opts as WriteOptions);
+      return this.coordinator.putMany(encoded, writeOptions(opts));
     } catch (err) {
       return Promise.reject(err as Error);
     }

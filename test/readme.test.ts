@@ -17,7 +17,7 @@ test('the embedded example in README.md runs and prints what it says', () => {
   try {
     const script = code!
       .replace("'./dist/src/index.js'", JSON.stringify(new URL('dist/src/index.js', root).href))
-      .replace("'./data'", JSON.stringify(`${dir}/data`));
+      .replace("'./my-store'", JSON.stringify(`${dir}/my-store`));
     writeFileSync(`${dir}/example.mjs`, script);
     const out = execFileSync(process.execPath, [`${dir}/example.mjs`], { encoding: 'utf8', timeout: 60_000 });
     assert.match(out, /\[ 'ada' \]/);

@@ -8,7 +8,6 @@
 import { open, type PutOptions, type Store } from '../index.js';
 import { type BenchResult, type ProgressSink, showProgress, TestRun } from './bench-report.js';
 import { type BenchOptions, type EmbeddedOptions, keyName, type TestName } from './bench-options.js';
-import { takeDirLock } from './lock-file.js';
 
 /** Keyspaces up to this many keys are encoded once up front (~30 MB at the limit); larger ones per request. */
 const KEY_CACHE_LIMIT = 1_000_000;
@@ -63,9 +62,8 @@ export function describeEmbedded(e: EmbeddedOptions, o: BenchOptions): string {
     `${o.clients} callers x ${o.pipeline} in flight, ${o.dataSize}-byte values, keyspace ${o.keyspace}`;
 }
 
-/** Locks and opens the store, runs every test (`report` per result), closes it. */
+/** Opens the store (open() takes the dir's lock), runs every test (`report` per result), closes it. */
 export async function benchEmbedded(o: BenchOptions, e: EmbeddedOptions, report: (r: BenchResult) => void, progress: ProgressSink | undefined): Promise<void> {
-  const lock = takeDirLock(e.dir);
   let store: Store | undefined;
   try {
     store = await open({ dir: e.dir, shards: e.shards, n: e.n, r: e.r, w: e.w, storage: { syncMode: e.syncMode } });
@@ -73,6 +71,5 @@ export async function benchEmbedded(o: BenchOptions, e: EmbeddedOptions, report:
     for (const test of o.tests) report(await runTest(store, o, test, nextKey, progress));
   } finally {
     await store?.close();
-    lock.release();
   }
 }

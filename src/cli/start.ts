@@ -58,7 +58,7 @@ function storeConfig(o: StartOptions): Record<string, string> {
 }
 
 interface Running {
-  lock: DirLock;
+  lock: DirLock | undefined;
   store: Store;
   cluster: ClusterNode | undefined;
   resp: RespServer;
@@ -66,7 +66,9 @@ interface Running {
 }
 
 async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): Promise<Running> {
-  const lock = takeDirLock(o.dir);
+  // A single-host server's lock is taken (and released at close) by open(); a cluster
+  // node's shards are opened by ClusterNode, so the lock is taken here.
+  const lock: DirLock | undefined = o.nodeId === undefined ? undefined : takeDirLock(o.dir);
   let store: Store | undefined;
   let cluster: ClusterNode | undefined;
   let resp: RespServer | undefined;
@@ -112,6 +114,12 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
       }
       store = cluster.store;
     }
+    // Storage faults (descriptors exhausted, disk full, EIO) are logged once per cause and
+    // replica, with the path; /readyz reports them while they last.
+    store.onStorageFault((e) => {
+      if (e.state === 'failing') log.error({ replica: e.replica, code: e.code, cause: e.message }, `storage of shard ${e.replica} failing: ${e.message}`);
+      else log.info({ replica: e.replica, code: e.code }, `storage of shard ${e.replica} works again`);
+    });
     try {
       resp = await startRespServer(store, {
         host: o.host,
@@ -137,7 +145,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
   } catch (err) {
     await resp?.close().catch(() => {});
     await store?.close().catch(() => {});
-    lock.release();
+    lock?.release();
     throw err;
   }
 }
@@ -174,7 +182,7 @@ async function shutDown(r: Running, log: Logger): Promise<void> {
   await r.admin.close();
   await r.store.close();
   log.debug('store closed');
-  r.lock.release();
+  r.lock?.release();
 }
 
 export async function start(argv: readonly string[]): Promise<number> {

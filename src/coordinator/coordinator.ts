@@ -42,7 +42,7 @@ import {
 import {
   EMPTY, GetOp, IGNORE, ManyOp, NO_OPTIONS, PutOp, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type PerDc, type Quorum,
 } from './operations.js';
-import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteOptions, WriteResult } from './requests.js';
+import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
 import { XxHash64 } from '../hash/index.js';
 
@@ -84,6 +84,8 @@ export class Coordinator implements OpHost {
   private readonly hasher: { hi: number; lo: number; hash(key: Uint8Array): void };
   /** The GET request, reused: a transport reads a request during send() only. */
   private readonly getRequest: GetRequest = { type: FrameType.GET, hi: 0, lo: 0, key: EMPTY };
+  /** Told of replicas' storage errors (ERR_IO, ERR_NO_SPACE) and of their next success (the store logs them). */
+  storageFaults: StorageFaultSink | undefined;
 
   constructor(
     private readonly ring: () => Ring,

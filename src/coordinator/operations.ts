@@ -5,13 +5,15 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameType, type PutRequest, type Reply, type Request, type Slab } from '../protocol/index.js';
 import { decodeObject, type DecodeOptions, type VObject } from '../version/index.js';
-import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, WriteResult } from './requests.js';
+import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
 import type { Fallback } from '../ring/index.js';
 
 export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */
 const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT]);
+/** Error codes of a replica's storage (descriptors, disk full, EIO): a failed write reports them, not ERR_QUORUM. */
+const STORAGE_ERRORS = new Set<string>([ErrorCode.IO, ErrorCode.NO_SPACE]);
 /** No options: the store's defaults (a shared object, so a call without options allocates none). */
 export const NO_OPTIONS: RequestOptions = Object.freeze({});
 /** Shared empty lists (frozen: never pushed to). */
@@ -38,6 +40,8 @@ export interface OpHost {
   hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void;
   hint(op: PutOp, primary: string): Promise<void>;
   retryStale(op: PutOp): void;
+  /** Where replicas' storage errors are reported (the store's fault tracking). */
+  readonly storageFaults: StorageFaultSink | undefined;
 }
 
 export interface Quorum {
@@ -236,6 +240,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   coordinatorId = '';
   /** A replica refused a request as routed by an older ring (ERR_STALE_EPOCH). */
   private sawStale = false;
+  /** The first storage error a replica answered (reported instead of ERR_QUORUM if the write fails). */
+  private storageError: { replica: string; code: ErrorCode; message: string } | undefined;
   /** The put was already retried once under a newer ring. */
   retried = false;
   private settledOthers = 0;
@@ -280,11 +286,27 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       this.next = 0;
     }
     this.c.counters.quorumFailures++;
-    this.fail(quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: neither a primary of the key nor a stand-in could coordinate it`, 0, this.q!.w));
+    this.fail(this.storageFailure(0) ?? quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: neither a primary of the key nor a stand-in could coordinate it`, 0, this.q!.w));
+  }
+
+  /** Notes a replica's ERR_IO / ERR_NO_SPACE answer (and tells the store, which logs it once per cause). */
+  private noteStorage(reply: Reply, replica: string | undefined): void {
+    if (reply.type !== FrameType.ERROR || !STORAGE_ERRORS.has(reply.code) || replica === undefined) return;
+    this.storageError ??= { replica, code: reply.code as ErrorCode, message: reply.message };
+    this.c.storageFaults?.failed(replica, reply.code, reply.message);
+  }
+
+  /** The failed write's error when a replica's storage caused it: its code, its message first. */
+  private storageFailure(acks: number): RingkvError | undefined {
+    const e = this.storageError;
+    if (e === undefined) return undefined;
+    const err = new RingkvError(e.code, `${e.message} (replica ${e.replica}; the write reached ${acks} of the ${this.q!.w} replicas it needs)`);
+    return Object.assign(err, { acks, needed: this.q!.w });
   }
 
   onReply(reply: Reply, tag: number): void {
     if (reply.type === FrameType.ERROR && reply.code === ErrorCode.STALE_EPOCH) this.sawStale = true;
+    if (reply.type === FrameType.ERROR) this.noteStorage(reply, tag === COORDINATE ? this.candidates[this.next - 1] : this.others[tag]);
     if (tag === COORDINATE) this.coordinated(reply);
     else if (reply.type === FrameType.ACK) {
       if (this.standIns === undefined) this.receipt!.replicas.push(this.others[tag]!);
@@ -313,6 +335,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     }
     const id = this.candidates[this.next - 1]!;
     this.coordinatorId = id;
+    this.c.storageFaults?.stored(id);
     const ps = this.standIns === undefined ? this.primaries : this.candidates;
     try {
       // Only the clock and the sibling count are used after this: values stay views.
@@ -380,7 +403,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.done = true;
     if (!enough) {
       this.c.counters.quorumFailures++;
-      this.fail(quorumError(
+      this.fail(this.storageFailure(acks) ?? quorumError(
         `write reached ${acks} of the ${w} replicas it needs${perDc === undefined ? '' : ` (${neededText(perDc)})`} (${receipt.replicas.length} primaries, ${receipt.hints.length} hints${sloppy ? '' : ', not counted: strict quorum'}); it may still be applied`,
         acks, w,
       ));

@@ -61,3 +61,11 @@ export interface CoordinatorCounters {
   hintsWritten: number;
   readRepairs: number;
 }
+
+/** Where the coordinator reports replicas' storage errors, and the first success after one. */
+export interface StorageFaultSink {
+  /** `replica` answered a write with ERR_IO / ERR_NO_SPACE (`message` names the file). */
+  failed(replica: string, code: string, message: string): void;
+  /** `replica` stored a write. Called for every write: keep it cheap when nothing failed. */
+  stored(replica: string): void;
+}

@@ -48,7 +48,7 @@ import { parseTableFileName, tableFileName } from './sstable-format.js';
 import { TableReader } from './sstable-reader.js';
 import { TableWriter, type TableProperties } from './sstable-writer.js';
 import { MergingIterator, MemtableIterator, type EntryIterator } from './merging-iterator.js';
-import type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
+import type { EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
 import { DAMAGED_WAL_SUFFIX, MAX_WAL_PAYLOAD, parseWalFileName, walFileName } from './wal-format.js';
 import { readWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
@@ -73,6 +73,16 @@ interface FlushJob {
 
 /** Time a background flush slice may take before yielding to the event loop. */
 const FLUSH_SLICE_MS = 4;
+/**
+ * Retries of a failed flush (and probes of a failed WAL) back off by doubling from
+ * `flushRetryMs` up to this many times it: a full disk or exhausted descriptors are not
+ * hammered, and a fixed disk is noticed within 16 s at the default 1 s.
+ */
+const MAX_RETRY_BACKOFF = 16;
+/** The file a probe writes to see whether the disk works again (deleted at once). */
+const PROBE_FILE = 'PROBE.tmp';
+/** One WAL record's worth: a disk with less room than this is still full for writes. */
+const PROBE_BYTES = new Uint8Array(4096);
 
 export interface EngineDeps {
   dir: string;
@@ -109,6 +119,22 @@ export class LsmEngine implements StorageEngine {
   private closed = false;
   /** The last background failure (flush or compaction), for stats and logs. */
   private backgroundError: RingkvError | undefined;
+  /** The last failed write's storage error (EMFILE, ENOSPC, EIO...), until a write or probe succeeds. */
+  private writeFault: { error: RingkvError; sinceMs: number } | undefined;
+  /** Writes acknowledged in the current WAL segment (a segment with none may be deleted and its number reused). */
+  private walAcked = 0;
+  /** A WAL number whose segment failed before it held anything (deleted): the next segment takes it. */
+  private reusableWalNumber: number | undefined;
+  /** A table number whose flush failed (its partial file deleted): the next flush takes it. */
+  private reusableTableNumber: number | undefined;
+  /** Failed background flushes in a row (the retry delay doubles with each). */
+  private flushFailures = 0;
+  /** A failed flush is not retried on a writer's call stack before this time (performance.now()). */
+  private flushRetryAt = 0;
+  /** The last flush failure (backgroundError may also be a compaction's), until a flush succeeds. */
+  private flushError: RingkvError | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probeFailures = 0;
   private readonly recovery: RecoveryReport;
   private readonly counters = { flushes: 0, compactions: 0, compactionBytesRead: 0, compactionBytesWritten: 0 };
 
@@ -303,14 +329,21 @@ export class LsmEngine implements StorageEngine {
 
     const firstSeq = this.lastSeq + 1;
     const payload = this.encoder.encode(firstSeq, ops);
-    const wal = this.wal ?? (this.wal = this.createWal(this.nextFileNumber++));
+    let wal: WalWriter;
+    try {
+      wal = this.wal ?? this.openWal();
+    } catch (err) {
+      throw this.faulted(ioError(err, this.dir, 'create WAL segment'));
+    }
     try {
       wal.add(payload);
       if (this.o.syncMode === 'batch') wal.sync();
     } catch (err) {
       this.dropWal();
-      throw ioError(err, wal.path, 'write-ahead log append');
+      throw this.faulted(ioError(err, wal.path, 'write-ahead log append'));
     }
+    this.walAcked++;
+    if (this.writeFault !== undefined) this.healed();
 
     const h = this.hasher;
     const mem = this.mem;
@@ -393,13 +426,24 @@ export class LsmEngine implements StorageEngine {
       blockCache: { ...this.cache.stats },
       recovery: this.recovery,
       ...(this.backgroundError ? { backgroundError: this.backgroundError.message } : {}),
+      ...this.ioFaultStats(),
     };
+  }
+
+  /** The storage fault in force, if any: a failed write's, else a failed flush's. */
+  private ioFaultStats(): { ioFault?: IoFault } {
+    const f = this.writeFault;
+    if (f !== undefined) return { ioFault: { code: f.error.code, message: f.error.message, sinceMs: f.sinceMs } };
+    const b = this.backgroundError;
+    if (b !== undefined && (b.code === ErrorCode.IO || b.code === ErrorCode.NO_SPACE)) return { ioFault: { code: b.code, message: b.message, sinceMs: 0 } };
+    return {};
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.syncTimer);
+    clearTimeout(this.probeTimer);
     clearTimeout(this.flushTimer as NodeJS.Timeout);
     clearImmediate(this.flushTimer as NodeJS.Immediate);
     while (this.compacting) await this.compacting.catch(() => {});
@@ -425,13 +469,18 @@ export class LsmEngine implements StorageEngine {
   /** Before a write: if the memtable is full, freeze it (stalling on flushes if too many wait). */
   private makeRoomForWrite(): void {
     if (this.mem.bytes < this.o.memtableBytes) return;
-    while (this.frozen.length >= this.o.maxFrozenMemtables) this.finishFlushNow();
-    this.rotateMemtable();
+    try {
+      while (this.frozen.length >= this.o.maxFrozenMemtables) this.finishFlushNow();
+      this.rotateMemtable();
+    } catch (err) {
+      throw this.faulted(ioError(err, this.dir, 'make room for a write'));
+    }
   }
 
   private rotateMemtable(): void {
-    const walNumber = this.nextFileNumber++;
+    const walNumber = this.takeWalNumber();
     const wal = this.createWal(walNumber);
+    this.walAcked = 0;
     if (this.wal) {
       const old = this.wal;
       try {
@@ -471,15 +520,26 @@ export class LsmEngine implements StorageEngine {
       if (props) this.installFlush(job, props);
     } catch (err) {
       this.abandonFlush();
-      this.backgroundError = ioError(err, this.dir, 'background flush');
-      this.scheduleFlush(this.o.flushRetryMs);
+      this.backgroundError = this.flushError = ioError(err, this.dir, 'background flush');
+      this.flushFailures++;
+      const delay = this.retryDelay(this.flushFailures);
+      this.flushRetryAt = performance.now() + delay;
+      this.scheduleFlush(delay);
       return;
     }
     this.scheduleFlush(0);
   }
 
+  /** The wait before retry number `failures` (1, 2, ...): flushRetryMs doubling, capped. */
+  private retryDelay(failures: number): number {
+    const base = Math.max(1, this.o.flushRetryMs);
+    return Math.min(base * 2 ** Math.min(failures - 1, 30), base * MAX_RETRY_BACKOFF);
+  }
+
   /** Finishes the oldest frozen memtable's flush on this call stack. Throws on failure. */
   private finishFlushNow(): void {
+    // While a failed flush backs off, writers that need it fail at once (no file is touched).
+    if (this.flushError !== undefined && performance.now() < this.flushRetryAt) throw this.flushError;
     const job = this.flushJob ?? this.startFlushJob();
     let props: TableProperties;
     try {
@@ -487,13 +547,18 @@ export class LsmEngine implements StorageEngine {
       this.installFlush(job, props);
     } catch (err) {
       this.abandonFlush();
-      throw ioError(err, this.dir, 'flush');
+      // As a background failure: later writers fail at once until the retry is due.
+      this.backgroundError = this.flushError = ioError(err, this.dir, 'flush');
+      this.flushFailures++;
+      this.flushRetryAt = performance.now() + this.retryDelay(this.flushFailures);
+      throw this.flushError;
     }
   }
 
   private startFlushJob(): FlushJob {
     const mem = this.frozen[0]!;
-    const fileNumber = this.nextFileNumber++;
+    const fileNumber = this.reusableTableNumber ?? this.nextFileNumber++;
+    this.reusableTableNumber = undefined;
     this.flushJob = { mem, fileNumber, steps: this.flushSteps(mem, fileNumber) };
     return this.flushJob;
   }
@@ -504,7 +569,18 @@ export class LsmEngine implements StorageEngine {
     if (!job) return;
     this.flushJob = undefined;
     try { job.steps.return(undefined as never); } catch { /* already failed */ }
-    this.tryUnlink(this.path(tableFileName(job.fileNumber)));
+    const path = this.path(tableFileName(job.fileNumber));
+    // The number is reused by the next flush once its partial file is gone (a retry loop
+    // must not burn numbers: 000015.sst to 005864.sst was seen with descriptors exhausted).
+    if (this.tryUnlink(path) || !this.fileExists(path)) this.reusableTableNumber = job.fileNumber;
+  }
+
+  private fileExists(path: string): boolean {
+    try {
+      return this.vfs.exists(path);
+    } catch {
+      return true; // unknown: do not reuse its number
+    }
   }
 
   private *flushSteps(mem: Memtable, fileNumber: number): Generator<void, TableProperties> {
@@ -547,6 +623,11 @@ export class LsmEngine implements StorageEngine {
     this.frozen.shift();
     this.counters.flushes++;
     this.backgroundError = undefined;
+    this.flushFailures = 0;
+    this.flushRetryAt = 0;
+    this.flushError = undefined;
+    // A write that failed for want of this flush is over too (a WAL segment is open and well).
+    if (this.writeFault !== undefined && this.wal !== undefined) this.healed();
     this.removeWalsBefore(logNumber);
     this.maybeCompact();
   }
@@ -677,20 +758,109 @@ export class LsmEngine implements StorageEngine {
 
   /** A new WAL segment, its directory entry durable before anything in it is acknowledged. */
   private createWal(n: number): WalWriter {
-    const wal = WalWriter.create(this.vfs, this.path(walFileName(n)));
+    const path = this.path(walFileName(n));
+    let wal: WalWriter;
+    try {
+      wal = WalWriter.create(this.vfs, path);
+    } catch (err) {
+      if (!this.fileExists(path)) this.reusableWalNumber ??= n; // nothing made: the number is free
+      throw err;
+    }
     try {
       this.vfs.syncDir(this.dir);
     } catch (err) {
-      wal.close();
+      try { wal.close(); } catch { /* already broken */ }
+      if (this.tryUnlink(path)) this.reusableWalNumber ??= n; // the empty segment goes, its number is reused
       throw ioError(err, this.dir, 'sync directory');
     }
     return wal;
   }
 
-  /** After a failed append or sync: forget the segment; the next write starts a new one. */
+  /**
+   * After a failed append or sync: forget the segment; the next write starts a new one. A
+   * segment that acknowledged nothing is deleted and its number reused, so a write that
+   * fails again and again (disk full) leaves no trail of empty segments.
+   */
   private dropWal(): void {
-    try { this.wal?.close(); } catch { /* already broken */ }
+    const wal = this.wal;
+    if (!wal) return;
+    try { wal.close(); } catch { /* already broken */ }
     this.wal = undefined;
+    const n = parseWalFileName(wal.path.slice(wal.path.lastIndexOf('/') + 1));
+    if (this.walAcked === 0 && n !== undefined && this.tryUnlink(wal.path)) this.reusableWalNumber = n;
+  }
+
+  /** The number of the next WAL segment: a reusable one first. */
+  private takeWalNumber(): number {
+    const n = this.reusableWalNumber ?? this.nextFileNumber++;
+    this.reusableWalNumber = undefined;
+    return n;
+  }
+
+  /** The write path's new segment (after a dropped one). */
+  private openWal(): WalWriter {
+    const wal = this.createWal(this.takeWalNumber());
+    this.wal = wal;
+    this.walAcked = 0;
+    return wal;
+  }
+
+  /** Records a write's storage failure (for stats and /readyz) and starts probing for the end of it. */
+  private faulted(err: RingkvError): RingkvError {
+    if (err.code !== ErrorCode.IO && err.code !== ErrorCode.NO_SPACE) return err;
+    if (this.writeFault === undefined) this.writeFault = { error: err, sinceMs: Date.now() };
+    else this.writeFault.error = err;
+    this.scheduleProbe();
+    return err;
+  }
+
+  /**
+   * Whether the disk takes a write again: creates, fills, fsyncs and deletes a small file
+   * (an appended WAL record would be replayed; this leaves nothing). Throws if it does not.
+   */
+  private probeWrite(): void {
+    const path = this.path(PROBE_FILE);
+    try {
+      const file = this.vfs.open(path, 'create');
+      try {
+        file.append(PROBE_BYTES);
+        file.sync();
+      } finally {
+        file.close();
+      }
+    } finally {
+      this.tryUnlink(path);
+    }
+  }
+
+  /** A write (or probe) succeeded: the fault is over. */
+  private healed(): void {
+    this.writeFault = undefined;
+    this.probeFailures = 0;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /**
+   * While a write fault lasts, tries now and then (backing off) to open a WAL segment again,
+   * so the fault clears even when no write arrives (a not-ready shard may get none).
+   */
+  private scheduleProbe(): void {
+    if (this.probeTimer !== undefined || this.closed) return;
+    this.probeFailures++;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.closed || this.writeFault === undefined) return;
+      try {
+        if (!this.wal) this.openWal();
+        this.probeWrite();
+        if (this.flushError !== undefined && this.frozen.length > 0) throw this.flushError;
+        this.healed();
+      } catch {
+        this.scheduleProbe();
+      }
+    }, this.retryDelay(this.probeFailures));
+    this.probeTimer.unref();
   }
 
   private periodicSync(): void {

@@ -47,6 +47,21 @@ export interface EngineStats {
   recovery: RecoveryReport;
   /** The last background flush or compaction failure, until one succeeds again. */
   backgroundError?: string;
+  /**
+   * A storage fault in force (EMFILE/ENFILE, ENOSPC, EIO...): the last failed write's until a
+   * write or a probe succeeds, else a failed flush's until a flush succeeds. /readyz is not
+   * ready while any shard has one.
+   */
+  ioFault?: IoFault;
+}
+
+export interface IoFault {
+  /** ERR_IO or ERR_NO_SPACE. */
+  code: string;
+  /** What failed and where (the path), with the OS error. */
+  message: string;
+  /** When the fault began (epoch ms; 0 when only a background flush failed). */
+  sinceMs: number;
 }
 
 export interface RecoveryReport {

@@ -4,7 +4,7 @@
 // - a crash at the k-th mutating operation: that operation does not happen, CrashError is
 //   thrown, and every later call throws CrashError (the process is dead) until powerLoss()
 //   reboots the machine, keeping only what was durable (see MemoryVfs);
-// - EIO or ENOSPC from chosen operations (failWith), which then have no effect;
+// - EIO, ENOSPC or EMFILE from chosen operations (failWith), which then have no effect;
 // - a full disk (spaceLimit), with optional short writes before ENOSPC (partialWrites).
 //
 // Mutating operations, counted in `ops` (each call counts, whether it succeeds, fails or is
@@ -18,7 +18,7 @@ import type { OpenMode, Vfs, VfsFile } from './vfs.js';
 
 export type VfsOpName = 'open' | 'append' | 'sync' | 'truncate' | 'rename' | 'unlink' | 'syncDir' | 'mkdirp' | 'read' | 'close';
 
-export type InjectedErrorCode = 'EIO' | 'ENOSPC';
+export type InjectedErrorCode = 'EIO' | 'ENOSPC' | 'EMFILE';
 
 /** Thrown at the crash point and by every call after it, until powerLoss(). */
 export class CrashError extends Error {
@@ -33,6 +33,7 @@ export class CrashError extends Error {
 const DESCRIPTIONS: Record<InjectedErrorCode, string> = {
   EIO: 'i/o error (injected)',
   ENOSPC: 'no space left on device (injected)',
+  EMFILE: 'too many open files (injected)',
 };
 
 /** What a FaultyFile asks of its FaultyVfs before each call. */

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { open, type Store } from '../../src/index.js';
 import { startRespServer, type RespServer } from '../../src/server/resp/index.js';
 import { formatProgress, showProgress, TestRun } from '../../src/cli/bench-report.js';
+import { takeDirLock } from '../../src/storage/dir-lock.js';
 import { runCli } from './cli-harness.js';
 
 /** A result line of `ringkv bench`, as redis-benchmark -q prints it plus p50/p99. */
@@ -87,10 +88,14 @@ test('--embedded refuses server flags, PING, flags without --embedded, bad quoru
   // A live process holds the dir (this test's own pid stands in for a running server).
   const locked = join(dir, 'embedded-locked');
   await runCli(['bench', '--embedded', locked, '--shards', '1', '-n', '1', '-c', '1', '-t', 'set']);
-  writeFileSync(join(locked, 'LOCK'), `${process.pid}\n`);
-  const r = await runCli(['bench', '--embedded', locked, '-n', '10']);
-  assert.is(r.code, 1);
-  assert.match(r.stderr, `in use by pid ${process.pid}`);
+  const lock = takeDirLock(locked);
+  try {
+    const r = await runCli(['bench', '--embedded', locked, '-n', '10']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, `in use by pid ${process.pid}`);
+  } finally {
+    lock.release();
+  }
 });
 
 test('the progress line: rate and mean latency of the last interval and overall, rewritten in place', async () => {

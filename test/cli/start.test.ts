@@ -9,10 +9,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ErrorCode, open, RingkvError } from '../../src/index.js';
+import { takeDirLock } from '../../src/storage/dir-lock.js';
 import { runCli, startServer, type Server } from './cli-harness.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];
+
+/** Whether nobody holds the dir's lock (takes it and lets go at once). */
+function lockFree(dir: string): boolean {
+  try {
+    takeDirLock(dir).release();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ringkv-cli-'));
@@ -76,7 +88,7 @@ test('logs a ready line with the ports actually chosen for --port 0 and --admin-
   const r = await s.stop('SIGINT');
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, '"msg":"stopped"');
-  assert.not.ok(existsSync(join(dir, 'LOCK')), 'the lock is released');
+  assert.ok(lockFree(dir), 'the lock is released');
 });
 
 test('--allow-flushdb reaches the server: FLUSHDB answers OK and the keys are gone', async () => {
@@ -117,7 +129,7 @@ test('SIGTERM during a write load exits 0, and every acknowledged SET is readabl
   await Promise.all(writers);
   redis.disconnect();
   assert.is(result.code, 0, `exit ${result.code ?? result.signal}: ${result.stderr}`);
-  assert.not.ok(existsSync(join(dir, 'LOCK')));
+  assert.ok(lockFree(dir));
 
   const again = await start(args);
   const reader = client(again.respPort);
@@ -156,21 +168,51 @@ test('a cluster node whose seed never answers stays up and says it is not ready 
   redis.disconnect();
 });
 
-test('a second server on the same dir fails with "data dir in use by pid N"; a stale lock is taken over', async () => {
+test('a second server on the same dir fails with "data dir in use by pid N"; after kill -9 a restart needs nothing deleted', async () => {
   const dir = tempDir();
   const first = await start(serverArgs(dir));
   const second = await runCli(['start', ...serverArgs(dir)]);
   assert.is(second.code, 1);
   assert.match(second.stderr, `data dir ${dir} in use by pid ${first.child.pid}`);
-  assert.is((await first.stop('SIGTERM')).code, 0);
+  assert.match(second.stderr, 'ERR_LOCKED');
+  assert.not.match(second.stderr, /remove|delete/i, 'the message never tells the operator to delete the lock');
 
-  // A lock left by a process that is gone (kill -9, crash).
-  const dead = spawn(process.execPath, ['-e', '']);
-  await new Promise((resolve) => dead.on('close', resolve));
-  writeFileSync(join(dir, 'LOCK'), `${dead.pid}\n`);
+  // The server crashes: the kernel drops its lock; LOCK (with the dead PID) stays, untouched.
+  const killed = await first.stop('SIGKILL');
+  assert.is(killed.signal, 'SIGKILL');
+  assert.is(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(first.child.pid));
   const third = await start(serverArgs(dir));
   assert.is(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(third.child.pid));
   assert.is((await third.stop('SIGTERM')).code, 0);
+});
+
+test('the server and an embedded open() exclude each other, both ways', async () => {
+  const dir = tempDir();
+  const s = await start(serverArgs(dir));
+  await open({ dir, shards: 2 }).then(
+    () => assert.unreachable('open() of a running server\'s dir succeeded'),
+    (err: RingkvError) => {
+      assert.is(err.code, ErrorCode.LOCKED);
+      assert.match(err.message, `in use by pid ${s.child.pid}`);
+    },
+  );
+  assert.is((await s.stop('SIGTERM')).code, 0);
+
+  const db = await open({ dir, shards: 2, antiEntropyIntervalMs: 0 });
+  try {
+    const refused = await runCli(['start', ...serverArgs(dir)]);
+    assert.is(refused.code, 1);
+    assert.match(refused.stderr, `ERR_LOCKED: data dir ${dir} in use by pid ${process.pid}`);
+    // A cluster node takes the same lock (in start.ts rather than open()).
+    const free = await listen();
+    const clusterPort = portOf(free);
+    free.close();
+    const node = await runCli(['start', ...serverArgs(dir), '--node-id', 'n1', '--cluster-port', String(clusterPort), '--seeds', `127.0.0.1:${clusterPort}`], { RINGKV_CLUSTER_SECRET: 'x'.repeat(16) });
+    assert.is(node.code, 1);
+    assert.match(node.stderr, `in use by pid ${process.pid}`);
+  } finally {
+    await db.close();
+  }
 });
 
 test('a RESP or admin port in use fails with a message naming the port and the flag; the lock is released', async () => {
@@ -182,13 +224,13 @@ test('a RESP or admin port in use fails with a message naming the port and the f
     assert.is(resp.code, 1);
     assert.match(resp.stderr, `RESP port ${port} on 127.0.0.1 is already in use`);
     assert.match(resp.stderr, '--port');
-    assert.not.ok(existsSync(join(dir, 'LOCK')));
+    assert.ok(lockFree(dir));
 
     const admin = await runCli(['start', '--dir', dir, '--port', '0', '--admin-port', String(port), '--shards', '1']);
     assert.is(admin.code, 1);
     assert.match(admin.stderr, `admin port ${port} on 127.0.0.1 is already in use`);
     assert.match(admin.stderr, '--admin-port');
-    assert.not.ok(existsSync(join(dir, 'LOCK')));
+    assert.ok(lockFree(dir));
   } finally {
     await new Promise((resolve) => taken.close(resolve));
   }

@@ -31,9 +31,9 @@ test('N, R and W are validated: 1 <= R,W <= N <= replicas', async () => {
   await store.close();
 });
 
-test('concurrent writers without a context all survive as siblings; writing back with the context collapses them', async () => {
+test('concurrent blind writers (no context, overwrite: false) all survive as siblings; writing back with the context collapses them', async () => {
   const { store } = await localCluster();
-  await Promise.all(Array.from({ length: 10 }, (_, i) => store.put('hot', `w${i}`)));
+  await Promise.all(Array.from({ length: 10 }, (_, i) => store.put('hot', `w${i}`, { overwrite: false })));
   const r = await store.get('hot', { r: 3 });
   assert.equal(sorted(r!.values), Array.from({ length: 10 }, (_, i) => `w${i}`).sort());
   await store.put('hot', 'resolved', { context: r!.context });

@@ -159,9 +159,9 @@ test('small writes that each rewrite a big object, drained as one batch, are com
   const keys = Array.from({ length: 8 }, (_, i) => `sib-${i}`);
   const big = keys.map((_, i) => value(9 * MiB, 400 + i));
   for (let i = 0; i < keys.length; i++) await db.put(keys[i]!, big[i]!);
-  // No context: each small value is kept beside the 9 MiB one, so each of these 8 small
-  // frames stages a 9 MiB object (72 MiB together, more than one engine write may hold).
-  const results = await db.putMany(keys.map((k, i) => [k, `small-${i}`] as const));
+  // Blind (no context, no overwrite): each small value is kept beside the 9 MiB one, so each
+  // of these 8 small frames stages a 9 MiB object (72 MiB together, more than one engine write may hold).
+  const results = await db.putMany(keys.map((k, i) => [k, `small-${i}`] as const), { overwrite: false });
   assert.ok(results.every((r) => r.receipt.siblings === 2), 'every put kept both values');
   const back = await db.getMany(keys);
   for (let i = 0; i < keys.length; i++) {

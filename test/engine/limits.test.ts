@@ -65,7 +65,7 @@ test('concurrent values that together outgrow a record fail that put alone; what
   const first = new Uint8Array(9 * MiB).fill(1);
   await db.put('siblings', first);
   // No context: the second value would be kept beside the first (18 MiB together).
-  const [second, other] = await Promise.allSettled([db.put('siblings', new Uint8Array(9 * MiB).fill(2)), db.put('bystander', 'ok')]);
+  const [second, other] = await Promise.allSettled([db.put('siblings', new Uint8Array(9 * MiB).fill(2), { overwrite: false }), db.put('bystander', 'ok')]);
   assert.is(second.status, 'rejected');
   const err = (second as PromiseRejectedResult).reason as { code: string; message: string };
   assert.is(err.code, 'ERR_TOO_LARGE');

@@ -14,6 +14,8 @@ export interface StoreFactory {
 
 const text = (v: Uint8Array) => new TextDecoder().decode(v);
 const values = (r: { values: Uint8Array[] } | undefined) => (r === undefined ? undefined : r.values.map(text).sort());
+/** A blind write: no context and no overwrite, so it is concurrent with what the key holds. */
+const BLIND = Object.freeze({ overwrite: false });
 
 export function storeContract(name: string, factory: StoreFactory): void {
   const test = suite(`store contract: ${name}`);
@@ -52,10 +54,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(values(await db.get('k')), ['v2']);
   });
 
-  test('puts without a context are concurrent: both values come back as siblings', async () => {
+  test('blind puts (overwrite: false, no context) are concurrent: both values come back as siblings', async () => {
     const db = await create();
-    await db.put('k', 'a');
-    await db.put('k', 'b');
+    await db.put('k', 'a', BLIND);
+    await db.put('k', 'b', BLIND);
     const r = await db.get('k');
     assert.equal(values(r), ['a', 'b']);
     assert.is(r!.receipt.siblings, 2);
@@ -65,8 +67,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
   test('overwrite replaces every value the key holds, siblings included, in one write', async () => {
     const db = await create();
-    await db.put('k', 'a');
-    await db.put('k', 'b');
+    await db.put('k', 'a', BLIND);
+    await db.put('k', 'b', BLIND);
     assert.equal(values(await db.get('k')), ['a', 'b']);
     await db.put('k', 'c', { overwrite: true });
     assert.equal(values(await db.get('k')), ['c']);
@@ -74,10 +76,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(values(await db.get('k')), ['d4']);
   });
 
-  test('many concurrent writers: every value survives, the context collapses them', async () => {
+  test('many concurrent blind writers: every value survives, the context collapses them', async () => {
     const db = await create();
     const written = Array.from({ length: 20 }, (_, i) => `w${i}`);
-    await Promise.all(written.map((v) => db.put('hot', v)));
+    await Promise.all(written.map((v) => db.put('hot', v, BLIND)));
     const r = await db.get('hot');
     assert.equal(values(r), written.slice().sort());
     await db.put('hot', 'one', { context: r!.context });
@@ -95,6 +97,37 @@ export function storeContract(name: string, factory: StoreFactory): void {
     await db.put('j', 'y', { context: old!.context });
     await db.delete('j', { context: old!.context });
     assert.equal(values(await db.get('j')), ['y']);
+  });
+
+  test('put without a context overwrites (level/lmdb semantics): 70 puts of one key read back as one value, the last', async () => {
+    const db = await create();
+    for (let i = 0; i < 70; i++) await db.put('k', `v${i}`);
+    const r = await db.get('k');
+    assert.equal(values(r), ['v69']);
+    assert.is(r!.receipt.siblings, 1);
+    // putMany overwrites the same way.
+    await db.putMany([['k', 'many']]);
+    assert.equal(values(await db.get('k')), ['many']);
+  });
+
+  test('delete without a context deletes the key, siblings included', async () => {
+    const db = await create();
+    await db.put('k', 'v');
+    await db.delete('k');
+    assert.is(await db.get('k'), undefined);
+    await db.put('s', 'a', BLIND);
+    await db.put('s', 'b', BLIND);
+    await db.delete('s');
+    assert.is(await db.get('s'), undefined);
+  });
+
+  test('causal forms keep their meaning: a put with an old context concurrent with another still makes siblings', async () => {
+    const db = await create();
+    await db.put('k', 'a');
+    const seen = await db.get('k');
+    await db.put('k', 'b', { context: seen!.context });
+    await db.put('k', 'c', { context: seen!.context }); // saw only 'a', not 'b'
+    assert.equal(values(await db.get('k')), ['b', 'c']);
   });
 
   test('getMany and putMany keep the order of their inputs', async () => {
@@ -163,8 +196,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
     test('reopen keeps values, siblings and deletes', async () => {
       let db = await create();
       for (let i = 0; i < 200; i++) await db.put(`k${i}`, `v${i}`);
-      await db.put('sib', 'a');
-      await db.put('sib', 'b');
+      await db.put('sib', 'a', BLIND);
+      await db.put('sib', 'b', BLIND);
       const r = await db.get('k7');
       await db.delete('k7', { context: r!.context });
       open = open.filter((s) => s !== db);

@@ -114,9 +114,9 @@ test('a flush removes siblings too (tombstones written with overwrite)', async (
   const h = await startHarness({ server: { flushdbEnabled: true } });
   const redis = await connect(h.port);
   try {
-    // Two puts without a context are concurrent: the key holds two values.
-    await h.store.put('twins', 'left');
-    await h.store.put('twins', 'right');
+    // Two blind puts (no context, no overwrite) are concurrent: the key holds two values.
+    await h.store.put('twins', 'left', { overwrite: false });
+    await h.store.put('twins', 'right', { overwrite: false });
     assert.is((await h.store.get('twins'))?.values.length, 2);
     await rejects(redis.get('twins'), /CONFLICT/);
     assert.is(await redis.flushdb(), 'OK');

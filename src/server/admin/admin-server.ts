@@ -66,7 +66,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
           send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
           return;
         }
-        const checks = readinessChecks(replicas, o.draining());
+        const checks = readinessChecks(replicas, o.draining(), shards === undefined ? [] : [...shards]);
         if (!url.searchParams.getAll('exclude').includes('repair')) checks.push(...repairChecks(shards));
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));

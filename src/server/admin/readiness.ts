@@ -1,5 +1,6 @@
 // Runs on: the main thread. The checks behind /readyz: the store is ready when every shard
-// is up and the server is not shutting down. Reported as Kubernetes' own health endpoints
+// is up, no shard's storage is failing (descriptors exhausted, disk full, EIO: the engines'
+// `ioFault`, cleared once writes succeed again), and the server is not shutting down. Reported as Kubernetes' own health endpoints
 // report (`[+]name ok` / `[-]name failed: why`), with `?verbose` listing every check.
 import type { StoreStats } from '../../index.js';
 
@@ -10,9 +11,25 @@ export interface Check {
   reason?: string;
 }
 
-export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean): Check[] {
+/** The part of a shard's stats (StoreStats.shards) readiness reads. */
+interface ShardFigures {
+  id?: string;
+  data?: { ioFault?: { message?: string } };
+  hints?: { ioFault?: { message?: string } };
+}
+
+export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean, shards: readonly unknown[] = []): Check[] {
   const checks: Check[] = [draining ? { name: 'serving', ok: false, reason: 'shutting down' } : { name: 'serving', ok: true }];
-  for (const r of replicas) checks.push(r.up ? { name: `shard ${r.id}`, ok: true } : { name: `shard ${r.id}`, ok: false, reason: 'down' });
+  const figures = new Map<string, ShardFigures>();
+  for (const s of shards as readonly ShardFigures[]) if (typeof s?.id === 'string') figures.set(s.id, s);
+  for (const r of replicas) {
+    const name = `shard ${r.id}`;
+    const f = figures.get(r.id);
+    const fault = f?.data?.ioFault ?? f?.hints?.ioFault;
+    if (!r.up) checks.push({ name, ok: false, reason: 'down' });
+    else if (fault !== undefined) checks.push({ name, ok: false, reason: `storage failing: ${fault.message ?? 'unknown error'}` });
+    else checks.push({ name, ok: true });
+  }
   return checks;
 }
 

@@ -79,7 +79,9 @@ async function vset(s: Session, args: Buffer[]): Promise<Reply> {
     else if (isWord(word, 'ttl')) ttlMs = positive(value, 'TTL');
     else throw syntaxError();
   }
-  const result = await storeOf(s).put(args[1]!, args[2]!, { w, context, ttlMs, ...(sloppy === undefined ? {} : { sloppy }) });
+  // overwrite: false: a VSET without a context is a blind write, concurrent with what is stored
+  // (a sibling of it), as the Dynamo API has it; the embedded put()'s default would overwrite.
+  const result = await storeOf(s).put(args[1]!, args[2]!, { w, context, ttlMs, overwrite: false, ...(sloppy === undefined ? {} : { sloppy }) });
   return contextText(result.context);
 }
 
@@ -87,7 +89,7 @@ async function vdel(s: Session, args: Buffer[]): Promise<Reply> {
   let context: Uint8Array | undefined;
   if (args.length === 4 && isWord(args[2]!, 'context')) context = contextArg(args[3]!);
   else if (args.length !== 2) throw syntaxError();
-  const result = await storeOf(s).delete(args[1]!, { ...s.writeOptions, context });
+  const result = await storeOf(s).delete(args[1]!, { ...s.writeOptions, context, overwrite: false });
   return contextText(result.context);
 }
 
