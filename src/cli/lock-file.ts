@@ -2,4 +2,4 @@
 // embedded open() takes (src/storage/dir-lock.ts), so a server and an embedded store exclude
 // each other. `ringkv start` takes it itself only for a cluster node (whose shards are not
 // opened through open()); open() takes it for a single-host server and `bench --embedded`.
-export { LOCK_FILE, lockHolder, takeDirLock, type DirLock } from '../storage/dir-lock.js';
+export { LOCK_FILE, lockHolder, takeDirLock, type DirLock } from '../storage/index.js';

@@ -44,4 +44,4 @@ export { Random } from './random.js';
 export { readWholeFile, writeFileAtomic } from './vfs.js';
 export { MAX_VALUE_BYTES } from './record.js';
 export { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './options.js';
-export { takeDirLock, type DirLock } from './dir-lock.js';
+export { LOCK_FILE, lockHolder, takeDirLock, type DirLock } from './dir-lock.js';
