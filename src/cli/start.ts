@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { open, type Store } from '../index.js';
 import { ClusterNode } from '../cluster/node.js';
 import { startAdminServer, type AdminServer } from '../server/admin/index.js';
-import { startRespServer, type RespServer } from '../server/resp/index.js';
+import { reservedFds, startRespServer, type RespServer } from '../server/resp/index.js';
 import { CliError, CliErrorCode } from './cli-error.js';
 import { takeDirLock, type DirLock } from './lock-file.js';
 import { createLogger } from './logger.js';
@@ -116,6 +116,11 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         port: o.port,
         ...(o.requirepass === undefined ? {} : { requirepass: o.requirepass }),
         flushdbEnabled: o.allowFlushdb,
+        maxclients: o.maxclients,
+        reservedFds: reservedFds(o.maxShards > o.shards && o.autoShards ? o.maxShards : o.shards),
+        queryBufferLimit: o.clientQueryBufferLimit,
+        maxmemoryClients: o.maxmemoryClients,
+        log,
         storeConfig: storeConfig(o),
         version: ringkvVersion(),
       });
