@@ -71,6 +71,8 @@ export interface RespServer {
   connections(): number;
   /** maxclients in force (the one asked for, or lower to fit the open-file limit). */
   readonly maxclients: number;
+  /** Bytes of unparsed input all clients hold now (what maxmemory-clients bounds). */
+  clientInputBytes(): number;
   /** Stops accepting, lets commands already received finish and answer, closes every socket. */
   close(): Promise<void>;
 }
@@ -218,12 +220,13 @@ export async function startRespServer(store: Store, options: RespServerOptions =
   };
   const authLog = new LogLimiter();
   const memory = new MemoryRelease();
+  const inputBudget = new ClientInputBudget(o.maxmemoryClients, () => open);
   const host: ConnectionHost = {
     context,
     flushQueue: new FlushQueue(),
     limits,
     unauthenticatedLimits,
-    inputBudget: new ClientInputBudget(o.maxmemoryClients, () => open),
+    inputBudget,
     memory,
     authFailed: (address) => {
       const source = sourceOf(address.slice(0, address.lastIndexOf(':')));
@@ -280,6 +283,7 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     address: o.host,
     connections: () => open.size,
     maxclients: o.maxclients,
+    clientInputBytes: () => inputBudget.bytes,
     close: () => (closing ??= close()),
   };
 }
