@@ -22,11 +22,14 @@ async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Pro
 /** Writes `data` and waits until the socket has handed it to the kernel. */
 function write(c: RawClient, data: Buffer | string): Promise<void> {
   return new Promise((resolve) => {
-    if (c.socket.write(data)) resolve();
-    else {
-      c.socket.once('drain', resolve);
-      c.socket.once('close', resolve);
-    }
+    if (c.socket.destroyed || c.socket.write(data)) return resolve();
+    const done = (): void => {
+      c.socket.off('drain', done);
+      c.socket.off('close', done);
+      resolve();
+    };
+    c.socket.on('drain', done);
+    c.socket.on('close', done);
   });
 }
 
