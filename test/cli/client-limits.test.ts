@@ -183,6 +183,11 @@ test('admin on 0.0.0.0 with a password: 401 without it, 200 with it as a bearer 
   const live = await fetch(`${base}/livez`);
   assert.is(live.status, 200);
   await live.body?.cancel();
+  // ringkv status sends the password from the environment.
+  const status = await runCli(['status', '--admin', `127.0.0.1:${s.adminPort}`], { RINGKV_REQUIREPASS: 'admin-pw' });
+  assert.is(status.code, 0, status.stderr);
+  const refused = await runCli(['status', '--admin', `127.0.0.1:${s.adminPort}`], { RINGKV_REQUIREPASS: '' });
+  assert.match(refused.stderr, /401/);
 });
 
 function freePort(): Promise<number> {
