@@ -114,7 +114,7 @@ export class PeerServer {
   private readonly secret: Uint8Array;
   private readonly limits: PeerLinkLimits;
   private readonly log: PeerLogger;
-  /** 'peer link refused' lines: one per source address per minute (anyone can connect and fail the handshake). */
+  /** 'peer link refused' lines: one per source address and refusal code per minute (anyone can connect and fail the handshake). */
   private readonly refusedLog = new LogLimiter();
   private readonly staleLinkMs: number;
   private closed = false;
@@ -256,14 +256,18 @@ export class PeerServer {
   private onRefused(link: InboundLink, r: FrameReader): void {
     const m = decodeRefused(r);
     this.counters.linksRefused++;
-    this.log.warn({ peer: link.peer, node: link.node, code: m.code, reason: m.reason }, 'peer link refused by the peer');
+    const source = sourceOf(link.socket.remoteAddress);
+    const suppressed = this.refusedLog.allow(`${source} ${m.code} by the peer`);
+    if (suppressed !== false) {
+      this.log.warn({ peer: link.peer, node: link.node, code: m.code, reason: m.reason, suppressed }, suppressed > 0 ? `peer link refused by the peer (${suppressed} more from ${source} not logged in the last minute)` : 'peer link refused by the peer');
+    }
     this.drop(link);
   }
 
   private refuse(link: InboundLink, code: string, reason: string): void {
     this.counters.linksRefused++;
     const source = sourceOf(link.socket.remoteAddress);
-    const suppressed = this.refusedLog.allow(source);
+    const suppressed = this.refusedLog.allow(`${source} ${code}`);
     if (suppressed !== false) {
       this.log.warn({ peer: link.peer, node: link.node, code, reason, suppressed }, suppressed > 0 ? `peer link refused (${suppressed} more refusals from ${source} not logged in the last minute)` : 'peer link refused');
     }
