@@ -237,7 +237,7 @@ export const START_OPTIONS: OptionTable = {
   },
   adminHost: {
     flag: 'admin-host', env: 'RINGKV_ADMIN_HOST', configKey: 'adminHost', value: 'addr',
-    help: 'Admin HTTP listen address (/metrics, /livez, /readyz, /ring, /stats)',
+    help: 'Admin HTTP listen address (/metrics, /livez, /readyz, /ring, /stats); off loopback it needs --requirepass or the cluster secret, which every request but /livez and /readyz must then carry',
     default: '127.0.0.1', defaultText: '127.0.0.1', parse: text,
   },
   adminPort: {

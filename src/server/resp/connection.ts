@@ -211,11 +211,10 @@ export class Connection implements ParserEvents, InputHolder {
         result = errorReply(err);
       }
     }
-    if (s.authed) {
-      if (this.parser.currentLimits !== this.host.limits) this.parser.setLimits(this.host.limits);
-    } else if (result instanceof ReplyError && result.prefix === ErrorPrefix.WRONGPASS) {
-      this.host.authFailed(s.address);
-    }
+    // AUTH (or HELLO ... AUTH) changes which limits the parser applies from the next header.
+    const limits = s.authed ? this.host.limits : this.host.unauthenticatedLimits;
+    if (this.parser.currentLimits !== limits) this.parser.setLimits(limits);
+    if (!s.authed && result instanceof ReplyError && result.prefix === ErrorPrefix.WRONGPASS) this.host.authFailed(s.address);
     // After the command: HELLO 3 answers in RESP3.
     this.push(result, s.proto);
     if (s.quit) this.beginClose();
