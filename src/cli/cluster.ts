@@ -117,12 +117,21 @@ function baseOf(v: Values): string {
   return /^https?:\/\//.test(admin) ? admin.replace(/\/+$/, '') : `http://${admin}`;
 }
 
+/**
+ * An admin port off loopback answers only requests with a credential: the RESP password or
+ * the cluster secret, taken from RINGKV_REQUIREPASS or RINGKV_CLUSTER_SECRET when set.
+ */
+export function adminHeaders(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const credential = env.RINGKV_REQUIREPASS || env.RINGKV_CLUSTER_SECRET;
+  return credential ? { authorization: `Bearer ${credential}` } : {};
+}
+
 async function call(base: string, path: string, secret?: string): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {
       method: secret === undefined ? 'GET' : 'POST',
-      headers: secret === undefined ? {} : { 'x-ringkv-secret': secret },
+      headers: { ...adminHeaders(), ...(secret === undefined ? {} : { 'x-ringkv-secret': secret }) },
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (err) {

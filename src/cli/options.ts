@@ -12,6 +12,7 @@ import { WAL_RECOVERY_MODES, type WalRecovery } from '../storage/index.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
+import { DEFAULT_MAXMEMORY_CLIENTS } from '../server/resp/index.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -34,6 +35,12 @@ const DEFAULT_BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_CLUSTER_PORT = 7380;
 /** Gossip round: Cassandra's 1 s (news reaches a handful of nodes in a couple of seconds). */
 const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
+/** Redis's maxclients default: ringkv fits it to the open-file limit at start. */
+const DEFAULT_MAXCLIENTS = 10_000;
+/** Redis's client-query-buffer-limit default: the most bytes of one command. */
+const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024;
+/** Smallest client-query-buffer-limit: room for a command carrying one value of the largest size. */
+const MIN_CLIENT_QUERY_BUFFER_LIMIT = 17 * 1024 * 1024;
 /** Smallest memtable accepted: below this, flushes would be constant. */
 const MIN_MEMTABLE_BYTES = 64 * 1024;
 
@@ -72,6 +79,9 @@ export interface StartOptions {
   replication: Record<string, number> | undefined;
   consistency: ConsistencyLevel | undefined;
   logLevel: LogLevel;
+  maxclients: number;
+  clientQueryBufferLimit: number;
+  maxmemoryClients: number;
 }
 
 /** The settings whose defaults depend on others (shards on the dir; n on shards; r, w on n). */
@@ -228,7 +238,7 @@ export const START_OPTIONS: OptionTable = {
   },
   adminHost: {
     flag: 'admin-host', env: 'RINGKV_ADMIN_HOST', configKey: 'adminHost', value: 'addr',
-    help: 'Admin HTTP listen address (/metrics, /livez, /readyz, /ring, /stats)',
+    help: 'Admin HTTP listen address (/metrics, /livez, /readyz, /ring, /stats); off loopback it needs --requirepass or the cluster secret, which every request but /livez and /readyz must then carry',
     default: '127.0.0.1', defaultText: '127.0.0.1', parse: text,
   },
   adminPort: {
@@ -376,6 +386,26 @@ export const START_OPTIONS: OptionTable = {
     flag: 'log-level', env: 'RINGKV_LOG_LEVEL', configKey: 'logLevel', value: 'level',
     help: `Log level: ${LOG_LEVELS.join(', ')} (JSON lines on stdout)`,
     default: 'info', defaultText: 'info', parse: oneOf(LOG_LEVELS),
+  },
+  maxclients: {
+    flag: 'maxclients', env: 'RINGKV_MAXCLIENTS', configKey: 'maxclients', value: 'count',
+    help: "Most client connections (one more is answered '-ERR max number of clients reached'); lowered at start, with a warning, to fit ulimit -n less the descriptors kept for the engines",
+    default: DEFAULT_MAXCLIENTS, defaultText: String(DEFAULT_MAXCLIENTS), parse: integer(1, 1_000_000),
+  },
+  clientQueryBufferLimit: {
+    flag: 'client-query-buffer-limit', env: 'RINGKV_CLIENT_QUERY_BUFFER_LIMIT', configKey: 'clientQueryBufferLimit', value: 'size',
+    help: 'Most bytes of one command (all its arguments); a client sending a longer one gets an error and is closed',
+    default: DEFAULT_CLIENT_QUERY_BUFFER_LIMIT, defaultText: '1GiB', parse: (raw) => parseSize(raw, MIN_CLIENT_QUERY_BUFFER_LIMIT),
+  },
+  maxmemoryClients: {
+    flag: 'maxmemory-clients', env: 'RINGKV_MAXMEMORY_CLIENTS', configKey: 'maxmemoryClients', value: 'size',
+    help: 'Budget of all clients\' unparsed input together; past it the client holding the most gets an error and is closed (0: no budget)',
+    default: DEFAULT_MAXMEMORY_CLIENTS, defaultText: `a quarter of the host's memory, at most 1GiB (${formatBytes(DEFAULT_MAXMEMORY_CLIENTS)} here)`,
+    parse: (raw) => {
+      const v = parseSize(raw, 0);
+      if (v !== 0 && v < MIN_CLIENT_QUERY_BUFFER_LIMIT) throw `expected 0 or a size of at least ${MIN_CLIENT_QUERY_BUFFER_LIMIT} bytes`;
+      return v;
+    },
   },
 };
 

@@ -13,7 +13,7 @@ import type { RecoveryReport } from '../storage/index.js';
 import { open, type Store } from '../index.js';
 import { ClusterNode } from '../cluster/index.js';
 import { startAdminServer, type AdminServer } from '../server/admin/index.js';
-import { startRespServer, type RespServer } from '../server/resp/index.js';
+import { reservedFds, startRespServer, type RespServer } from '../server/resp/index.js';
 import { CliError, CliErrorCode } from './cli-error.js';
 import { takeDirLock, type DirLock } from './lock-file.js';
 import { createLogger } from './logger.js';
@@ -25,6 +25,8 @@ const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** After a clean shutdown, a handle something leaked must not keep the process up. */
 const EXIT_GRACE_MS = 2000;
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** A cluster secret shorter than this is warned about: 16 random bytes (128 bits) resist guessing. */
+const MIN_CLUSTER_SECRET_BYTES = 16;
 /** A server sweeps pending hints to replicas that are up this often (besides when one comes back). */
 const HANDOFF_INTERVAL_MS = 5000;
 
@@ -126,6 +128,11 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         port: o.port,
         ...(o.requirepass === undefined ? {} : { requirepass: o.requirepass }),
         flushdbEnabled: o.allowFlushdb,
+        maxclients: o.maxclients,
+        reservedFds: reservedFds(o.maxShards > o.shards && o.autoShards ? o.maxShards : o.shards),
+        queryBufferLimit: o.clientQueryBufferLimit,
+        maxmemoryClients: o.maxmemoryClients,
+        log,
         storeConfig: storeConfig(o),
         version: ringkvVersion(),
       });
@@ -135,7 +142,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
     let admin: AdminServer;
     try {
       admin = await startAdminServer(store, {
-        host: o.adminHost, port: o.adminPort, n: o.n, draining, log,
+        host: o.adminHost, port: o.adminPort, n: o.n, draining, log, credentials: [o.requirepass, o.clusterSecret],
         ...(cluster === undefined ? {} : { cluster: cluster.admin(o.clusterSecret!) }),
       });
     } catch (err) {
@@ -193,6 +200,12 @@ export async function start(argv: readonly string[]): Promise<number> {
   }
   const o = args.options;
   const log = createLogger(o.logLevel);
+  if (o.clusterSecret !== undefined && Buffer.byteLength(o.clusterSecret) < MIN_CLUSTER_SECRET_BYTES) {
+    log.warn(
+      { bytes: Buffer.byteLength(o.clusterSecret), minimum: MIN_CLUSTER_SECRET_BYTES },
+      `the cluster secret is shorter than ${MIN_CLUSTER_SECRET_BYTES} bytes: it can be guessed; use a random one (e.g. openssl rand -hex 32)`,
+    );
+  }
 
   // Signals are taken from the start: one that arrives while the store opens shuts down
   // as soon as it is open (the default action would leave the lock and the WAL unclosed).
@@ -220,6 +233,9 @@ export async function start(argv: readonly string[]): Promise<number> {
     throw err;
   }
   await logRecovery(running.store, log);
+  if (running.admin.authRequired) {
+    log.info({ adminHost: o.adminHost }, `the admin port on ${o.adminHost} is not loopback: every request but /livez and /readyz needs the RESP password or the cluster secret (Authorization: Bearer <it>, or basic auth with it as the password)`);
+  }
   const resp = `${o.host}:${running.resp.port}`;
   const admin = `http://${o.adminHost}:${running.admin.port}`;
   log.info(

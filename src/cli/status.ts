@@ -5,7 +5,7 @@ import { DEFAULT_ADMIN_PORT, readAllShardNumbers } from '../server/admin/index.j
 import type { StoreStats } from '../index.js';
 import { CliError, CliErrorCode, usage } from './cli-error.js';
 import { humanBytes, renderTable } from './table.js';
-import { cleanupLine, transferLine } from './cluster.js';
+import { adminHeaders, cleanupLine, transferLine } from './cluster.js';
 
 /** A server that does not answer the admin port in this long is reported unreachable. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -76,7 +76,7 @@ export function renderNodes(nodes: readonly NodeRow[], q: number): string {
 async function getJson(base: string, path: string): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    res = await fetch(`${base}${path}`, { headers: adminHeaders(), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
     const why = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
     throw new CliError(CliErrorCode.UNREACHABLE, `cannot reach the ringkv admin server at ${base} (${why}); is it running? set --admin or ${ADMIN_ENV}`, { cause: err });

@@ -12,6 +12,7 @@
 // many requests in flight, is paused (TCP back-pressure) until it catches up.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, RingkvError } from '../errors.js';
+import { LogLimiter, sourceOf } from '../log-limiter.js';
 import type { ReplySink } from '../coordinator/index.js';
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, FrameType, type Reply, type Request } from '../protocol/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, versionRange, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
@@ -113,6 +114,8 @@ export class PeerServer {
   private readonly secret: Uint8Array;
   private readonly limits: PeerLinkLimits;
   private readonly log: PeerLogger;
+  /** 'peer link refused' lines: one per source address and refusal code per minute (anyone can connect and fail the handshake). */
+  private readonly refusedLog = new LogLimiter();
   private readonly staleLinkMs: number;
   private closed = false;
   private readonly answerNow = (link: InboundLink, id: number, reply: Reply): void => this.answer(link, id, reply);
@@ -253,13 +256,21 @@ export class PeerServer {
   private onRefused(link: InboundLink, r: FrameReader): void {
     const m = decodeRefused(r);
     this.counters.linksRefused++;
-    this.log.warn({ peer: link.peer, node: link.node, code: m.code, reason: m.reason }, 'peer link refused by the peer');
+    const source = sourceOf(link.socket.remoteAddress);
+    const suppressed = this.refusedLog.allow(`${source} ${m.code} by the peer`);
+    if (suppressed !== false) {
+      this.log.warn({ peer: link.peer, node: link.node, code: m.code, reason: m.reason, suppressed }, suppressed > 0 ? `peer link refused by the peer (${suppressed} more from ${source} not logged in the last minute)` : 'peer link refused by the peer');
+    }
     this.drop(link);
   }
 
   private refuse(link: InboundLink, code: string, reason: string): void {
     this.counters.linksRefused++;
-    this.log.warn({ peer: link.peer, node: link.node, code, reason }, 'peer link refused');
+    const source = sourceOf(link.socket.remoteAddress);
+    const suppressed = this.refusedLog.allow(`${source} ${code}`);
+    if (suppressed !== false) {
+      this.log.warn({ peer: link.peer, node: link.node, code, reason, suppressed }, suppressed > 0 ? `peer link refused (${suppressed} more refusals from ${source} not logged in the last minute)` : 'peer link refused');
+    }
     link.splitter.stop();
     link.state = 'closed';
     // The REFUSED frame goes out now, then the socket ends (no more frames are read); a

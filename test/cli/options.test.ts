@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { CliError, CliErrorCode } from '../../src/cli/cli-error.js';
 import { parseSize, resolveStartOptions, START_OPTIONS, type StartOptions } from '../../src/cli/options.js';
 import { runCli } from './cli-harness.js';
+import { DEFAULT_MAXMEMORY_CLIENTS } from '../../src/server/resp/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-options-'));
 
@@ -68,6 +69,9 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     replication: undefined,
     consistency: undefined,
     logLevel: 'info',
+    maxclients: 10_000,
+    clientQueryBufferLimit: 1024 * 1024 * 1024,
+    maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   });
   const one = resolve(['--shards', '1']);
   assert.equal([one.n, one.r, one.w], [1, 1, 1]);
@@ -208,6 +212,14 @@ test('ringkv version, ringkv help, and an unknown command', async () => {
   const u = await runCli(['frobnicate']);
   assert.is(u.code, 2);
   assert.match(u.stderr, "unknown command 'frobnicate'");
+});
+
+test('client limits: maxclients, client-query-buffer-limit and maxmemory-clients as flags, env or sizes; too small refused', () => {
+  const o = resolve(['--maxclients', '50', '--client-query-buffer-limit', '64MiB'], { RINGKV_MAXMEMORY_CLIENTS: '0' });
+  assert.equal([o.maxclients, o.clientQueryBufferLimit, o.maxmemoryClients], [50, 64 * 1024 * 1024, 0]);
+  assert.throws(() => resolve(['--maxclients', '0']), /--maxclients/);
+  assert.throws(() => resolve(['--client-query-buffer-limit', '1MiB']), /--client-query-buffer-limit: expected a size in bytes of at least 17825792/);
+  assert.throws(() => resolve(['--maxmemory-clients', '1MiB']), /expected 0 or a size of at least/);
 });
 
 test.run();

@@ -186,4 +186,12 @@ test('a connection that never completes its handshake is closed after the handsh
   assert.ok(n2.log.entries.some((e) => e.level === 'warn' && /no handshake/.test(e.msg)));
 });
 
+test('refusals from one source are logged once a minute with a count, not once each', async () => {
+  const n2 = await node2();
+  for (let i = 0; i < 3; i++) await expectRefused(client(n2, { secret: `wrong ${i}` }).transport, RefusalCode.BAD_MAC);
+  await eventually(() => n2.server.counters.linksRefused >= 3, 10_000, 'three refusals');
+  const lines = n2.log.entries.filter((e) => e.level === 'warn' && e.fields.code === RefusalCode.BAD_MAC);
+  assert.is(lines.length, 1);
+});
+
 test.run();

@@ -111,4 +111,67 @@ test('commands before a protocol error in the same chunk are delivered', () => {
   assert.equal(r, { commands: [['PING']], error: 'invalid bulk length' });
 });
 
+/** Parses with the limit events recorded as lines: `refused <n>`, `over <n>`, `error <m>`. */
+function parseLimited(chunks: Buffer[], limits: ParserLimits): string[] {
+  const out: string[] = [];
+  const p = new RespParser(limits, {
+    command: (args) => out.push(args.map((a) => a.toString('latin1')).join(' ')),
+    protocolError: (m) => out.push(`error ${m}`),
+    refused: (n) => out.push(`refused ${n}`),
+    overLimit: (n) => out.push(`over ${n}`),
+  });
+  for (const c of chunks) p.feed(c);
+  return out;
+}
+
+test('a bulk over maxValueBytes is skipped and its command refused, split at every point; later commands parse', () => {
+  const limits = { ...LIMITS, maxValueBytes: 8 };
+  const stream = Buffer.concat([encodeCommand(['SET', 'k', 'x'.repeat(20), 'tail']), encodeCommand(['GET', 'k'])]);
+  const want = ['refused 20', 'GET k'];
+  assert.equal(parseLimited([stream], limits), want);
+  for (let cut = 1; cut < stream.length; cut++) {
+    assert.equal(parseLimited([stream.subarray(0, cut), stream.subarray(cut)], limits), want, `cut at ${cut}`);
+  }
+  assert.equal(parseLimited(Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1)), limits), want);
+});
+
+test('a skipped bulk not followed by CRLF is a protocol error', () => {
+  const bad = Buffer.from(`*2\r\n$3\r\nSET\r\n$20\r\n${'x'.repeat(20)}XY`);
+  const limits = { ...LIMITS, maxValueBytes: 8 };
+  assert.equal(parseLimited([bad], limits), ['error bulk string not followed by CRLF']);
+  assert.equal(parseLimited([bad.subarray(0, 30), bad.subarray(30)], limits), ['error bulk string not followed by CRLF']);
+});
+
+test('a command over maxCommandBytes stops the parser at the header of the bulk that passes it', () => {
+  const limits = { ...LIMITS, maxCommandBytes: 100 };
+  const p = new RespParser(limits, { command: () => assert.unreachable(), protocolError: (m) => assert.unreachable(m), overLimit: (n) => (over = n) });
+  let over = 0;
+  p.feed(Buffer.from(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200\r\n`));
+  assert.is(over, 4 + 9 + 7 + 6 + 202);
+  assert.is(p.bufferedBytes, 0);
+  assert.equal(parseLimited([encodeCommand(['SET', 'k', 'x'.repeat(50)])], limits), ['SET k ' + 'x'.repeat(50)]);
+});
+
+test('a big bulk in pieces is held once, in a buffer of its own size, and counted as it arrives', () => {
+  const value = Buffer.alloc(200 * 1024, 7);
+  const frame = encodeCommand([Buffer.from('SET'), Buffer.from('k'), value]);
+  let got: Buffer[] = [];
+  const p = new RespParser(LIMITS, { command: (a) => (got = a), protocolError: (m) => assert.unreachable(m) });
+  p.feed(frame.subarray(0, 1000));
+  assert.is(p.bufferedBytes, 1000);
+  p.feed(frame.subarray(1000, 150_000));
+  assert.is(p.bufferedBytes, 150_000);
+  p.feed(frame.subarray(150_000));
+  assert.is(p.bufferedBytes, 0);
+  assert.ok(got[2]!.equals(value));
+  assert.is(got[2]!.buffer.byteLength, value.length + 2, 'one buffer of the bulk\'s size, not a view of a chunk');
+});
+
+test('unauthenticated limits name themselves in the protocol error', () => {
+  const limits = { ...LIMITS, maxArgs: 10, maxBulkBytes: 16 * 1024, unauthenticated: true };
+  assert.equal(parseLimited([Buffer.from('*11\r\n')], limits), ['error unauthenticated multibulk length']);
+  assert.equal(parseLimited([Buffer.from('*1\r\n$16385\r\n')], limits), ['error unauthenticated bulk length']);
+  assert.equal(parseLimited([encodeCommand(['AUTH', 'pw'])], limits), ['AUTH pw']);
+});
+
 test.run();

@@ -1,11 +1,20 @@
 // Runs on: the main thread. The admin HTTP server (node:http): routes GET requests to the
 // handlers of index.ts's table. Each request reads the store's stats; nothing here runs on
 // the request path of the RESP server.
+//
+// Access: on a loopback address every read endpoint is open (only this machine reaches
+// it). On any other address the server needs a credential to start (the RESP password or
+// the cluster secret; without one it refuses, saying so), and every request but /livez and
+// a plain /readyz (what load balancers probe; they say nothing about the data) must carry
+// one of them: `Authorization: Bearer <credential>`, HTTP basic auth with it as the
+// password (any user name), or the cluster secret in `x-ringkv-secret`. Others get 401.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
+import { isLoopback } from '../resp/index.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 
@@ -29,12 +38,19 @@ export interface AdminServerOptions {
   log?: Logger;
   /** A cluster node's membership view and commands (GET /cluster, POST /cluster/<command>). */
   cluster?: ClusterAdmin;
+  /**
+   * Credentials that open the port when it listens on a non-loopback address: the RESP
+   * password and the cluster secret (undefined ones are ignored). Loopback: not needed.
+   */
+  credentials?: readonly (string | undefined)[];
 }
 
 export interface AdminServer {
   /** The port listened on (the one chosen, for port 0). */
   readonly port: number;
   readonly address: string;
+  /** Whether requests need a credential (a non-loopback address). */
+  readonly authRequired: boolean;
   close(): Promise<void>;
 }
 
@@ -114,12 +130,57 @@ function clusterRoutes(cluster: ClusterAdmin): [string, Handler][] {
   return [['/cluster', view], ...commands];
 }
 
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** The credential a request carries (bearer token, basic-auth password, x-ringkv-secret), if any. */
+function presented(req: IncomingMessage): string[] {
+  const out: string[] = [];
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^(Bearer|Basic)\s+(.+)$/i.exec(auth.trim());
+    if (m !== null && m[1]!.toLowerCase() === 'bearer') out.push(m[2]!);
+    else if (m !== null) {
+      const plain = Buffer.from(m[2]!, 'base64').toString('utf8');
+      const colon = plain.indexOf(':');
+      if (colon >= 0) out.push(plain.slice(colon + 1));
+    }
+  }
+  const secret = req.headers['x-ringkv-secret'];
+  if (typeof secret === 'string') out.push(secret);
+  return out;
+}
+
+/** Paths open without a credential even when one is required: liveness and the plain readiness probe. */
+function openPath(url: URL): boolean {
+  return url.pathname === '/livez' || (url.pathname === '/readyz' && !url.searchParams.has('verbose'));
+}
+
 export async function startAdminServer(store: Store, options: AdminServerOptions = {}): Promise<AdminServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? DEFAULT_ADMIN_PORT;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `admin server port must be an integer in 0..65535, got ${String(port)}`);
   }
+  const authRequired = !isLoopback(host);
+  // Compared as SHA-256 digests in constant time: neither length nor content leaks by timing.
+  const accepted = (options.credentials ?? []).filter((c): c is string => typeof c === 'string' && c !== '').map(digest);
+  if (authRequired && accepted.length === 0) {
+    throw new RingkvError(
+      ErrorCode.INVALID_ARGUMENT,
+      `refusing to serve the admin port on ${host} without a password: /stats, /ring and /metrics would be open to anyone ` +
+        'who reaches it. Set --requirepass (or the cluster secret of a cluster node): requests then need it as a bearer ' +
+        'token or basic-auth password. Or listen on 127.0.0.1 (--admin-host)',
+    );
+  }
+  const authorized = (req: IncomingMessage): boolean => {
+    for (const p of presented(req)) {
+      const d = digest(p);
+      if (accepted.some((a) => timingSafeEqual(a, d))) return true;
+    }
+    return false;
+  };
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
   const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster }, metrics);
@@ -127,6 +188,10 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (authRequired && !openPath(url) && !authorized(req)) {
+      res.setHeader('www-authenticate', 'Basic realm="ringkv admin", charset="UTF-8"');
+      return sendJson(res, 401, { error: 'this admin port needs the RESP password or the cluster secret: Authorization: Bearer <it>, or basic auth with it as the password', code: 'ERR_UNAUTHORIZED' });
+    }
     const handler = table.get(url.pathname);
     if (handler === undefined) return sendJson(res, 404, { error: 'not found', endpoints: [...table.keys()] });
     const post = url.pathname.startsWith(CLUSTER_COMMAND_PREFIX);
@@ -159,5 +224,5 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
     const timer = setTimeout(() => server.closeAllConnections(), CLOSE_TIMEOUT_MS);
     return stopped.finally(() => clearTimeout(timer));
   };
-  return { port: listening, address: host, close: () => (closing ??= close()) };
+  return { port: listening, address: host, authRequired, close: () => (closing ??= close()) };
 }

@@ -11,12 +11,22 @@
 // waiting in the socket (a client that does not read), the connection stops reading until
 // it catches up; TCP then pushes back on the client. Replies encoded but not yet written
 // beyond maxPendingReplyBytes (a huge MGET) close the connection, as Redis's output buffer
-// limit does. A protocol error answers one error and closes. A QUIT, a client's
+// limit does. A protocol error answers one error and closes.
+//
+// Input limits (parser.ts checks them at each header, before bytes are buffered): a bulk
+// longer than the store's value limit is skipped unread and its command answered
+// -TOOLARGE; a command longer than client-query-buffer-limit, or the client holding the
+// most input when all clients' input passes maxmemory-clients (client-input.ts), is
+// answered -ERR and closed, its buffers dropped at once (memory-release.ts). Until it
+// authenticates, a client of a server with a password has Redis 6.2's limits: at most 10
+// arguments and 16 KiB bulks, past which it is closed. A QUIT, a client's
 // half-close (EOF) or a server shutdown stops reading and ends the socket once the replies
 // of commands already received are written.
 import type { Socket } from 'node:net';
 import { arityFits } from './command.js';
 import { execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import type { ClientInputBudget, InputHolder } from './client-input.js';
+import type { MemoryRelease } from './memory-release.js';
 import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
 import { ErrorPrefix, errorReply, type Reply, ReplyError } from './reply.js';
 import { type ServerContext, Session } from './session.js';
@@ -35,6 +45,12 @@ export interface ConnectionHost {
   readonly context: ServerContext;
   readonly flushQueue: FlushQueue;
   readonly limits: ParserLimits;
+  /** The parser's limits until the client authenticates (with a password set). */
+  readonly unauthenticatedLimits: ParserLimits;
+  readonly inputBudget: ClientInputBudget;
+  readonly memory: MemoryRelease;
+  /** A client's AUTH (or HELLO ... AUTH) failed: for the rate-limited log line. */
+  authFailed(address: string): void;
   readonly maxPendingReplyBytes: number;
   readonly idleTimeoutMs: number;
   /** Called once, when the socket has closed. */
@@ -58,7 +74,7 @@ class Slot {
   }
 }
 
-export class Connection implements ParserEvents {
+export class Connection implements ParserEvents, InputHolder {
   readonly session: Session;
   /** Resolves when the socket has closed. */
   readonly finished: Promise<void>;
@@ -70,6 +86,8 @@ export class Connection implements ParserEvents {
   private closing = false;
   private ended = false;
   private paused = false;
+  /** What the parser held when last reported to the input budget. */
+  bufferedInput = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -77,7 +95,7 @@ export class Connection implements ParserEvents {
     id: number,
   ) {
     this.session = new Session(host.context, id, `${socket.remoteAddress}:${socket.remotePort}`);
-    this.parser = new RespParser(host.limits, this);
+    this.parser = new RespParser(this.session.authed ? host.limits : host.unauthenticatedLimits, this);
     this.writer = new ReplyWriter(socket, host.context.stats);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
@@ -93,6 +111,7 @@ export class Connection implements ParserEvents {
     this.finished = new Promise((resolve) => {
       socket.once('close', () => {
         this.closing = true;
+        this.dropInput();
         host.closed(this);
         resolve();
       });
@@ -114,8 +133,66 @@ export class Connection implements ParserEvents {
     this.host.context.stats.netInputBytes += chunk.length;
     this.session.lastCommandAt = Date.now();
     this.parser.feed(chunk);
+    const held = this.parser.bufferedBytes;
+    if (held !== this.bufferedInput) {
+      const delta = held - this.bufferedInput;
+      this.bufferedInput = held;
+      this.host.inputBudget.change(delta);
+    }
     this.updateReading();
   };
+
+  /** Stops the parser and gives its buffered input back (budget and memory). */
+  private dropInput(): void {
+    this.parser.stop();
+    const held = this.bufferedInput;
+    if (held === 0) return;
+    this.bufferedInput = 0;
+    this.host.inputBudget.change(-held);
+    this.host.memory.released(held);
+  }
+
+  /** InputHolder: all clients' input is over maxmemory-clients and this one holds the most. */
+  closeForInputBudget(): void {
+    const held = this.bufferedInput;
+    this.bufferedInput = 0;
+    this.parser.stop();
+    this.host.memory.released(held);
+    this.closeWithError(
+      `client input memory limit reached: this connection held the most unparsed input (${held} bytes) when all ` +
+        `clients' input passed maxmemory-clients (${this.host.inputBudget.limit} bytes); the connection is closed`,
+    );
+  }
+
+  /** ParserEvents: the command being received would pass client-query-buffer-limit. */
+  overLimit(commandBytes: number): void {
+    this.session.server.stats.queryLimitCloses++;
+    this.dropInput();
+    this.closeWithError(
+      `query buffer limit reached: a command of ${commandBytes} bytes or more passes client-query-buffer-limit ` +
+        `(${this.parser.currentLimits.maxCommandBytes} bytes); the connection is closed`,
+    );
+  }
+
+  /** ParserEvents: a command with a bulk over the store's value limit, skipped unread. */
+  refused(bulkBytes: number): void {
+    if (this.closing) return;
+    this.session.server.stats.commandsProcessed++;
+    this.push(
+      new ReplyError(
+        ErrorPrefix.TOOLARGE,
+        `an argument of ${bulkBytes} bytes exceeds the limit of ${this.parser.currentLimits.maxValueBytes} bytes of a ` +
+          'stored value (16 MiB - 64 KiB: a stored record holds the value with its version metadata); the command was not run',
+      ),
+      this.session.proto,
+    );
+  }
+
+  private closeWithError(message: string): void {
+    if (this.closing) return;
+    this.push(new ReplyError(ErrorPrefix.ERR, message), this.session.proto);
+    this.beginClose();
+  }
 
   /** ParserEvents: one command, dispatched now. */
   command(args: Buffer[]): void {
@@ -134,6 +211,10 @@ export class Connection implements ParserEvents {
         result = errorReply(err);
       }
     }
+    // AUTH (or HELLO ... AUTH) changes which limits the parser applies from the next header.
+    const limits = s.authed ? this.host.limits : this.host.unauthenticatedLimits;
+    if (this.parser.currentLimits !== limits) this.parser.setLimits(limits);
+    if (!s.authed && result instanceof ReplyError && result.prefix === ErrorPrefix.WRONGPASS) this.host.authFailed(s.address);
     // After the command: HELLO 3 answers in RESP3.
     this.push(result, s.proto);
     if (s.quit) this.beginClose();

@@ -8,5 +8,6 @@
 // parser.ts reads requests, writer.ts encodes replies, connection.ts keeps a connection's
 // replies in order, commands.ts is the table (kv-commands, version-commands,
 // connection-commands, server-commands), key-locks.ts orders commands on one key.
-export { startRespServer, isLoopback, type RespServer, type RespServerOptions } from './server.js';
+export { startRespServer, isLoopback, DEFAULT_MAXMEMORY_CLIENTS, type RespServer, type RespServerOptions } from './server.js';
+export { reservedFds } from './fd-limit.js';
 export { ErrorPrefix } from './reply.js';

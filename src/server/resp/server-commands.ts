@@ -15,7 +15,9 @@
 //   behave alike (the reply waits for the walk). It is not atomic: a key written while the
 //   flush runs may survive it; other clients are served meanwhile.
 // - CONFIG GET answers save '' (no snapshots), appendonly from the store's sync mode,
-//   the server's own limits, and every entry of storeConfig; CONFIG SET is refused.
+//   the server's own limits as enforced (maxclients after fitting it to the open-file
+//   limit, client-query-buffer-limit, maxmemory-clients), and every entry of storeConfig;
+//   CONFIG SET is refused.
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { globMatch } from './glob.js';
@@ -71,7 +73,9 @@ function configTable(s: Session): Map<string, string> {
     ['protected-mode', o.requirepass === undefined ? 'yes' : 'no'],
     ['timeout', String(Math.floor(o.idleTimeoutMs / 1000))],
     ['proto-max-bulk-len', String(o.maxBulkBytes)],
-    ['client-query-buffer-limit', String(o.maxBulkBytes)],
+    ['client-query-buffer-limit', String(o.queryBufferLimit)],
+    ['maxclients', String(o.maxclients)],
+    ['maxmemory-clients', String(o.maxmemoryClients)],
     ['maxmemory', '0'],
     ['ringkv-max-inline-bytes', String(o.maxInlineBytes)],
     ['ringkv-max-args', String(o.maxArgs)],

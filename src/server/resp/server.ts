@@ -3,10 +3,22 @@
 //
 // Protected mode (as Redis's): without requirepass the server listens only on loopback
 // addresses; asked for another address it refuses to start and says how to fix it.
+//
+// Client limits (as Redis's, same names in CONFIG GET): maxclients connections (one over
+// it is answered `-ERR max number of clients reached` and closed; fitted at start to the
+// process's open-file limit, fd-limit.ts), client-query-buffer-limit bytes per command,
+// maxmemory-clients bytes of unparsed input across all clients (client-input.ts), and the
+// pre-AUTH limits of Redis 6.2 (10 arguments, 16 KiB bulks). connection.ts enforces them.
 import { createServer, type Server, type Socket } from 'node:net';
+import { totalmem } from 'node:os';
 import type { Store } from '../../index.js';
+import { MAX_PUT_VALUE_BYTES } from '../../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
+import { LogLimiter, sourceOf, type WarnLog } from '../../log-limiter.js';
+import { ClientInputBudget } from './client-input.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import { fitMaxClients, FD_RESERVE_BASE } from './fd-limit.js';
+import { MemoryRelease } from './memory-release.js';
 import { KeyLocks } from './key-locks.js';
 import type { ParserLimits } from './parser.js';
 import type { ResolvedOptions, ServerContext, ServerStats, Session } from './session.js';
@@ -27,6 +39,18 @@ export interface RespServerOptions {
   maxArgs?: number;
   /** Replies encoded and not yet sent, per client, past which the client is closed. Default 64 MiB. */
   maxPendingReplyBytes?: number;
+  /** Most client connections, as Redis's maxclients; lowered at start to fit the open-file limit. Default 10,000. */
+  maxclients?: number;
+  /** File descriptors kept for everything but clients (engines, peers, the admin port) when fitting maxclients. Default FD_RESERVE_BASE. */
+  reservedFds?: number;
+  /** Most bytes of one command, as Redis's client-query-buffer-limit. Default 1 GiB. */
+  queryBufferLimit?: number;
+  /** All clients' unparsed input together, as Redis 7's maxmemory-clients; 0 = no budget. Default DEFAULT_MAXMEMORY_CLIENTS. */
+  maxmemoryClients?: number;
+  /** A bulk longer than this is skipped unread and its command answered -TOOLARGE. Default: the store's value limit. */
+  maxValueBytes?: number;
+  /** Where warnings go (maxclients lowered, failed AUTH, rate-limited per source). Default: nowhere. */
+  log?: WarnLog;
   /** Close a client idle this long (ms); 0 = never. Default 0. */
   idleTimeoutMs?: number;
   /** Allow FLUSHDB/FLUSHALL. Default false. */
@@ -45,10 +69,20 @@ export interface RespServer {
   readonly address: string;
   /** Open client connections. */
   connections(): number;
+  /** maxclients in force (the one asked for, or lower to fit the open-file limit). */
+  readonly maxclients: number;
+  /** Bytes of unparsed input all clients hold now (what maxmemory-clients bounds). */
+  clientInputBytes(): number;
   /** Stops accepting, lets commands already received finish and answer, closes every socket. */
   close(): Promise<void>;
 }
 
+/**
+ * maxmemory-clients default: a quarter of the host's memory, at most 1 GiB. The store's
+ * own memory (memtables, block caches, shard rings) is the rest; 1 GiB of input in flight
+ * is 64 values of the largest size at once.
+ */
+export const DEFAULT_MAXMEMORY_CLIENTS = Math.min(1024 * 1024 * 1024, Math.floor(totalmem() / 4));
 const DEFAULTS = {
   host: '127.0.0.1',
   port: 6379,
@@ -57,7 +91,20 @@ const DEFAULTS = {
   maxArgs: 1024 * 1024,
   maxPendingReplyBytes: 64 * 1024 * 1024,
   idleTimeoutMs: 0,
+  maxclients: 10_000,
+  reservedFds: FD_RESERVE_BASE,
+  queryBufferLimit: 1024 * 1024 * 1024,
+  maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
+  maxValueBytes: MAX_PUT_VALUE_BYTES,
 };
+/** Before AUTH (Redis 6.2): commands of at most this many arguments... */
+const UNAUTHENTICATED_MAX_ARGS = 10;
+/** ...and bulks of at most this many bytes: enough for AUTH and HELLO, not for a memory attack. */
+const UNAUTHENTICATED_MAX_BULK_BYTES = 16 * 1024;
+/** Answer of a connection over maxclients (Redis's words: clients match on them). */
+const MAX_CLIENTS_REPLY = '-ERR max number of clients reached\r\n';
+/** A refused connection that does not close its end after the error is cut off after this long. */
+const REFUSED_LINGER_MS = 1000;
 /** close() waits this long for clients to take their last replies, then drops them. */
 const CLOSE_TIMEOUT_MS = 5000;
 
@@ -98,6 +145,10 @@ function resolveOptions(o: RespServerOptions): ResolvedOptions {
     maxArgs: count('maxArgs', 1),
     maxPendingReplyBytes: count('maxPendingReplyBytes', 1024),
     idleTimeoutMs: count('idleTimeoutMs', 0),
+    maxclients: count('maxclients', 1),
+    queryBufferLimit: count('queryBufferLimit', 1024 * 1024),
+    maxmemoryClients: count('maxmemoryClients', 0),
+    maxValueBytes: count('maxValueBytes', 1),
     flushdbEnabled: o.flushdbEnabled ?? false,
     lww: o.lww ?? false,
     storeConfig: { ...(o.storeConfig ?? {}) },
@@ -112,6 +163,7 @@ function newStats(): ServerStats {
     commandsProcessed: 0,
     protocolErrors: 0,
     outputLimitCloses: 0,
+    queryLimitCloses: 0,
     keyspaceHits: 0,
     keyspaceMisses: 0,
     conflicts: 0,
@@ -133,6 +185,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 
 export async function startRespServer(store: Store, options: RespServerOptions = {}): Promise<RespServer> {
   const o = resolveOptions(options);
+  const reservedFds = options.reservedFds ?? DEFAULTS.reservedFds;
+  if (!Number.isSafeInteger(reservedFds) || reservedFds < 0) throw invalid(`RESP server option reservedFds must be an integer >= 0, got ${String(reservedFds)}`);
+  const fitted = fitMaxClients(o.maxclients, reservedFds);
+  if (fitted.warning !== undefined) options.log?.warn({ maxclients: fitted.maxclients, asked: o.maxclients, openFileLimit: fitted.openFileLimit, reservedFds }, fitted.warning);
+  o.maxclients = fitted.maxclients;
   const open = new Set<Connection>();
   let nextId = 1;
   let listening = 0;
@@ -148,11 +205,34 @@ export async function startRespServer(store: Store, options: RespServerOptions =
       for (const c of open) yield c.session;
     },
   };
-  const limits: ParserLimits = { maxBulkBytes: o.maxBulkBytes, maxInlineBytes: o.maxInlineBytes, maxArgs: o.maxArgs };
+  const limits: ParserLimits = {
+    maxBulkBytes: o.maxBulkBytes,
+    maxInlineBytes: o.maxInlineBytes,
+    maxArgs: o.maxArgs,
+    maxValueBytes: o.maxValueBytes,
+    maxCommandBytes: o.queryBufferLimit,
+  };
+  const unauthenticatedLimits: ParserLimits = {
+    ...limits,
+    maxArgs: Math.min(o.maxArgs, UNAUTHENTICATED_MAX_ARGS),
+    maxBulkBytes: Math.min(o.maxBulkBytes, UNAUTHENTICATED_MAX_BULK_BYTES),
+    unauthenticated: true,
+  };
+  const authLog = new LogLimiter();
+  const memory = new MemoryRelease();
+  const inputBudget = new ClientInputBudget(o.maxmemoryClients, () => open);
   const host: ConnectionHost = {
     context,
     flushQueue: new FlushQueue(),
     limits,
+    unauthenticatedLimits,
+    inputBudget,
+    memory,
+    authFailed: (address) => {
+      const source = sourceOf(address.slice(0, address.lastIndexOf(':')));
+      const suppressed = authLog.allow(source);
+      if (suppressed !== false) options.log?.warn({ source, suppressed }, `failed AUTH from ${source} (wrong password)${suppressed > 0 ? `; ${suppressed} more from it not logged in the last minute` : ''}`);
+    },
     maxPendingReplyBytes: o.maxPendingReplyBytes,
     idleTimeoutMs: o.idleTimeoutMs,
     closed: (conn) => open.delete(conn),
@@ -161,6 +241,14 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     if (closing !== undefined) {
       context.stats.connectionsRejected++;
       socket.destroy();
+      return;
+    }
+    if (open.size >= o.maxclients) {
+      context.stats.connectionsRejected++;
+      socket.on('error', () => {});
+      const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+      socket.once('close', () => clearTimeout(linger));
+      socket.end(MAX_CLIENTS_REPLY);
       return;
     }
     context.stats.connectionsReceived++;
@@ -187,12 +275,15 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     if ((await Promise.race([all, late])) === 'late') for (const c of open) c.destroy();
     clearTimeout(timer);
     await stopped;
+    memory.stop();
   };
 
   return {
     port: listening,
     address: o.host,
     connections: () => open.size,
+    maxclients: o.maxclients,
+    clientInputBytes: () => inputBudget.bytes,
     close: () => (closing ??= close()),
   };
 }

@@ -15,6 +15,10 @@ export interface ResolvedOptions {
   maxArgs: number;
   maxPendingReplyBytes: number;
   idleTimeoutMs: number;
+  maxclients: number;
+  queryBufferLimit: number;
+  maxmemoryClients: number;
+  maxValueBytes: number;
   flushdbEnabled: boolean;
   lww: boolean;
   storeConfig: Record<string, string>;
@@ -28,6 +32,8 @@ export interface ServerStats {
   commandsProcessed: number;
   protocolErrors: number;
   outputLimitCloses: number;
+  /** Clients closed for a command over client-query-buffer-limit. */
+  queryLimitCloses: number;
   keyspaceHits: number;
   keyspaceMisses: number;
   /** Reads answered CONFLICT because the key had concurrent values. */
