@@ -171,6 +171,11 @@ export class Store {
     return this.currentRing();
   }
 
+  /** The N, R and W a request with `opts` would use; throws (INVALID_ARGUMENT) where the request would fail. */
+  checkQuorum(opts: RequestOptions): { n: number; r: number; w: number } {
+    return this.coordinator.checkQuorum(opts);
+  }
+
   // The calls below are not `async` functions: each makes exactly one promise (the
   // coordinator's), and reports a bad argument or a closed store as a rejection, as an async
   // function would.

@@ -494,6 +494,12 @@ export class Coordinator {
     }
   }
 
+  /** The N, R and W a request with `opts` would use now; throws INVALID_ARGUMENT as the request would. */
+  checkQuorum(opts: RequestOptions): { n: number; r: number; w: number } {
+    const { n, r, w } = this.quorum(this.ring(), opts);
+    return { n, r, w };
+  }
+
   private quorum(ring: Ring, opts: RequestOptions): Quorum {
     if (opts.n === undefined && opts.r === undefined && opts.w === undefined && opts.timeoutMs === undefined && opts.sloppy === undefined && opts.level === undefined) {
       if (this.defaultRing !== ring || this.defaultQuorum === undefined) {

@@ -11,6 +11,7 @@ import { kvCommands } from './kv-commands.js';
 import { ErrorPrefix, type Reply, ReplyError } from './reply.js';
 import { serverCommands } from './server-commands.js';
 import type { Session } from './session.js';
+import { transactionCommands } from './transaction.js';
 import { versionCommands } from './version-commands.js';
 
 /** The reply of COMMAND (INFO) for one command, in Redis 7's shape. */
@@ -39,6 +40,7 @@ const ALL: readonly CommandSpec[] = [
   ...kvCommands,
   ...versionCommands,
   ...serverCommands,
+  ...transactionCommands,
   defineCommand('command', { arity: -1, flags: [], run: commandCommand }),
 ];
 
@@ -55,7 +57,9 @@ export function lookupCommand(name: Buffer): CommandSpec | undefined {
   return TABLE.get(s) ?? TABLE.get(s.toLowerCase());
 }
 
-export function unknownCommand(args: readonly Buffer[]): ReplyError {
+/** The reply to an unknown command; it spoils `s`'s open transaction (EXEC answers EXECABORT). */
+export function unknownCommand(args: readonly Buffer[], s?: Session): ReplyError {
+  s?.transaction.refuse();
   const shown = args
     .slice(1, 6)
     .map((a) => `'${text(a.subarray(0, 64))}'`)
@@ -63,7 +67,9 @@ export function unknownCommand(args: readonly Buffer[]): ReplyError {
   return new ReplyError(ErrorPrefix.ERR, `unknown command '${text(args[0]!.subarray(0, 64))}', with args beginning with: ${shown}`);
 }
 
-export function wrongArity(spec: CommandSpec): ReplyError {
+/** The reply to a wrong number of arguments; it spoils `s`'s open transaction. */
+export function wrongArity(spec: CommandSpec, s?: Session): ReplyError {
+  s?.transaction.refuse();
   return new ReplyError(ErrorPrefix.ERR, `wrong number of arguments for '${spec.name}' command`);
 }
 
@@ -74,9 +80,11 @@ function keyIndexes(spec: CommandSpec, args: readonly Buffer[]): { first: number
 /**
  * Runs a command whose arity and authentication were checked. Commands on keys with a
  * write of this server in flight start after it; a write becomes its keys' tail. May
- * throw (a synchronous ReplyError): the caller turns that into the reply.
+ * throw (a synchronous ReplyError): the caller turns that into the reply. Inside MULTI, a
+ * command queues instead (transaction.ts).
  */
 export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | Promise<Reply> {
+  if (s.transaction.open && s.transaction.queues(spec)) return s.transaction.queue(spec, args);
   if (spec.access === 'none') return spec.run(s, args);
   const locks = s.server.locks;
   if (spec.access === 'read' && locks.idle) return spec.run(s, args);

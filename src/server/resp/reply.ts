@@ -74,6 +74,8 @@ export const ErrorPrefix = {
   NOAUTH: 'NOAUTH',
   WRONGPASS: 'WRONGPASS',
   NOPROTO: 'NOPROTO',
+  /** EXEC of a transaction in which a command was refused while queuing; nothing ran. */
+  EXECABORT: 'EXECABORT',
 } as const;
 
 const prefixOfCode: Record<string, string> = {

@@ -3,6 +3,7 @@
 // dispatched, so a connection's state changes in the order its commands arrive.
 import type { Store } from '../../index.js';
 import type { KeyLocks } from './key-locks.js';
+import { Transaction } from './transaction.js';
 import type { Protocol } from './writer.js';
 
 /** The server's options with every default filled in. */
@@ -67,6 +68,8 @@ export class Session {
   name: string | null = null;
   libName = '';
   libVersion = '';
+  /** MULTI's queue and WATCH's keys. */
+  readonly transaction = new Transaction();
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
