@@ -93,13 +93,18 @@ export class Session {
   }
 
   setConsistency(c: Consistency): void {
-    const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
-    if (c.level !== undefined) {
-      this.readOptions = { level: c.level };
-      this.writeOptions = { level: c.level, ...sloppy };
-      return;
-    }
-    this.readOptions = c.r === undefined ? {} : { r: c.r };
-    this.writeOptions = { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy };
+    const { readOptions, writeOptions } = requestOptions(c);
+    this.readOptions = readOptions;
+    this.writeOptions = writeOptions;
   }
+}
+
+/** The store options of reads and writes under consistency `c`. */
+export function requestOptions(c: Consistency): { readOptions: Session['readOptions']; writeOptions: Session['writeOptions'] } {
+  const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
+  if (c.level !== undefined) return { readOptions: { level: c.level }, writeOptions: { level: c.level, ...sloppy } };
+  return {
+    readOptions: c.r === undefined ? {} : { r: c.r },
+    writeOptions: { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy },
+  };
 }
