@@ -16,6 +16,8 @@ export interface PutOptions extends RequestOptions {
   context?: Uint8Array;
   /** Expire the value this many milliseconds after the write. */
   ttlMs?: number;
+  /** Expire the value at this time (ms since the epoch); wins over ttlMs. */
+  expiresAt?: number;
   /**
    * Replace whatever the key holds, as Redis SET does: the write supersedes every value the
    * coordinating replica has, context or not. Values written concurrently through another

@@ -93,6 +93,8 @@ export interface WriteOptions extends RequestOptions {
   context?: Uint8Array;
   /** The value expires this many ms after the write. */
   ttlMs?: number;
+  /** The value expires at this time (ms since the epoch; EXPIREAT, KEEPTTL); wins over ttlMs. */
+  expiresAt?: number;
   /** Supersede whatever the coordinating replica holds (Redis SET semantics), context or not. */
   overwrite?: boolean;
 }
@@ -215,12 +217,15 @@ export class Coordinator {
       if (opts.ttlMs !== undefined && !(Number.isSafeInteger(opts.ttlMs) && opts.ttlMs > 0)) {
         throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ttlMs must be a positive integer, got ${opts.ttlMs}`);
       }
+      if (opts.expiresAt !== undefined && !(Number.isSafeInteger(opts.expiresAt) && opts.expiresAt > 0)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `expiresAt must be a positive integer (ms since the epoch), got ${opts.expiresAt}`);
+      }
       op.req = {
         type: FrameType.PUT, hi, lo, key,
         context: opts.context ?? EMPTY,
         value,
         writtenAt: now,
-        expiresAt: opts.ttlMs ? now + opts.ttlMs : 0,
+        expiresAt: opts.expiresAt ?? (opts.ttlMs ? now + opts.ttlMs : 0),
         maxSiblings: this.defaults.maxSiblings,
         lww: this.defaults.lww,
         overwrite: opts.overwrite === true,

@@ -7,9 +7,11 @@
 import { keyString, text } from './args.js';
 import { type CommandSpec, defineCommand } from './command.js';
 import { connectionCommands } from './connection-commands.js';
+import { keyspaceCommands } from './keyspace-commands.js';
 import { kvCommands } from './kv-commands.js';
 import { ErrorPrefix, type Reply, ReplyError } from './reply.js';
 import { serverCommands } from './server-commands.js';
+import { stringCommands } from './string-commands.js';
 import type { Session } from './session.js';
 import { transactionCommands } from './transaction.js';
 import { versionCommands } from './version-commands.js';
@@ -38,6 +40,8 @@ function commandCommand(_s: Session, args: Buffer[]): Reply {
 const ALL: readonly CommandSpec[] = [
   ...connectionCommands,
   ...kvCommands,
+  ...stringCommands,
+  ...keyspaceCommands,
   ...versionCommands,
   ...serverCommands,
   ...transactionCommands,
@@ -86,6 +90,7 @@ function keyIndexes(spec: CommandSpec, args: readonly Buffer[]): { first: number
 export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | Promise<Reply> {
   if (s.transaction.open && s.transaction.queues(spec)) return s.transaction.queue(spec, args);
   if (spec.access === 'none') return spec.run(s, args);
+  if (spec.access === 'write') s.wrote = true;
   const locks = s.server.locks;
   if (spec.access === 'read' && locks.idle) return spec.run(s, args);
   const run = (): Reply | Promise<Reply> => spec.run(s, args);

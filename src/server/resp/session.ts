@@ -70,6 +70,8 @@ export class Session {
   libVersion = '';
   /** MULTI's queue and WATCH's keys. */
   readonly transaction = new Transaction();
+  /** Whether the connection has issued a write (WAIT answers 0 before it). */
+  wrote = false;
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */

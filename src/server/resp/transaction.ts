@@ -152,7 +152,10 @@ export class Transaction {
     this.reset();
     if (spoiled) return new ReplyError(ErrorPrefix.EXECABORT, 'Transaction discarded because of previous errors.');
     const keys = new Set<string>();
-    for (const q of queued) for (const k of keysOf(q.spec, q.args)) keys.add(k);
+    for (const q of queued) {
+      for (const k of keysOf(q.spec, q.args)) keys.add(k);
+      if (q.spec.access === 'write') s.wrote = true;
+    }
     for (const w of watched) keys.add(keyString(w.key));
     return isolation.exclusive([...keys], async () => {
       if (watched.length > 0 && (await changed(s, watched))) return null;
