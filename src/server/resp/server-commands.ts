@@ -3,7 +3,7 @@
 //
 // - DBSIZE counts the live keys exactly with a scan while the store's `approxKeys` is small
 //   (info.ts, keyCount); above that it answers `approxKeys`, an approximation that counts
-//   unmerged versions and tombstones (INFO keyspace always does); 0 without store stats.
+//   unmerged versions and tombstones; 0 without store stats. INFO keyspace counts the same way.
 // - SCAN walks the store's keys with store.scan (the cursor is a ring token); MATCH filters
 //   each page after the fact (pages may come back shorter than COUNT, even empty, as in
 //   Redis); TYPE other than 'string' yields nothing (every value is a string).

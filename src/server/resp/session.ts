@@ -35,6 +35,8 @@ export interface ServerStats {
   conflicts: number;
   netInputBytes: number;
   netOutputBytes: number;
+  /** Error replies sent, by prefix (ERR, CONFLICT, ...), EXEC's elements included: INFO's total_error_replies and errorstats. */
+  errorReplies: Map<string, number>;
 }
 
 export interface ServerContext {
