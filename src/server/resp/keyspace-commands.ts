@@ -12,7 +12,8 @@
 //   commands on both keys, but two writes, not one atomic step across replicas. A source
 //   with concurrent values answers CONFLICT.
 // - OBJECT ENCODING answers what Redis would pick for the value (int, embstr, raw);
-//   FREQ and IDLETIME answer 0 and REFCOUNT 1 (nothing is tracked per key).
+//   IDLETIME answers 0 and REFCOUNT 1 (nothing is tracked per key); FREQ answers Redis's
+//   error for a server without an LFU maxmemory-policy.
 // - MEMORY USAGE estimates key + value + a fixed overhead per stored version.
 // - WAIT answers how many replicas acknowledged each write of the connection before it was
 //   answered: the connection's W (its CONSISTENCY, else the store's), 0 before its first
@@ -124,7 +125,7 @@ const OBJECT_HELP = [
   '    Return the kind of internal representation used in order to store the value',
   '    associated with a <key>.',
   'FREQ <key>',
-  '    ringkv tracks no access frequency: 0 for an existing key.',
+  '    Not tracked (Redis answers this error without an LFU maxmemory-policy).',
   'IDLETIME <key>',
   '    ringkv tracks no idle time: 0 for an existing key.',
   'REFCOUNT <key>',
@@ -137,30 +138,42 @@ async function object(s: Session, args: Buffer[]): Promise<Reply> {
   const sub = args[1]!;
   if (isWord(sub, 'help') && args.length === 2) return OBJECT_HELP;
   const known = isWord(sub, 'encoding') || isWord(sub, 'freq') || isWord(sub, 'idletime') || isWord(sub, 'refcount');
-  if (!known || args.length !== 3) {
-    return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${text(sub)}'. Try OBJECT HELP.`);
-  }
+  if (!known) return unknownSubcommand(sub, 'OBJECT');
+  if (args.length !== 3) return subcommandArity('object', sub);
   const key = args[2]!;
   const read = await storeOf(s).get(key, s.readOptions);
   if (read === undefined) return null;
+  if (isWord(sub, 'freq')) return NO_LFU; // as Redis without an LFU maxmemory-policy
   if (isWord(sub, 'encoding')) return encodingOf(onlyValue(s, key, read));
   return isWord(sub, 'refcount') ? 1 : 0;
 }
 
 async function memory(s: Session, args: Buffer[]): Promise<Reply> {
   const sub = args[1]!;
-  if (isWord(sub, 'usage') && args.length >= 3) {
-    if (args.length !== 3 && !(args.length === 5 && isWord(args[3]!, 'samples'))) throw syntaxError();
-    if (args.length === 5 && parseInteger(args[4]!) === null) throw notInteger();
-    const key = args[2]!;
-    const read = await storeOf(s).get(key, s.readOptions);
-    if (read === undefined) return null;
-    let bytes = key.length;
-    for (const v of read.values) bytes += v.length + VERSION_OVERHEAD_BYTES;
-    return bytes;
-  }
-  return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${text(sub)}'. Try MEMORY HELP.`);
+  if (!isWord(sub, 'usage')) return unknownSubcommand(sub, 'MEMORY');
+  if (args.length < 3) return subcommandArity('memory', sub);
+  if (args.length !== 3 && !(args.length === 5 && isWord(args[3]!, 'samples'))) throw syntaxError();
+  if (args.length === 5 && parseInteger(args[4]!) === null) throw notInteger();
+  const key = args[2]!;
+  const read = await storeOf(s).get(key, s.readOptions);
+  if (read === undefined) return null;
+  let bytes = key.length;
+  for (const v of read.values) bytes += v.length + VERSION_OVERHEAD_BYTES;
+  return bytes;
 }
+
+function unknownSubcommand(sub: Buffer, command: string): ReplyError {
+  return new ReplyError(ErrorPrefix.ERR, `unknown subcommand '${text(sub)}'. Try ${command} HELP.`);
+}
+
+function subcommandArity(command: string, sub: Buffer): ReplyError {
+  return new ReplyError(ErrorPrefix.ERR, `wrong number of arguments for '${command}|${text(sub).toLowerCase()}' command`);
+}
+
+const NO_LFU = new ReplyError(
+  ErrorPrefix.ERR,
+  'An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.',
+);
 
 function wait(s: Session, args: Buffer[]): Reply {
   const replicas = parseInteger(args[1]!);

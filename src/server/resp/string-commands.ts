@@ -51,27 +51,33 @@ async function setex(s: Session, args: Buffer[], unitMs: number, command: string
   return OK;
 }
 
-/** GETEX's option: undefined = none (a plain GET), 'persist', or ms since the epoch. */
-function getexOption(args: Buffer[], now: number): number | 'persist' | undefined {
+/** GETEX's option, checked for syntax only: undefined = none (a plain GET). */
+function getexSyntax(args: Buffer[]): 'persist' | 'time' | undefined {
   if (args.length === 2) return undefined;
   const a = args[2]!;
   if (args.length === 3 && isWord(a, 'persist')) return 'persist';
+  if (args.length !== 4 || !(isWord(a, 'ex') || isWord(a, 'px') || isWord(a, 'exat') || isWord(a, 'pxat'))) throw syntaxError();
+  return 'time';
+}
+
+/** GETEX's time option as ms since the epoch (checked once the key exists, as Redis does). */
+function getexTime(args: Buffer[], now: number): number {
+  const a = args[2]!;
   const seconds = isWord(a, 'ex') || isWord(a, 'exat');
-  const relative = isWord(a, 'ex') || isWord(a, 'px');
-  if (args.length !== 4 || !(seconds || relative || isWord(a, 'pxat'))) throw syntaxError();
   const n = expireArg(args[3]!, 'getex');
   const ms = seconds ? n * 1000 : n;
   if (n <= 0 || !Number.isSafeInteger(ms) || !Number.isSafeInteger(ms + now)) throw invalidExpire('getex');
-  return relative ? now + ms : ms;
+  return isWord(a, 'ex') || isWord(a, 'px') ? now + ms : ms;
 }
 
 async function getex(s: Session, args: Buffer[]): Promise<Reply> {
-  const now = Date.now();
-  const option = getexOption(args, now);
+  const syntax = getexSyntax(args);
   const key = args[1]!;
   const store = storeOf(s);
   const read = await store.get(key, s.readOptions);
-  if (option === undefined || read === undefined) return oneValue(s, key, read);
+  if (syntax === undefined || read === undefined) return oneValue(s, key, read);
+  const now = Date.now();
+  const option = syntax === 'persist' ? 'persist' : getexTime(args, now);
   const value = onlyValue(s, key, read);
   s.server.stats.keyspaceHits++;
   const opts = { ...s.writeOptions, context: read.context };
