@@ -25,8 +25,8 @@ const EXACT_COUNT_LIMIT = 5000;
 /** Keys per scan page of the exact count. */
 const COUNT_PAGE_KEYS = 1000;
 
-/** Above EXACT_COUNT_LIMIT, INFO's `expires` and `avg_ttl` are estimated from this many keys' reads. */
-const EXPIRES_SAMPLE_KEYS = 200;
+/** INFO's `expires` and `avg_ttl` read the expiry of this many keys (exact up to it, scaled beyond). */
+const EXPIRES_SAMPLE_KEYS = 1000;
 
 const SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'errorstats', 'keyspace'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -96,17 +96,36 @@ export interface KeyspaceFigures {
 
 /** The walk in flight per server: INFOs arriving together (clients connecting) share one. */
 const walks = new WeakMap<ServerContext, Promise<KeyspaceFigures>>();
+/** The last figures per server and when they were taken. */
+const recent = new WeakMap<ServerContext, { at: number; figures: KeyspaceFigures }>();
+/**
+ * INFO reuses keyspace figures this young: clients send INFO on every connect, and a walk
+ * of 5000 keys took 70-1200 ms on the shared 2-core machine. DBSIZE drops them (forget),
+ * so an INFO after a DBSIZE counts afresh and matches it.
+ */
+const KEYSPACE_FRESH_MS = 1000;
+
+/** Forgets the server's recent keyspace figures (DBSIZE: the next INFO counts afresh). */
+export function forgetKeyspaceFigures(s: Session): void {
+  recent.delete(s.server);
+}
 
 /**
- * The keyspace figures. Keys: as DBSIZE counts them (keyCount's walk while the store is
- * small, else approxKeys). Expires and avg_ttl: every listed key read at R=1 while the
- * store is small; above EXACT_COUNT_LIMIT estimated from one page of EXPIRES_SAMPLE_KEYS
- * keys. Concurrent INFOs of one server share a walk.
+ * The keyspace figures. Keys: as DBSIZE counts them (the same walk while the store is
+ * small, else approxKeys). Expires and avg_ttl: the expiry of the first EXPIRES_SAMPLE_KEYS
+ * keys listed (read at R=1), exact up to that many keys, scaled to the key count beyond.
  */
 export function keyspaceFigures(s: Session, stats: StoreStats | undefined): Promise<KeyspaceFigures> {
+  const last = recent.get(s.server);
+  if (last !== undefined && Date.now() - last.at < KEYSPACE_FRESH_MS) return Promise.resolve(last.figures);
   const running = walks.get(s.server);
   if (running !== undefined) return running;
-  const walk = walkKeyspace(s, stats).finally(() => walks.delete(s.server));
+  const walk = walkKeyspace(s, stats)
+    .then((figures) => {
+      recent.set(s.server, { at: Date.now(), figures });
+      return figures;
+    })
+    .finally(() => walks.delete(s.server));
   walks.set(s.server, walk);
   return walk;
 }
@@ -116,13 +135,14 @@ async function walkKeyspace(s: Session, stats: StoreStats | undefined): Promise<
   const approx = approximateKeys(stats);
   if (stats?.approxKeys === undefined || approx === 0) return { keys: approx, expires: 0, avgTtlMs: 0 };
   const now = Date.now();
-  let listed = 0;
+  let sampled = 0;
   let expiring = 0;
   let ttlSum = 0;
-  const tally = async (keys: Uint8Array[]): Promise<void> => {
-    listed += keys.length;
-    if (keys.length === 0) return;
-    for (const read of await store.getMany(keys, { r: 1 })) {
+  const sample = async (keys: Uint8Array[]): Promise<void> => {
+    const take = keys.slice(0, EXPIRES_SAMPLE_KEYS - sampled);
+    if (take.length === 0) return;
+    sampled += take.length;
+    for (const read of await store.getMany(take, { r: 1 })) {
       const at = read === undefined ? 0 : (expiresAtOf(read) ?? 0);
       if (at !== 0) {
         expiring++;
@@ -130,24 +150,30 @@ async function walkKeyspace(s: Session, stats: StoreStats | undefined): Promise<
       }
     }
   };
+  const figures = (keys: number): KeyspaceFigures => ({
+    keys,
+    expires: sampled === 0 ? 0 : Math.round((keys * expiring) / sampled),
+    avgTtlMs: expiring === 0 ? 0 : Math.round(ttlSum / expiring),
+  });
   try {
     if (approx > EXACT_COUNT_LIMIT) {
-      await tally((await store.scan({ cursor: '0', count: EXPIRES_SAMPLE_KEYS })).keys);
-      const share = listed === 0 ? 0 : expiring / listed;
-      return { keys: approx, expires: Math.round(approx * share), avgTtlMs: expiring === 0 ? 0 : Math.round(ttlSum / expiring) };
+      await sample((await store.scan({ cursor: '0', count: EXPIRES_SAMPLE_KEYS })).keys);
+      return figures(approx);
     }
+    // keyCount's walk, with the sample taken from its pages.
     const ceiling = 2 * EXACT_COUNT_LIMIT;
+    let listed = 0;
     let cursor = '0';
     do {
       const page = await store.scan({ cursor, count: COUNT_PAGE_KEYS });
-      await tally(page.keys);
+      listed += page.keys.length;
+      await sample(page.keys);
       cursor = page.cursor;
     } while (cursor !== '0' && listed <= ceiling);
-    if (cursor !== '0') return { keys: approx, expires: Math.round((approx * expiring) / listed), avgTtlMs: expiring === 0 ? 0 : Math.round(ttlSum / expiring) };
+    return figures(cursor === '0' ? listed : approx);
   } catch {
     return { keys: approx, expires: 0, avgTtlMs: 0 };
   }
-  return { keys: listed, expires: expiring, avgTtlMs: expiring === 0 ? 0 : Math.round(ttlSum / expiring) };
 }
 
 function human(bytes: number): string {

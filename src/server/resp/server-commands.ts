@@ -19,7 +19,7 @@
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { globMatch } from './glob.js';
-import { appendOnly, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
+import { appendOnly, forgetKeyspaceFigures, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
 import { ErrorPrefix, OK, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
 import type { Session } from './session.js';
 
@@ -28,6 +28,7 @@ async function info(s: Session, args: Buffer[]): Promise<Reply> {
 }
 
 async function dbsize(s: Session): Promise<Reply> {
+  forgetKeyspaceFigures(s);
   return keyCount(s, await storeStatsSoon(s));
 }
 
