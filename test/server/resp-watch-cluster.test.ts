@@ -8,7 +8,11 @@ import { Cluster } from '../cluster/cluster-harness.js';
 const NODE_FLAGS = ['--shards', '1', '--n', '2', '--r', '2', '--w', '2', '--sync-mode', 'none', '--gossip-interval-ms', '200'];
 
 test('EXEC answers nil after a write of the watched key through another node, and only then', async () => {
-  const cluster = new Cluster(2, NODE_FLAGS);
+  // Addresses of its own, so it does not meet other cluster tests on 127.0.0.2.. .
+  const cluster = new Cluster(2, NODE_FLAGS, [
+    { id: 'n1', host: '127.0.13.2' },
+    { id: 'n2', host: '127.0.13.3' },
+  ]);
   try {
     await cluster.start();
     await cluster.settle(2);
