@@ -16,6 +16,8 @@ export interface PutOptions extends RequestOptions {
   context?: Uint8Array;
   /** Expire the value this many milliseconds after the write. */
   ttlMs?: number;
+  /** Expire the value at this time (ms since the epoch); wins over ttlMs. */
+  expiresAt?: number;
   /**
    * Replace whatever the key holds, as Redis SET does: the write supersedes every value the
    * coordinating replica has, context or not. Values written concurrently through another
@@ -244,6 +246,11 @@ export class Store {
 
   get ring(): Ring {
     return this.currentRing();
+  }
+
+  /** The N, R and W a request with `opts` would use; throws (INVALID_ARGUMENT) where the request would fail. */
+  checkQuorum(opts: RequestOptions): { n: number; r: number; w: number } {
+    return this.coordinator.checkQuorum(opts);
   }
 
   // The calls below are not `async` functions: each makes exactly one promise (the

@@ -158,12 +158,15 @@ export class Coordinator implements OpHost {
       if (opts.ttlMs !== undefined && !(Number.isSafeInteger(opts.ttlMs) && opts.ttlMs > 0)) {
         throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ttlMs must be a positive integer, got ${opts.ttlMs}`);
       }
+      if (opts.expiresAt !== undefined && !(Number.isSafeInteger(opts.expiresAt) && opts.expiresAt > 0)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `expiresAt must be a positive integer (ms since the epoch), got ${opts.expiresAt}`);
+      }
       op.req = {
         type: FrameType.PUT, hi, lo, key,
         context: opts.context ?? EMPTY,
         value,
         writtenAt: now,
-        expiresAt: opts.ttlMs ? now + opts.ttlMs : 0,
+        expiresAt: opts.expiresAt ?? (opts.ttlMs ? now + opts.ttlMs : 0),
         maxSiblings: this.defaults.maxSiblings,
         lww: this.defaults.lww,
         overwrite: opts.overwrite === true,
@@ -445,6 +448,12 @@ export class Coordinator implements OpHost {
     } catch {
       return undefined;
     }
+  }
+
+  /** The N, R and W a request with `opts` would use now; throws INVALID_ARGUMENT as the request would. */
+  checkQuorum(opts: RequestOptions): { n: number; r: number; w: number } {
+    const { n, r, w } = this.quorum(this.ring(), opts);
+    return { n, r, w };
   }
 
   private quorum(ring: Ring, opts: RequestOptions): Quorum {

@@ -24,6 +24,8 @@ export interface WriteOptions extends RequestOptions {
   context?: Uint8Array;
   /** The value expires this many ms after the write. */
   ttlMs?: number;
+  /** The value expires at this time (ms since the epoch; EXPIREAT, KEEPTTL); wins over ttlMs. */
+  expiresAt?: number;
   /** Supersede whatever the coordinating replica holds (Redis SET semantics), context or not. */
   overwrite?: boolean;
 }

@@ -96,17 +96,21 @@ test('CONSISTENCY sets R and W for the connection only; bad values are refused',
     assert.equal(await other.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);
     await redis.set('cons', 'v');
     assert.is(await redis.get('cons'), 'v');
-    // More than N replicas cannot answer: the store refuses.
-    assert.is(await redis.call('CONSISTENCY', 'W', '3'), 'OK');
-    await rejects(redis.set('cons', 'v2'), /^ReplyError: ERR /);
+    // More than N replicas cannot answer: CONSISTENCY itself refuses, the connection keeps R=2 W=2.
+    await rejects(redis.call('CONSISTENCY', 'W', '3'), /ERR invalid consistency .*w must be an integer in 1\.\.n \(2\), got 3/);
+    await rejects(redis.call('CONSISTENCY', 'R', '3', 'W', '3'), /ERR invalid consistency .*r must be an integer in 1\.\.n \(2\), got 3/);
+    assert.equal(await redis.call('CONSISTENCY'), ['R', 2, 'W', 2, 'LEVEL', '', 'QUORUM', '']);
+    assert.is(await redis.set('cons', 'v2'), 'OK');
+    assert.is(await redis.get('cons'), 'v2');
+    await redis.set('cons', 'v');
     await rejects(redis.call('CONSISTENCY', 'R', 'x'), /R must be a positive integer/);
     await rejects(redis.call('CONSISTENCY', 'Q', '1'), /syntax error/);
     // A level sets both; QUORUM of N=2 is 2, ALL is N; LOCAL levels need per-DC replication.
     assert.is(await redis.call('CONSISTENCY', 'quorum'), 'OK');
     assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', 'QUORUM', 'QUORUM', '']);
     assert.is(await redis.get('cons'), 'v');
-    assert.is(await redis.call('CONSISTENCY', 'LOCAL_QUORUM'), 'OK');
-    await rejects(redis.get('cons'), /per-DC replication/);
+    await rejects(redis.call('CONSISTENCY', 'LOCAL_QUORUM'), /ERR invalid consistency .*per-DC replication/);
+    assert.is(await redis.get('cons'), 'v');
     await rejects(redis.call('CONSISTENCY', 'SOME'), /unknown consistency level/);
     assert.is(await redis.call('CONSISTENCY', 'DEFAULT'), 'OK');
     assert.equal(await redis.call('CONSISTENCY'), ['R', 0, 'W', 0, 'LEVEL', '', 'QUORUM', '']);

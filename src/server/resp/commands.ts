@@ -7,10 +7,13 @@
 import { keyString, text } from './args.js';
 import { type CommandSpec, defineCommand } from './command.js';
 import { connectionCommands } from './connection-commands.js';
+import { keyspaceCommands } from './keyspace-commands.js';
 import { kvCommands } from './kv-commands.js';
 import { ErrorPrefix, type Reply, ReplyError } from './reply.js';
 import { serverCommands } from './server-commands.js';
+import { stringCommands } from './string-commands.js';
 import type { Session } from './session.js';
+import { transactionCommands, transactionOf } from './transaction.js';
 import { versionCommands } from './version-commands.js';
 
 /** The reply of COMMAND (INFO) for one command, in Redis 7's shape. */
@@ -37,8 +40,11 @@ function commandCommand(_s: Session, args: Buffer[]): Reply {
 const ALL: readonly CommandSpec[] = [
   ...connectionCommands,
   ...kvCommands,
+  ...stringCommands,
+  ...keyspaceCommands,
   ...versionCommands,
   ...serverCommands,
+  ...transactionCommands,
   defineCommand('command', { arity: -1, flags: [], run: commandCommand }),
 ];
 
@@ -55,7 +61,9 @@ export function lookupCommand(name: Buffer): CommandSpec | undefined {
   return TABLE.get(s) ?? TABLE.get(s.toLowerCase());
 }
 
-export function unknownCommand(args: readonly Buffer[]): ReplyError {
+/** The reply to an unknown command; it spoils `s`'s open transaction (EXEC answers EXECABORT). */
+export function unknownCommand(args: readonly Buffer[], s?: Session): ReplyError {
+  if (s?.inMulti) transactionOf(s).refuse();
   const shown = args
     .slice(1, 6)
     .map((a) => `'${text(a.subarray(0, 64))}'`)
@@ -63,7 +71,9 @@ export function unknownCommand(args: readonly Buffer[]): ReplyError {
   return new ReplyError(ErrorPrefix.ERR, `unknown command '${text(args[0]!.subarray(0, 64))}', with args beginning with: ${shown}`);
 }
 
-export function wrongArity(spec: CommandSpec): ReplyError {
+/** The reply to a wrong number of arguments; it spoils `s`'s open transaction. */
+export function wrongArity(spec: CommandSpec, s?: Session): ReplyError {
+  if (s?.inMulti) transactionOf(s).refuse();
   return new ReplyError(ErrorPrefix.ERR, `wrong number of arguments for '${spec.name}' command`);
 }
 
@@ -74,10 +84,13 @@ function keyIndexes(spec: CommandSpec, args: readonly Buffer[]): { first: number
 /**
  * Runs a command whose arity and authentication were checked. Commands on keys with a
  * write of this server in flight start after it; a write becomes its keys' tail. May
- * throw (a synchronous ReplyError): the caller turns that into the reply.
+ * throw (a synchronous ReplyError): the caller turns that into the reply. Inside MULTI, a
+ * command queues instead (transaction.ts).
  */
 export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | Promise<Reply> {
+  if (s.inMulti && transactionOf(s).queues(spec)) return transactionOf(s).queue(spec, args);
   if (spec.access === 'none') return spec.run(s, args);
+  if (spec.access === 'write') s.wrote = true;
   const locks = s.server.locks;
   if (spec.access === 'read' && locks.idle) return spec.run(s, args);
   const run = (): Reply | Promise<Reply> => spec.run(s, args);

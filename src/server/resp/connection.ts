@@ -201,8 +201,8 @@ export class Connection implements ParserEvents, InputHolder {
     s.server.stats.commandsProcessed++;
     let result: Reply | Promise<Reply>;
     const spec = lookupCommand(args[0]!);
-    if (spec === undefined) result = unknownCommand(args);
-    else if (!arityFits(spec, args)) result = wrongArity(spec);
+    if (spec === undefined) result = unknownCommand(args, s);
+    else if (!arityFits(spec, args)) result = wrongArity(spec, s);
     else if (!s.authed && !spec.noAuth) result = NOAUTH;
     else {
       try {

@@ -15,6 +15,13 @@ export function expiresAtOf(read: ReadResult): number | undefined {
   return typeof first === 'number' ? first : undefined;
 }
 
+/** The read's expiry to keep in a rewrite (the store's expiresAt option): undefined = none. */
+export function keptExpiry(read: ReadResult | undefined): number | undefined {
+  if (read === undefined) return undefined;
+  const at = expiresAtOf(read);
+  return at === undefined || at === 0 ? undefined : at;
+}
+
 /** Milliseconds the read's value has left: undefined when it never expires or the store does not say. */
 export function remainingMs(read: ReadResult, now: number): number | undefined {
   const at = expiresAtOf(read);

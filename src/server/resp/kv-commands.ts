@@ -15,25 +15,26 @@
 // - INCR/DECR/INCRBY/DECRBY read, parse a 64-bit integer, and write back with the read's
 //   context. A key with siblings answers CONFLICT (picking one would lose increments). Two
 //   servers incrementing one key concurrently make siblings; the next INCR says CONFLICT.
-// - EXPIRE/PEXPIRE rewrite the value with a TTL (a new version); a non-positive TTL deletes.
-//   TTL/PTTL answer -2 for a missing key and the remaining time when the store reports the
-//   value's expiry, else -1 (see expiry.ts). INCR keeps a TTL only when the store reports it.
+// - EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT [NX|XX|GT|LT] rewrite the value with its new expiry
+//   (a new version, the store's expiresAt); a time already past deletes. The expiry is the
+//   value's own in the store (replicated with it), so TTL/PTTL/EXPIRETIME/PEXPIRETIME read it
+//   back (-2 missing, -1 none), and INCR and SET KEEPTTL keep it exactly.
 // - DEL/UNLINK/EXISTS count existing keys; DEL reads each key and deletes what it read
 //   (its context), so a concurrent write is kept, not deleted blind.
 // - MSET writes each key as its own versioned write (not atomic across keys).
 import type { ReadResult, Store } from '../../index.js';
-import { integerReply, isInt64, isWord, keyString, parseInt64, parseInteger } from './args.js';
+import { integerReply, isInt64, isWord, keyString, parseInt64, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
-import { remainingMs } from './expiry.js';
+import { expiresAtOf, keptExpiry, remainingMs } from './expiry.js';
 import { conflict, ErrorPrefix, notInteger, OK, type Reply, ReplyError, syntaxError } from './reply.js';
 import type { Session } from './session.js';
 
-function storeOf(s: Session): Store {
+export function storeOf(s: Session): Store {
   return s.server.store;
 }
 
 /** The one value a GET-like command answers: null when absent; CONFLICT for siblings (unless lww). */
-function oneValue(s: Session, key: Uint8Array, read: ReadResult | undefined): Uint8Array | null {
+export function oneValue(s: Session, key: Uint8Array, read: ReadResult | undefined): Uint8Array | null {
   const stats = s.server.stats;
   if (read === undefined || read.values.length === 0) {
     stats.keyspaceMisses++;
@@ -47,7 +48,7 @@ function oneValue(s: Session, key: Uint8Array, read: ReadResult | undefined): Ui
 }
 
 /** The read's single value for a read-modify-write; CONFLICT when there are siblings. */
-function onlyValue(s: Session, key: Uint8Array, read: ReadResult): Uint8Array {
+export function onlyValue(s: Session, key: Uint8Array, read: ReadResult): Uint8Array {
   if (read.values.length === 1 || s.server.options.lww) return read.values[read.values.length - 1]!;
   s.server.stats.conflicts++;
   throw conflict(key, read.values.length);
@@ -58,8 +59,8 @@ function onlyValue(s: Session, key: Uint8Array, read: ReadResult): Uint8Array {
  * `overwrite`, which supersedes every value the coordinating replica has. `read`, when the
  * caller read the key first (NX/XX/GET), adds its context.
  */
-function replace(s: Session, key: Uint8Array, value: Uint8Array, read: ReadResult | undefined, ttlMs?: number): Promise<unknown> {
-  return storeOf(s).put(key, value, { ...s.writeOptions, context: read?.context, ttlMs, overwrite: true });
+export function replace(s: Session, key: Uint8Array, value: Uint8Array, read: ReadResult | undefined, ttlMs?: number, expiresAt?: number): Promise<unknown> {
+  return storeOf(s).put(key, value, { ...s.writeOptions, context: read?.context, ttlMs, expiresAt, overwrite: true });
 }
 
 async function get(s: Session, args: Buffer[]): Promise<Reply> {
@@ -72,25 +73,38 @@ interface SetOptions {
   nx: boolean;
   xx: boolean;
   get: boolean;
+  /** KEEPTTL: the new value keeps the key's remaining time to live. */
+  keepTtl: boolean;
 }
 
-function invalidExpire(command: string): ReplyError {
+export function invalidExpire(command: string): ReplyError {
   return new ReplyError(ErrorPrefix.ERR, `invalid expire time in '${command}' command`);
+}
+
+/**
+ * A time argument of an expiring command: not a 64-bit integer -> "not an integer"; an
+ * integer too large to be a time here (beyond 2^53) -> "invalid expire time", as Redis's
+ * overflow check answers.
+ */
+export function expireArg(arg: Uint8Array, command: string): number {
+  const n = parseInt64(arg);
+  if (n === null) throw notInteger();
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) throw invalidExpire(command);
+  return Number(n);
 }
 
 /** SET's options after key and value: EX s | PX ms | EXAT s | PXAT ms, NX | XX, GET. */
 function setOptions(args: Buffer[], now: number): SetOptions {
-  const o: SetOptions = { ttlMs: undefined, nx: false, xx: false, get: false };
+  const o: SetOptions = { ttlMs: undefined, nx: false, xx: false, get: false, keepTtl: false };
   let expiry = false;
   for (let i = 3; i < args.length; i++) {
     const a = args[i]!;
     if (isWord(a, 'nx') && !o.xx) o.nx = true;
     else if (isWord(a, 'xx') && !o.nx) o.xx = true;
     else if (isWord(a, 'get')) o.get = true;
-    else if (isWord(a, 'keepttl')) throw new ReplyError(ErrorPrefix.ERR, 'SET KEEPTTL is not supported (the store does not report expiry yet)');
+    else if (isWord(a, 'keepttl') && !expiry) o.keepTtl = expiry = true;
     else if (!expiry && i + 1 < args.length && (isWord(a, 'ex') || isWord(a, 'px') || isWord(a, 'exat') || isWord(a, 'pxat'))) {
-      const n = parseInteger(args[++i]!);
-      if (n === null) throw notInteger();
+      const n = expireArg(args[++i]!, 'set');
       const seconds = isWord(a, 'ex') || isWord(a, 'exat');
       const ms = seconds ? n * 1000 : n;
       const ttl = isWord(a, 'ex') || isWord(a, 'px') ? ms : ms - now;
@@ -109,7 +123,7 @@ async function set(s: Session, args: Buffer[]): Promise<Reply> {
   const o = setOptions(args, Date.now());
   const key = args[1]!;
   const store = storeOf(s);
-  if (!o.nx && !o.xx && !o.get && o.ttlMs !== 0) {
+  if (!o.nx && !o.xx && !o.get && !o.keepTtl && o.ttlMs !== 0) {
     await replace(s, key, args[2]!, undefined, o.ttlMs); // plain SET: one write, no read
     return OK;
   }
@@ -120,7 +134,9 @@ async function set(s: Session, args: Buffer[]): Promise<Reply> {
   if (o.ttlMs === 0) {
     if (exists) await store.delete(key, { ...s.writeOptions, context: read.context });
   } else {
-    await replace(s, key, args[2]!, read, o.ttlMs);
+    // KEEPTTL of a key with siblings keeps the first value's expiry (every sibling is replaced).
+    if (o.keepTtl) await replace(s, key, args[2]!, read, undefined, keptExpiry(read));
+    else await replace(s, key, args[2]!, read, o.ttlMs);
   }
   return o.get ? old : OK;
 }
@@ -189,16 +205,14 @@ async function incrBy(s: Session, key: Buffer, delta: bigint): Promise<Reply> {
   const store = storeOf(s);
   const read = await store.get(key, s.readOptions);
   let current = 0n;
-  let ttlMs: number | undefined;
   if (read !== undefined) {
     const n = parseInt64(onlyValue(s, key, read));
     if (n === null) throw notInteger();
     current = n;
-    ttlMs = remainingMs(read, Date.now());
   }
   const next = current + delta;
   if (!isInt64(next)) throw new ReplyError(ErrorPrefix.ERR, 'increment or decrement would overflow');
-  await store.put(key, next.toString(), { ...s.writeOptions, context: read?.context, ttlMs });
+  await store.put(key, next.toString(), { ...s.writeOptions, context: read?.context, expiresAt: keptExpiry(read) });
   return integerReply(next);
 }
 
@@ -208,21 +222,62 @@ function deltaArg(arg: Buffer): bigint {
   return d;
 }
 
-async function expire(s: Session, args: Buffer[], unitMs: number, command: string): Promise<Reply> {
-  if (args.length > 3) throw new ReplyError(ErrorPrefix.ERR, `${command.toUpperCase()} options (NX, XX, GT, LT) are not supported`);
-  const n = parseInteger(args[2]!);
-  if (n === null) throw notInteger();
-  const ttlMs = n * unitMs;
-  if (!Number.isSafeInteger(ttlMs)) throw invalidExpire(command);
+/** EXPIRE's condition options (Redis 7): NX, XX, GT, LT, with Redis's errors for bad combinations. */
+interface ExpireCondition {
+  nx: boolean;
+  xx: boolean;
+  gt: boolean;
+  lt: boolean;
+}
+
+function expireCondition(args: Buffer[], from: number): ExpireCondition {
+  const c: ExpireCondition = { nx: false, xx: false, gt: false, lt: false };
+  for (let i = from; i < args.length; i++) {
+    const a = args[i]!;
+    if (isWord(a, 'nx')) c.nx = true;
+    else if (isWord(a, 'xx')) c.xx = true;
+    else if (isWord(a, 'gt')) c.gt = true;
+    else if (isWord(a, 'lt')) c.lt = true;
+    else throw new ReplyError(ErrorPrefix.ERR, `Unsupported option ${text(a)}`);
+  }
+  if (c.nx && (c.xx || c.gt || c.lt)) throw new ReplyError(ErrorPrefix.ERR, 'NX and XX, GT or LT options at the same time are not compatible');
+  if (c.gt && c.lt) throw new ReplyError(ErrorPrefix.ERR, 'GT and LT options at the same time are not compatible');
+  return c;
+}
+
+/**
+ * EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: `unitMs` per unit of the argument; `absolute` for
+ * the AT forms. Sets the key's expiry to `when` unless the condition says no (-> 0); a time
+ * already past deletes the key (-> 1).
+ */
+async function expire(s: Session, args: Buffer[], unitMs: number, absolute: boolean, command: string): Promise<Reply> {
+  const cond = expireCondition(args, 3);
+  const n = expireArg(args[2]!, command);
+  const now = Date.now();
+  const when = (absolute ? 0 : now) + n * unitMs;
+  if (!Number.isSafeInteger(n * unitMs) || !Number.isSafeInteger(when)) throw invalidExpire(command);
   const key = args[1]!;
   const store = storeOf(s);
   const read = await store.get(key, s.readOptions);
   if (read === undefined) return 0;
   const value = onlyValue(s, key, read);
+  const at = expiresAtOf(read) ?? 0; // 0: no expiry (an infinite TTL for GT and LT)
+  if (cond.nx && at !== 0) return 0;
+  if (cond.xx && at === 0) return 0;
+  if (cond.gt && (at === 0 || when <= at)) return 0;
+  if (cond.lt && at !== 0 && when >= at) return 0;
   const opts = { ...s.writeOptions, context: read.context };
-  if (ttlMs <= 0) await store.delete(key, opts);
-  else await store.put(key, value, { ...opts, ttlMs });
+  if (when <= now) await store.delete(key, opts);
+  else await store.put(key, value, { ...opts, expiresAt: when });
   return 1;
+}
+
+/** EXPIRETIME (unitMs 1000) and PEXPIRETIME (1): the absolute expiry; -2 missing, -1 none. */
+async function expireTime(s: Session, key: Buffer, unitMs: number): Promise<Reply> {
+  const read = await storeOf(s).get(key, s.readOptions);
+  if (read === undefined) return -2;
+  const at = expiresAtOf(read) ?? 0;
+  return at === 0 ? -1 : Math.floor(at / unitMs);
 }
 
 async function ttl(s: Session, key: Buffer, unitMs: number): Promise<Reply> {
@@ -252,8 +307,12 @@ export const kvCommands: readonly CommandSpec[] = [
   defineCommand('decr', { arity: 2, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -1n) }),
   defineCommand('incrby', { arity: 3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, deltaArg(a[2]!)) }),
   defineCommand('decrby', { arity: 3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -deltaArg(a[2]!)) }),
-  defineCommand('expire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1000, 'expire') }),
-  defineCommand('pexpire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1, 'pexpire') }),
+  defineCommand('expire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1000, false, 'expire') }),
+  defineCommand('pexpire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1, false, 'pexpire') }),
+  defineCommand('expireat', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1000, true, 'expireat') }),
+  defineCommand('pexpireat', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1, true, 'pexpireat') }),
+  defineCommand('expiretime', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: (s, a) => expireTime(s, a[1]!, 1000) }),
+  defineCommand('pexpiretime', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: (s, a) => expireTime(s, a[1]!, 1) }),
   defineCommand('ttl', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: (s, a) => ttl(s, a[1]!, 1000) }),
   defineCommand('pttl', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: (s, a) => ttl(s, a[1]!, 1) }),
   defineCommand('type', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: type }),

@@ -76,6 +76,8 @@ export const ErrorPrefix = {
   NOPROTO: 'NOPROTO',
   /** A replica's copy failed its checksum (ERR_CORRUPTION): never a wrong value instead. */
   CORRUPTION: 'CORRUPTION',
+  /** EXEC of a transaction in which a command was refused while queuing; nothing ran. */
+  EXECABORT: 'EXECABORT',
 } as const;
 
 const prefixOfCode: Record<string, string> = {

@@ -3,7 +3,7 @@
 //
 // - DBSIZE counts the live keys exactly with a scan while the store's `approxKeys` is small
 //   (info.ts, keyCount); above that it answers `approxKeys`, an approximation that counts
-//   unmerged versions and tombstones (INFO keyspace always does); 0 without store stats.
+//   unmerged versions and tombstones; 0 without store stats. INFO keyspace counts the same way.
 // - SCAN walks the store's keys with store.scan (the cursor is a ring token); MATCH filters
 //   each page after the fact (pages may come back shorter than COUNT, even empty, as in
 //   Redis); TYPE other than 'string' yields nothing (every value is a string).
@@ -21,7 +21,7 @@
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { globMatch } from './glob.js';
-import { appendOnly, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
+import { appendOnly, forgetKeyspaceFigures, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
 import { ErrorPrefix, OK, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
 import type { Session } from './session.js';
 
@@ -30,6 +30,7 @@ async function info(s: Session, args: Buffer[]): Promise<Reply> {
 }
 
 async function dbsize(s: Session): Promise<Reply> {
+  forgetKeyspaceFigures(s);
   return keyCount(s, await storeStatsSoon(s));
 }
 

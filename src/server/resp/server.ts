@@ -169,6 +169,7 @@ function newStats(): ServerStats {
     conflicts: 0,
     netInputBytes: 0,
     netOutputBytes: 0,
+    errorReplies: new Map(),
   };
 }
 

@@ -40,6 +40,8 @@ export interface ServerStats {
   conflicts: number;
   netInputBytes: number;
   netOutputBytes: number;
+  /** Error replies sent, by prefix (ERR, CONFLICT, ...), EXEC's elements included: INFO's total_error_replies and errorstats. */
+  errorReplies: Map<string, number>;
 }
 
 export interface ServerContext {
@@ -72,6 +74,11 @@ export class Session {
   name: string | null = null;
   libName = '';
   libVersion = '';
+  /** MULTI's queue and WATCH's keys. */
+  /** MULTI is open: commands queue (the transaction itself: transactionOf in transaction.ts). */
+  inMulti = false;
+  /** Whether the connection has issued a write (WAIT answers 0 before it). */
+  wrote = false;
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
@@ -95,13 +102,18 @@ export class Session {
   }
 
   setConsistency(c: Consistency): void {
-    const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
-    if (c.level !== undefined) {
-      this.readOptions = { level: c.level };
-      this.writeOptions = { level: c.level, ...sloppy };
-      return;
-    }
-    this.readOptions = c.r === undefined ? {} : { r: c.r };
-    this.writeOptions = { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy };
+    const { readOptions, writeOptions } = requestOptions(c);
+    this.readOptions = readOptions;
+    this.writeOptions = writeOptions;
   }
+}
+
+/** The store options of reads and writes under consistency `c`. */
+export function requestOptions(c: Consistency): { readOptions: Session['readOptions']; writeOptions: Session['writeOptions'] } {
+  const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
+  if (c.level !== undefined) return { readOptions: { level: c.level }, writeOptions: { level: c.level, ...sloppy } };
+  return {
+    readOptions: c.r === undefined ? {} : { r: c.r },
+    writeOptions: { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy },
+  };
 }

@@ -23,11 +23,12 @@
 //   VSET ... STRICT                       this write alone under strict quorum
 //
 // Contexts travel as base64url text (the encoding of contextToString); '' = none.
+import { ErrorCode, RingkvError } from '../../errors.js';
 import { CONSISTENCY_LEVELS, type Store } from '../../index.js';
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { ErrorPrefix, OK, type Reply, ReplyError, syntaxError } from './reply.js';
-import type { Session } from './session.js';
+import { type Consistency, requestOptions, type Session } from './session.js';
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -93,6 +94,23 @@ async function vdel(s: Session, args: Buffer[]): Promise<Reply> {
   return contextText(result.context);
 }
 
+/**
+ * Sets the connection's consistency once the store accepts it (R and W within 1..N, a level
+ * the ring can serve): a bad one is this command's error, never every later command's.
+ */
+function apply(s: Session, c: Consistency): Reply {
+  const { readOptions, writeOptions } = requestOptions(c);
+  try {
+    s.server.store.checkQuorum(readOptions);
+    s.server.store.checkQuorum(writeOptions);
+  } catch (err) {
+    // Only a bad setting is refused; a ring still forming (NOT_READY) may serve it later.
+    if (err instanceof RingkvError && err.code === ErrorCode.INVALID_ARGUMENT) return new ReplyError(ErrorPrefix.ERR, `invalid consistency (the connection keeps its current one): ${err.message}`);
+  }
+  s.setConsistency(c);
+  return OK;
+}
+
 function consistency(s: Session, args: Buffer[]): Reply {
   if (args.length === 1) {
     const c = s.consistency;
@@ -111,14 +129,12 @@ function consistency(s: Session, args: Buffer[]): Reply {
     rest = rest.slice(0, -1);
   }
   if (rest.length === 0) {
-    s.setConsistency({ ...s.consistency, sloppy });
-    return OK;
+    return apply(s, { ...s.consistency, sloppy });
   }
   if (rest.length === 1) {
     const level = CONSISTENCY_LEVELS.find((l) => isWord(rest[0]!, l.toLowerCase()));
     if (level === undefined) throw new ReplyError(ErrorPrefix.ERR, `unknown consistency level; use R r W w, DEFAULT, or one of ${CONSISTENCY_LEVELS.join(', ')}, then optionally STRICT or SLOPPY`);
-    s.setConsistency({ r: undefined, w: undefined, level, sloppy });
-    return OK;
+    return apply(s, { r: undefined, w: undefined, level, sloppy });
   }
   const next = { ...s.consistency, level: undefined, sloppy: sloppy ?? s.consistency.sloppy };
   for (let i = 0; i < rest.length; i += 2) {
@@ -128,8 +144,7 @@ function consistency(s: Session, args: Buffer[]): Reply {
     else if (isWord(word, 'w')) next.w = positive(rest[i + 1], 'W');
     else throw syntaxError();
   }
-  s.setConsistency(next);
-  return OK;
+  return apply(s, next);
 }
 
 const ONE: readonly [number, number, number] = [1, 1, 1];

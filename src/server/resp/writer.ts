@@ -42,8 +42,8 @@ export class ReplyWriter {
   queued = false;
   constructor(
     private readonly socket: Socket,
-    /** Counts the bytes handed to the socket (the server's INFO stats). */
-    private readonly counter: { netOutputBytes: number },
+    /** Counts the bytes handed to the socket and the error replies (the server's INFO stats). */
+    private readonly counter: { netOutputBytes: number; errorReplies: Map<string, number> },
   ) {}
 
   /** Bytes encoded and not yet handed to the socket. */
@@ -100,6 +100,8 @@ export class ReplyWriter {
   }
 
   private error(e: ReplyError): void {
+    const counts = this.counter.errorReplies;
+    counts.set(e.prefix, (counts.get(e.prefix) ?? 0) + 1);
     const line = e.line;
     this.ensure(Buffer.byteLength(line) + 3);
     this.buf[this.len++] = 0x2d; // '-'
