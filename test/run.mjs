@@ -10,6 +10,9 @@
 //
 //   node test/run.mjs [filter]      filter: substring of the test file path
 //   RINGKV_TEST_JOBS=2              files run in parallel (default 2)
+//   RINGKV_LONG=1                   the long fault, soak and fuzz variants (not the default)
+//
+// Before the closing line it prints the run's wall time and its slowest files.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -19,6 +22,8 @@ const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? 300) * 1000;
 const EXIT_GRACE_MS = 10_000; // after the summary, a clean test file exits at once
 const JOBS = Number(process.env.RINGKV_TEST_JOBS ?? 2);
 const filter = process.argv[2] ?? '';
+const SLOWEST_SHOWN = 10; // enough to see where the time goes
+const runStarted = Date.now();
 
 function testFiles(dir) {
   const out = [];
@@ -85,5 +90,12 @@ await Promise.all(Array.from({ length: Math.max(1, JOBS) }, worker));
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
 if (files.length === 0) console.log('no test files found under ' + ROOT);
+if (results.length > 1) {
+  const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, SLOWEST_SHOWN);
+  console.log(`\nslowest files:`);
+  for (const r of slowest) console.log(`  ${r.seconds.toFixed(1).padStart(6)} s  ${relative(ROOT, r.file)}`);
+}
+const wall = (Date.now() - runStarted) / 1000;
+console.log(`\n${files.length} files in ${Math.floor(wall / 60)} min ${(wall % 60).toFixed(1)} s wall time, ${JOBS} at a time${process.env.RINGKV_LONG === '1' ? ' (RINGKV_LONG=1)' : ''}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
