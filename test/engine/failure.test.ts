@@ -41,8 +41,7 @@ const HUNG_MS = 30_000;
 const HUNG = Symbol('hung');
 
 /** Writes unique keys from `writers` loops until `stop()`; returns the acknowledged ones and the writes that hung. */
-async function load(db: Store, writers: number, stop: () => boolean) {
-  const acked = new Map<string, string>();
+async function load(db: Store, writers: number, stop: () => boolean, acked = new Map<string, string>()) {
   const hung: string[] = [];
   let failed = 0;
   let next = 0;
@@ -69,12 +68,22 @@ for (const how of ['terminate', 'throw'] as const) {
   test(`a shard killed by ${how} under load: every acknowledged write is readable, nothing hangs`, async () => {
     const db = await store(150);
     let stop = false;
-    const running = load(db, 32, () => stop);
-    await new Promise((r) => setTimeout(r, 300));
+    const ackedSoFar = new Map<string, string>();
+    const running = load(db, 32, () => stop, ackedSoFar);
+    // The phases end on outcomes (so many writes acknowledged), not on fixed pauses: a busy
+    // machine that writes slowly still kills each shard under load.
+    const acknowledged = async (n: number, what: string): Promise<void> => {
+      const until = Date.now() + HUNG_MS;
+      while (ackedSoFar.size < n) {
+        if (Date.now() > until) assert.unreachable(`${what}: only ${ackedSoFar.size} of ${n} writes acknowledged in ${HUNG_MS} ms`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await acknowledged(50, 'before the first kill');
     await db.shards!.kill('s1', how);
-    await new Promise((r) => setTimeout(r, 400));
+    await acknowledged(ackedSoFar.size + 75, 'after s1 was killed');
     await db.shards!.kill('s3', how);
-    await new Promise((r) => setTimeout(r, 400));
+    await acknowledged(ackedSoFar.size + 100, 'after s3 was killed');
     stop = true;
     const { acked, failed, hung } = await running;
     assert.ok(acked.size > 200, `only ${acked.size} writes acknowledged`);
