@@ -105,7 +105,7 @@ test('hints reach the replica when it returns (hinted handoff), and are deleted 
   const hinted = (await store.stats()).hintsWritten;
   assert.ok(hinted > 20, `hints written: ${hinted}`);
   transport.setDown('s2', false); // onUp starts the handoff
-  for (let i = 0; i < 50 && (await store.stats()).hintsDelivered < hinted; i++) await new Promise((r) => setTimeout(r, 10));
+  for (const until = Date.now() + 30_000; (await store.stats()).hintsDelivered < hinted && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10)); // a generous deadline, then the assert below
   assert.is((await store.stats()).hintsDelivered, hinted);
   // s2 now holds every key it is a primary for: read each from s2's engine directly.
   let held = 0;
@@ -135,7 +135,7 @@ test('read repair: a replica that missed a write gets it after a read', async ()
   // R=1 answers with the first reply, which may be s0's stale nothing; repair follows.
   const r = await store.get(key, { r: 1 });
   assert.ok(r === undefined || sorted(r.values).join() === 'fresh');
-  for (let i = 0; i < 50 && engines.get('s0')!.data.get(new TextEncoder().encode(key)) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
+  for (const until = Date.now() + 30_000; engines.get('s0')!.data.get(new TextEncoder().encode(key)) === undefined && Date.now() < until; ) await new Promise((res) => setTimeout(res, 5)); // a generous deadline, then the assert below
   assert.ok(engines.get('s0')!.data.get(new TextEncoder().encode(key)) !== undefined, 'repaired');
   assert.ok((await store.stats()).readRepairs >= 1);
   await store.close();
@@ -148,7 +148,7 @@ test('with no spare replica (3 shards, N=3), the coordinating replica keeps the 
   assert.equal(w.receipt.hints, [], 'the coordinator-held hint does not count toward W');
   transport.setDown('s0', false); // onUp -> handoff
   const key = new TextEncoder().encode('nospare');
-  for (let i = 0; i < 100 && engines.get('s0')!.data.get(key) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
+  for (const until = Date.now() + 30_000; engines.get('s0')!.data.get(key) === undefined && Date.now() < until; ) await new Promise((res) => setTimeout(res, 5)); // a generous deadline, then the assert below
   assert.ok(engines.get('s0')!.data.get(key) !== undefined, 's0 caught up by handoff, without a read');
   assert.ok((await store.stats()).hintsDelivered >= 1);
   await store.close();
