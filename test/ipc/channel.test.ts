@@ -58,9 +58,9 @@ test('1M frames through a worker echo and back: in order, intact, none lost or d
   assert.is(received, total);
   assert.is(bad, 0);
   assert.is(receivedBytes, sentBytes);
-  await within(5000, channel.close(), 'close');
+  await within(20_000, channel.close(), 'close');
   await replies;
-  await within(5000, served, 'worker serve() returning');
+  await within(20_000, served, 'worker serve() returning');
 });
 
 test('send() never drops: frames beyond a full ring wait in a backlog, in order', async () => {
@@ -138,9 +138,9 @@ test('closing the coordinator ends the shard serve() and the reply loop; later s
   const loop = channel.onReplies(() => replies++);
   for (let i = 0; i < 10; i++) channel.send(new Uint8Array(16));
   await new Promise((r) => setTimeout(r, 100)); // the shard goes to sleep
-  await within(5000, channel.close(), 'close');
-  await within(5000, loop, 'reply loop');
-  await within(5000, served, 'serve() returning');
+  await within(20_000, channel.close(), 'close');
+  await within(20_000, loop, 'reply loop');
+  await within(20_000, served, 'serve() returning');
   assert.is(replies, 10);
   try {
     channel.send(new Uint8Array(16));
@@ -157,8 +157,8 @@ test('closing from the shard ends the coordinator reply loop after the replies b
   for (let i = 0; i < 5; i++) channel.send(new Uint8Array(8));
   channel.send(BYE);
   for (let i = 0; i < 5; i++) channel.send(new Uint8Array(8)); // after the close: never answered
-  await within(5000, loop, 'reply loop ending');
-  await within(5000, served, 'serve() returning');
+  await within(20_000, loop, 'reply loop ending');
+  await within(20_000, served, 'serve() returning');
   assert.is(replies, 5);
   try {
     channel.send(new Uint8Array(8));
@@ -207,7 +207,7 @@ test('a reply loop parked on waitAsync wakes for a reply after the shard slept',
       while (channel.requests.stats().consumerSleeps <= round || channel.replies.stats().consumerSleeps <= round) await new Promise((r) => setTimeout(r, 1));
     })(), `round ${round}: both sides parked`);
     channel.send(new Uint8Array([round]));
-    await within(5000, arrived, `reply ${round}`);
+    await within(20_000, arrived, `reply ${round}`);
     arrived = new Promise<void>((resolve) => (wake = resolve));
   }
   assert.equal(got, [0, 1, 2]);

@@ -25,7 +25,7 @@ async function start(data: EchoWorkerData): Promise<{ worker: Worker; report: Pr
     worker.on('exit', (code) => reject(new Error(`worker exited (${code}) without a report`)));
   });
   report.catch(() => {}); // observed by the tests that await it
-  await within(10_000, isReady, 'worker start');
+  await within(30_000, isReady, 'worker start');
   return { worker, report };
 }
 
