@@ -6,19 +6,26 @@
 // from Passed (uvu exits 0 when a `before` hook throws, leaving tests unrun); it prints no
 // summary; it is still running RINGKV_TEST_TIMEOUT_S after it started (default 300); or it
 // has not exited 10 s after printing its summary (a leaked worker, socket or timer).
-// The default file limit (300 s) is far above any file's run time here (< 30 s).
+// The default file limit (300 s) is far above any file's run time in the default run (the
+// slowest take about a minute on a busy 2-core machine); with RINGKV_LONG=1 it is 1800 s.
 //
 //   node test/run.mjs [filter]      filter: substring of the test file path
 //   RINGKV_TEST_JOBS=2              files run in parallel (default 2)
+//   RINGKV_LONG=1                   the long fault, soak and fuzz variants (not the default)
+//
+// Before the closing line it prints the run's wall time and its slowest files.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const ROOT = 'dist/test';
-const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? 300) * 1000;
+const LONG = process.env.RINGKV_LONG === '1';
+const FILE_TIMEOUT_MS = Number(process.env.RINGKV_TEST_TIMEOUT_S ?? (LONG ? 1800 : 300)) * 1000; // long runs: 200+ seeds a file
 const EXIT_GRACE_MS = 10_000; // after the summary, a clean test file exits at once
 const JOBS = Number(process.env.RINGKV_TEST_JOBS ?? 2);
 const filter = process.argv[2] ?? '';
+const SLOWEST_SHOWN = 10; // enough to see where the time goes
+const runStarted = Date.now();
 
 function testFiles(dir) {
   const out = [];
@@ -85,5 +92,12 @@ await Promise.all(Array.from({ length: Math.max(1, JOBS) }, worker));
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
 if (files.length === 0) console.log('no test files found under ' + ROOT);
+if (results.length > 1) {
+  const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, SLOWEST_SHOWN);
+  console.log(`\nslowest files:`);
+  for (const r of slowest) console.log(`  ${r.seconds.toFixed(1).padStart(6)} s  ${relative(ROOT, r.file)}`);
+}
+const wall = (Date.now() - runStarted) / 1000;
+console.log(`\n${files.length} files in ${Math.floor(wall / 60)} min ${(wall % 60).toFixed(1)} s wall time, ${JOBS} at a time${LONG ? ' (RINGKV_LONG=1)' : ''}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;

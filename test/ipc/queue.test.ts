@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { SpscQueue } from '../../src/ipc/queue.js';
+import { SpscQueue, type WaitResult } from '../../src/ipc/queue.js';
 import { Random } from '../../src/storage/random.js';
 import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initQueue, recordBytes, queueBytes } from '../../src/ipc/queue-layout.js';
 import { patternLength, readPattern, writePattern } from './echo-worker.js';
@@ -314,37 +314,54 @@ test('a consumer closing wakes and fails a producer: its waits return closed', (
   assert.is(code(() => p.tryWrite(bytes(1, 1))), ErrorCode.CLOSED);
 });
 
-test('waits time out as idle; consumer wakes see records as ready', async () => {
+/**
+ * Calls `wait` (each call must return 'idle') until `sleeps()` has grown, so a wait really
+ * went to sleep: under load a short wait can spend its whole timeout spinning and return
+ * 'idle' without sleeping, which is right, so one call proves nothing. Gives up after
+ * DEADLINE_MS of waits that never sleep (a wait that returns at once, never sleeping).
+ */
+async function waitsUntilOneSleeps(wait: () => WaitResult | Promise<WaitResult>, sleeps: () => number, what: string): Promise<void> {
+  const before = sleeps();
+  const end = performance.now() + DEADLINE_MS;
+  while (sleeps() === before) {
+    assert.is(await wait(), 'idle', what);
+    if (performance.now() > end) assert.unreachable(`${what}: no wait slept in ${DEADLINE_MS} ms of idle waits`);
+  }
+}
+
+/** Generous: a wait that sleeps at all does so within its first few 20 ms calls. */
+const DEADLINE_MS = 30_000;
+
+test('waits time out as idle, after sleeping; consumer wakes see records as ready', async () => {
   const { p, c } = pair(64, { spinMicros: 100, pollMicros: 100 });
-  let t = performance.now();
-  assert.is(c.consumerSleepSync(20), 'idle');
-  assert.ok(performance.now() - t >= 19, 'slept its timeout');
-  t = performance.now();
-  assert.is(await c.consumerSleepAsync(20), 'idle');
-  assert.ok(performance.now() - t >= 19);
+  const consumerSleeps = (): number => c.stats().consumerSleeps;
+  const producerSleeps = (): number => c.stats().producerSleeps;
+  await waitsUntilOneSleeps(() => c.consumerSleepSync(20), consumerSleeps, 'an empty ring: the sync consumer wait');
+  await waitsUntilOneSleeps(() => c.consumerSleepAsync(20), consumerSleeps, 'an empty ring: the async consumer wait');
   for (let i = 0; i < 4; i++) p.tryWrite(bytes(12, i));
-  assert.is(p.waitForSpaceSync(12, 20), 'idle', 'full and nobody drains');
-  assert.is(await p.waitForSpaceAsync(12, 20), 'idle');
+  await waitsUntilOneSleeps(() => p.waitForSpaceSync(12, 20), producerSleeps, 'full and nobody drains: the sync producer wait');
+  await waitsUntilOneSleeps(() => p.waitForSpaceAsync(12, 20), producerSleeps, 'full and nobody drains: the async producer wait');
   assert.is(c.consumerSleepSync(20), 'ready', 'waiting for space published the records');
-  assert.is(c.stats().consumerSleeps, 2);
-  assert.is(c.stats().producerSleeps, 2);
+  assert.is(drainAll(c).length, 4);
 });
 
 test('a kick before the consumer waits is not lost: its next wait returns idle at once, records first', () => {
+  // "At once" is checked as an outcome, not a time: the wait sees the kick before it
+  // sleeps, so it counts no sleep. A lost kick would sleep (and count one) for 60 s.
   const { p, c } = pair(64, { spinMicros: 0 });
+  const sleeps = (): number => c.stats().consumerSleeps;
   p.wakeConsumer();
-  let t = performance.now();
-  assert.is(c.consumerSleepSync(10_000), 'idle');
-  assert.ok(performance.now() - t < 1000, 'without sleeping its timeout');
+  assert.is(c.consumerSleepSync(60_000), 'idle');
+  assert.is(sleeps(), 0, 'it returned without sleeping its timeout');
   assert.is(c.consumerSleepSync(20), 'idle', 'one kick ends one wait');
+  const afterTimeout = sleeps();
   p.wakeConsumer();
   p.tryWrite(bytes(4, 1));
   p.publish();
-  assert.is(c.consumerSleepSync(10_000), 'ready', 'records come before the kick');
+  assert.is(c.consumerSleepSync(60_000), 'ready', 'records come before the kick');
   drainAll(c);
-  t = performance.now();
-  assert.is(c.consumerSleepSync(10_000), 'idle', 'the kick is still there');
-  assert.ok(performance.now() - t < 1000);
+  assert.is(c.consumerSleepSync(60_000), 'idle', 'the kick is still there');
+  assert.is(sleeps(), afterTimeout, 'neither wait slept');
 });
 
 test('bad arguments are ERR_INVALID_ARGUMENT', () => {

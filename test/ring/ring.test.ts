@@ -108,16 +108,15 @@ test('out-of-range partitions are refused', () => {
   }
 });
 
-test('a large ring: 100 hosts x 8 shards at Q = 65536 claims, grows and lists quickly', () => {
+test('a large ring: 100 hosts x 8 shards at Q = 65536 claims, grows and lists', () => {
+  // Its speed is not asserted (the machine's load decides it): a pathological claim would
+  // show as this file topping the runner's slowest list, or hit its file deadline.
   const members: Member[] = [];
   for (let h = 0; h < 100; h++) for (let s = 0; s < 8; s++) members.push(member(`n${h}/s${s}`, { rack: `r${h % 10}` }));
-  const started = performance.now();
   const ring = Ring.build(members, 65536);
   const grown = Ring.build([...members, member('x/s0'), member('x/s1')], 65536, { previous: ring });
   assert.is(ring.diff(grown).length, 2 * Math.floor(65536 / 802));
   for (let p = 0; p < 65536; p += 97) assert.is(new Set(grown.listOf(p, 3).map((id) => grown.member(id)!.host)).size, 3);
-  const ms = performance.now() - started;
-  assert.ok(ms < 5000, `took ${ms} ms`);
 });
 
 test.run();

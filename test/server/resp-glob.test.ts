@@ -35,10 +35,11 @@ test('glob patterns match as in Redis', () => {
   assert.not.ok(globMatch('SAVE', 'save'));
 });
 
-test('a pattern of many stars against a long subject finishes at once', () => {
-  const t0 = Date.now();
+test('a pattern of many stars against a long subject finishes (no exponential backtracking)', () => {
+  // Backtracking over 13 stars and 5000 characters would not return within the runner's
+  // file deadline (RINGKV_TEST_TIMEOUT_S): returning at all is the outcome checked.
   assert.not.ok(globMatch('*a*a*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(5000)));
-  assert.ok(Date.now() - t0 < 500);
+  assert.ok(globMatch('*a*a*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(5000) + 'b'));
 });
 
 test.run();
