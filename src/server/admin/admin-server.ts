@@ -7,6 +7,7 @@ import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks } from './readiness.js';
+import { placementWarnings } from '../../ring/index.js';
 
 /** Default admin port: the RESP default (6380) + 2000, so a second node on +1 pairs with +1. */
 export const DEFAULT_ADMIN_PORT = 8380;
@@ -118,7 +119,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
         const preferenceLists: Record<string, readonly string[]> = {};
         for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
         const view = cluster?.snapshot();
-        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, ...(view === undefined ? {} : { nodes: view.nodes, transfers: view.transfers }) });
+        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, warnings: placementWarnings(ring, n), ...(view === undefined ? {} : { nodes: view.nodes, transfers: view.transfers }) });
       },
     ],
   ]);
