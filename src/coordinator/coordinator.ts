@@ -84,8 +84,13 @@ export interface RequestOptions {
   /** A consistency level: sets both R and W (r and w are then ignored). */
   level?: ConsistencyLevel;
   timeoutMs?: number;
-  /** false: strict quorum (only primaries count). */
+  /** false: strict quorum (only primaries count, for writes and reads). */
   sloppy?: boolean;
+  /**
+   * Reads: whether a fallback's not-found counts toward R (Riak's notfound_ok; default
+   * true). false: only primaries' not-founds and fallbacks that hold the key count.
+   */
+  notfoundOk?: boolean;
 }
 
 export interface WriteOptions extends RequestOptions {
@@ -105,6 +110,8 @@ export interface Receipt {
   hints: { replica: string; for: string }[];
   /** Concurrent values of the key after the write (or in the read). */
   siblings: number;
+  /** Reads: the replicas among `replicas` that stood in for down primaries (sloppy read). */
+  fallbacks?: string[];
 }
 
 export interface WriteResult {
@@ -245,16 +252,27 @@ export class Coordinator {
       h.hash(key);
       op.hi = h.hi;
       op.lo = h.lo;
-      const primaries = ring.listOf(ring.partitionOf(op.hi, op.lo), q.n);
+      const partition = ring.partitionOf(op.hi, op.lo);
+      const primaries = ring.listOf(partition, q.n);
       this.counters.gets++;
       up = this.upOf(primaries);
+      op.primaries = up.length;
+      // A sloppy read asks stand-ins for the down primaries too (Dynamo §4.6; Riak counts
+      // the first R healthy nodes of the preference list, fallbacks included).
+      const sloppy = q.sloppy && q.perDc === undefined;
+      if (sloppy && up.length < primaries.length) up = [...up, ...this.readStandIns(ring, partition, q.n, up)];
       if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
         this.counters.quorumFailures++;
-        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down)`, 0, q.r);
+        const strict = q.perDc === undefined && !q.sloppy ? '; strict quorum: fallbacks do not count' : '';
+        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down${strict})`, 0, q.r);
       }
       op.up = up;
       op.r = q.r;
       op.perDc = q.perDc;
+      op.sloppy = sloppy;
+      op.notfoundOk = opts.notfoundOk ?? true;
+      op.partition = partition;
+      op.n = q.n;
       op.key = key;
       op.timeoutMs = q.timeoutMs;
     } catch (err) {
@@ -267,6 +285,37 @@ export class Coordinator {
     req.key = key;
     for (let i = 0; i < up.length; i++) this.dispatch(up[i]!, req, op.timeoutMs, op, i);
     req.key = EMPTY;
+  }
+
+  /** Healthy members past the preference list standing in for the primaries not in `up`. */
+  private readStandIns(ring: Ring, partition: number, n: number, up: readonly string[]): string[] {
+    const { fallbacks } = ring.fallbacks(partition, n, (id) => !up.includes(id) && this.isDownOrPrimaryOf(ring, partition, n, id));
+    return fallbacks.map((f) => f.member);
+  }
+
+  private isDownOrPrimaryOf(ring: Ring, partition: number, n: number, id: string): boolean {
+    return this.transport.isDown(id) || ring.listOf(partition, n).includes(id);
+  }
+
+  /**
+   * A sloppy read whose replica failed: asks the next healthy member past the preference
+   * list that was not asked yet. False when there is none.
+   */
+  askSpare(op: GetOp): boolean {
+    let ring: Ring;
+    try {
+      ring = this.ring();
+    } catch {
+      return false;
+    }
+    // Every primary and everyone asked counts as down: the fallbacks left are the spares.
+    const asked = (id: string): boolean => op.up.includes(id) || this.isDownOrPrimaryOf(ring, op.partition, op.n, id);
+    const spare = ring.fallbacks(op.partition, op.n, asked).fallbacks[0];
+    if (spare === undefined) return false;
+    const tag = op.up.length;
+    op.up = [...op.up, spare.member];
+    this.dispatch(spare.member, { type: FrameType.GET, hi: op.hi, lo: op.lo, key: op.key }, op.timeoutMs, op, tag);
+    return true;
   }
 
   /** After R replies (or all): the merge of the answers, or ERR_QUORUM. */
@@ -290,6 +339,10 @@ export class Coordinator {
     // Replies may still come (R < up): the receipt names those in by now.
     const replicas = op.settled === op.up.length ? op.replicas : op.replicas.slice();
     const receipt: Receipt = { replicas, hints: [], siblings: merged.siblings.length };
+    if (op.primaries < op.up.length) {
+      const stoodIn = replicas.filter((id) => op.isFallback(id));
+      if (stoodIn.length > 0) receipt.fallbacks = stoodIn;
+    }
     const values = visible.map((s) => s.value!);
     const expiresAt = visible.map((s) => s.expiresAt);
     op.succeed({ values, context: this.context(merged), expiresAt, receipt });
@@ -315,7 +368,9 @@ export class Coordinator {
       op.succeed(undefined);
       return true;
     }
-    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt: { replicas: [op.up[0]!], hints: [], siblings: 1 } });
+    const receipt: Receipt = { replicas: [op.up[0]!], hints: [], siblings: 1 };
+    if (op.primaries === 0) receipt.fallbacks = [op.up[0]!];
+    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt });
     return true;
   }
 
@@ -327,6 +382,9 @@ export class Coordinator {
     for (let i = 0; i < op.objects.length; i++) {
       const obj = op.objects[i];
       if (obj !== undefined && descendsObject(obj, merged)) continue;
+      // Only primaries are repaired: a stand-in keeps no copy it was not written (the
+      // client's write-back reaches the down primaries through hints, as any write).
+      if (op.isFallback(op.replicas[i]!)) continue;
       req ??= { type: FrameType.REPLICATE, hi: op.hi, lo: op.lo, key: op.key, object: encodeObject(merged) };
       this.counters.readRepairs++;
       this.dispatch(op.replicas[i]!, req, op.timeoutMs, IGNORE, 0);

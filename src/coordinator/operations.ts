@@ -112,11 +112,26 @@ export abstract class Op<T> {
   }
 }
 
-/** One get: asks the up primaries, answers after R replies, read-repairs after all. */
+/**
+ * One get: asks the up primaries and, when the quorum is sloppy, stand-ins for the down
+ * ones (Dynamo's sloppy read, Riak's fallbacks); answers after R replies, read-repairs
+ * the primaries after all.
+ */
 export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
+  /** Who was asked, by tag: the reachable primaries first, then fallbacks. */
   up: readonly string[] = NO_REPLICAS;
+  /** up[0..primaries) are primaries; the rest stand in for primaries that are down. */
+  primaries = 0;
   r = 0;
   perDc: PerDc | undefined;
+  /** Whether a fallback's not-found counts toward R (Riak's notfound_ok). */
+  notfoundOk = true;
+  /** Not-founds from fallbacks so far (they do not count when notfoundOk is false). */
+  fallbackNotFounds = 0;
+  /** Sloppy: a primary that fails to answer is replaced by the next spare, once each. */
+  sloppy = false;
+  partition = 0;
+  n = 0;
   hi = 0;
   lo = 0;
   key: Uint8Array = EMPTY;
@@ -137,27 +152,41 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   onReply(reply: Reply, tag: number): void {
     if (this.up.length === 1 && reply.type === FrameType.OBJECT && this.c.finishSingle(this, reply.object)) return;
     this.settled++;
-    if (reply.type === FrameType.OBJECT) {
-      const id = this.up[tag]!;
-      try {
-        const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
-        if (this.replicas === NO_REPLICAS) {
-          this.replicas = [id];
-          this.objects = [obj];
-        } else {
-          this.replicas.push(id);
-          this.objects.push(obj);
-        }
-      } catch {
-        // A replica whose object does not decode counts as not answering.
+    // An ERROR reply (corruption, an I/O error) is an answer from a reachable replica: no
+    // stand-in is asked in its place, whose not-found could hide a value that exists.
+    if (reply.type !== FrameType.OBJECT) {
+      this.check();
+      return;
+    }
+    const id = this.up[tag]!;
+    try {
+      const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
+      if (this.replicas === NO_REPLICAS) {
+        this.replicas = [id];
+        this.objects = [obj];
+      } else {
+        this.replicas.push(id);
+        this.objects.push(obj);
       }
+      if (obj === undefined && tag >= this.primaries) this.fallbackNotFounds++;
+    } catch {
+      // A replica whose object does not decode counts as not answering.
     }
     this.check();
   }
 
   onError(): void {
     this.settled++;
+    // A replica that timed out or became unavailable (cut off before the failure detector
+    // noticed): ask a stand-in instead.
+    if (this.sloppy && !this.done && !this.enough()) this.c.askSpare(this);
     this.check();
+  }
+
+  /** Whether up[i] is a fallback, not a primary. */
+  isFallback(id: string): boolean {
+    const i = this.up.indexOf(id);
+    return i >= this.primaries;
   }
 
   private check(): void {
@@ -171,7 +200,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
 
   /** Whether the replies in are what the read needs (R in total, or per DC). */
   enough(): boolean {
-    return this.perDc === undefined ? this.replicas.length >= this.r : meetsPerDc(this.perDc, this.replicas);
+    if (this.perDc !== undefined) return meetsPerDc(this.perDc, this.replicas);
+    return this.replicas.length - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
   }
 }
 

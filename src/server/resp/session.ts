@@ -57,7 +57,7 @@ export interface Consistency {
   w: number | undefined;
   /** A consistency level (LOCAL_QUORUM, ...): replaces r and w. */
   level: ConsistencyLevel | undefined;
-  /** false: strict quorum (hints and stand-ins do not count toward W); true: sloppy. */
+  /** false: strict quorum (hints and stand-ins do not count toward W, fallbacks not toward R); true: sloppy. */
   sloppy: boolean | undefined;
 }
 
@@ -70,7 +70,7 @@ export class Session {
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
-  readOptions: { r?: number; level?: ConsistencyLevel } = {};
+  readOptions: { r?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
   writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   readonly createdAt = Date.now();
@@ -92,11 +92,11 @@ export class Session {
   setConsistency(c: Consistency): void {
     const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
     if (c.level !== undefined) {
-      this.readOptions = { level: c.level };
+      this.readOptions = { level: c.level, ...sloppy };
       this.writeOptions = { level: c.level, ...sloppy };
       return;
     }
-    this.readOptions = c.r === undefined ? {} : { r: c.r };
+    this.readOptions = { ...(c.r === undefined ? {} : { r: c.r }), ...sloppy };
     this.writeOptions = { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy };
   }
 }
