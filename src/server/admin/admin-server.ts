@@ -23,6 +23,8 @@ export interface AdminServerOptions {
   port?: number;
   /** Replicas per key, for the preference lists of /ring. Default 3 (at most the shard count). */
   n?: number;
+  /** Replicas /readyz needs reachable for the default quorum (max of R and W). Default: a majority of n. */
+  needed?: number;
   /** True once the process is shutting down: /readyz then answers 503. */
   draining?: () => boolean;
   /** Where request failures are logged. Default: nowhere. */
@@ -58,6 +60,7 @@ export interface ShardPolicyFigures {
 export interface ClusterAdmin {
   /** The membership as this node sees it (ringkv status). */
   snapshot(): {
+    readonly self: string;
     readonly epoch: number;
     readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
     readonly transfers?: TransferFigures;
@@ -76,6 +79,8 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+const majority = (n: number): number => Math.floor(n / 2) + 1;
+
 type Handler = (store: Store, url: URL, res: ServerResponse, req: IncomingMessage) => Promise<void>;
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
@@ -87,7 +92,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster'>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed'>, metrics: StoreMetrics): Map<string, Handler> {
   const cluster = o.cluster;
   return new Map<string, Handler>([
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
@@ -103,7 +108,8 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
           send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
           return;
         }
-        const checks = readinessChecks(replicas, o.draining());
+        const self = cluster?.snapshot().self;
+        const checks = readinessChecks({ replicas, draining: o.draining(), self, needed: o.needed ?? majority(o.n) });
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
       },
@@ -158,7 +164,7 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   }
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster }, metrics);
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed }, metrics);
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
