@@ -75,6 +75,7 @@ async function missingAfter(cluster: Cluster, acked: Map<string, Set<string>>, m
   const t0 = Date.now();
   let missing: string[] = [];
   const clients = cluster.nodes.map((n) => n.client());
+  for (const c of clients) c.on('error', () => {});
   try {
     for (;;) {
       missing = [];
@@ -101,6 +102,7 @@ if (inside) {
       await cluster.settle(5);
       // Clients on both sides: n1-n3 (majority) and n4-n5 (minority).
       const clients = cluster.nodes.map((n) => n.client());
+      for (const c of clients) c.on('error', () => {}); // a killed node's client reconnects
       const load = new RmwLoad(clients);
       load.start();
       const rounds = LONG ? 6 : 2;
@@ -141,6 +143,7 @@ if (inside) {
       await cluster.start();
       await cluster.settle(5);
       const c = cluster.nodes[4]!.client();
+      c.on('error', () => {});
       for (let i = 0; i < KEYS; i++) await c.set(`strict${i}`, 'v');
       partition(hosts.slice(0, 3), hosts.slice(3));
       // Wait until the minority sees the majority down (suspected), then read every key.
@@ -168,5 +171,29 @@ if (inside) {
     }
   });
 }
+
+test('three nodes on one address: every list has three distinct nodes; kill -9 one, every read succeeds', async () => {
+  const specs = ['n1', 'n2', 'n3'].map((id, i) => ({ id, host: '127.0.0.1', portOffset: 10 + i }));
+  const cluster = new Cluster(3, ['--shards', '2', '--sync-mode', 'batch', '--gossip-interval-ms', '250', '--timeout-ms', '1000'], specs);
+  try {
+    await cluster.start();
+    await cluster.settle(3);
+    const ring = (await cluster.nodes[0]!.admin('/ring?lists')) as { preferenceLists: Record<string, string[]>; warnings: string[] };
+    const lists = Object.values(ring.preferenceLists);
+    assert.ok(lists.length > 0);
+    for (const list of lists) assert.is(new Set(list.map((m) => m.split('/')[0])).size, 3, `distinct nodes: ${list.join(', ')}`);
+    assert.ok(ring.warnings.some((w) => /only 1 host/.test(w)), `a shared-host warning: ${JSON.stringify(ring.warnings)}`);
+    const c = cluster.nodes[0]!.client();
+    c.on('error', () => {});
+    for (let i = 0; i < 200; i++) await c.set(`one${i}`, `v${i}`);
+    await cluster.nodes[2]!.kill();
+    let ok = 0;
+    for (let i = 0; i < 200; i++) if ((await c.get(`one${i}`).catch(() => null)) === `v${i}`) ok++;
+    c.disconnect();
+    assert.is(ok, 200, 'every read succeeded with one of three nodes killed');
+  } finally {
+    await cluster.close();
+  }
+});
 
 test.run();
