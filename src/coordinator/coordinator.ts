@@ -151,6 +151,13 @@ export class Coordinator {
   /** The GET request, reused: a transport reads a request during send() only. */
   private readonly getRequest: GetRequest = { type: FrameType.GET, hi: 0, lo: 0, key: EMPTY };
 
+  /**
+   * Replicas back from being down whose hints are still being handed to them: their answers
+   * alone do not make a read's R (they may not have the writes they missed yet). Kept by
+   * the store around hinted handoff.
+   */
+  catchingUp: ReadonlySet<string> = new Set();
+
   constructor(
     private readonly ring: () => Ring,
     readonly transport: Transport,
@@ -257,10 +264,12 @@ export class Coordinator {
       this.counters.gets++;
       up = this.upOf(primaries);
       op.primaries = up.length;
-      // A sloppy read asks stand-ins for the down primaries too (Dynamo §4.6; Riak counts
-      // the first R healthy nodes of the preference list, fallbacks included).
+      // A sloppy read whose reachable primaries are fewer than R asks stand-ins for the down
+      // ones too (Dynamo §4.6; Riak counts the first R healthy nodes of the preference list,
+      // fallbacks included). Only then: a stand-in's quick not-found must never outrun a
+      // primary that holds the key.
       const sloppy = q.sloppy && q.perDc === undefined;
-      if (sloppy && up.length < primaries.length) up = [...up, ...this.readStandIns(ring, partition, q.n, up)];
+      if (sloppy && up.length < q.r) up = [...up, ...this.readStandIns(ring, partition, q.n, up)];
       if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
         this.counters.quorumFailures++;
         const strict = q.perDc === undefined && !q.sloppy ? '; strict quorum: fallbacks do not count' : '';

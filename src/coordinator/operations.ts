@@ -128,6 +128,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   notfoundOk = true;
   /** Not-founds from fallbacks so far (they do not count when notfoundOk is false). */
   fallbackNotFounds = 0;
+  /** Answers from replicas still receiving their hints (they do not count toward R). */
+  catchingUpAnswers = 0;
   /** Sloppy: a primary that fails to answer is replaced by the next spare, once each. */
   sloppy = false;
   partition = 0;
@@ -169,6 +171,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
         this.objects.push(obj);
       }
       if (obj === undefined && tag >= this.primaries) this.fallbackNotFounds++;
+      const catchingUp = this.c.catchingUp;
+      if (catchingUp.size > 0 && catchingUp.has(id)) this.catchingUpAnswers++;
     } catch {
       // A replica whose object does not decode counts as not answering.
     }
@@ -178,8 +182,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   onError(): void {
     this.settled++;
     // A replica that timed out or became unavailable (cut off before the failure detector
-    // noticed): ask a stand-in instead.
-    if (this.sloppy && !this.done && !this.enough()) this.c.askSpare(this);
+    // noticed): ask a stand-in instead, once the replicas still out cannot make R.
+    if (this.sloppy && !this.done && this.replicas.length + (this.up.length - this.settled) < this.r) this.c.askSpare(this);
     this.check();
   }
 
@@ -201,9 +205,16 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   /** Whether the replies in are what the read needs (R in total, or per DC). */
   enough(): boolean {
     if (this.perDc !== undefined) return meetsPerDc(this.perDc, this.replicas);
-    return this.replicas.length - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
+    return this.replicas.length - this.catchingUpAnswers - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
   }
 }
+
+/**
+ * Objects at least this big are acknowledged only after every primary: below the largest
+ * record a shard queue carries whole (512 KiB of a 1 MiB queue), above which frames are
+ * fragmented and small ones may pass them.
+ */
+const IN_ORDER_OBJECT_BYTES = 256 * 1024;
 
 /**
  * One put: a primary coordinates the version, the others get it (or fallbacks keep hints).
@@ -259,7 +270,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
 
   /** Asks the next healthy primary (then stand-in) to coordinate; fails the put when none is left. */
   tryNext(): void {
-    if (this.next === 0 && this.standIns === undefined) this.candidates = this.primaries;
+    if (this.next === 0 && this.standIns === undefined) this.candidates = this.coordinatorsFirst(this.primaries);
     for (;;) {
       const cs = this.candidates;
       while (this.next < cs.length) {
@@ -278,6 +289,17 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     }
     this.c.counters.quorumFailures++;
     this.fail(quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: neither a primary of the key nor a stand-in could coordinate it`, 0, this.q!.w));
+  }
+
+  /**
+   * Primaries in the order they may coordinate: a replica still receiving the hints it
+   * missed goes last, so it does not version a write against a copy that lacks them (its
+   * version would be concurrent with the missed one: a needless sibling).
+   */
+  private coordinatorsFirst(primaries: readonly string[]): readonly string[] {
+    const catchingUp = this.c.catchingUp;
+    if (catchingUp.size === 0 || !primaries.some((p) => catchingUp.has(p))) return primaries;
+    return [...primaries.filter((p) => !catchingUp.has(p)), ...primaries.filter((p) => catchingUp.has(p))];
   }
 
   onReply(reply: Reply, tag: number): void {
@@ -363,6 +385,10 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
 
   private check(): void {
     if (this.done) return;
+    // A big object crosses a shard queue as fragments that later small requests overtake:
+    // its put is acknowledged only once every primary has it (or a hint for it), so that a
+    // read sent after the acknowledgement finds it on whichever replica answers first.
+    if (this.objectBytes.length >= IN_ORDER_OBJECT_BYTES && this.settledOthers < this.others.length) return;
     const { w, sloppy, perDc } = this.q!;
     const receipt = this.receipt!;
     const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);
