@@ -181,7 +181,14 @@ export class Store {
       },
     };
     this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);
-    parts.transport.onUp((replica) => void this.handoff.deliverTo(replica));
+    // A replica back up does not count toward a read's R alone until its hints are in
+    // (with R=1 its not-found could otherwise hide a write it missed while down).
+    const catchingUp = new Set<string>();
+    this.coordinator.catchingUp = catchingUp;
+    parts.transport.onUp((replica) => {
+      catchingUp.add(replica);
+      void this.handoff.deliverTo(replica).finally(() => catchingUp.delete(replica));
+    });
     if (parts.handoffIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);
       this.sweepTimer.unref();

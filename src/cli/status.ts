@@ -31,6 +31,8 @@ interface RingSummary {
   nodes?: NodeRow[];
   /** Its streaming of ranges to new replicas. */
   transfers?: Parameters<typeof transferLine>[0];
+  /** Where the placement cannot keep a key's copies apart (fewer hosts or nodes than N). */
+  warnings?: string[];
 }
 
 interface NodeRow {
@@ -114,9 +116,11 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
   );
   const pending = Math.max(0, stats.hintsWritten - stats.hintsDelivered);
   const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), transferLine(ring.transfers), cleanupLine(ring.transfers), ''];
+  const warnings = (ring.warnings ?? []).map((w) => `Warning: ${w}`);
   return [
     `ringkv at ${admin}: ${stats.replicas.length} shards, ${up} up; ring epoch ${ring.epoch}, ${ring.q} partitions, N=${ring.n}`,
     '',
+    ...(warnings.length > 0 ? [...warnings, ''] : []),
     ...nodes,
     table,
     `Ops:    puts ${stats.puts}, gets ${stats.gets}, quorum failures ${stats.quorumFailures}, read repairs ${stats.readRepairs}`,

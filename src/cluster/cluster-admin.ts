@@ -29,6 +29,8 @@ export interface ShardPolicyFigures {
 export interface ClusterAdmin {
   /** The membership as this node sees it (ringkv status). */
   snapshot(): {
+    /** This node's id (/readyz checks its own shards). */
+    readonly self: string;
     readonly epoch: number;
     readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
     readonly transfers?: TransferFigures;

@@ -24,7 +24,7 @@ import { ShardTransport, type QuorumDefaults } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { createTokenHasher } from '../hash/index.js';
 import { suggestedSpinMicros } from '../ipc/index.js';
-import type { Ring, RingJSON } from '../ring/index.js';
+import { placementWarnings, type Ring, type RingJSON } from '../ring/index.js';
 import { Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
 import { systemTime } from './time-source.js';
@@ -288,6 +288,15 @@ export class ClusterNode {
       localMembers: () => local.ids.map((k) => `${o.id}/${k}`),
       transfersPending: () => transfers.pending,
     });
+    // Fewer hosts or nodes than N: say so once per change of the warning, not per ring.
+    let placementSaid = '';
+    const warnPlacement = (ring: Ring): void => {
+      const warnings = placementWarnings(ring, o.defaults.n);
+      const said = warnings.join('\n');
+      if (said !== placementSaid) for (const w of warnings) (o.logger ?? silentLogger).warn({ epoch: ring.epoch }, `placement: ${w}`);
+      placementSaid = said;
+    };
+    if (g.ring !== undefined) warnPlacement(g.ring);
     const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, cleanup, file, o.dir, actorOf);
     node.self = self;
     // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
@@ -295,6 +304,7 @@ export class ClusterNode {
       filling.onRing(adopted, previous, (id) => g.record(id)?.status);
       transfers.onRing(adopted, previous);
       self.persistRing(adopted);
+      warnPlacement(adopted);
     });
     // A node alive again after a cut gets its hints now, not at the next sweep: a partition
     // that heals does not bring the link down and up, so onUp does not fire.

@@ -20,7 +20,7 @@
 //   The lost ring never spreads: a restarted node shares no ring before it has heard from a
 //   peer (and so learnt it was removed), and it would lose the tie anyway (its members list
 //   the removed claimant, the lowest id, first).
-import { Ring, type Member, type Move, type Replication, type RingJSON } from '../ring/index.js';
+import { nodeOf, Ring, type Member, type Move, type Replication, type RingJSON } from '../ring/index.js';
 import { hostOf, isMemberStatus, type NodeRecord } from './node-record.js';
 
 export interface RingStateOptions {
@@ -41,11 +41,8 @@ export function shardMembers(record: NodeRecord): Member[] {
   return out;
 }
 
-/** The node id of a member id '<node>/s<k>'. */
-export function nodeOfMember(memberId: string): string {
-  const slash = memberId.lastIndexOf('/');
-  return slash < 0 ? memberId : memberId.slice(0, slash);
-}
+/** The node id of a member id '<node>/s<k>' (the ring's own rule, shared with placement). */
+export const nodeOfMember = nodeOf;
 
 /** The nodes a ring concerns: those owning partitions in it and those joining, up or leaving. */
 export function nodesOfRing(ring: Ring, records: readonly NodeRecord[]): Set<string> {

@@ -87,6 +87,13 @@ export class Coordinator implements OpHost {
   /** Told of replicas' storage errors (ERR_IO, ERR_NO_SPACE) and of their next success (the store logs them). */
   storageFaults: StorageFaultSink | undefined;
 
+  /**
+   * Replicas back from being down whose hints are still being handed to them: their answers
+   * alone do not make a read's R (they may not have the writes they missed yet). Kept by
+   * the store around hinted handoff.
+   */
+  catchingUp: ReadonlySet<string> = new Set();
+
   constructor(
     private readonly ring: () => Ring,
     readonly transport: Transport,
@@ -191,16 +198,29 @@ export class Coordinator implements OpHost {
       h.hash(key);
       op.hi = h.hi;
       op.lo = h.lo;
-      const primaries = ring.listOf(ring.partitionOf(op.hi, op.lo), q.n);
+      const partition = ring.partitionOf(op.hi, op.lo);
+      const primaries = ring.listOf(partition, q.n);
       this.counters.gets++;
       up = this.upOf(primaries);
+      op.primaries = up.length;
+      // A sloppy read whose reachable primaries are fewer than R asks stand-ins for the down
+      // ones too (Dynamo §4.6; Riak counts the first R healthy nodes of the preference list,
+      // fallbacks included). Only then: a stand-in's quick not-found must never outrun a
+      // primary that holds the key.
+      const sloppy = q.sloppy && q.perDc === undefined;
+      if (sloppy && up.length < q.r) up = [...up, ...this.readStandIns(ring, partition, q.n, up)];
       if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
         this.counters.quorumFailures++;
-        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down)`, 0, q.r);
+        const strict = q.perDc === undefined && !q.sloppy ? '; strict quorum: fallbacks do not count' : '';
+        throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down${strict})`, 0, q.r);
       }
       op.up = up;
       op.r = q.r;
       op.perDc = q.perDc;
+      op.sloppy = sloppy;
+      op.notfoundOk = opts.notfoundOk ?? true;
+      op.partition = partition;
+      op.n = q.n;
       op.key = key;
       op.timeoutMs = q.timeoutMs;
     } catch (err) {
@@ -213,6 +233,37 @@ export class Coordinator implements OpHost {
     req.key = key;
     for (let i = 0; i < up.length; i++) this.dispatch(up[i]!, req, op.timeoutMs, op, i);
     req.key = EMPTY;
+  }
+
+  /** Healthy members past the preference list standing in for the primaries not in `up`. */
+  private readStandIns(ring: Ring, partition: number, n: number, up: readonly string[]): string[] {
+    const { fallbacks } = ring.fallbacks(partition, n, (id) => !up.includes(id) && this.isDownOrPrimaryOf(ring, partition, n, id));
+    return fallbacks.map((f) => f.member);
+  }
+
+  private isDownOrPrimaryOf(ring: Ring, partition: number, n: number, id: string): boolean {
+    return this.transport.isDown(id) || ring.listOf(partition, n).includes(id);
+  }
+
+  /**
+   * A sloppy read whose replica failed: asks the next healthy member past the preference
+   * list that was not asked yet. False when there is none.
+   */
+  askSpare(op: GetOp): boolean {
+    let ring: Ring;
+    try {
+      ring = this.ring();
+    } catch {
+      return false;
+    }
+    // Every primary and everyone asked counts as down: the fallbacks left are the spares.
+    const asked = (id: string): boolean => op.up.includes(id) || this.isDownOrPrimaryOf(ring, op.partition, op.n, id);
+    const spare = ring.fallbacks(op.partition, op.n, asked).fallbacks[0];
+    if (spare === undefined) return false;
+    const tag = op.up.length;
+    op.up = [...op.up, spare.member];
+    this.dispatch(spare.member, { type: FrameType.GET, hi: op.hi, lo: op.lo, key: op.key }, op.timeoutMs, op, tag);
+    return true;
   }
 
   /** After R replies (or all): the merge of the answers, or ERR_QUORUM. */
@@ -240,6 +291,10 @@ export class Coordinator implements OpHost {
     // Replies may still come (R < up): the receipt names those in by now.
     const replicas = op.settled === op.up.length ? op.replicas : op.replicas.slice();
     const receipt: Receipt = { replicas, hints: [], siblings: merged.siblings.length };
+    if (op.primaries < op.up.length) {
+      const stoodIn = replicas.filter((id) => op.isFallback(id));
+      if (stoodIn.length > 0) receipt.fallbacks = stoodIn;
+    }
     const values = visible.map((s) => s.value!);
     const expiresAt = visible.map((s) => s.expiresAt);
     op.succeed({ values, context: this.context(merged), expiresAt, receipt });
@@ -265,7 +320,9 @@ export class Coordinator implements OpHost {
       op.succeed(undefined);
       return true;
     }
-    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt: { replicas: [op.up[0]!], hints: [], siblings: 1 } });
+    const receipt: Receipt = { replicas: [op.up[0]!], hints: [], siblings: 1 };
+    if (op.primaries === 0) receipt.fallbacks = [op.up[0]!];
+    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt });
     return true;
   }
 
@@ -283,6 +340,9 @@ export class Coordinator implements OpHost {
     for (let i = 0; i < op.objects.length; i++) {
       const obj = op.objects[i];
       if (obj !== undefined && descendsObject(obj, merged)) continue;
+      // Only primaries are repaired: a stand-in keeps no copy it was not written (the
+      // client's write-back reaches the down primaries through hints, as any write).
+      if (op.isFallback(op.replicas[i]!)) continue;
       req ??= { type: FrameType.REPLICATE, hi: op.hi, lo: op.lo, key: op.key, object: encodeObject(merged) };
       this.counters.readRepairs++;
       this.dispatch(op.replicas[i]!, req, op.timeoutMs, IGNORE, 0);

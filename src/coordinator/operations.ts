@@ -42,6 +42,10 @@ export interface OpHost {
   retryStale(op: PutOp): void;
   /** Where replicas' storage errors are reported (the store's fault tracking). */
   readonly storageFaults: StorageFaultSink | undefined;
+  /** Replicas still receiving the hints they missed while down (Coordinator.catchingUp). */
+  readonly catchingUp: ReadonlySet<string>;
+  /** A sloppy read whose replica failed asks the next spare member; false when none is left. */
+  askSpare(op: GetOp): boolean;
 }
 
 export interface Quorum {
@@ -136,11 +140,28 @@ export abstract class Op<T> {
   }
 }
 
-/** One get: asks the up primaries, answers after R replies, read-repairs after all. */
+/**
+ * One get: asks the up primaries and, when the quorum is sloppy, stand-ins for the down
+ * ones (Dynamo's sloppy read, Riak's fallbacks); answers after R replies, read-repairs
+ * the primaries after all.
+ */
 export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
+  /** Who was asked, by tag: the reachable primaries first, then fallbacks. */
   up: readonly string[] = NO_REPLICAS;
+  /** up[0..primaries) are primaries; the rest stand in for primaries that are down. */
+  primaries = 0;
   r = 0;
   perDc: PerDc | undefined;
+  /** Whether a fallback's not-found counts toward R (Riak's notfound_ok). */
+  notfoundOk = true;
+  /** Not-founds from fallbacks so far (they do not count when notfoundOk is false). */
+  fallbackNotFounds = 0;
+  /** Answers from replicas still receiving their hints (they do not count toward R). */
+  catchingUpAnswers = 0;
+  /** Sloppy: a primary that fails to answer is replaced by the next spare, once each. */
+  sloppy = false;
+  partition = 0;
+  n = 0;
   hi = 0;
   lo = 0;
   key: Uint8Array = EMPTY;
@@ -174,27 +195,43 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
       this.corrupt.push(id);
       this.corruption ??= new RingkvError(ErrorCode.CORRUPTION, `replica ${id}: ${reply.message}`);
     }
-    if (reply.type === FrameType.OBJECT) {
-      const id = this.up[tag]!;
-      try {
-        const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
-        if (this.replicas === NO_REPLICAS) {
-          this.replicas = [id];
-          this.objects = [obj];
-        } else {
-          this.replicas.push(id);
-          this.objects.push(obj);
-        }
-      } catch {
-        // A replica whose object does not decode counts as not answering.
+    // An ERROR reply (corruption, an I/O error) is an answer from a reachable replica: no
+    // stand-in is asked in its place, whose not-found could hide a value that exists.
+    if (reply.type !== FrameType.OBJECT) {
+      this.check();
+      return;
+    }
+    const id = this.up[tag]!;
+    try {
+      const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
+      if (this.replicas === NO_REPLICAS) {
+        this.replicas = [id];
+        this.objects = [obj];
+      } else {
+        this.replicas.push(id);
+        this.objects.push(obj);
       }
+      if (obj === undefined && tag >= this.primaries) this.fallbackNotFounds++;
+      const catchingUp = this.c.catchingUp;
+      if (catchingUp.size > 0 && catchingUp.has(id)) this.catchingUpAnswers++;
+    } catch {
+      // A replica whose object does not decode counts as not answering.
     }
     this.check();
   }
 
   onError(): void {
     this.settled++;
+    // A replica that timed out or became unavailable (cut off before the failure detector
+    // noticed): ask a stand-in instead, once the replicas still out cannot make R.
+    if (this.sloppy && !this.done && this.replicas.length + (this.up.length - this.settled) < this.r) this.c.askSpare(this);
     this.check();
+  }
+
+  /** Whether up[i] is a fallback, not a primary. */
+  isFallback(id: string): boolean {
+    const i = this.up.indexOf(id);
+    return i >= this.primaries;
   }
 
   private check(): void {
@@ -208,9 +245,17 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
 
   /** Whether the replies in are what the read needs (R in total, or per DC). */
   enough(): boolean {
-    return this.perDc === undefined ? this.replicas.length >= this.r : meetsPerDc(this.perDc, this.replicas);
+    if (this.perDc !== undefined) return meetsPerDc(this.perDc, this.replicas);
+    return this.replicas.length - this.catchingUpAnswers - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
   }
 }
+
+/**
+ * Objects at least this big are acknowledged only after every primary: below the largest
+ * record a shard queue carries whole (512 KiB of a 1 MiB queue), above which frames are
+ * fragmented and small ones may pass them.
+ */
+const IN_ORDER_OBJECT_BYTES = 256 * 1024;
 
 /**
  * One put: a primary coordinates the version, the others get it (or fallbacks keep hints).
@@ -268,7 +313,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
 
   /** Asks the next healthy primary (then stand-in) to coordinate; fails the put when none is left. */
   tryNext(): void {
-    if (this.next === 0 && this.standIns === undefined) this.candidates = this.primaries;
+    if (this.next === 0 && this.standIns === undefined) this.candidates = this.coordinatorsFirst(this.primaries);
     for (;;) {
       const cs = this.candidates;
       while (this.next < cs.length) {
@@ -302,6 +347,17 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     if (e === undefined) return undefined;
     const err = new RingkvError(e.code, `${e.message} (replica ${e.replica}; the write reached ${acks} of the ${this.q!.w} replicas it needs)`);
     return Object.assign(err, { acks, needed: this.q!.w });
+  }
+
+  /**
+   * Primaries in the order they may coordinate: a replica still receiving the hints it
+   * missed goes last, so it does not version a write against a copy that lacks them (its
+   * version would be concurrent with the missed one: a needless sibling).
+   */
+  private coordinatorsFirst(primaries: readonly string[]): readonly string[] {
+    const catchingUp = this.c.catchingUp;
+    if (catchingUp.size === 0 || !primaries.some((p) => catchingUp.has(p))) return primaries;
+    return [...primaries.filter((p) => !catchingUp.has(p)), ...primaries.filter((p) => catchingUp.has(p))];
   }
 
   onReply(reply: Reply, tag: number): void {
@@ -389,6 +445,10 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
 
   private check(): void {
     if (this.done) return;
+    // A big object crosses a shard queue as fragments that later small requests overtake:
+    // its put is acknowledged only once every primary has it (or a hint for it), so that a
+    // read sent after the acknowledgement finds it on whichever replica answers first.
+    if (this.objectBytes.length >= IN_ORDER_OBJECT_BYTES && this.settledOthers < this.others.length) return;
     const { w, sloppy, perDc } = this.q!;
     const receipt = this.receipt!;
     const acks = receipt.replicas.length + (sloppy ? receipt.hints.length : 0);

@@ -15,8 +15,13 @@ export interface RequestOptions {
   /** A consistency level: sets both R and W (r and w are then ignored). */
   level?: ConsistencyLevel;
   timeoutMs?: number;
-  /** false: strict quorum (only primaries count). */
+  /** false: strict quorum (only primaries count, for writes and reads). */
   sloppy?: boolean;
+  /**
+   * Reads: whether a fallback's not-found counts toward R (Riak's notfound_ok; default
+   * true). false: only primaries' not-founds and fallbacks that hold the key count.
+   */
+  notfoundOk?: boolean;
 }
 
 export interface WriteOptions extends RequestOptions {
@@ -38,6 +43,8 @@ export interface Receipt {
   hints: { replica: string; for: string }[];
   /** Concurrent values of the key after the write (or in the read). */
   siblings: number;
+  /** Reads: the replicas among `replicas` that stood in for down primaries (sloppy read). */
+  fallbacks?: string[];
 }
 
 export interface WriteResult {

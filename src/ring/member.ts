@@ -3,8 +3,8 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 
 /**
- * One physical owner of partitions: a shard of a node. Members on the same host are
- * distinct owners, but placement prefers distinct hosts, then distinct racks and DCs.
+ * One physical owner of partitions: a shard of a node (id 'node/sK'). Members on the same
+ * host are distinct owners, but placement prefers distinct racks, then hosts, then nodes.
  */
 export interface Member {
   /** Unique across the cluster: node id + shard index, e.g. 'n1/s0'. */
@@ -17,6 +17,16 @@ export interface Member {
   readonly dc: string;
   /** Capacity: the member owns a share of partitions proportional to it. Positive, finite. */
   readonly weight: number;
+}
+
+/**
+ * The node a member is a shard of: its id up to the last '/' ('n1/s0' -> 'n1'). An id with
+ * no '/' (the shards of a single server: 's0', 's1') is a node of its own, so a lone
+ * server's shards count as distinct owners.
+ */
+export function nodeOf(id: string): string {
+  const slash = id.lastIndexOf('/');
+  return slash < 0 ? id : id.slice(0, slash);
 }
 
 /** Largest supported partition count: owners fit in a Uint16Array index space and the

@@ -4,13 +4,14 @@
 // The walk: from the partition, clockwise, the members owning partitions in the order
 // each is first met. The partition's owner is always met first.
 //
-// Without per-DC factors, N members are taken in three passes over the walk; each pass
+// Without per-DC factors, N members are taken in four passes over the walk; each pass
 // takes, in walk order, members not yet taken that are new at its level, until N:
 //   1. a new rack (racks are named within their DC, so a rack in another DC is new);
 //   2. a new host;
-//   3. any new member (on one host: distinct shards).
-// So a list spans as many racks as it can, then as many hosts, and only then doubles up
-// on a host. The list is in the order members were taken: the owner first, and the list
+//   3. a new node (several nodes may share a host, e.g. ports of 127.0.0.1);
+//   4. any new member (a node alone: distinct shards of it).
+// So a list spans as many racks as it can, then as many hosts, then as many nodes, and
+// only when there are fewer nodes than N doubles up on the shards of one node. The list is in the order members were taken: the owner first, and the list
 // for N is the first N of the list for N + 1.
 //
 // With per-DC factors { dc1: 2, dc2: 1 } (Cassandra's NetworkTopologyStrategy), each DC
@@ -22,8 +23,9 @@
 // Fallbacks (sloppy quorum, Dynamo §4.6): each down primary, in list order, is stood in
 // for by the first member in walk order that is not a primary, is not down and is not
 // already a fallback, preferring, in this order: (with per-DC factors) the down primary's
-// DC and a host holding no live replica of the partition; the DC; a new host; anyone.
-import { type Member, invalid } from './member.js';
+// DC and a host holding no live replica of the partition; the DC; a new host; a node
+// holding no live replica; anyone.
+import { type Member, invalid, nodeOf } from './member.js';
 
 /** What the placement needs from a ring. */
 export interface RingView {
@@ -70,13 +72,16 @@ export function fallbacks(
   const primaries = choose(facts, walk, n, options.replication);
   const id = (m: number): string => ring.members[m]!.id;
   const busy = new Set(primaries);
-  const hosts = new Set(primaries.filter((m) => !isDown(id(m))).map((m) => facts.host[m]!));
+  const live = primaries.filter((m) => !isDown(id(m)));
+  const hosts = new Set(live.map((m) => facts.host[m]!));
+  const nodes = new Set(live.map((m) => facts.node[m]!));
   const out: Fallback[] = [];
   for (const down of primaries) {
     if (!isDown(id(down))) continue;
     const sameDc = (m: number): boolean => options.replication === undefined || facts.dc[m] === facts.dc[down];
     const newHost = (m: number): boolean => !hosts.has(facts.host[m]!);
-    const tiers = [(m: number) => sameDc(m) && newHost(m), sameDc, newHost, () => true];
+    const newNode = (m: number): boolean => !nodes.has(facts.node[m]!);
+    const tiers = [(m: number) => sameDc(m) && newHost(m), sameDc, newHost, newNode, () => true];
     let pick = -1;
     for (let t = 0; t < tiers.length && pick < 0; t++) {
       for (let i = 0; walk.has(i); i++) {
@@ -87,6 +92,7 @@ export function fallbacks(
     if (pick < 0) continue;
     busy.add(pick);
     hosts.add(facts.host[pick]!);
+    nodes.add(facts.node[pick]!);
     out.push({ member: id(pick), hintFor: id(down) });
   }
   return { primaries: primaries.map(id), fallbacks: out };
@@ -126,11 +132,11 @@ function choose(facts: Facts, walk: Walk, n: number, replication: Replication | 
   return taken.sort((a, b) => walk.rank(a) - walk.rank(b));
 }
 
-/** Passes at the rack, host and member level over the walk (restricted to one DC if given). */
+/** Passes at the rack, host, node and member level over the walk (restricted to one DC if given). */
 function takeInPasses(facts: Facts, walk: Walk, n: number, dc: number | undefined): number[] {
   const taken: number[] = [];
   const isTaken = new Set<number>();
-  const levels = [facts.rack, facts.host] as const;
+  const levels = [facts.rack, facts.host, facts.node] as const;
   for (let level = 0; level <= levels.length && taken.length < n; level++) {
     const key = levels[level];
     const used = new Set<number>();
@@ -191,13 +197,15 @@ class Walk {
 interface Facts {
   readonly ring: RingView;
   readonly host: Int32Array;
+  /** The node a member is a shard of (see nodeOf). */
+  readonly node: Int32Array;
   readonly rack: Int32Array;
   readonly dc: Int32Array;
   readonly dcCode: ReadonlyMap<string, number>;
   /** Members owning at least one partition, overall and per DC code. */
   readonly owning: number;
   readonly owningInDc: readonly number[];
-  /** Distinct racks [0] and hosts [1] among owning members, overall and per DC code. */
+  /** Distinct racks [0], hosts [1] and nodes [2] among owning members, overall and per DC code. */
   readonly distinct: readonly number[];
   readonly distinctInDc: readonly (readonly number[])[];
 }
@@ -216,23 +224,24 @@ function computeFacts(ring: RingView): Facts {
   const dc = intern(members.map((m) => m.dc), dcCode);
   const rack = intern(members.map((m) => `${m.dc}\u0000${m.rack}`));
   const host = intern(members.map((m) => m.host));
+  const node = intern(members.map((m) => nodeOf(m.id)));
   const owns = new Uint8Array(members.length);
   for (let p = 0; p < ring.q; p++) owns[ring.ownerIndex(p)] = 1;
   const owningInDc = new Array<number>(dcCode.size).fill(0);
-  const sets = [new Set<number>(), new Set<number>()];
-  const setsInDc = Array.from({ length: dcCode.size }, () => [new Set<number>(), new Set<number>()]);
+  const sets = [new Set<number>(), new Set<number>(), new Set<number>()];
+  const setsInDc = Array.from({ length: dcCode.size }, () => [new Set<number>(), new Set<number>(), new Set<number>()]);
   let owning = 0;
   for (let m = 0; m < members.length; m++) {
     if (!owns[m]) continue;
     owning++;
     owningInDc[dc[m]!]!++;
-    [rack[m]!, host[m]!].forEach((k, level) => {
+    [rack[m]!, host[m]!, node[m]!].forEach((k, level) => {
       sets[level]!.add(k);
       setsInDc[dc[m]!]![level]!.add(k);
     });
   }
   return {
-    ring, host, rack, dc, dcCode, owning, owningInDc,
+    ring, host, node, rack, dc, dcCode, owning, owningInDc,
     distinct: sets.map((s) => s.size),
     distinctInDc: setsInDc.map((levels) => levels.map((s) => s.size)),
   };

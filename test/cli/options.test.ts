@@ -31,7 +31,7 @@ function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): CliError {
   throw new Error('expected a usage error');
 }
 
-test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/2 capped, batch sync, info', () => {
+test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N capped at the shards, R=W=1 alone, batch sync, info', () => {
   const o = resolve([]);
   const shards = Math.max(1, availableParallelism());
   assert.equal(o, {
@@ -45,8 +45,8 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     minShards: 1,
     maxShards: shards,
     n: Math.min(3, shards),
-    r: Math.min(2, shards),
-    w: Math.min(2, shards),
+    r: 1, // alone: LONE_QUORUM
+    w: 1,
     syncMode: 'batch',
     memtableBytes: 64 * 1024 * 1024,
     blockCacheBytes: 128 * 1024 * 1024,
@@ -79,6 +79,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
 
 test('a cluster node: N is not capped by its shards, needs the secret; --replication sets N; bad values are refused', () => {
   const node = resolve(['--node-id', 'n1', '--shards', '1', '--seeds', '127.0.0.2:7380,127.0.0.3:7380'], { RINGKV_CLUSTER_SECRET: 's' });
+  assert.equal([node.n, node.r, node.w], [3, 2, 2], 'a cluster node keeps N=3, R=W=2');
   assert.equal([node.n, node.r, node.w], [3, 2, 2]);
   assert.equal(node.seeds, ['127.0.0.2:7380', '127.0.0.3:7380']);
   assert.throws(() => resolve(['--node-id', 'n1']), /cluster secret/);

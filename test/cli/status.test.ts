@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Store } from '../../src/index.js';
 import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
+import { renderStatus } from '../../src/cli/status.js';
 import { runCli } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-status-'));
@@ -35,6 +36,17 @@ test('prints a row per shard (up, partitions owned, sizes) and the op and hint c
   assert.match(r.stdout, /^UP\s+s1\s+128\s+50\.0%\s+\d/m);
   assert.match(r.stdout, 'puts 5, gets 1, quorum failures 0');
   assert.match(r.stdout, 'Hints:  written 0, delivered 0, pending 0');
+  assert.not.match(r.stdout, 'Warning:', 'a lone server has no placement warning');
+});
+
+test('placement warnings from /ring are printed above the table', async () => {
+  const base = `http://127.0.0.1:${admin.port}`;
+  const stats = await (await fetch(`${base}/stats`)).json() as Parameters<typeof renderStatus>[1];
+  const ring = await (await fetch(`${base}/ring`)).json() as Parameters<typeof renderStatus>[2];
+  assert.equal(ring.warnings, []);
+  const out = renderStatus(base, stats, { ...ring, warnings: ['only 1 host (127.0.0.1) for N=3: replicas of a key share a machine'] });
+  assert.match(out, /^Warning: only 1 host \(127\.0\.0\.1\) for N=3/m);
+  assert.ok(out.indexOf('Warning:') < out.indexOf('Status'), 'the warning comes before the shard table');
 });
 
 test('--json prints the stats and the ring; RINGKV_ADMIN names the server', async () => {

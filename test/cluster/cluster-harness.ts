@@ -22,6 +22,8 @@ export interface NodeSpec {
   host: string;
   dc?: string;
   rack?: string;
+  /** Added to the RESP, admin and cluster ports: several nodes on one address. Default 0. */
+  portOffset?: number;
 }
 
 /** One ringkv process of the cluster. */
@@ -42,16 +44,22 @@ export class NodeProc {
     return this.spec.host;
   }
 
+  /** The RESP, admin and cluster ports of this node. */
+  get ports(): { resp: number; admin: number; cluster: number } {
+    const k = this.spec.portOffset ?? 0;
+    return { resp: RESP_PORT + k, admin: ADMIN_PORT + k, cluster: CLUSTER_PORT + k };
+  }
+
   async start(): Promise<void> {
     const s = this.spec;
     this.server = await startServer([
       '--dir', this.dir,
       '--node-id', s.id,
       '--host', s.host,
-      '--port', String(RESP_PORT),
+      '--port', String(this.ports.resp),
       '--admin-host', s.host,
-      '--admin-port', String(ADMIN_PORT),
-      '--cluster-port', String(CLUSTER_PORT),
+      '--admin-port', String(this.ports.admin),
+      '--cluster-port', String(this.ports.cluster),
       ...(this.seeds.length > 0 ? ['--seeds', this.seeds.join(',')] : []),
       '--dc', s.dc ?? 'dc1',
       '--rack', s.rack ?? 'r1',
@@ -86,11 +94,11 @@ export class NodeProc {
   client(): Redis {
     // Commands wait while the client (re)connects, and fail when the connection drops: a
     // killed node fails only what was in flight on it.
-    return new Redis({ host: this.host, port: RESP_PORT, maxRetriesPerRequest: 0, retryStrategy: () => 100, commandTimeout: COMMAND_TIMEOUT_MS });
+    return new Redis({ host: this.host, port: this.ports.resp, maxRetriesPerRequest: 0, retryStrategy: () => 100, commandTimeout: COMMAND_TIMEOUT_MS });
   }
 
   async admin(path: string): Promise<unknown> {
-    const res = await fetch(`http://${this.host}:${ADMIN_PORT}${path}`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`http://${this.host}:${this.ports.admin}${path}`, { signal: AbortSignal.timeout(5000) });
     return res.json();
   }
 }
@@ -101,8 +109,8 @@ export class Cluster {
 
   /** Nodes n1..n<count> on 127.0.0.2.. ; all but the first join through the first. */
   constructor(count: number, extra: readonly string[] = [], specs?: NodeSpec[]) {
-    const list = specs ?? Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, host: `127.0.0.${i + 2}` }));
-    const seed = `${list[0]!.host}:${CLUSTER_PORT}`;
+    const list: NodeSpec[] = specs ?? Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, host: `127.0.0.${i + 2}` }));
+    const seed = `${list[0]!.host}:${CLUSTER_PORT + (list[0]!.portOffset ?? 0)}`;
     for (let i = 0; i < list.length; i++) this.nodes.push(new NodeProc(list[i]!, i === 0 ? [] : [seed], extra, this.root));
   }
 

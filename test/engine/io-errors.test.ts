@@ -24,7 +24,7 @@ async function faultyCluster() {
   });
   const events: StorageFaultEvent[] = [];
   c.store.onStorageFault((e) => events.push(e));
-  const checks = () => readinessChecks(c.store.ring.members.map((m) => ({ id: m.id, up: true })), false, c.ids.map((id) => ({ id, data: data.get(id)!.stats() })));
+  const checks = () => readinessChecks({ replicas: c.store.ring.members.map((m) => ({ id: m.id, up: true })), draining: false, shards: c.ids.map((id) => ({ id, data: data.get(id)!.stats() })), needed: 1 });
   return { ...c, vfs, events, checks };
 }
 

@@ -14,6 +14,12 @@ const membersArb: fc.Arbitrary<Member[]> = fc.uniqueArray(
   return ms.map(({ n, s, weight }) => ({ id: `n${n}/s${s}`, host: `h${n}`, rack: `r${n % 2}`, dc: `dc${1 + (n % 3 === 0 ? 1 : 0)}`, weight }));
 });
 
+/** Several nodes per host (ports of one address): hosts h0..h2, nodes n0..n12. */
+const sharedHostsArb: fc.Arbitrary<Member[]> = membersArb.map((ms) => ms.map((m) => {
+  const n = Number(m.id.slice(1, m.id.indexOf('/')));
+  return { ...m, host: `h${n % 3}`, rack: `r${n % 3 % 2}`, dc: 'dc1' };
+}));
+
 /** All members in dc1: per-DC factors with a DC that has no members. */
 const oneDcArb = membersArb.map((ms) => ms.map((m) => ({ ...m, dc: 'dc1' })));
 
@@ -36,6 +42,22 @@ test('every list: N distinct members, owner first, as many hosts and racks as N 
       assert.is(distinct(ms.map((m) => m.host)), Math.min(n, hosts), `hosts in list of ${p}: ${list}`);
       assert.is(distinct(ms.map((m) => `${m.dc}/${m.rack}`)), Math.min(n, racks), `racks in list of ${p}: ${list}`);
       if (n > 1) assert.equal(ring.listOf(p, n - 1), list.slice(0, n - 1), 'the list for N-1 is a prefix');
+    }
+  }), { numRuns: RUNS });
+});
+
+test('every list: as many distinct nodes as N and the ring allow, also when nodes share a host', () => {
+  fc.assert(fc.property(sharedHostsArb, qArb, fc.integer({ min: 1, max: 5 }), (members, q, n) => {
+    const ring = Ring.build(members, q);
+    const owning = [...ring.counts()].filter(([, k]) => k > 0).map(([id]) => ring.member(id)!);
+    fc.pre(n <= owning.length);
+    const nodeOf = (id: string): string => id.slice(0, id.indexOf('/'));
+    const nodes = distinct(owning.map((m) => nodeOf(m.id)));
+    const hosts = distinct(owning.map((m) => m.host));
+    for (let p = 0; p < q; p++) {
+      const list = ring.listOf(p, n);
+      assert.is(distinct(list.map(nodeOf)), Math.min(n, nodes), `nodes in list of ${p}: ${list}`);
+      assert.is(distinct(list.map((id) => ring.member(id)!.host)), Math.min(n, hosts), `hosts in list of ${p}: ${list}`);
     }
   }), { numRuns: RUNS });
 });

@@ -114,7 +114,7 @@ test('/metrics is Prometheus text: TYPE lines, ringkv_ names with unit suffixes,
 test('/readyz is 503 while a shard is down (?verbose lists each check), 200 once it is back', async () => {
   const ok = await get('/readyz?verbose');
   assert.is(ok.status, 200);
-  assert.match(ok.body, '[+]shard s0 ok\n[+]shard s1 ok\nreadyz check passed');
+  assert.match(ok.body, '[+]shard s0 ok\n[+]shard s1 ok\n[+]quorum ok\nreadyz check passed');
 
   await store.shards!.kill('s0');
   const down = await get('/readyz');

@@ -17,6 +17,7 @@ import type { ClusterAdmin } from '../../cluster/index.js';
 import { isLoopback } from '../resp/index.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
+import { placementWarnings } from '../../ring/index.js';
 
 /** Default admin port: the RESP default (6380) + 2000, so a second node on +1 pairs with +1. */
 export const DEFAULT_ADMIN_PORT = 8380;
@@ -32,6 +33,8 @@ export interface AdminServerOptions {
   port?: number;
   /** Replicas per key, for the preference lists of /ring. Default 3 (at most the shard count). */
   n?: number;
+  /** Replicas /readyz needs reachable for the default quorum (max of R and W). Default: a majority of n. */
+  needed?: number;
   /** True once the process is shutting down: /readyz then answers 503. */
   draining?: () => boolean;
   /** Where request failures are logged. Default: nowhere. */
@@ -54,6 +57,8 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+const majority = (n: number): number => Math.floor(n / 2) + 1;
+
 type Handler = (store: Store, url: URL, res: ServerResponse, req: IncomingMessage) => Promise<void>;
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
@@ -65,7 +70,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster'>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed'>, metrics: StoreMetrics): Map<string, Handler> {
   const cluster = o.cluster;
   return new Map<string, Handler>([
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
@@ -82,7 +87,8 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
           send(res, 503, 'text/plain; charset=utf-8', `not ready: ${(err as Error).message}\n`);
           return;
         }
-        const checks = readinessChecks(replicas, o.draining(), shards === undefined ? [] : [...shards]);
+        const self = cluster?.snapshot().self;
+        const checks = readinessChecks({ replicas, draining: o.draining(), shards: shards === undefined ? [] : [...shards], self, needed: o.needed ?? majority(o.n) });
         if (!url.searchParams.getAll('exclude').includes('repair')) checks.push(...repairChecks(shards));
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
@@ -99,7 +105,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
         const preferenceLists: Record<string, readonly string[]> = {};
         for (let p = 0; p < shown; p++) preferenceLists[p] = ring.listOf(p, n);
         const view = cluster?.snapshot();
-        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, ...(view === undefined ? {} : { nodes: view.nodes, transfers: view.transfers }) });
+        sendJson(res, 200, { ...ring.toJSON(), n, owned: Object.fromEntries(ring.counts()), preferenceLists, warnings: placementWarnings(ring, n), ...(view === undefined ? {} : { nodes: view.nodes, transfers: view.transfers }) });
       },
     ],
   ]);
@@ -183,7 +189,7 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   };
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster }, metrics);
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed }, metrics);
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {

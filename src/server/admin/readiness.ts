@@ -1,8 +1,13 @@
-// Runs on: the main thread. The checks behind /readyz: the store is ready when every shard
-// is up, no shard's storage is failing (descriptors exhausted, disk full, EIO: the engines'
-// `ioFault`, cleared once writes succeed again), and the server is not shutting down. Reported as Kubernetes' own health endpoints
-// report (`[+]name ok` / `[-]name failed: why`), with `?verbose` listing every check.
+// Runs on: the main thread. The checks behind /readyz: this node can serve requests at its
+// default consistency now. Ready when the server is not shutting down, every shard of THIS
+// node is up and its storage is not failing (descriptors exhausted, disk full, EIO: the
+// engines' `ioFault`, cleared once writes succeed again), and enough replicas are reachable
+// for the default quorum (max of R and W, fallbacks included: sloppy quorum). A peer being
+// down does not make a node unready: a load balancer keeps sending it traffic through an
+// ordinary single-node failure. Reported as Kubernetes' own health endpoints report
+// (`[+]name ok` / `[-]name failed: why`), with `?verbose` listing every check.
 import type { StoreStats } from '../../index.js';
+import { nodeOf } from '../../ring/index.js';
 
 export interface Check {
   name: string;
@@ -18,11 +23,24 @@ interface ShardFigures {
   hints?: { ioFault?: { message?: string } };
 }
 
-export function readinessChecks(replicas: StoreStats['replicas'], draining: boolean, shards: readonly unknown[] = []): Check[] {
-  const checks: Check[] = [draining ? { name: 'serving', ok: false, reason: 'shutting down' } : { name: 'serving', ok: true }];
+export interface ReadinessInput {
+  /** Every ring member, up or not (StoreStats.replicas). */
+  replicas: StoreStats['replicas'];
+  draining: boolean;
+  /** The shards' stats (StoreStats.shards): their storage faults. */
+  shards?: readonly unknown[];
+  /** A cluster node's own id: only its shards are checked one by one. Absent: a single server (all shards are its own). */
+  self?: string | undefined;
+  /** Members that must be reachable for the default quorum (max of R and W). */
+  needed: number;
+}
+
+export function readinessChecks(input: ReadinessInput): Check[] {
+  const checks: Check[] = [input.draining ? { name: 'serving', ok: false, reason: 'shutting down' } : { name: 'serving', ok: true }];
   const figures = new Map<string, ShardFigures>();
-  for (const s of shards as readonly ShardFigures[]) if (typeof s?.id === 'string') figures.set(s.id, s);
-  for (const r of replicas) {
+  for (const s of (input.shards ?? []) as readonly ShardFigures[]) if (typeof s?.id === 'string') figures.set(s.id, s);
+  const own = input.self === undefined ? input.replicas : input.replicas.filter((r) => nodeOf(r.id) === input.self);
+  for (const r of own) {
     const name = `shard ${r.id}`;
     const f = figures.get(r.id);
     const fault = f?.data?.ioFault ?? f?.hints?.ioFault;
@@ -30,6 +48,10 @@ export function readinessChecks(replicas: StoreStats['replicas'], draining: bool
     else if (fault !== undefined) checks.push({ name, ok: false, reason: `storage failing: ${fault.message ?? 'unknown error'}` });
     else checks.push({ name, ok: true });
   }
+  const up = input.replicas.filter((r) => r.up).length;
+  checks.push(up >= input.needed
+    ? { name: 'quorum', ok: true }
+    : { name: 'quorum', ok: false, reason: `${up} replica(s) reachable, the default quorum needs ${input.needed}` });
   return checks;
 }
 

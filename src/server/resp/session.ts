@@ -64,7 +64,7 @@ export interface Consistency {
   w: number | undefined;
   /** A consistency level (LOCAL_QUORUM, ...): replaces r and w. */
   level: ConsistencyLevel | undefined;
-  /** false: strict quorum (hints and stand-ins do not count toward W); true: sloppy. */
+  /** false: strict quorum (hints and stand-ins do not count toward W, fallbacks not toward R); true: sloppy. */
   sloppy: boolean | undefined;
 }
 
@@ -82,7 +82,7 @@ export class Session {
   /** Set by QUIT: the connection closes once earlier replies are written. */
   quit = false;
   /** Passed to every store read of this connection; replaced (never mutated) by CONSISTENCY. */
-  readOptions: { r?: number; level?: ConsistencyLevel } = {};
+  readOptions: { r?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
   writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   readonly createdAt = Date.now();
@@ -111,9 +111,10 @@ export class Session {
 /** The store options of reads and writes under consistency `c`. */
 export function requestOptions(c: Consistency): { readOptions: Session['readOptions']; writeOptions: Session['writeOptions'] } {
   const sloppy = c.sloppy === undefined ? {} : { sloppy: c.sloppy };
-  if (c.level !== undefined) return { readOptions: { level: c.level }, writeOptions: { level: c.level, ...sloppy } };
+  // STRICT / SLOPPY apply to reads (fallbacks toward R) as to writes (hints toward W).
+  if (c.level !== undefined) return { readOptions: { level: c.level, ...sloppy }, writeOptions: { level: c.level, ...sloppy } };
   return {
-    readOptions: c.r === undefined ? {} : { r: c.r },
+    readOptions: { ...(c.r === undefined ? {} : { r: c.r }), ...sloppy },
     writeOptions: { ...(c.w === undefined ? {} : { w: c.w }), ...sloppy },
   };
 }
