@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
+import { dashboardRoutes } from './dashboard/assets.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks } from './readiness.js';
 
@@ -90,6 +91,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
   const cluster = o.cluster;
   return new Map<string, Handler>([
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
+    ...dashboardRoutes(),
     ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
     [
       '/readyz',
