@@ -10,6 +10,8 @@ const HEIGHT = 170;
 const LEFT = 44;
 const BOTTOM = 18;
 const TOP = 8;
+/** The time axis spans the history there is, at least this much (a fresh page is not a dot). */
+const MIN_SPAN_MS = 30_000;
 
 export interface Series {
   readonly name: string;
@@ -22,7 +24,7 @@ export class LiveChart {
   constructor(
     private readonly host: HTMLElement,
     readonly series: readonly Series[],
-    /** How much history is shown and kept, in ms. */
+    /** How much history is kept (and at most shown), in ms. */
     private readonly windowMs: number,
     private readonly unit: string,
   ) {}
@@ -37,14 +39,16 @@ export class LiveChart {
 
   draw(now: number): void {
     const max = niceMax(Math.max(1, ...this.series.flatMap((sr) => sr.points.map((p) => p[1]))));
-    const x = (t: number): number => LEFT + ((t - (now - this.windowMs)) / this.windowMs) * (WIDTH - LEFT);
+    const first = Math.min(now, ...this.series.map((sr) => sr.points[0]?.[0] ?? now));
+    const span = Math.min(this.windowMs, Math.max(MIN_SPAN_MS, now - first));
+    const x = (t: number): number => LEFT + ((t - (now - span)) / span) * (WIDTH - LEFT);
     const y = (v: number): number => TOP + (1 - v / max) * (HEIGHT - TOP - BOTTOM);
     const svg = s('svg', { class: 'chart', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, width: '100%', 'data-max': max });
     for (const frac of [0, 0.5, 1]) {
       svg.append(s('line', { class: 'axis', x1: LEFT, x2: WIDTH, y1: y(max * frac), y2: y(max * frac) }));
       svg.append(s('text', { x: LEFT - 4, y: y(max * frac) + 4, 'text-anchor': 'end' }, short(max * frac)));
     }
-    svg.append(s('text', { x: LEFT, y: HEIGHT - 3 }, `-${Math.round(this.windowMs / 60_000)} min`));
+    svg.append(s('text', { x: LEFT, y: HEIGHT - 3 }, span >= 120_000 ? `-${Math.round(span / 60_000)} min` : `-${Math.round(span / 1000)} s`));
     svg.append(s('text', { x: WIDTH, y: HEIGHT - 3, 'text-anchor': 'end' }, 'now'));
     const legend: Node[] = [];
     for (const sr of this.series) {
