@@ -5,8 +5,8 @@
 /** Hues this far apart (the golden angle) stay distinct for any number of nodes. */
 const HUE_STEP = 137.508;
 /** Lightness of a node's first shard, and the step between its shards. */
-const BASE_LIGHTNESS = 52;
-const SHARD_LIGHTNESS_STEP = 9;
+const BASE_LIGHTNESS = 50;
+const SHARD_LIGHTNESS_STEP = 14;
 
 /** 'n1/s0' → node 'n1', shard 's0'; a single store's 's0' → node '' (this server). */
 export function splitMember(id: string): { node: string; shard: string } {

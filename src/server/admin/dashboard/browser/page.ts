@@ -24,6 +24,8 @@ interface RingAnswer {
   owned: Record<string, number>;
   preferenceLists: Record<string, string[]>;
   transfers?: { pending: number; done: number; bytesMoved: number; keysMoved: number; failures: number };
+  /** The nodes, on a cluster node only. */
+  nodes?: unknown[];
   /** Placement warnings (replicas sharing a rack or dc, ...), when the server reports them. */
   warnings?: unknown[];
 }
@@ -184,8 +186,10 @@ let actionsFor: boolean | undefined;
 
 async function poll(): Promise<void> {
   try {
-    const [ring, stats, cluster] = await Promise.all([json<RingAnswer>('/ring?lists'), json<StatsAnswer>('/stats'), json<ClusterAnswer>('/cluster')]);
+    const [ring, stats] = await Promise.all([json<RingAnswer>('/ring?lists'), json<StatsAnswer>('/stats')]);
     if (ring === undefined || stats === undefined) throw new Error('/ring or /stats missing');
+    // A cluster node's /ring lists the nodes; a single server has no /cluster (not asked: a 404 would log).
+    const cluster = ring.nodes === undefined ? undefined : await json<ClusterAnswer>('/cluster');
     render(ring, stats, cluster);
     if (actionsFor !== (cluster !== undefined)) renderActions((actionsFor = cluster !== undefined));
     document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
