@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
-import { dashboardRoutes } from './dashboard/assets.js';
+import { dashboardRoutes } from './dashboard/index.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks } from './readiness.js';
 
