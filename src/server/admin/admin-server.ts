@@ -15,6 +15,7 @@ import type { Store } from '../../index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
 import { isLoopback } from '../resp/index.js';
+import { dashboardRoutes } from './dashboard/index.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 import { placementWarnings } from '../../ring/index.js';
@@ -74,6 +75,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
   const cluster = o.cluster;
   return new Map<string, Handler>([
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
+    ...dashboardRoutes(),
     ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
     [
       '/readyz',
