@@ -115,6 +115,7 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
     new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
   );
   const pending = Math.max(0, stats.hintsWritten - stats.hintsDelivered);
+  const repair = shards.filter((s) => s.data.recoveryNeedsRepair + s.hints.recoveryNeedsRepair > 0).map((s) => s.id);
   const nodes = ring.nodes === undefined ? [] : [`Cluster: ${ring.nodes.length} nodes`, renderNodes(ring.nodes, ring.q), transferLine(ring.transfers), cleanupLine(ring.transfers), ''];
   const warnings = (ring.warnings ?? []).map((w) => `Warning: ${w}`);
   return [
@@ -125,6 +126,7 @@ export function renderStatus(admin: string, stats: StoreStats, ring: RingSummary
     table,
     `Ops:    puts ${stats.puts}, gets ${stats.gets}, quorum failures ${stats.quorumFailures}, read repairs ${stats.readRepairs}`,
     `Hints:  written ${stats.hintsWritten}, delivered ${stats.hintsDelivered}, pending ${pending} (written - delivered since start)`,
+    ...(repair.length === 0 ? [] : [`Repair: ${repair.join(', ')} skipped damaged WAL records at start (--wal-recovery skip-damaged): may miss acknowledged writes until repaired`]),
     '',
   ].join('\n');
 }

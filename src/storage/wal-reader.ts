@@ -24,6 +24,12 @@ import {
   walRecordMaskedCrc,
 } from './wal-format.js';
 
+/**
+ * A resync candidate longer than this is crc-checked only if another header (or the end of
+ * the file) follows it: the crc of every false long candidate would cost seconds.
+ */
+const RESYNC_CHEAP_BYTES = 64 * 1024;
+
 /** Bytes read per call: large enough that a log of small batches costs few read calls. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -168,9 +174,24 @@ function resync(win: Window, bad: number): number {
     }
   }
   for (let offset = bad + 1; offset + WAL_HEADER_BYTES <= size; offset++) {
-    if (plausibleAt(win, offset) && typeof recordAt(win, offset) !== 'string') return offset;
+    if (!plausibleAt(win, offset)) continue;
+    // Bytes inside a big damaged record often pass the header filter; checking the crc of a
+    // long candidate is the cost (a torn 16 MiB record would take seconds), so a long one
+    // must also end where another header or the file ends, as a real record does.
+    const end = offset + WAL_HEADER_BYTES + walRecordLength(win.buf, win.ensure(offset, WAL_HEADER_BYTES));
+    if (end - offset > RESYNC_CHEAP_BYTES && end !== size && !plausibleAt(win, end) && !zeroHeaderAt(win, end)) continue;
+    if (typeof recordAt(win, offset) !== 'string') return offset;
   }
   return size;
+}
+
+/** True if a zero-filled header (the start of a zero tail) is at `offset`. */
+function zeroHeaderAt(win: Window, offset: number): boolean {
+  if (offset + WAL_HEADER_BYTES > win.fileSize) return false;
+  const at = win.ensure(offset, WAL_HEADER_BYTES);
+  if (at < 0) return false;
+  for (let i = at; i < at + WAL_HEADER_BYTES; i++) if (win.buf[i] !== 0) return false;
+  return true;
 }
 
 /** A cheap filter before the crc: a known type and a length that fits in the file. */

@@ -3,7 +3,8 @@
 // shard-0/data's WAL segment. The restart refuses to start with ERR_CORRUPTION naming the
 // segment, the offset and how many records follow (not "shard s0 exited while starting");
 // `--wal-recovery skip-damaged` starts, logs a warning, answers every key but the damaged
-// record's, and keeps the segment aside. A torn last record is dropped with one info line.
+// record's, keeps the segment aside, and /readyz, `ringkv status` and /metrics say it needs repair.
+// A torn last record is dropped with one info line.
 // A flipped byte in a table block answers `-CORRUPTION ...` for its keys, never a wrong value.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +105,11 @@ test('8 bytes flipped in the middle of the WAL: the server refuses to start with
   const warning = s.output().stdout.split('\n').filter((l) => l.includes('WAL recovery') && l.includes('skipped'));
   assert.is(warning.length, 1, s.output().stdout);
   assert.is(JSON.parse(warning[0]!).level, 40, 'logged as a warning');
+  // readyz, ringkv status and /metrics say the shard needs repair.
+  assert.is((await fetch(`http://127.0.0.1:${s.adminPort}/readyz`)).status, 503);
+  const status = await runCli(['status', '--admin', `http://127.0.0.1:${s.adminPort}`]);
+  assert.match(status.stdout, /Repair: s0 skipped damaged WAL records/);
+  assert.match(await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text(), /ringkv_shard_recovery_needs_repair\{shard="s0",engine="data"\} 1/);
   assert.is((await s.stop('SIGTERM')).code, 0);
   assert.ok(existsSync(`${log}.damaged`), 'the damaged segment is kept aside');
 
