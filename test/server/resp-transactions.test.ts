@@ -1,6 +1,6 @@
 // MULTI/EXEC/DISCARD/WATCH/UNWATCH over real TCP: a raw client for exact replies, ioredis
 // multi() and node-redis multi().exec() as users call them, redis-cli when it is installed.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { test } from 'uvu';
@@ -300,9 +300,14 @@ test('node-redis multi().exec(): results in order; WATCH then a write elsewhere 
   }
 });
 
-test('redis-cli: MULTI, SET, INCR, EXEC then GET (skipped when redis-cli is not installed)', () => {
+test('redis-cli: MULTI, SET, INCR, EXEC then GET (skipped when redis-cli is not installed)', async () => {
   if (spawnSync('redis-cli', ['--version']).error !== undefined) return;
-  const out = execFileSync('redis-cli', ['-p', String(h.port)], { input: 'MULTI\nSET cli-t 1\nINCR cli-t\nEXEC\nGET cli-t\n' }).toString();
+  // Asynchronously: the server runs in this process, so a synchronous child would block it.
+  const child = spawn('redis-cli', ['-p', String(h.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdin.end('MULTI\nSET cli-t 1\nINCR cli-t\nEXEC\nGET cli-t\n');
+  await new Promise((resolve) => child.on('close', resolve));
   assert.equal(out.trim().split('\n'), ['OK', 'QUEUED', 'QUEUED', 'OK', '2', '2']);
 });
 
