@@ -27,24 +27,47 @@ import { suggestedSpinMicros } from '../ipc/index.js';
 import type { Ring, RingJSON } from '../ring/index.js';
 import { Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
-import { systemTime } from './membership/time-source.js';
+import {
+  systemTime,
+  type ClusterSnapshot,
+  Gossiper,
+  type GossipMessage,
+  type Destination,
+  type GossipOptions,
+  nodeOfMember,
+} from './membership/index.js';
 import type { ClusterAdmin } from './cluster-admin.js';
-import type { ClusterSnapshot } from './membership/cluster-snapshot.js';
-import { Gossiper } from './membership/gossip.js';
-import type { GossipMessage } from './membership/gossip-message.js';
-import type { Destination } from './membership/gossip-targets.js';
-import type { GossipOptions } from './membership/gossip-options.js';
-import { silentLogger, type PeerLogger } from './peer/peer-config.js';
-import { SEED_PREFIX, isSeedId } from './peer/peer-link.js';
-import { PeerServer } from './peer/peer-server.js';
-import { refuseStale } from './peer/request-guard.js';
-import { PeerTransport } from './peer/peer-transport.js';
-import { RoutedTransport, localReplicaSender } from './peer/routed-transport.js';
-import { Transfers, type TransferOptions, type TransferStatus } from './transfer/transfer.js';
-import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer/transfer-fill.js';
-import { nodeOfMember } from './membership/ring-state.js';
-import { RangeCleanup, type CleanupStatus, type RangeCleanupOptions } from './transfer/range-cleanup.js';
-import { ShardScaler, resolveShardScalerOptions, unsettledReason, type ScaledNode, type ShardScalerOptions, type ShardScalerStatus } from './scaling/shard-scaler.js';
+import {
+  silentLogger,
+  type PeerLogger,
+  SEED_PREFIX,
+  isSeedId,
+  PeerServer,
+  refuseStale,
+  PeerTransport,
+  RoutedTransport,
+  localReplicaSender,
+} from './peer/index.js';
+import {
+  Transfers,
+  type TransferOptions,
+  type TransferStatus,
+  Filling,
+  FillingTransport,
+  parseTransferDone,
+  type TransferDone,
+  RangeCleanup,
+  type CleanupStatus,
+  type RangeCleanupOptions,
+} from './transfer/index.js';
+import {
+  ShardScaler,
+  resolveShardScalerOptions,
+  unsettledReason,
+  type ScaledNode,
+  type ShardScalerOptions,
+  type ShardScalerStatus,
+} from './scaling/index.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {

@@ -10,9 +10,8 @@
 import type { ShardLoad } from '../../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import type { Ring } from '../../ring/index.js';
-import type { TimeSource } from '../membership/time-source.js';
-import type { NodeStatus } from '../membership/node-record.js';
-import type { PeerLogger } from '../peer/peer-config.js';
+import type { TimeSource, NodeStatus } from '../membership/index.js';
+import type { PeerLogger } from '../peer/index.js';
 import { ShardPolicy, resolveShardPolicyOptions, type Decision, type DecisionReason, type ShardPolicyOptions } from './shard-policy.js';
 
 /** Ten seconds between samples: long enough to average out batches and flushes, short enough to react within a minute. */

@@ -30,7 +30,7 @@ import type { Transport } from '../../coordinator/index.js';
 import type { Ring } from '../../ring/index.js';
 import { type AntiEntropy, BadReplies, ReplicaCalls } from '../../repair/index.js';
 import type { TransferMembership } from './transfer.js';
-import { nodesOfRing } from '../membership/ring-state.js';
+import { nodesOfRing } from '../membership/index.js';
 
 /** Quiet lasts this long before a node cleans up: a minute is far above a request timeout
  *  and a gossip round, and leaves a just-finished join's ranges in place for a while. */

@@ -20,8 +20,7 @@ import { FrameType, type GetRequest, type PutRequest, type Reply, type Request }
 import type { Ring } from '../../ring/index.js';
 import { readWholeFile, writeFileAtomic, type Vfs } from '../../storage/index.js';
 import { decodeObject, encodeObject, mergeObjects, type VObject } from '../../version/index.js';
-import type { NodeStatus } from '../membership/node-record.js';
-import { nodeOfMember } from '../membership/ring-state.js';
+import { type NodeStatus, nodeOfMember } from '../membership/index.js';
 import { sendersOf } from './transfer-plan.js';
 
 /** The file's name in the node's directory. On disk: never changes. */
