@@ -20,7 +20,7 @@
 //
 //   node build.mjs && node dist/bench/converge.js [--rounds 3] [--partition-s 10]
 //     [--gossip-interval-ms 1000] [--timeout-ms 2000] [--workers 4]
-import { PeerTransport } from '../src/cluster/peer-transport.js';
+import { PeerTransport } from '../src/cluster/peer/peer-transport.js';
 import { XxHash64 } from '../src/hash/xxhash64.js';
 import { FrameType } from '../src/protocol/index.js';
 import { Ring, type RingJSON } from '../src/ring/index.js';

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ClusterNode } from '../src/cluster/node.js';
-import { DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../src/cluster/transfer.js';
+import { DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../src/cluster/transfer/transfer.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {

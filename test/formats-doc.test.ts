@@ -17,9 +17,9 @@ const FORMAT_FILES = [
   'src/protocol/messages.ts',
   'src/ipc/queue-layout.ts',
   'src/ipc/fragment.ts',
-  'src/cluster/peer-protocol.ts',
-  'src/cluster/node-record.ts',
-  'src/cluster/gossip-message.ts',
+  'src/cluster/peer/peer-protocol.ts',
+  'src/cluster/membership/node-record.ts',
+  'src/cluster/membership/gossip-message.ts',
   'src/shard/hint-store.ts',
 ];
 

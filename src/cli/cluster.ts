@@ -71,7 +71,7 @@ interface TransferView {
   cleanup?: { rangesDropped: number; objectsDropped: number; failures: number; waiting?: string; lastError?: string };
 }
 
-/** A node's --auto-shards policy (src/cluster/shard-scaler.ts's ShardScalerStatus). */
+/** A node's --auto-shards policy (src/cluster/scaling/shard-scaler.ts's ShardScalerStatus). */
 interface ShardPolicyView {
   minShards: number;
   maxShards: number;

@@ -2,7 +2,7 @@
 // (src/server/admin/): its membership view, transfer and shard-policy figures, and the
 // membership commands. Declared here, below the server, so the node need not import it.
 
-/** A node's streaming of ranges to new replicas (src/cluster/transfer.ts). */
+/** A node's streaming of ranges to new replicas (src/cluster/transfer/transfer.ts). */
 export interface TransferFigures {
   readonly pending: number;
   readonly done: number;
@@ -11,7 +11,7 @@ export interface TransferFigures {
   readonly failures: number;
 }
 
-/** A node's load-based shard policy, when on (src/cluster/shard-scaler.ts's ShardScalerStatus). */
+/** A node's load-based shard policy, when on (src/cluster/scaling/shard-scaler.ts's ShardScalerStatus). */
 export interface ShardPolicyFigures {
   readonly minShards: number;
   readonly maxShards: number;

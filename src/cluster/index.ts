@@ -1,10 +1,29 @@
-// Runs on: the main thread. A node among nodes: peer links (TCP), routing between local and remote replicas.
-export { PeerServer, errorReply, type PeerControlHandler, type PeerRequestHandler, type PeerRequestSender, type PeerServerCounters, type PeerServerOptions } from './peer-server.js';
-export { PeerTransport, type PeerAddress, type PeerLinkStats, type PeerTransportOptions } from './peer-transport.js';
-export { RoutedTransport, localReplicaHandler, localReplicaSender } from './routed-transport.js';
-export { DEFAULT_LINK_LIMITS, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
-export { PeerFrameType, RefusalCode } from './peer-protocol.js';
+// Runs on: the main thread. A node among nodes: node.ts wires membership/ (gossip, failure
+// detection, the ring in force), peer/ (TCP links, routing between local and remote
+// replicas), transfer/ (range streaming and cleanup) and scaling/ (the shard policy).
+export {
+  DEFAULT_LINK_LIMITS,
+  PeerFrameType,
+  PeerServer,
+  PeerTransport,
+  RefusalCode,
+  RoutedTransport,
+  errorReply,
+  localReplicaHandler,
+  localReplicaSender,
+  silentLogger,
+  type PeerAddress,
+  type PeerControlHandler,
+  type PeerIdentity,
+  type PeerLinkLimits,
+  type PeerLinkStats,
+  type PeerLogger,
+  type PeerRequestHandler,
+  type PeerRequestSender,
+  type PeerServerCounters,
+  type PeerServerOptions,
+  type PeerTransportOptions,
+} from './peer/index.js';
+export { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from './transfer/index.js';
 export type { ClusterAdmin, ShardPolicyFigures, TransferFigures } from './cluster-admin.js';
-export { DEFAULT_CLEANUP_DELAY_MS } from './range-cleanup.js';
-export { DEFAULT_TRANSFER_BYTES_PER_SECOND } from './transfer.js';
 export { ClusterNode } from './node.js';

@@ -27,24 +27,47 @@ import { suggestedSpinMicros } from '../ipc/index.js';
 import { placementWarnings, type Ring, type RingJSON } from '../ring/index.js';
 import { Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
-import { systemTime } from './time-source.js';
+import {
+  systemTime,
+  type ClusterSnapshot,
+  Gossiper,
+  type GossipMessage,
+  type Destination,
+  type GossipOptions,
+  nodeOfMember,
+} from './membership/index.js';
 import type { ClusterAdmin } from './cluster-admin.js';
-import type { ClusterSnapshot } from './cluster-snapshot.js';
-import { Gossiper } from './gossip.js';
-import type { GossipMessage } from './gossip-message.js';
-import type { Destination } from './gossip-targets.js';
-import type { GossipOptions } from './gossip-options.js';
-import { silentLogger, type PeerLogger } from './peer-config.js';
-import { SEED_PREFIX, isSeedId } from './peer-link.js';
-import { PeerServer } from './peer-server.js';
-import { refuseStale } from './request-guard.js';
-import { PeerTransport } from './peer-transport.js';
-import { RoutedTransport, localReplicaSender } from './routed-transport.js';
-import { Transfers, type TransferOptions, type TransferStatus } from './transfer.js';
-import { Filling, FillingTransport, parseTransferDone, type TransferDone } from './transfer-fill.js';
-import { nodeOfMember } from './ring-state.js';
-import { RangeCleanup, type CleanupStatus, type RangeCleanupOptions } from './range-cleanup.js';
-import { ShardScaler, resolveShardScalerOptions, unsettledReason, type ScaledNode, type ShardScalerOptions, type ShardScalerStatus } from './shard-scaler.js';
+import {
+  silentLogger,
+  type PeerLogger,
+  SEED_PREFIX,
+  isSeedId,
+  PeerServer,
+  refuseStale,
+  PeerTransport,
+  RoutedTransport,
+  localReplicaSender,
+} from './peer/index.js';
+import {
+  Transfers,
+  type TransferOptions,
+  type TransferStatus,
+  Filling,
+  FillingTransport,
+  parseTransferDone,
+  type TransferDone,
+  RangeCleanup,
+  type CleanupStatus,
+  type RangeCleanupOptions,
+} from './transfer/index.js';
+import {
+  ShardScaler,
+  resolveShardScalerOptions,
+  unsettledReason,
+  type ScaledNode,
+  type ShardScalerOptions,
+  type ShardScalerStatus,
+} from './scaling/index.js';
 import { availableParallelism } from 'node:os';
 
 export interface ClusterNodeOptions {

@@ -23,7 +23,7 @@
 // and the replica's own code for client errors (ERR_TOO_MANY_SIBLINGS, ERR_TOO_LARGE, ...).
 // Every request settles within its timeout: nothing hangs on a dead replica.
 import { ErrorCode, RingkvError } from '../errors.js';
-import type { TokenHasher } from '../hash/index.js';
+import { type TokenHasher, XxHash64 } from '../hash/index.js';
 import { FrameType, Slab, type GetRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Fallback, Ring } from '../ring/index.js';
 import {
@@ -44,7 +44,6 @@ import {
 } from './operations.js';
 import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
-import { XxHash64 } from '../hash/index.js';
 
 /** Wait before a put refused as routed by an older ring is asked again: about a gossip round. */
 const STALE_RETRY_MS = 250;

@@ -262,7 +262,7 @@ const IN_ORDER_OBJECT_BYTES = 256 * 1024;
  * When no primary can coordinate (all down, cut off or failing) and the quorum is sloppy,
  * stand-ins do, as in Dynamo: the first healthy members past the preference list (one per
  * primary, ring.fallbacks) coordinate and store the write in their own data, where range
- * cleanup (src/cluster/range-cleanup.ts) later hands it to the primaries; they also keep a
+ * cleanup (src/cluster/transfer/range-cleanup.ts) later hands it to the primaries; they also keep a
  * hint for every primary, so a primary that is back catches up within seconds.
  */
 export class PutOp extends Op<WriteResult> implements ReplySink {

@@ -1,8 +1,9 @@
 // Runs on: the main thread (the coordinator). How the coordinator reaches a replica.
 //
-// A replica is a member id on the ring ('s0', 's1', ... on one host; 'n2/s0' across hosts
-// later). The transport hides whether it sits behind a SharedArrayBuffer ring in a worker
-// thread, in this thread (tests), or behind a TCP link (cluster issue): the coordinator only
+// A replica is a member id on the ring ('s0', 's1', ... on one host; '<node>/s<k>' in a
+// cluster). The transport hides whether it sits behind a SharedArrayBuffer queue in a worker
+// thread (ShardTransport), in this thread (InProcessTransport), or on another node behind a
+// TCP link (src/cluster/peer/: RoutedTransport over PeerTransport): the coordinator only
 // sends a request and waits for its reply, with a timeout.
 import { ErrorCode, RingkvError } from '../errors.js';
 import type { Reply, Request } from '../protocol/index.js';

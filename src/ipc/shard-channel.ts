@@ -73,7 +73,7 @@ export class ShardChannel {
   /**
    * Milliseconds this thread spent waiting (spinning or asleep) for requests or for reply
    * room since the channel was made: the rest of the time it was busy. Two clock reads per
-   * wait, none per request; the shard's load (src/cluster/shard-policy.ts) is derived from it.
+   * wait, none per request; the shard's load (src/cluster/scaling/shard-policy.ts) is derived from it.
    */
   waitedMs = 0;
   /** performance.now() when the channel was made: waitedMs counts from here. */

@@ -42,7 +42,7 @@
 //                 -> PURGED: deletes the stored objects with a token in [from, to) whose newest
 //                    sibling was written before `before`, looking at `max` at most: a range
 //                    this replica handed away, once its owners were shown to hold what it
-//                    held then (src/cluster/range-cleanup.ts); a newer write stays
+//                    held then (src/cluster/transfer/range-cleanup.ts); a newer write stays
 //   REPLICATE_MANY
 //             12  count u32, count x (hi u32, lo u32, key bytes, object bytes)
 //                 (the entry layout of OBJECTS)

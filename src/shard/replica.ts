@@ -21,7 +21,7 @@
 // - PURGE      tombstone GC: deletes the range's tombstone-only objects written before a
 //              time, re-checked in this batch (the rule: tombstone-gc.ts).
 // - DROP       deletes every object of a token range this replica handed away (after its
-//              owners were shown to hold all of it: src/cluster/range-cleanup.ts), but for
+//              owners were shown to hold all of it: src/cluster/transfer/range-cleanup.ts), but for
 //              objects written since (a stand-in's write for an unreachable primary).
 // - TREE       hashes a token range's objects into Merkle leaves (anti-entropy), refusing
 //              (complete = false) a range that holds more than TREE_MAX_ENTRIES: one request

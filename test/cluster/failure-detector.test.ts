@@ -2,7 +2,7 @@
 // unreachable reports and replies, suspicion turning into down, restarts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultFailureDetectorOptions, FailureDetector, phiOf, type FailureDetectorOptions } from '../../src/cluster/failure-detector.js';
+import { defaultFailureDetectorOptions, FailureDetector, phiOf, type FailureDetectorOptions } from '../../src/cluster/membership/failure-detector.js';
 
 const options = (o: Partial<FailureDetectorOptions> = {}): FailureDetectorOptions => ({ ...defaultFailureDetectorOptions(1000), ...o });
 

@@ -3,8 +3,8 @@
 // node's own record.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Membership } from '../../src/cluster/membership.js';
-import { mergeRecords, NODE_STATUSES, type NodeRecord, type NodeStatus } from '../../src/cluster/node-record.js';
+import { Membership } from '../../src/cluster/membership/membership.js';
+import { mergeRecords, NODE_STATUSES, type NodeRecord, type NodeStatus } from '../../src/cluster/membership/node-record.js';
 import { Random } from '../../src/storage/random.js';
 
 const base: NodeRecord = {

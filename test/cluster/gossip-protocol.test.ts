@@ -3,9 +3,9 @@
 // identities and options are refused at construction.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Destination } from '../../src/cluster/gossip-targets.js';
-import { Gossiper, type GossiperInit } from '../../src/cluster/gossip.js';
-import { GOSSIP_VERSION, MAX_GOSSIP_NODES, parseGossip, type GossipMessage } from '../../src/cluster/gossip-message.js';
+import type { Destination } from '../../src/cluster/membership/gossip-targets.js';
+import { Gossiper, type GossiperInit } from '../../src/cluster/membership/gossip.js';
+import { GOSSIP_VERSION, MAX_GOSSIP_NODES, parseGossip, type GossipMessage } from '../../src/cluster/membership/gossip-message.js';
 import { Random } from '../../src/storage/random.js';
 
 function node(id: string, init: Partial<GossiperInit> = {}) {

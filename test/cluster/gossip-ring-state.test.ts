@@ -2,8 +2,8 @@
 // may change, and what the next ring is.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { NodeRecord, NodeStatus } from '../../src/cluster/node-record.js';
-import { claimantOf, notReadyReason, RingState, shardMembers, targetMembers } from '../../src/cluster/ring-state.js';
+import type { NodeRecord, NodeStatus } from '../../src/cluster/membership/node-record.js';
+import { claimantOf, notReadyReason, RingState, shardMembers, targetMembers } from '../../src/cluster/membership/ring-state.js';
 import { Ring } from '../../src/ring/index.js';
 
 function node(id: string, status: NodeStatus = 'up', extra: Partial<NodeRecord> = {}): NodeRecord {

@@ -4,7 +4,7 @@
 // the whole cluster.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultFailureDetectorOptions } from '../../src/cluster/failure-detector.js';
+import { defaultFailureDetectorOptions } from '../../src/cluster/membership/failure-detector.js';
 import { SimCluster, type SimNode } from './sim/sim-cluster.js';
 
 function cluster(n: number, seed = 1, gossip: ConstructorParameters<typeof SimCluster>[0]['gossip'] = {}): SimCluster {

@@ -9,11 +9,11 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { FrameType, FrameWriter, MAX_FRAME_BYTES, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
-import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
-import { encodeRoute } from '../../src/cluster/peer-protocol.js';
+import { FrameSplitter } from '../../src/cluster/peer/peer-frame-splitter.js';
+import { encodeRoute } from '../../src/cluster/peer/peer-protocol.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { PeerServer, localReplicaHandler } from '../../src/cluster/index.js';
-import { DEFAULT_LINK_LIMITS, backoffDelay } from '../../src/cluster/peer-config.js';
+import { DEFAULT_LINK_LIMITS, backoffDelay } from '../../src/cluster/peer/peer-config.js';
 import type { ReplySink } from '../../src/coordinator/transport.js';
 import { CLUSTER, HOSTS, SECRET, eventually, peerCluster, peerTransport, rawAuthenticated, seeded, servedNode, type ServedNode } from './peer-harness.js';
 

@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, encodeRequest, type Request } from '../../src/protocol/index.js';
-import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
-import { encodeRoute } from '../../src/cluster/peer-protocol.js';
+import { FrameSplitter } from '../../src/cluster/peer/peer-frame-splitter.js';
+import { encodeRoute } from '../../src/cluster/peer/peer-protocol.js';
 import { eventually, peerTransport, rawAuthenticated, seeded, servedNode } from './peer-harness.js';
 
 const b = (s: string) => new TextEncoder().encode(s);

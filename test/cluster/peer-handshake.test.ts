@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType, FrameWriter, encodeRequest } from '../../src/protocol/index.js';
-import { RefusalCode, encodeRoute } from '../../src/cluster/peer-protocol.js';
+import { RefusalCode, encodeRoute } from '../../src/cluster/peer/peer-protocol.js';
 import type { PeerTransport } from '../../src/cluster/index.js';
 import { HOSTS, peerTransport, rawAuthenticated, rawSocket, servedNode, eventually, type LogEntry, type ServedNode } from './peer-harness.js';
 

@@ -12,8 +12,8 @@ import { Store } from '../../src/store.js';
 import type { QuorumDefaults } from '../../src/coordinator/index.js';
 import { connect, type Socket } from 'node:net';
 import { FrameReader, FrameWriter } from '../../src/protocol/index.js';
-import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
-import { PeerFrameType, decodeWelcome, encodeHello, encodeProof, handshakeMac, newNonce } from '../../src/cluster/peer-protocol.js';
+import { FrameSplitter } from '../../src/cluster/peer/peer-frame-splitter.js';
+import { PeerFrameType, decodeWelcome, encodeHello, encodeProof, handshakeMac, newNonce } from '../../src/cluster/peer/peer-protocol.js';
 
 export const CLUSTER = 'test-cluster';
 export const SECRET = 'correct horse battery staple';

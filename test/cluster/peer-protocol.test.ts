@@ -4,12 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameReader, FrameType, FrameWriter, encodeRequest } from '../../src/protocol/index.js';
-import { FrameSplitter } from '../../src/cluster/peer-frame-splitter.js';
+import { FrameSplitter } from '../../src/cluster/peer/peer-frame-splitter.js';
 import {
   MAX_HANDSHAKE_FRAME_BYTES, PeerFrameType, chooseVersion, decodeControl, decodeControlReply, decodeHello, decodeProof, decodeRefused, decodeRoute,
   decodeWelcome, encodeControl, encodeControlReply, encodeHello, encodeProof, encodeRefused, encodeRoute, encodeWelcome, handshakeMac, macMatches,
   newNonce, type HandshakeFacts,
-} from '../../src/cluster/peer-protocol.js';
+} from '../../src/cluster/peer/peer-protocol.js';
 import { seeded } from './peer-harness.js';
 
 const b = (s: string) => new TextEncoder().encode(s);

@@ -14,9 +14,9 @@
 // --transfer-bytes-per-second so the join takes seconds. RINGKV_LONG=1: 5x the data.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { NodeStatus } from '../../src/cluster/node-record.js';
-import { planTransfers } from '../../src/cluster/transfer-plan.js';
-import type { TransferStatus } from '../../src/cluster/transfer.js';
+import type { NodeStatus } from '../../src/cluster/membership/node-record.js';
+import { planTransfers } from '../../src/cluster/transfer/transfer-plan.js';
+import type { TransferStatus } from '../../src/cluster/transfer/transfer.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { Ring, type RingJSON } from '../../src/ring/index.js';
 import { Cluster, type NodeProc, WriteLoad, lostAfter, vgetValues } from './cluster-harness.js';

@@ -1,4 +1,4 @@
-// Range cleanup (src/cluster/range-cleanup.ts, AntiEntropy.handOff, the DROP frame).
+// Range cleanup (src/cluster/transfer/range-cleanup.ts, AntiEntropy.handOff, the DROP frame).
 //
 // In this thread, over four LSM replicas (in-memory file system, InProcessTransport): a
 // hand-off carries what only the former holder had to every primary before it deletes the
@@ -27,7 +27,7 @@ import { EMPTY_CLOCK, counterOf, decodeObject, encodeContext, encodeObject, merg
 import { enterNetns } from './netns.js';
 import { partitionOf, tokenOf } from './diverge.js';
 import { N, Nodes, eventually, missingReplicas, preload } from './transfer-harness.js';
-import { nodeOfMember } from '../../src/cluster/ring-state.js';
+import { nodeOfMember } from '../../src/cluster/membership/ring-state.js';
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();

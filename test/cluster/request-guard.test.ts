@@ -7,7 +7,7 @@ import { createTokenHasher } from '../../src/hash/index.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { Ring } from '../../src/ring/index.js';
 import { MAX_CLOCK_SKEW_MS } from '../../src/protocol/index.js';
-import { refuseStale } from '../../src/cluster/request-guard.js';
+import { refuseStale } from '../../src/cluster/peer/request-guard.js';
 
 const hasher = await createTokenHasher();
 const members = ['n1', 'n2', 'n3', 'n4'].map((id) => ({ id: `${id}/s0`, host: id, rack: 'r', dc: 'dc', weight: 1 }));

@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Ring } from '../../src/ring/index.js';
-import { ShardPolicy, resolveShardPolicyOptions, type Decision, type LoadSample, type ShardPolicyOptions } from '../../src/cluster/shard-policy.js';
-import { ShardScaler, unsettledReason, type NodeShardState, type ScaledNode } from '../../src/cluster/shard-scaler.js';
+import { ShardPolicy, resolveShardPolicyOptions, type Decision, type LoadSample, type ShardPolicyOptions } from '../../src/cluster/scaling/shard-policy.js';
+import { ShardScaler, unsettledReason, type NodeShardState, type ScaledNode } from '../../src/cluster/scaling/shard-scaler.js';
 import type { ShardLoad } from '../../src/coordinator/shard-transport.js';
 
 const SAMPLE_MS = 10_000;

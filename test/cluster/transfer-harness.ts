@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ClusterNode } from '../../src/cluster/node.js';
-import type { TransferOptions } from '../../src/cluster/transfer.js';
-import type { RangeCleanupOptions } from '../../src/cluster/range-cleanup.js';
+import type { TransferOptions } from '../../src/cluster/transfer/transfer.js';
+import type { RangeCleanupOptions } from '../../src/cluster/transfer/range-cleanup.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { decodeObject, visibleValues } from '../../src/version/index.js';

@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Ring, type Member } from '../../src/ring/index.js';
-import type { NodeStatus } from '../../src/cluster/node-record.js';
-import { planTransfers, type TransferTask } from '../../src/cluster/transfer-plan.js';
+import type { NodeStatus } from '../../src/cluster/membership/node-record.js';
+import { planTransfers, type TransferTask } from '../../src/cluster/transfer/transfer-plan.js';
 import { SimCluster } from './sim/sim-cluster.js';
 
 const Q = 64;

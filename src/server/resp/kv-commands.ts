@@ -5,11 +5,11 @@
 // - GET/MGET answer the value. A key with several concurrent values (siblings) answers
 //   `-CONFLICT key '...' has N concurrent values: use VGET ...`, unless the server runs
 //   with `lww`, where the last value in the store's (dot) order is answered.
-// - SET replaces whatever the key holds, siblings included. Until the store's put takes
-//   `overwrite`, SET is a read (for the context) then a write with that context. NX/XX
-//   (and GET) always read first. The read and the write are not one atomic step: a write
-//   to the same key from another server or the embedded API in between is kept as a
-//   concurrent value (a sibling), never lost. Through this server, SET, NX/XX, INCR and
+// - SET replaces whatever the key holds, siblings included: one write with the store's
+//   `overwrite`, which supersedes every value the coordinating replica holds (see replace()).
+//   NX/XX (and GET) read first and add the read's context. The read and the write are not
+//   one atomic step: a write to the same key through another coordinator in between is kept
+//   as a concurrent value (a sibling), never lost. Through this server, SET, NX/XX, INCR and
 //   EXPIRE of one key are ordered by KeyLocks, so NX is a reliable "create" only when all
 //   writers of the key go through this one server.
 // - INCR/DECR/INCRBY/DECRBY read, parse a 64-bit integer, and write back with the read's

@@ -2,8 +2,8 @@
 // through seeds, then crashes and restarts, pauses, partitions, lossy links, a leave, a late
 // join and a permanent crash followed by a remove, all inside a fault window; afterwards
 // every fault is undone (heal, resume, restart) except the removed node.
-import { isMemberStatus } from '../../../src/cluster/node-record.js';
-import { defaultFailureDetectorOptions } from '../../../src/cluster/failure-detector.js';
+import { isMemberStatus } from '../../../src/cluster/membership/node-record.js';
+import { defaultFailureDetectorOptions } from '../../../src/cluster/membership/failure-detector.js';
 import { Random } from '../../../src/storage/random.js';
 import { SimCluster, type SimNode } from './sim-cluster.js';
 

@@ -1,7 +1,7 @@
 // Runs on: the test's main thread. Simulated time: a clock that moves only when the
 // scheduler runs the next event, and a queue of events ordered by (time, insertion order),
 // so one seed gives one order of everything, every run.
-import type { TimeSource } from '../../../src/cluster/time-source.js';
+import type { TimeSource } from '../../../src/cluster/membership/time-source.js';
 
 interface Event {
   readonly time: number;

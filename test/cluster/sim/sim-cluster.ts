@@ -3,9 +3,9 @@
 // the last adopted ring, what a real node keeps), restart (generation + 1), pause (SIGSTOP:
 // no ticks, messages to it vanish) and resume. Every ring any node adopts is logged, so a
 // test can check that no two rings ever share an epoch.
-import { Gossiper } from '../../../src/cluster/gossip.js';
-import type { GossipOptions } from '../../../src/cluster/gossip-options.js';
-import { isMemberStatus } from '../../../src/cluster/node-record.js';
+import { Gossiper } from '../../../src/cluster/membership/gossip.js';
+import type { GossipOptions } from '../../../src/cluster/membership/gossip-options.js';
+import { isMemberStatus } from '../../../src/cluster/membership/node-record.js';
 import type { Ring, RingJSON } from '../../../src/ring/index.js';
 import { Random } from '../../../src/storage/random.js';
 import { Scheduler } from './scheduler.js';

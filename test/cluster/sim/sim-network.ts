@@ -5,8 +5,8 @@
 // - to a paused node (SIGSTOP): the kernel still accepts, the message vanishes silently;
 // - across a partition (iptables DROP): the message vanishes silently.
 // Messages are serialised to JSON when sent and parsed when delivered, as over TCP.
-import type { Destination } from '../../../src/cluster/gossip-targets.js';
-import type { GossipMessage } from '../../../src/cluster/gossip-message.js';
+import type { Destination } from '../../../src/cluster/membership/gossip-targets.js';
+import type { GossipMessage } from '../../../src/cluster/membership/gossip-message.js';
 import { Random } from '../../../src/storage/random.js';
 import type { Scheduler } from './scheduler.js';
 

@@ -6,8 +6,8 @@
 // localReplicaHandler (and localReplicaSender, its form without a promise per request) is
 // the other half: the peer server's handler on a node, mapping an incoming '<self>/s<k>' to
 // the same local transport.
-import { unavailableError, type ReplySink, type Transport } from '../coordinator/index.js';
-import type { Reply, Request } from '../protocol/index.js';
+import { unavailableError, type ReplySink, type Transport } from '../../coordinator/index.js';
+import type { Reply, Request } from '../../protocol/index.js';
 import type { PeerRequestHandler, PeerRequestSender } from './peer-server.js';
 
 /** Replica ids a sender remembers (a node has a few shards; a peer naming thousands gets no cache). */

@@ -13,9 +13,9 @@
 //                  "epoch": 6,                epoch of the ring that made target a replica
 //                  "cursor": "1234567890" },  next token to send (decimal, < 2^64): every
 //                ... ] }                      object below it reached the target
-import { ErrorCode, RingkvError } from '../errors.js';
-import { TOKEN_END } from '../hash/index.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { TOKEN_END } from '../../hash/index.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../../storage/index.js';
 import type { TransferTask } from './transfer-plan.js';
 
 /** The file's name in the node's directory. On disk: never changes. */

@@ -11,10 +11,10 @@
 // and nothing else is touched. A link whose peer does not read its replies, or that has too
 // many requests in flight, is paused (TCP back-pressure) until it catches up.
 import { createServer, type Server, type Socket } from 'node:net';
-import { ErrorCode, RingkvError } from '../errors.js';
-import { LogLimiter, sourceOf } from '../log-limiter.js';
-import type { ReplySink } from '../coordinator/index.js';
-import { FrameReader, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, FrameType, type Reply, type Request } from '../protocol/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { LogLimiter, sourceOf } from '../../log-limiter.js';
+import type { ReplySink } from '../../coordinator/index.js';
+import { FrameReader, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, FrameType, type Reply, type Request } from '../../protocol/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, versionRange, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { FrameSplitter } from './peer-frame-splitter.js';
 import { Outbox } from './peer-outbox.js';

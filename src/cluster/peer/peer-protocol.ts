@@ -37,7 +37,7 @@
 // every handshake's macs fresh; the version is covered so it cannot be downgraded unseen.
 // The link is authenticated, not encrypted: frames after the handshake carry no mac.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { FrameReader, FrameWriter, protocolError } from '../protocol/index.js';
+import { FrameReader, FrameWriter, protocolError } from '../../protocol/index.js';
 
 export const PeerFrameType = {
   HELLO: 128,

@@ -1,7 +1,7 @@
 // Runs on: the main thread. What both ends of a peer link are configured with: the cluster's
 // identity, the limits of a link (each with the reason for its default), and the logger.
-import { ErrorCode, RingkvError } from '../errors.js';
-import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { PROTOCOL_VERSION } from '../../protocol/index.js';
 
 /** pino's call shape (fields first), so a pino logger can be passed as it is. */
 export interface PeerLogger {

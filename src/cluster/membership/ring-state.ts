@@ -20,7 +20,7 @@
 //   The lost ring never spreads: a restarted node shares no ring before it has heard from a
 //   peer (and so learnt it was removed), and it would lose the tie anyway (its members list
 //   the removed claimant, the lowest id, first).
-import { nodeOf, Ring, type Member, type Move, type Replication, type RingJSON } from '../ring/index.js';
+import { nodeOf, Ring, type Member, type Move, type Replication, type RingJSON } from '../../ring/index.js';
 import { hostOf, isMemberStatus, type NodeRecord } from './node-record.js';
 
 export interface RingStateOptions {

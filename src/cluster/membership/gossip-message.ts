@@ -12,8 +12,8 @@
 //
 // Field names and type strings never change; new fields may be added (receivers ignore
 // fields they do not know), a change of meaning takes a new `v`.
-import { ErrorCode, RingkvError } from '../errors.js';
-import { Ring, type RingJSON } from '../ring/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { Ring, type RingJSON } from '../../ring/index.js';
 import { checkName, parseNodeRecord, type NodeRecord } from './node-record.js';
 
 /** The format version this code writes; it reads exactly this one. */

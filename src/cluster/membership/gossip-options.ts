@@ -1,5 +1,5 @@
 // Runs on: main thread; pure. The options of the gossip layer, their defaults and why.
-import { DEFAULT_PARTITIONS, type Replication, invalid } from '../ring/index.js';
+import { DEFAULT_PARTITIONS, type Replication, invalid } from '../../ring/index.js';
 import { defaultFailureDetectorOptions, validateFailureDetectorOptions, type FailureDetectorOptions } from './failure-detector.js';
 
 export interface GossipOptions {

@@ -14,14 +14,13 @@
 // the same plan as the senders use (transfer-plan.ts), and kept in `<dir>/FILLING.json`
 // (rewritten whole; JSON { "version": 1, "filling": [{ "partition", "target", "sources" }] })
 // so a restart of the new replica keeps asking the senders until they are done.
-import { ErrorCode, RingkvError } from '../errors.js';
-import type { ReplySink, Transport } from '../coordinator/index.js';
-import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../protocol/index.js';
-import type { Ring } from '../ring/index.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
-import { decodeObject, encodeObject, mergeObjects, type VObject } from '../version/index.js';
-import type { NodeStatus } from './node-record.js';
-import { nodeOfMember } from './ring-state.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import type { ReplySink, Transport } from '../../coordinator/index.js';
+import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../../protocol/index.js';
+import type { Ring } from '../../ring/index.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../../storage/index.js';
+import { decodeObject, encodeObject, mergeObjects, type VObject } from '../../version/index.js';
+import { type NodeStatus, nodeOfMember } from '../membership/index.js';
 import { sendersOf } from './transfer-plan.js';
 
 /** The file's name in the node's directory. On disk: never changes. */

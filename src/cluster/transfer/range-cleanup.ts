@@ -26,11 +26,11 @@
 // deletes only objects last written before the exchange started (less a request timeout and
 // the clock skew), so such a write stays, and the next pass hands it off. Requests routed by
 // an older ring are refused (request-guard.ts).
-import type { Transport } from '../coordinator/index.js';
-import type { Ring } from '../ring/index.js';
-import { type AntiEntropy, BadReplies, ReplicaCalls } from '../repair/index.js';
+import type { Transport } from '../../coordinator/index.js';
+import type { Ring } from '../../ring/index.js';
+import { type AntiEntropy, BadReplies, ReplicaCalls } from '../../repair/index.js';
 import type { TransferMembership } from './transfer.js';
-import { nodesOfRing } from './ring-state.js';
+import { nodesOfRing } from '../membership/index.js';
 
 /** Quiet lasts this long before a node cleans up: a minute is far above a request timeout
  *  and a gossip round, and leaves a just-finished join's ranges in place for a while. */

@@ -1,8 +1,8 @@
 // Runs on: the main thread. What a cluster node refuses of the requests its peers send,
 // before its shards see them (wraps the peer server's sender).
-import { ErrorCode } from '../errors.js';
-import { FrameType, type Request, MAX_CLOCK_SKEW_MS } from '../protocol/index.js';
-import type { Ring } from '../ring/index.js';
+import { ErrorCode } from '../../errors.js';
+import { FrameType, type Request, MAX_CLOCK_SKEW_MS } from '../../protocol/index.js';
+import type { Ring } from '../../ring/index.js';
 import type { PeerRequestSender } from './peer-server.js';
 
 /**

@@ -10,8 +10,8 @@
 // picks. A syn is answered with an ack holding what the receiver knew better (push-pull).
 // An ack that does not come back within ackTimeoutMs counts as a failed request, so a
 // paused peer is suspected even before its heartbeat is missed.
-import { ErrorCode, RingkvError } from '../errors.js';
-import { partitionBits, type Move, type Ring, type RingJSON } from '../ring/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { partitionBits, type Move, type Ring, type RingJSON } from '../../ring/index.js';
 import type { TimeSource, RandomSource } from './time-source.js';
 import { FailureDetector, type Liveness } from './failure-detector.js';
 import { defaultGossipOptions, validateGossipOptions, type GossipOptions } from './gossip-options.js';

@@ -6,8 +6,8 @@
 // The buffer is reused when the kernel took the whole write at once (the socket holds no
 // reference to it then); when the socket had to keep it, the next turn starts a new one.
 import type { Socket } from 'node:net';
-import { ErrorCode, RingkvError } from '../errors.js';
-import { MAX_FRAME_BYTES } from '../protocol/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { MAX_FRAME_BYTES } from '../../protocol/index.js';
 
 /** Start size of the staging buffer (a turn's worth of small frames). */
 const INITIAL_OUTBOX_BYTES = 64 * 1024;

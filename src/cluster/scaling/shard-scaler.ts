@@ -7,12 +7,11 @@
 // Each change and each change of the reason it holds is logged (info for changes, else
 // only when the reason changes, so an idle node does not log every 10 s); status() feeds
 // /metrics and /cluster.
-import type { ShardLoad } from '../coordinator/index.js';
-import { ErrorCode, RingkvError } from '../errors.js';
-import type { Ring } from '../ring/index.js';
-import type { TimeSource } from './time-source.js';
-import type { NodeStatus } from './node-record.js';
-import type { PeerLogger } from './peer-config.js';
+import type { ShardLoad } from '../../coordinator/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import type { Ring } from '../../ring/index.js';
+import type { TimeSource, NodeStatus } from '../membership/index.js';
+import type { PeerLogger } from '../peer/index.js';
 import { ShardPolicy, resolveShardPolicyOptions, type Decision, type DecisionReason, type ShardPolicyOptions } from './shard-policy.js';
 
 /** Ten seconds between samples: long enough to average out batches and flushes, short enough to react within a minute. */

@@ -5,7 +5,7 @@
 // copy); only a frame cut by a chunk boundary is gathered in one growing buffer, and only
 // up to its own end. A length below a header or above the current limit raises
 // ERR_PROTOCOL before anything is buffered for it.
-import { FRAME_HEADER_BYTES, protocolError } from '../protocol/index.js';
+import { FRAME_HEADER_BYTES, protocolError } from '../../protocol/index.js';
 
 /** Start size of the gathering buffer: most cut frames are small. */
 const INITIAL_GATHER_BYTES = 16 * 1024;

@@ -14,9 +14,8 @@
 //   3. otherwise nobody (N = 1 and the only holder was removed: its data is gone).
 // Liveness plays no part (views of it differ between nodes): a sender that is down sends
 // when it is back (its progress is durable, see transfer-file.ts).
-import type { Ring } from '../ring/index.js';
-import type { NodeStatus } from './node-record.js';
-import { nodeOfMember } from './ring-state.js';
+import type { Ring } from '../../ring/index.js';
+import { type NodeStatus, nodeOfMember } from '../membership/index.js';
 
 /** One range to stream: partition p's objects from `source` (a shard of this node) to `target`. */
 export interface TransferTask {

@@ -8,11 +8,11 @@
 // A request made while its link is connecting waits (staged) at most its timeout. A link
 // with `maxInFlight` requests in flight or `maxQueuedBytes` not yet taken by the kernel
 // refuses more at once ("peer link saturated"): back-pressure, never unbounded memory.
-import { ErrorCode, RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
 import {
   FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, Slab, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request,
-} from '../protocol/index.js';
-import { timeoutError, unavailableError, type ReplySink, type Transport, Deadlines, type Deadlined } from '../coordinator/index.js';
+} from '../../protocol/index.js';
+import { timeoutError, unavailableError, type ReplySink, type Transport, Deadlines, type Deadlined } from '../../coordinator/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { OutboundLink, type LinkContext, type LinkState, type PeerAddress } from './peer-link.js';
 import { PeerFrameType, decodeControlReply, encodeControl, encodeRoute, secretBytes } from './peer-protocol.js';

@@ -27,7 +27,7 @@
 //   joining < up < leaving < left < removed: other nodes change it too (the claimant marks
 //   a joiner up, an operator removes a dead node), and of two changes made concurrently at
 //   the same version the one further along the lifecycle wins.
-import { ErrorCode, RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
 
 export const NODE_STATUSES = ['joining', 'up', 'leaving', 'left', 'removed'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];

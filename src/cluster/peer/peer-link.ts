@@ -10,8 +10,8 @@
 // it comes up, when it goes down (so every request in flight fails at once), and hands it
 // each frame that arrives once the link is up.
 import { connect as netConnect, type Socket } from 'node:net';
-import { ErrorCode, RingkvError } from '../errors.js';
-import { FrameReader, FrameWriter, MAX_FRAME_BYTES } from '../protocol/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { FrameReader, FrameWriter, MAX_FRAME_BYTES } from '../../protocol/index.js';
 import { backoffDelay, versionRange, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { FrameSplitter } from './peer-frame-splitter.js';
 import { Outbox } from './peer-outbox.js';

@@ -18,7 +18,7 @@
 // (the suspicion window lets a fresh heartbeat refute a false alarm before anyone routes
 // around the peer, as memberlist's suspicion timeout does). Any arrival or reply makes it
 // 'alive' again at once. A restart (new generation) starts the peer's history afresh.
-import { invalid } from '../ring/index.js';
+import { invalid } from '../../ring/index.js';
 
 export type Liveness = 'alive' | 'suspect' | 'down';
 

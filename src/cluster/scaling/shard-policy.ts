@@ -25,7 +25,7 @@
 //      an idle thread.
 // max never exceeds the cores (os.availableParallelism()): a shard is a thread that spins,
 // and more spinning threads than cores made every request slower here (docs/notes.md).
-import { ErrorCode, RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
 
 export interface ShardPolicyOptions {
   /** Fewest shards (≥ 1). */

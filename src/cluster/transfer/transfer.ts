@@ -34,15 +34,13 @@
 //   it stops consulting the senders on reads (transfer-fill.ts); a transfer is complete
 //   only once that message is acknowledged.
 // - Data is not deleted from the former holders (nothing reclaims their space yet).
-import { ErrorCode, RingkvError } from '../errors.js';
-import type { Transport } from '../coordinator/index.js';
-import type { Ring } from '../ring/index.js';
-import { RANGE_MAX_BYTES } from '../shard/index.js';
-import type { Vfs } from '../storage/index.js';
-import type { Liveness } from './failure-detector.js';
-import type { NodeRecord } from './node-record.js';
-import { BadReplies, ReplicaCalls, batches, type RangePage } from '../repair/index.js';
-import { nodeOfMember, nodesOfRing } from './ring-state.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import type { Transport } from '../../coordinator/index.js';
+import type { Ring } from '../../ring/index.js';
+import { RANGE_MAX_BYTES } from '../../shard/index.js';
+import type { Vfs } from '../../storage/index.js';
+import { type Liveness, type NodeRecord, nodeOfMember, nodesOfRing } from '../membership/index.js';
+import { BadReplies, ReplicaCalls, batches, type RangePage } from '../../repair/index.js';
 import { loadTransfers, saveTransfers, type TransferProgress } from './transfer-file.js';
 import type { TransferDone } from './transfer-fill.js';
 import { planTransfers } from './transfer-plan.js';
