@@ -246,7 +246,10 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   /** Whether the replies in are what the read needs (R in total, or per DC). */
   enough(): boolean {
     if (this.perDc !== undefined) return meetsPerDc(this.perDc, this.replicas);
-    return this.replicas.length - this.catchingUpAnswers - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
+    // Replicas catching up count only once everyone asked has answered: they are not to
+    // outrun an up-to-date replica, but when all are in, the merge is the best there is.
+    const catchingUp = this.settled === this.up.length ? 0 : this.catchingUpAnswers;
+    return this.replicas.length - catchingUp - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
   }
 }
 
