@@ -29,9 +29,9 @@ export interface OpenOptions {
   shards?: number;
   /** Replicas per key. Default 3 (or the shard count, if smaller). */
   n?: number;
-  /** Replies a read waits for. Default 1: one process coordinates every request (see LONE_QUORUM in src/cli/options.ts). */
+  /** Replies a read waits for. Default 2 (at most n). */
   r?: number;
-  /** Acknowledgements a write waits for. Default 1, as r. */
+  /** Acknowledgements a write waits for. Default 2 (at most n). */
   w?: number;
   /** Per-replica request timeout in ms. Default 2000. */
   timeoutMs?: number;
@@ -124,10 +124,8 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
     hasher: await createTokenHasher(),
     defaults: {
       n,
-      // One process coordinates every request and shards apply them in order: R = W = 1
-      // reads see every acknowledged write and survive a shard crash (LONE_QUORUM).
-      r: options.r ?? 1,
-      w: options.w ?? 1,
+      r: options.r ?? Math.min(2, n),
+      w: options.w ?? Math.min(2, n),
       timeoutMs: options.timeoutMs ?? 2000,
       sloppy: options.sloppy ?? true,
       maxSiblings: options.maxSiblings ?? 64,

@@ -25,14 +25,7 @@ export const DEFAULT_RESP_PORT = 6380;
 const DEFAULT_N = 3;
 /** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
 const DEFAULT_QUORUM = 2;
-/**
- * A lone server's R and W. It coordinates every request itself and each shard applies
- * requests in the order they were sent, so a read that one replica answers already sees
- * every write acknowledged before it (a replica back from a crash does not count alone
- * until its hints are in). N copies then guard against a shard crash or a damaged file, and
- * R = W = 1 keeps every request served while one shard restarts (docs/design.md).
- */
-export const LONE_QUORUM = 1;
+
 /** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
 const DEFAULT_TIMEOUT_MS = 2000;
 /** Per shard: 64 MiB memtables flush into tables of a useful size (the storage engine's default). */
@@ -283,12 +276,12 @@ export const START_OPTIONS: OptionTable = {
   r: {
     flag: 'r', env: 'RINGKV_R', configKey: 'r', value: 'count',
     help: 'Replies a read waits for (R)',
-    default: (o) => (o.nodeId === undefined ? LONE_QUORUM : Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM)), defaultText: `${DEFAULT_QUORUM} (at most N; alone: ${LONE_QUORUM})`, parse: integer(1, 1024),
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
   },
   w: {
     flag: 'w', env: 'RINGKV_W', configKey: 'w', value: 'count',
     help: 'Acknowledgements a write waits for (W)',
-    default: (o) => (o.nodeId === undefined ? LONE_QUORUM : Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM)), defaultText: `${DEFAULT_QUORUM} (at most N; alone: ${LONE_QUORUM})`, parse: integer(1, 1024),
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
   },
   syncMode: {
     flag: 'sync-mode', env: 'RINGKV_SYNC_MODE', configKey: 'syncMode', value: SYNC_MODES.join('|'),

@@ -31,7 +31,7 @@ function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): CliError {
   throw new Error('expected a usage error');
 }
 
-test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N capped at the shards, R=W=1 alone, batch sync, info', () => {
+test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/2 capped, batch sync, info', () => {
   const o = resolve([]);
   const shards = Math.max(1, availableParallelism());
   assert.equal(o, {
@@ -45,8 +45,8 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N capped a
     minShards: 1,
     maxShards: shards,
     n: Math.min(3, shards),
-    r: 1, // alone: LONE_QUORUM
-    w: 1,
+    r: Math.min(2, shards),
+    w: Math.min(2, shards),
     syncMode: 'batch',
     memtableBytes: 64 * 1024 * 1024,
     blockCacheBytes: 128 * 1024 * 1024,

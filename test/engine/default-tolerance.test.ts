@@ -1,6 +1,9 @@
-// A single server with default options survives the crash of any one shard: no request
-// fails while it restarts, every read sees the write acknowledged before it (R = W = 1 on
-// one coordinator), and a restarted shard's not-found does not hide a write it missed.
+// A single server with R = W = 1 over N = 2 survives the crash of either shard: no request
+// fails while it restarts, every read sees the write acknowledged before it (one
+// coordinator, FIFO shard queues), and a restarted shard's not-found does not hide a write
+// it missed (it is 'catching up' until its hints are in). Not the default yet: a read
+// pipelined behind an unacknowledged write of the same key can still miss it at R = 1
+// (docs/design.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +21,7 @@ test.before(async () => {
   dir = mkdtempSync(`${tmpdir()}/ringkv-defaults-`);
   // Only what a test needs beyond the defaults: two shards (the default on 2 cores, fixed
   // here so the test means the same on any machine), a restart delay, batch fsync.
-  db = await open({ dir, shards: 2, restartDelayMs: RESTART_DELAY_MS, storage: { syncMode: 'batch' } });
+  db = await open({ dir, shards: 2, r: 1, w: 1, restartDelayMs: RESTART_DELAY_MS, storage: { syncMode: 'batch' } });
 });
 
 test.after(async () => {
@@ -26,7 +29,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('kill one shard under a read-your-writes load with default N/R/W: no request fails, no acknowledged write is lost', async () => {
+test('kill one shard under a read-your-writes load at N=2, R=W=1: no request fails, no acknowledged write is lost', async () => {
   const last = new Map<string, string>();
   const failures: string[] = [];
   let ops = 0;

@@ -34,7 +34,7 @@ export interface AdminServerOptions {
   port?: number;
   /** Replicas per key, for the preference lists of /ring. Default 3 (at most the shard count). */
   n?: number;
-  /** Replicas /readyz needs reachable for the default quorum (max of R and W). Default: a majority of n. */
+  /** Replicas /readyz needs reachable for the default quorum (max of R and W). Default: a majority of n (at most the ring's members). */
   needed?: number;
   /** True once the process is shutting down: /readyz then answers 503. */
   draining?: () => boolean;
@@ -90,7 +90,7 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
           return;
         }
         const self = cluster?.snapshot().self;
-        const checks = readinessChecks({ replicas, draining: o.draining(), shards: shards === undefined ? [] : [...shards], self, needed: o.needed ?? majority(o.n) });
+        const checks = readinessChecks({ replicas, draining: o.draining(), shards: shards === undefined ? [] : [...shards], self, needed: o.needed ?? majority(store.ring.listLength(o.n)) });
         if (!url.searchParams.getAll('exclude').includes('repair')) checks.push(...repairChecks(shards));
         const ok = checks.every((c) => c.ok);
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
