@@ -166,6 +166,9 @@ function noop(): void {}
  * rather than with the process. An unbounded wait holds nothing (something else, such as
  * the Worker on the other side, must keep the process alive).
  */
+/** Period of the timer that keeps the event loop open during a timed async park (any value works). */
+const KEEP_ALIVE_MS = 60_000;
+
 async function parkAsync(hdr: Int32Array, flag: number, timeoutMs: number): Promise<void> {
   const w = AtomicsAsync.waitAsync(hdr, flag, 1, timeoutMs);
   if (!w.async) return;
@@ -173,10 +176,13 @@ async function parkAsync(hdr: Int32Array, flag: number, timeoutMs: number): Prom
     await w.value;
     return;
   }
-  const keepAlive = setTimeout(noop, timeoutMs + 1);
+  // An Atomics.waitAsync timeout does not keep Node's event loop alive, and under load V8
+  // may resolve it after a timer of the same length fired: an interval (not a one-shot
+  // timer) holds the loop open until the wait itself settles, however late.
+  const keepAlive = setInterval(noop, KEEP_ALIVE_MS);
   try {
     await w.value;
   } finally {
-    clearTimeout(keepAlive);
+    clearInterval(keepAlive);
   }
 }
