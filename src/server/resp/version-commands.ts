@@ -14,8 +14,9 @@
 //   CONSISTENCY R r W w [STRICT|SLOPPY]   this connection's reads wait for r replies, writes
 //                                         for w acknowledgements (either may be given alone;
 //                                         DEFAULT goes back to the store's); STRICT: only
-//                                         primaries' acks count toward W (not hints or
-//                                         stand-ins'), SLOPPY: they do; -> OK
+//                                         primaries count, their acks toward W (not hints
+//                                         or stand-ins') and their answers toward R (not
+//                                         fallbacks'), SLOPPY: those count too; -> OK
 //   CONSISTENCY LOCAL_QUORUM [STRICT|...] a level for reads and writes (ONE, QUORUM, ALL,
 //                                         LOCAL_ONE, LOCAL_QUORUM, EACH_QUORUM: Cassandra's)
 //   CONSISTENCY                           -> [R, r, W, w, LEVEL, level, QUORUM, strict|sloppy]
