@@ -46,6 +46,13 @@ export const ErrorCode = {
    * the message names the holder's PID. The OS drops the lock when its holder exits, however.
    */
   LOCKED: 'ERR_LOCKED',
+  /**
+   * A replica-side read-modify-write (an increment) found concurrent values (siblings) for
+   * the key: it cannot pick one without losing the others. Read them (VGET), resolve, write.
+   */
+  CONFLICT: 'ERR_CONFLICT',
+  /** An increment's stored value is not a 64-bit integer, or the sum would overflow (the message says which). */
+  NOT_INTEGER: 'ERR_NOT_INTEGER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -297,6 +297,24 @@ export class Store {
     }
   }
 
+  /**
+   * Adds `delta` to the signed 64-bit integer the key holds (absent: 0), as Redis INCRBY:
+   * one step at the replica that versions the key, so concurrent increments through any
+   * coordinator of a healthy cluster never race. The result's `sum` is the new integer. The
+   * sum keeps the value's expiry. Fails with ERR_NOT_INTEGER (not an integer, or overflow),
+   * ERR_CONFLICT (the key has concurrent values: resolve them first), or a timeout, after
+   * which the increment may or may not have been applied (it is never retried elsewhere).
+   */
+  increment(key: Bytes, delta: bigint, opts: RequestOptions = NO_OPTIONS): Promise<WriteResult & { sum: bigint }> {
+    try {
+      this.checkOpen();
+      const encoded = new TextEncoder().encode(delta.toString());
+      return this.coordinator.put(this.bytes(key, 'a key'), encoded, { ...opts, increment: true }) as Promise<WriteResult & { sum: bigint }>;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
   /** Reads many keys at once; results in the order of `keys`. */
   getMany(keys: readonly Bytes[], opts: RequestOptions = NO_OPTIONS): Promise<(ReadResult | undefined)[]> {
     try {

@@ -176,6 +176,7 @@ export class Coordinator implements OpHost {
         maxSiblings: this.defaults.maxSiblings,
         lww: this.defaults.lww,
         overwrite: opts.overwrite === true,
+        ...(opts.increment === true ? { increment: true } : {}),
       };
       op.q = q;
       op.partition = partition;

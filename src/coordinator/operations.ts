@@ -3,6 +3,7 @@
 // promise (or its slot of a getMany/putMany) once the quorum rules of coordinator.ts are met.
 // No promise, closure or timer per replica request: replies arrive as sink calls.
 import { ErrorCode, RingkvError } from '../errors.js';
+import { parseInt64 } from '../encoding/index.js';
 import { FrameType, type PutRequest, type Reply, type Request, type Slab } from '../protocol/index.js';
 import { decodeObject, type DecodeOptions, type VObject } from '../version/index.js';
 import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteResult } from './requests.js';
@@ -11,7 +12,7 @@ import type { Fallback } from '../ring/index.js';
 
 export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */
-const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT]);
+const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT, ErrorCode.CONFLICT, ErrorCode.NOT_INTEGER]);
 /** Error codes of a replica's storage (descriptors, disk full, EIO): a failed write reports them, not ERR_QUORUM. */
 const STORAGE_ERRORS = new Set<string>([ErrorCode.IO, ErrorCode.NO_SPACE]);
 /** No options: the store's defaults (a shared object, so a call without options allocates none). */
@@ -294,6 +295,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   retried = false;
   private settledOthers = 0;
   private done = false;
+  /** An increment's result (parsed at once: the object's values are views into the ring). */
+  private sum: bigint | undefined;
 
   constructor(private readonly c: OpHost) {
     super();
@@ -378,6 +381,9 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     // A request the transport cannot carry (too large for a shard ring) fails the same on
     // every replica: tell the caller instead of trying the next and reporting ERR_QUORUM.
     if (tag === COORDINATE && (err as RingkvError).code === ErrorCode.TOO_LARGE) this.fail(err);
+    // An increment that timed out or lost its replica may have been applied there: asking
+    // the next replica could add it twice. The caller gets the error (outcome unknown).
+    else if (tag === COORDINATE && this.req?.increment === true) this.fail(err);
     else if (tag === COORDINATE) this.tryNext();
     else this.fallback(tag);
   }
@@ -399,6 +405,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     try {
       // Only the clock and the sibling count are used after this: values stay views.
       this.object = decodeObject(reply.object, this.c.viewOptions(id));
+      if (this.req!.increment === true) this.sum = sumOf(this.object);
     } catch (err) {
       this.fail(err as Error);
       return;
@@ -409,7 +416,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     if (this.standIns !== undefined) this.c.hintStandIns(this, this.standIns, reply.object);
     if (ps.length === 1 && this.standIns === undefined) {
       this.done = true;
-      this.succeed({ context: this.c.context(this.object), receipt: this.receipt });
+      this.succeed(this.result(this.receipt));
       return;
     }
     // The reply is a view into the ring: keep a copy for the replicas and hints.
@@ -474,8 +481,21 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     }
     // A snapshot: acks that arrive after the write returned do not change what it reported.
     const snapshot: Receipt = { replicas: receipt.replicas.slice(), hints: receipt.hints.slice(), siblings: receipt.siblings };
-    this.succeed({ context: this.c.context(this.object!), receipt: snapshot });
+    this.succeed(this.result(snapshot));
   }
+
+  private result(receipt: Receipt): WriteResult {
+    const context = this.c.context(this.object!);
+    return this.sum === undefined ? { context, receipt } : { context, receipt, sum: this.sum };
+  }
+}
+
+/** The integer an increment left: it superseded everything its replica held, so the object is its one value. */
+function sumOf(obj: VObject): bigint {
+  const only = obj.siblings.length === 1 ? obj.siblings[0]!.value : null;
+  const n = only === null ? null : parseInt64(only);
+  if (n === null) throw new RingkvError(ErrorCode.PROTOCOL, 'an increment was answered with an object that is not one integer');
+  return n;
 }
 
 /** '2 in dc1, 1 in dc2': what a DC-aware level needs, for error messages. */

@@ -33,6 +33,12 @@ export interface WriteOptions extends RequestOptions {
   expiresAt?: number;
   /** Supersede whatever the coordinating replica holds (Redis SET semantics), context or not. */
   overwrite?: boolean;
+  /**
+   * The value is a decimal 64-bit delta the coordinating replica adds to the integer it
+   * holds (Redis INCRBY, one step at the replica: src/shard/increment.ts). Never retried on
+   * another replica once sent: a timeout leaves its outcome unknown, as a Redis timeout does.
+   */
+  increment?: boolean;
 }
 
 /** What happened to a request: who answered, whether fallbacks stood in. */
@@ -50,6 +56,8 @@ export interface Receipt {
 export interface WriteResult {
   context: Uint8Array;
   receipt: Receipt;
+  /** An increment's result: the integer the key now holds. */
+  sum?: bigint;
 }
 
 export interface ReadResult {

@@ -48,6 +48,8 @@ export class ShardLink {
   /** Stopped for good (the node shrank): not restarted when its worker exits. */
   retired = false;
   readonly pending = new Map<number, Pending>();
+  /** Control calls waiting for the worker: failed when it exits (a comlink call to a dead worker never settles). */
+  readonly controlCalls = new Set<(err: Error) => void>();
   private nextId = 1;
 
   constructor(readonly id: string, readonly index: number) {}

@@ -337,6 +337,8 @@ export class ShardTransport implements Transport {
         const wasStarting = !link.up;
         link.up = false;
         this.failAll(link, unavailableError(link.id, 'its worker exited'));
+        for (const fail of link.controlCalls) fail(unavailableError(link.id, 'its worker exited'));
+        link.controlCalls.clear();
         control[releaseProxy]();
         if (link.control === control) link.control = undefined;
         void channel.close();
@@ -413,15 +415,19 @@ export class ShardTransport implements Transport {
     const control = link.control;
     if (!control) throw unavailableError(link.id, 'it is down');
     let timer: NodeJS.Timeout | undefined;
+    let fail: (err: Error) => void = () => {};
     const timeout = new Promise<never>((_, reject) => {
+      fail = reject;
       timer = setTimeout(() => reject(timeoutError(link.id, this.o.controlTimeoutMs)), this.o.controlTimeoutMs);
     });
+    link.controlCalls.add(fail);
     try {
       const result = f(control); // posts the message first; then wake the shard to read it
       link.channel?.kick();
       return await Promise.race([result, timeout]);
     } finally {
       clearTimeout(timer);
+      link.controlCalls.delete(fail);
     }
   }
 }

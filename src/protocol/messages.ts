@@ -9,7 +9,11 @@
 //   PUT        2  hi u32, lo u32, key bytes, context bytes, tombstone u8, value bytes,
 //                 writtenAt f64, expiresAt f64, maxSiblings u32, options u8
 //                 options: bit 0 lww (keep one value), bit 1 overwrite (the context also
-//                 covers everything the replica holds: Redis SET semantics)
+//                 covers everything the replica holds: Redis SET semantics), bit 2
+//                 increment (value is a signed decimal 64-bit delta: the replica adds it
+//                 to the integer it holds, 0 when none, keeps that value's expiry and
+//                 overwrites; ERR_CONFLICT if it holds concurrent values, ERR_NOT_INTEGER
+//                 if the value is not an integer or the sum overflows)
 //                 -> the replica coordinates the version (advances its own clock entry)
 //   REPLICATE  3  hi u32, lo u32, key bytes, object bytes
 //                 -> the replica merges the object into what it holds and persists it
@@ -140,6 +144,12 @@ export interface PutRequest extends KeyRef {
   lww: boolean;
   /** Supersede whatever the coordinating replica holds, whatever the context says. */
   overwrite?: boolean;
+  /**
+   * Redis INCRBY at the coordinating replica: `value` is the delta (decimal ASCII); the
+   * replica reads, adds and versions in one step, so increments of a key need no read
+   * round trip and no lock across the write (see the frame table).
+   */
+  increment?: boolean;
 }
 
 export interface ReplicateRequest extends KeyRef {
@@ -618,10 +628,11 @@ function readBound(r: FrameReader, mayEnd: boolean): TokenBound {
 }
 
 function putOptions(req: PutRequest): number {
-  return (req.lww ? 1 : 0) | (req.overwrite ? 2 : 0);
+  return (req.lww ? 1 : 0) | (req.overwrite ? 2 : 0) | (req.increment ? 4 : 0);
 }
 
-function decodePutOptions(bits: number): { lww: boolean; overwrite: boolean } {
-  if (bits > 3) throw protocolError(`PUT options ${bits} has unknown bits`);
-  return { lww: (bits & 1) !== 0, overwrite: (bits & 2) !== 0 };
+function decodePutOptions(bits: number): { lww: boolean; overwrite: boolean; increment?: boolean } {
+  if (bits > 7) throw protocolError(`PUT options ${bits} has unknown bits`);
+  const o = { lww: (bits & 1) !== 0, overwrite: (bits & 2) !== 0 };
+  return (bits & 4) === 0 ? o : { ...o, increment: true };
 }

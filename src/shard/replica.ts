@@ -8,7 +8,9 @@
 // - PUT        coordinates a version: reads what is stored, advances this replica's actor
 //              (replica id, incarnation epoch) past both the stored clock and the caller's
 //              context, drops what the context saw, keeps concurrent values as siblings,
-//              stores the result and returns it (the coordinator replicates it).
+//              stores the result and returns it (the coordinator replicates it). With
+//              `increment`, the value written is the stored integer plus the request's
+//              delta (increment.ts), in the same step.
 // - REPLICATE  merges a coordinated object into what is stored and stores the union.
 // - REPLICATE_MANY: the same for each entry of a batch (range transfer, repair), all or
 //              nothing: every merge is computed before any is staged, and one entry that
@@ -41,6 +43,7 @@ import { ErrorCode, RingkvError, isCorruption } from '../errors.js';
 import { token53 } from '../hash/index.js';
 import { FrameType, Slab, type DropRequest, type PurgeRequest, type RangeEntry, type RangeRequest, type ReplicateManyRequest, type Reply, type Request, type ScanRequest, type TokenBound, type TreeRequest } from '../protocol/index.js';
 import { type ScanEntry, type StorageEngine, type WriteOp, MAX_VALUE_BYTES } from '../storage/index.js';
+import { incrementWrite } from './increment.js';
 import { MerkleBuilder, type MerkleTree } from './merkle.js';
 import { HINT_HEADER_BYTES, HintStore, defaultHintLimits, type HintLimits, type HintStats } from './hint-store.js';
 import { PURGE_MAX_ENTRIES, newestWrite, purgeable } from './tombstone-gc.js';
@@ -269,12 +272,11 @@ export class Replica {
         const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
         // overwrite: the write also supersedes every value this replica holds (Redis SET).
         const seen = decodeContext(req.context);
-        const context = req.overwrite && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
-        const next = coordinatePut(stored, context, this.actor, {
-          value: req.value,
-          writtenAt: req.writtenAt,
-          expiresAt: req.expiresAt,
-        }, { maxSiblings: req.maxSiblings, lww: req.lww });
+        const context = (req.overwrite || req.increment) && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
+        const write = req.increment
+          ? incrementWrite(stored, req.value ?? EMPTY, req.writtenAt)
+          : { value: req.value, writtenAt: req.writtenAt, expiresAt: req.expiresAt };
+        const next = coordinatePut(stored, context, this.actor, write, { maxSiblings: req.maxSiblings, lww: req.lww });
         const bytes = this.encode(next);
         this.writeData(req.key, req.hi, req.lo, bytes);
         return { type: FrameType.OBJECT, object: bytes };

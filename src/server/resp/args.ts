@@ -1,5 +1,6 @@
 // Runs on: any thread. Reading command arguments: option words, integers with Redis's
-// strictness (no sign '+', no spaces, no leading zeros), text.
+// strictness (no sign '+', no spaces, no leading zeros: src/encoding/decimal.ts), text.
+import { parseInt64 } from '../../encoding/index.js';
 
 /** Whether `arg` is `word` ignoring ASCII case. REQUIRES: `word` lower-case ASCII. No allocation. */
 export function isWord(arg: Uint8Array, word: string): boolean {
@@ -12,23 +13,7 @@ export function isWord(arg: Uint8Array, word: string): boolean {
   return true;
 }
 
-const INT_PATTERN = /^(0|-?[1-9][0-9]*)$/;
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
-
-/** A signed 64-bit integer, as Redis's string2ll accepts it; null otherwise. */
-export function parseInt64(arg: Uint8Array): bigint | null {
-  if (arg.length === 0 || arg.length > 20) return null;
-  const text = Buffer.from(arg.buffer, arg.byteOffset, arg.length).toString('latin1');
-  if (!INT_PATTERN.test(text)) return null;
-  const n = BigInt(text);
-  return n < INT64_MIN || n > INT64_MAX ? null : n;
-}
-
-/** Whether `n` fits a signed 64-bit integer. */
-export function isInt64(n: bigint): boolean {
-  return n >= INT64_MIN && n <= INT64_MAX;
-}
+export { isInt64, parseInt64 } from '../../encoding/index.js';
 
 /** An integer argument within the safe range of a JS number; null otherwise. */
 export function parseInteger(arg: Uint8Array): number | null {

@@ -5,7 +5,8 @@ import type { Session } from './session.js';
 
 /**
  * How a command takes part in KeyLocks: 'none' (no keys, runs at once), 'read' (waits for
- * writes in flight on its keys), 'write' (waits for them, then is the keys' new tail).
+ * writes in flight on its keys), 'write' (waits for them, then is the keys' new tail; a
+ * blind write waits only for read-modify-writes: CommandSpec.blind).
  */
 export type Access = 'none' | 'read' | 'write';
 
@@ -23,6 +24,12 @@ export interface CommandSpec {
   readonly lastKey: number;
   readonly step: number;
   readonly access: Access;
+  /**
+   * A write that is one store request per key and reads nothing first (plain SET, MSET,
+   * INCR at the replica), for these arguments: it waits only for a read-modify-write in
+   * flight on its keys, not for earlier blind writes (KeyLocks). Undefined: never blind.
+   */
+  readonly blind: ((s: Session, args: readonly Buffer[]) => boolean) | undefined;
   /** Runs before authentication (AUTH, HELLO, QUIT). */
   readonly noAuth: boolean;
   readonly run: Handler;
@@ -34,6 +41,8 @@ export interface Definition {
   /** [first, last, step]; omitted: no keys. */
   keys?: readonly [number, number, number];
   access?: Access;
+  /** See CommandSpec.blind (only for 'write' access). */
+  blind?: (s: Session, args: readonly Buffer[]) => boolean;
   noAuth?: boolean;
   run: Handler;
 }
@@ -55,6 +64,7 @@ export function defineCommand(name: string, d: Definition): CommandSpec {
     lastKey,
     step,
     access: d.keys === undefined ? 'none' : (d.access ?? 'read'),
+    blind: d.access === 'write' ? d.blind : undefined,
     noAuth: d.noAuth ?? false,
     run: d.run,
   };

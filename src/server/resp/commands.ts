@@ -83,7 +83,8 @@ function keyIndexes(spec: CommandSpec, args: readonly Buffer[]): { first: number
 
 /**
  * Runs a command whose arity and authentication were checked. Commands on keys with a
- * write of this server in flight start after it; a write becomes its keys' tail. May
+ * write of this server in flight start after it; a write becomes its keys' tail (a blind
+ * write that started at once joins the tail instead: KeyLocks). May
  * throw (a synchronous ReplyError): the caller turns that into the reply. Inside MULTI, a
  * command queues instead (transaction.ts).
  */
@@ -93,12 +94,18 @@ export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | 
   if (spec.access === 'write') s.wrote = true;
   const locks = s.server.locks;
   if (spec.access === 'read' && locks.idle) return spec.run(s, args);
+  const blind = spec.blind !== undefined && spec.blind(s, args);
   const run = (): Reply | Promise<Reply> => spec.run(s, args);
   if (spec.firstKey === spec.lastKey) {
     const key = keyString(args[spec.firstKey]!);
-    const tail = locks.tail(key);
+    const tail = blind ? locks.blindTail(key) : locks.tail(key);
     const op = tail === undefined ? run() : tail.then(run, run);
-    if (spec.access === 'write' && op instanceof Promise) locks.hold(key, op);
+    if (op instanceof Promise) {
+      // A blind write that waited, or a read that waited, is not ordered by the queue behind
+      // it: later blind writes wait for it (else they would overtake it).
+      if (blind && tail === undefined) locks.holdBlind(key, op);
+      else if (spec.access === 'write' || tail !== undefined) locks.hold(key, op);
+    }
     return op;
   }
   const { first, last } = keyIndexes(spec, args);
@@ -107,13 +114,17 @@ export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | 
   for (let i = first; i <= last; i += spec.step) {
     const key = keyString(args[i]!);
     keys.push(key);
-    const tail = locks.tail(key);
+    const tail = blind ? locks.blindTail(key) : locks.tail(key);
     if (tail !== undefined) tails.push(tail);
   }
   const op = tails.length === 0 ? run() : Promise.allSettled(tails).then(run);
-  if (spec.access === 'write' && op instanceof Promise) for (const key of keys) locks.hold(key, op);
+  if (op instanceof Promise) {
+    if (blind && tails.length === 0) for (const key of keys) locks.holdBlind(key, op);
+    else if (spec.access === 'write' || tails.length > 0) for (const key of keys) locks.hold(key, op);
+  }
   return op;
 }
+
 
 /** Every command (COMMAND's list; tests). */
 export const commandTable: readonly CommandSpec[] = ALL;

@@ -2,39 +2,85 @@
 //
 // Store calls run concurrently (a pipeline of 1000 GETs is 1000 requests in flight), but
 // some commands must see the effect of an earlier one on the same key: SET then GET in one
-// pipeline, and every read-modify-write (INCR, SET NX/XX, EXPIRE, SET itself while it is a
-// get then a put). So each key with a write in flight has a tail: the promise of the last
-// write issued on it. A command on that key (read or write) starts only once the tail has
-// settled; a write becomes the new tail. Reads never become tails, so reads of a key run
-// concurrently, and commands on keys without a write in flight start at once (the common
-// case costs one Map lookup, and nothing at all while no write is in flight).
+// pipeline, and every read-modify-write (SET NX/XX, EXPIRE, DEL, GETSET...: a read, then a
+// write with the read's context). So each key with a write in flight has a tail: a promise
+// that settles once every write issued on it so far has settled. A read waits for the tail;
+// a read-modify-write waits for it and becomes the new tail. A read that had to wait becomes
+// the tail too (a later blind write must not overtake it: SET k 10, GET k, INCR k answers
+// 10, not 11). Reads of a key with no write in flight run at once and concurrently, and so
+// does every command on keys without a write in flight (the common case costs one Map
+// lookup, and nothing at all while no write is in flight).
+//
+// Blind writes (one store request that reads nothing first: plain SET, MSET, and INCR,
+// which the key's coordinating replica computes in one step) do not wait for earlier blind
+// writes: their requests reach the coordinating replica in the order they were issued (its
+// request queue is FIFO), which versions them in that order and acknowledges them together
+// after one group commit. So a hot key costs what a cold one does. A blind write still
+// waits for a read-modify-write in flight (whose write must land first), and joins the
+// tail: the tail then settles once both it and the writes before it have.
 //
 // Across connections of this server this makes read-modify-writes of one key atomic with
-// respect to each other: concurrent INCRs through one server never race into siblings.
-// It does not order writes coming through other servers or the embedded API: those can
-// still make concurrent values, which the versioned store keeps as siblings.
+// respect to each other and to blind writes. It does not order writes coming through other
+// servers or the embedded API: those can still make concurrent values, which the versioned
+// store keeps as siblings (INCR is atomic across coordinators too: it runs at the replica).
+// Under a failure, two pipelined blind writes of one key may be coordinated by different
+// replicas (the first timed out and was retried elsewhere); they then apply in either order
+// or become siblings, never lost (docs/design.md, "Same-key order").
 //
 // Waits form no cycle: a command only waits for tails that exist when it is issued.
 
+interface Tail {
+  /** Settles once every write issued on the key so far has settled. */
+  readonly promise: Promise<unknown>;
+  /** Every write in it is blind: a blind write need not wait for it. */
+  readonly blind: boolean;
+}
+
 export class KeyLocks {
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly tails = new Map<string, Tail>();
 
   /** True while no write is in flight: reads need not look up their keys. */
   get idle(): boolean {
     return this.tails.size === 0;
   }
 
-  /** The last write in flight on `key`, if any. */
+  /** What a read or a read-modify-write of `key` waits for: every write in flight on it, if any. */
   tail(key: string): Promise<unknown> | undefined {
-    return this.tails.get(key);
+    return this.tails.get(key)?.promise;
   }
 
-  /** Makes `op` the tail of `key` until it settles (or a later write replaces it). */
+  /** What a blind write of `key` waits for: a read-modify-write in flight on it, if any. */
+  blindTail(key: string): Promise<unknown> | undefined {
+    const t = this.tails.get(key);
+    return t === undefined || t.blind ? undefined : t.promise;
+  }
+
+  /** Makes `op` (a read-modify-write that waited for the tail) the tail of `key` until it settles. */
   hold(key: string, op: Promise<unknown>): void {
-    this.tails.set(key, op);
+    this.set(key, { promise: op, blind: false });
+  }
+
+  /**
+   * Adds the blind write `op` to the tail of `key`. `op` waited for a read-modify-write in
+   * flight, if there was one; earlier blind writes may still be in flight, so the tail
+   * becomes "op and them".
+   */
+  holdBlind(key: string, op: Promise<unknown>): void {
+    const t = this.tails.get(key);
+    if (t === undefined || !t.blind) {
+      this.set(key, { promise: op, blind: true });
+      return;
+    }
+    const earlier = t.promise;
+    const after = (): Promise<unknown> => earlier;
+    this.set(key, { promise: op.then(after, after), blind: true });
+  }
+
+  private set(key: string, tail: Tail): void {
+    this.tails.set(key, tail);
     const release = (): void => {
-      if (this.tails.get(key) === op) this.tails.delete(key);
+      if (this.tails.get(key) === tail) this.tails.delete(key);
     };
-    op.then(release, release);
+    tail.promise.then(release, release);
   }
 }

@@ -10,11 +10,16 @@
 //   NX/XX (and GET) read first and add the read's context. The read and the write are not
 //   one atomic step: a write to the same key through another coordinator in between is kept
 //   as a concurrent value (a sibling), never lost. Through this server, SET, NX/XX, INCR and
-//   EXPIRE of one key are ordered by KeyLocks, so NX is a reliable "create" only when all
-//   writers of the key go through this one server.
-// - INCR/DECR/INCRBY/DECRBY read, parse a 64-bit integer, and write back with the read's
-//   context. A key with siblings answers CONFLICT (picking one would lose increments). Two
-//   servers incrementing one key concurrently make siblings; the next INCR says CONFLICT.
+//   EXPIRE of one key are ordered by KeyLocks (plain SET and INCR as blind writes: they do
+//   not wait for each other), so NX is a reliable "create" only when all writers of the key
+//   go through this one server.
+// - INCR/DECR/INCRBY/DECRBY are one request: the key's coordinating replica parses the
+//   64-bit integer it holds, adds and versions the sum in one step (src/shard/increment.ts),
+//   so increments need no read first and are atomic across servers too; a hot counter costs
+//   what a cold one does. A key with siblings answers CONFLICT (picking one would lose
+//   increments). An increment that times out is not retried on another replica (it may have
+//   been applied): the client gets the error, as after a Redis timeout. With `lww` they
+//   read and write back instead.
 // - EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT [NX|XX|GT|LT] rewrite the value with its new expiry
 //   (a new version, the store's expiresAt); a time already past deletes. The expiry is the
 //   value's own in the store (replicated with it), so TTL/PTTL/EXPIRETIME/PEXPIRETIME read it
@@ -22,7 +27,7 @@
 // - DEL/UNLINK/EXISTS count existing keys; DEL reads each key and deletes what it read
 //   (its context), so a concurrent write is kept, not deleted blind.
 // - MSET writes each key as its own versioned write (not atomic across keys).
-import type { ReadResult, Store } from '../../index.js';
+import { ErrorCode, RingkvError, type ReadResult, type Store } from '../../index.js';
 import { integerReply, isInt64, isWord, keyString, parseInt64, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { expiresAtOf, keptExpiry, remainingMs } from './expiry.js';
@@ -201,7 +206,27 @@ async function mset(s: Session, args: Buffer[]): Promise<Reply> {
   return OK;
 }
 
-async function incrBy(s: Session, key: Buffer, delta: bigint): Promise<Reply> {
+/**
+ * INCRBY: one request the key's coordinating replica computes (Store.increment), a blind
+ * write for KeyLocks. With `lww` (where a read picks one of several values) it reads and
+ * writes back instead, as a read-modify-write.
+ */
+function incrBy(s: Session, key: Buffer, delta: bigint): Promise<Reply> {
+  if (!isInt64(delta)) throw new ReplyError(ErrorPrefix.ERR, 'increment or decrement would overflow');
+  if (s.server.options.lww) return readIncrBy(s, key, delta);
+  return storeOf(s).increment(key, delta, s.writeOptions).then((w) => integerReply(w.sum), (err: unknown) => {
+    if (!(err instanceof RingkvError)) throw err;
+    if (err.code === ErrorCode.NOT_INTEGER) throw new ReplyError(ErrorPrefix.ERR, err.message);
+    if (err.code === ErrorCode.CONFLICT) {
+      s.server.stats.conflicts++;
+      throw conflict(key, Number(/(\d+) concurrent/.exec(err.message)?.[1] ?? 2));
+    }
+    throw err;
+  });
+}
+
+/** INCRBY as a read, then a write with the read's context (the lww server's). */
+async function readIncrBy(s: Session, key: Buffer, delta: bigint): Promise<Reply> {
   const store = storeOf(s);
   const read = await store.get(key, s.readOptions);
   let current = 0n;
@@ -292,21 +317,33 @@ async function type(s: Session, args: Buffer[]): Promise<Reply> {
   return read === undefined ? 'none' : 'string';
 }
 
+/** SET k v and SET k v EX|PX n: one write, no read (set() writes those blind; NX, XX, GET, KEEPTTL read first). */
+function plainSet(_s: Session, args: readonly Buffer[]): boolean {
+  return args.length === 3 || (args.length === 5 && (isWord(args[3]!, 'ex') || isWord(args[3]!, 'px')));
+}
+function always(): boolean {
+  return true;
+}
+/** INCRBY and its family are one request at the replica, except under lww (readIncrBy). */
+function notLww(s: Session): boolean {
+  return !s.server.options.lww;
+}
+
 const ONE: readonly [number, number, number] = [1, 1, 1];
 const ALL: readonly [number, number, number] = [1, -1, 1];
 
 export const kvCommands: readonly CommandSpec[] = [
   defineCommand('get', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: get }),
-  defineCommand('set', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', run: set }),
+  defineCommand('set', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', blind: plainSet, run: set }),
   defineCommand('del', { arity: -2, flags: ['write'], keys: ALL, access: 'write', run: del }),
   defineCommand('unlink', { arity: -2, flags: ['write', 'fast'], keys: ALL, access: 'write', run: del }),
   defineCommand('exists', { arity: -2, flags: ['readonly', 'fast'], keys: ALL, run: exists }),
   defineCommand('mget', { arity: -2, flags: ['readonly', 'fast'], keys: ALL, run: mget }),
-  defineCommand('mset', { arity: -3, flags: ['write', 'denyoom'], keys: [1, -1, 2], access: 'write', run: mset }),
-  defineCommand('incr', { arity: 2, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, 1n) }),
-  defineCommand('decr', { arity: 2, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -1n) }),
-  defineCommand('incrby', { arity: 3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, deltaArg(a[2]!)) }),
-  defineCommand('decrby', { arity: 3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -deltaArg(a[2]!)) }),
+  defineCommand('mset', { arity: -3, flags: ['write', 'denyoom'], keys: [1, -1, 2], access: 'write', blind: always, run: mset }),
+  defineCommand('incr', { blind: notLww, arity:  2, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, 1n) }),
+  defineCommand('decr', { blind: notLww, arity:  2, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -1n) }),
+  defineCommand('incrby', { blind: notLww, arity:  3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, deltaArg(a[2]!)) }),
+  defineCommand('decrby', { blind: notLww, arity:  3, flags: ['write', 'denyoom', 'fast'], keys: ONE, access: 'write', run: (s, a) => incrBy(s, a[1]!, -deltaArg(a[2]!)) }),
   defineCommand('expire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1000, false, 'expire') }),
   defineCommand('pexpire', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1, false, 'pexpire') }),
   defineCommand('expireat', { arity: -3, flags: ['write', 'fast'], keys: ONE, access: 'write', run: (s, a) => expire(s, a, 1000, true, 'expireat') }),
