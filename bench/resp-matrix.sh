@@ -5,8 +5,10 @@
 #   ringkv --sync-mode periodic (fsync every 100 ms)  vs  redis --appendfsync everysec
 #   ringkv --sync-mode batch    (fsync before OK)     vs  redis --appendfsync always
 #
-# for each client shape (-c 50 -P 1, -c 50 -P 16, -c 1 -P 1) and test (SET, GET):
-#   redis-benchmark -t set,get -n 200000 -r 100000 -d 100 -c C -P P --csv
+# for each client shape (-c 50 -P 1, -c 50 -P 16, -c 1 -P 1) and test (SET, GET), and on
+# one key (redis-benchmark's default, no -r: -c 50 -P 1 and -P 16, SET and INCR):
+#   redis-benchmark -t set -n 200000 -r 100000 -d 100 -c C -P P --csv (one run per test)
+# with the ringkv main thread's CPU per command beside each row (/proc, user + system).
 # Rounds alternate the servers (ringkv N=1, redis, ringkv N=3, then again); the table has
 # the median over --rounds of ops/s, p50 and p99 (each column's own median) and the ratio
 # ringkv/redis of the median ops/s. Markdown on stdout (with the command and the machine
@@ -47,8 +49,10 @@ done
 # coordination), since redis-benchmark and the server share this machine's cores.
 [ -n "$n1_shards" ] || n1_shards=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 ))
 
-# Client shapes "clients pipeline" and the comparable pairs "ringkv-sync-mode redis-appendfsync".
-SHAPES=("50 1" "50 16" "1 1")
+# Client shapes "clients pipeline keys" (keys: random = -r keyspace with SET and GET; one =
+# redis-benchmark's default single key, with SET and INCR: what a new user runs first) and
+# the comparable pairs "ringkv-sync-mode redis-appendfsync".
+SHAPES=("50 1 random" "50 16 random" "1 1 random" "50 1 one" "50 16 one")
 PAIRS=("periodic everysec" "batch always")
 # How long a server may take to come up, and to shut down cleanly after SIGTERM.
 START_TIMEOUT_S=60
@@ -134,20 +138,32 @@ start_redis() {
   echo "resp-matrix: redis-server $name did not start:" >&2; cat "$work/$name/log" >&2 || true; exit 1
 }
 
-results="$work/results.tsv" # server  pair  clients  pipeline  test  rps  p50  p99
+results="$work/results.tsv" # server  pair  clients  pipeline  test  rps  p50  p99  main-thread µs/command
 : >"$results"
 
-# bench SERVER PAIR PORT CLIENTS PIPELINE: one redis-benchmark run, its CSV rows into $results.
+# main_cpu_ticks PID: user + system CPU ticks of the process's main thread (its TID is its PID).
+main_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0; }
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+
+# bench SERVER PAIR PORT CLIENTS PIPELINE KEYS PID: one redis-benchmark run per test, its CSV
+# row into $results with the server's main-thread CPU per command (µs; "-" for redis).
 bench() {
-  local server=$1 pair=$2 port=$3 c=$4 p=$5 out
-  out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$requests" -r "$keyspace" -d "$data" -c "$c" -P "$p" --csv 2>"$work/bench.err") \
-    || log "redis-benchmark against $server ($pair, -c $c -P $p) exited with an error: $(head -c 300 "$work/bench.err")"
-  # The header names the columns: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
-  printf '%s\n' "$out" | awk -F, -v s="$server" -v pair="$pair" -v c="$c" -v p="$p" '
-    { gsub(/"/, "") }
-    $1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    ("rps" in col) && NF > 1 { print s "\t" pair "\t" c "\t" p "\t" $1 "\t" $(col["rps"]) "\t" $(col["p50_latency_ms"]) "\t" $(col["p99_latency_ms"]) }
-  ' >>"$results"
+  local server=$1 pair=$2 port=$3 c=$4 p=$5 keys=$6 pid=$7 out t tests range before after cpu
+  if [ "$keys" = one ]; then tests="set incr"; range=(); else tests="set get"; range=(-r "$keyspace"); fi
+  for t in $tests; do
+    before=$(main_cpu_ticks "$pid")
+    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$requests" "${range[@]}" -d "$data" -c "$c" -P "$p" --csv 2>"$work/bench.err") \
+      || log "redis-benchmark against $server ($pair, -t $t -c $c -P $p) exited with an error: $(head -c 300 "$work/bench.err")"
+    after=$(main_cpu_ticks "$pid")
+    cpu=$(awk -v d=$(( after - before )) -v us="$TICK_US" -v n="$requests" 'BEGIN { printf "%.1f", d * us / n }')
+    [ "$server" = redis ] && cpu="-"
+    # The header names the columns: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
+    printf '%s\n' "$out" | awk -F, -v s="$server" -v pair="$pair" -v c="$c" -v p="$p" -v keys="$keys" -v cpu="$cpu" '
+      { gsub(/"/, "") }
+      $1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+      ("rps" in col) && NF > 1 { print s "\t" pair "\t" c "\t" p "\t" $1 (keys == "one" ? " (one key)" : "") "\t" $(col["rps"]) "\t" $(col["p50_latency_ms"]) "\t" $(col["p99_latency_ms"]) "\t" cpu }
+    ' >>"$results"
+  done
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -157,10 +173,11 @@ echo "Command: \`bash bench/resp-matrix.sh${args_text:+ $args_text}\`, $(date -u
 echo
 echo "Machine: $(nproc) cores (nproc), ${cpu:-unknown CPU}, node $(node --version), $(redis-server --version | sed 's/ sha=.*//'), load $(cut -d' ' -f1 /proc/loadavg) at start"
 echo
-echo "Each cell: \`redis-benchmark -t set,get -n $requests -r $keyspace -d $data -c C -P P --csv\`; median of $rounds rounds"
+echo "Each cell: \`redis-benchmark -t T -n $requests -r $keyspace -d $data -c C -P P --csv\` (T = set, get; \"one key\" rows: -t set, incr without -r); median of $rounds rounds"
 echo "(ops/s, p50 and p99 each their own median), rounds alternated ringkv N=1, redis, ringkv N=3/W=2."
 echo "ringkv: \`ringkv start --shards $n1_shards --n 1 --r 1 --w 1\` or \`--shards $shards --n 3 --r 2 --w 2\`, \`--sync-mode periodic|batch\`;"
 echo "redis: \`redis-server --save '' --appendonly yes --appendfsync everysec|always\`. Ratio = ringkv ops/s / redis ops/s."
+echo "cpu µs/cmd: the ringkv main thread's CPU time (user + system, /proc) over the run / requests (median)."
 echo
 
 for pair in "${PAIRS[@]}"; do
@@ -171,12 +188,12 @@ for pair in "${PAIRS[@]}"; do
   start_ringkv "ringkv-n3-$sync" "$sync" 3 2 "$shards"; k3_pid=$started_pid; k3_port=$started_port
   start_redis "redis-$fsync" "$fsync"; r_pid=$started_pid; r_port=$started_port
   for shape in "${SHAPES[@]}"; do
-    read -r c p <<<"$shape"
+    read -r c p keys <<<"$shape"
     for round in $(seq "$rounds"); do
-      log "$label -c $c -P $p round $round/$rounds"
-      bench "ringkv N=1" "$label" "$k1_port" "$c" "$p"
-      bench "redis" "$label" "$r_port" "$c" "$p"
-      bench "ringkv N=3/W=2" "$label" "$k3_port" "$c" "$p"
+      log "$label -c $c -P $p ($keys keys) round $round/$rounds"
+      bench "ringkv N=1" "$label" "$k1_port" "$c" "$p" "$keys" "$k1_pid"
+      bench "redis" "$label" "$r_port" "$c" "$p" "$keys" "$r_pid"
+      bench "ringkv N=3/W=2" "$label" "$k3_port" "$c" "$p" "$keys" "$k3_pid"
     done
   done
   stop "$k1_pid"; stop "$k3_pid"; stop "$r_pid"
@@ -184,8 +201,8 @@ done
 
 # The table: one row per (pair, shape, test, ringkv config), in the order measured, with
 # redis's medians for the same pair, shape and test beside each.
-echo "| ringkv sync / redis fsync | -c | -P | test | ringkv | ops/s | p50 ms | p99 ms | redis ops/s | p50 ms | p99 ms | ringkv/redis |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| ringkv sync / redis fsync | -c | -P | test | ringkv | ops/s | p50 ms | p99 ms | cpu µs/cmd | redis ops/s | p50 ms | p99 ms | ringkv/redis |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '
   function median(key, what,    n, i, j, t, v) {
     n = split(vals[key, what], v, " ")
@@ -198,7 +215,7 @@ awk -F'\t' '
     note("pair", $2); note("shape", $3 " " $4); note("test", $5); if ($1 != "redis") note("server", $1)
     key = $1 SUBSEP $2 SUBSEP $3 " " $4 SUBSEP $5
     have[key] = 1
-    vals[key, "rps"] = vals[key, "rps"] " " $6; vals[key, "p50"] = vals[key, "p50"] " " $7; vals[key, "p99"] = vals[key, "p99"] " " $8
+    vals[key, "rps"] = vals[key, "rps"] " " $6; vals[key, "p50"] = vals[key, "p50"] " " $7; vals[key, "p99"] = vals[key, "p99"] " " $8; vals[key, "cpu"] = vals[key, "cpu"] " " $9
   }
   END {
     for (a = 1; a <= count["pair"]; a++) for (b = 1; b <= count["shape"]; b++) for (c = 1; c <= count["test"]; c++) for (d = 1; d <= count["server"]; d++) {
@@ -208,8 +225,8 @@ awk -F'\t' '
       split(shape, cp, " ")
       rps = median(key, "rps"); rrps = median(rkey, "rps")
       ratio = (rps != "" && rrps + 0 > 0) ? sprintf("%.2f", rps / rrps) : "n/a"
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", pair, cp[1], cp[2], test, server, \
-        (rps == "" ? "error" : sprintf("%.0f", rps)), median(key, "p50"), median(key, "p99"), \
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", pair, cp[1], cp[2], test, server, \
+        (rps == "" ? "error" : sprintf("%.0f", rps)), median(key, "p50"), median(key, "p99"), median(key, "cpu"), \
         (rrps == "" ? "error" : sprintf("%.0f", rrps)), median(rkey, "p50"), median(rkey, "p99"), ratio
     }
   }
