@@ -23,6 +23,11 @@ export interface CommandSpec {
   readonly lastKey: number;
   readonly step: number;
   readonly access: Access;
+  /**
+   * The keys of a command whose keys are not at fixed positions (EVAL's numkeys): when
+   * present, execute() locks these instead of firstKey..lastKey. REQUIRES: args passed arity.
+   */
+  readonly keysOf?: (args: Buffer[]) => Buffer[];
   /** Runs before authentication (AUTH, HELLO, QUIT). */
   readonly noAuth: boolean;
   readonly run: Handler;
@@ -34,6 +39,8 @@ export interface Definition {
   /** [first, last, step]; omitted: no keys. */
   keys?: readonly [number, number, number];
   access?: Access;
+  /** Keys at positions the table cannot describe (see CommandSpec.keysOf); access then defaults to 'read'. */
+  keysOf?: (args: Buffer[]) => Buffer[];
   noAuth?: boolean;
   run: Handler;
 }
@@ -47,6 +54,7 @@ function flag(name: string): Simple {
 
 export function defineCommand(name: string, d: Definition): CommandSpec {
   const [firstKey, lastKey, step] = d.keys ?? [0, 0, 0];
+  const hasKeys = d.keys !== undefined || d.keysOf !== undefined;
   return {
     name,
     arity: d.arity,
@@ -54,7 +62,8 @@ export function defineCommand(name: string, d: Definition): CommandSpec {
     firstKey,
     lastKey,
     step,
-    access: d.keys === undefined ? 'none' : (d.access ?? 'read'),
+    access: hasKeys ? (d.access ?? 'read') : 'none',
+    ...(d.keysOf === undefined ? {} : { keysOf: d.keysOf }),
     noAuth: d.noAuth ?? false,
     run: d.run,
   };
