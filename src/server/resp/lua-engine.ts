@@ -295,7 +295,8 @@ export class LuaEngine {
         const at = m._lua_gettop(T) - results + 1;
         if (m._lua_toboolean(T, at) !== 0) return { kind: 'reply', reply: this.toReply(T, at + 1, 0) };
         const line = m._lua_type(T, at + 2) === LUA_TNUMBER ? m._lua_tonumberx(T, at + 2, 0) : undefined;
-        return { kind: 'error', message: this.errorText(T, at + 1), line };
+        const fromReply = m._lua_toboolean(T, at + 3) !== 0;
+        return { kind: 'error', message: fromReply ? this.textAt(T, at + 1) : this.errorText(T, at + 1), line };
       }
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('the Lua engine failed'))) this.fail();

@@ -8,7 +8,7 @@
 //   exist and assigning any global are errors with Redis's words. Library tables (string,
 //   math, table, redis, ...) are read-only proxies, so one script cannot change what the
 //   next one calls; rawset and setmetatable refuse them. io, os, debug, package, require,
-//   load, loadfile, dofile and collectgarbage are not there.
+//   loadfile and dofile are not there; load and loadstring compile into the same sandbox.
 // - KEYS and ARGV are locals of each run (the chunk is compiled with `local KEYS, ARGV = ...`
 //   in front, on its first line), so scripts running concurrently on different keys do not
 //   share them.
@@ -16,7 +16,7 @@
 //   and yield true; the engine awaits the command and resumes the coroutine with its reply
 //   (converted as Redis converts) and whether it is an error. A yield with no values comes
 //   from the time-limit hook: the engine then abandons the run.
-// - Lua 5.1 compatibility: unpack, math.pow, table.getn, loadstring-free; a `bit` library
+// - Lua 5.1 compatibility: unpack, math.pow, table.getn, loadstring, gcinfo; a `bit` library
 //   (LuaBitOp's 32-bit semantics) over Lua 5.4's operators; tostring of a float prints as
 //   Lua 5.1 does (%.14g: 5 not 5.0). Concatenation (`..`) of a float still prints "5.0":
 //   README lists the difference.
@@ -39,16 +39,21 @@ end
 
 -- The coroutines of the runs in progress: redis.call yields only to the engine.
 local runs = setmetatable({}, { __mode = 'k' })
--- The script's line of each error table redis.call raised (xpcall's handler is not called
--- for an error raised after the coroutine yielded and was resumed).
-local lines = setmetatable({}, { __mode = 'k' })
-local function raise(t)
+-- The last error each run's redis.call raised, and the script's line that called it.
+-- redis.call raises the error reply's text (a string, as Redis 7.0: pcall(redis.call, ...)
+-- returns false and it); run() recognises it to answer it as it is, with no 'ERR ' or
+-- position added. (xpcall's handler is not called for an error raised after the coroutine
+-- yielded and was resumed, so the line is found here.)
+local raised = setmetatable({}, { __mode = 'k' })
+local function raise(message)
+  local line
   for level = 3, 6 do
     local info = getinfo(level, 'Sl')
     if not info then break end
-    if info.source == '@user_script' then lines[t] = info.currentline break end
+    if info.source == '@user_script' then line = info.currentline break end
   end
-  error(t)
+  raised[running()] = { message = message, line = line }
+  error(message, 0)
 end
 
 local function ensure_run()
@@ -59,9 +64,9 @@ local redis = {}
 function redis.call(...)
   ensure_run()
   local err = ringkv_call(...)
-  if err then raise({ err = err }) end
+  if err then raise(err) end
   local reply, failed = yield(true)
-  if failed then raise(reply) end
+  if failed then raise(reply.err) end
   return reply
 end
 -- Through a C function: 'return redis.call(...)' then keeps the script's frame (a tail call
@@ -73,14 +78,15 @@ function redis.pcall(...)
   if err then return { err = err } end
   return (yield(true))
 end
+local bad_arguments = 'ERR wrong number or type of arguments'
 function redis.error_reply(m)
-  if type(m) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if type(m) ~= 'string' then return { err = bad_arguments } end
   if m:sub(1, 1) == '-' then m = m:sub(2) end
   if not m:find(' ', 1, true) then m = 'ERR ' .. m end
   return { err = m }
 end
 function redis.status_reply(m)
-  if type(m) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if type(m) ~= 'string' then return { err = bad_arguments } end
   return { ok = m }
 end
 function redis.sha1hex(s)
@@ -141,6 +147,7 @@ local function guarded_rawset(t, k, v)
   return rawset(t, k, v)
 end
 
+local env -- the scripts' global table (below); load and loadstring compile into it
 local mathlib = {}
 for k, v in pairs(math) do mathlib[k] = v end
 mathlib.pow = function(a, b) return a ^ b end
@@ -153,7 +160,10 @@ local globals = {
   rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = guarded_rawset, select = select,
   setmetatable = setmetatable, getmetatable = getmetatable, tonumber = tonumber,
   tostring = tostring51, type = type, unpack = table.unpack, xpcall = xpcall,
-  print = function() end, _VERSION = 'Lua 5.1',
+  _VERSION = 'Lua 5.1', collectgarbage = collectgarbage,
+  gcinfo = function() return collectgarbage('count') end,
+  load = function(chunk, name) return load(chunk, name, 't', env) end,
+  loadstring = function(chunk, name) return load(chunk, name, 't', env) end,
   string = freeze(string), table = freeze(tablelib), math = freeze(mathlib),
   coroutine = freeze(coroutine), utf8 = freeze(utf8),
   bit = freeze(bit), redis = freeze(redis),
@@ -161,7 +171,7 @@ local globals = {
 setmetatable(globals, { __index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end, __metatable = false })
-local env = setmetatable({}, { __index = globals, __newindex = readonly, __metatable = false })
+env = setmetatable({}, { __index = globals, __newindex = readonly, __metatable = false })
 frozen[env] = true
 frozen[globals] = true
 globals._G = env
@@ -181,16 +191,18 @@ local function where()
   end
 end
 
+-- Returns true and the script's value, or false, the error, its line, and whether the error
+-- is a reply's text as redis.call raised it.
 local function run(f, keys, argv)
-  runs[running()] = true
+  local co = running()
+  runs[co] = true
   local line
   local ok, r = xpcall(f, function(e) line = where() return e end, keys, argv)
   if ok then return true, r end
-  if not line then
-    if type(r) == 'table' then line = lines[r]
-    elseif type(r) == 'string' then line = tonumber(r:match('^user_script:(%d+):')) end
-  end
-  return false, r, line
+  local last = raised[co]
+  if last and last.message == r then return false, r, last.line, true end
+  if not line and type(r) == 'string' then line = tonumber(r:match('^user_script:(%d+):')) end
+  return false, r, line, false
 end
 
 return compile, run
