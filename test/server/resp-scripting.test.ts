@@ -86,6 +86,16 @@ test('numbers are doubles at the boundary: large integers, floats passed to comm
   assert.is(await evalReply('return math.pow(2, 10)'), 1024);
 });
 
+test('cjson encodes and decodes as lua-cjson does', async () => {
+  assert.is(await evalReply("return cjson.encode({1, 'two', {a = true}, cjson.null})"), '[1,"two",{"a":true},null]');
+  assert.is(await evalReply('return cjson.encode({})'), '{}');
+  assert.is(await evalReply("return cjson.encode('a/b\\n')"), '"a\\/b\\n"');
+  assert.is(await evalReply('local t = cjson.decode(ARGV[1]) return t.user .. ":" .. t.n', '0', '{"user":"ann","n":3}'), 'ann:3');
+  assert.is(await evalReply("return cjson.decode('[1, null]')[2] == cjson.null"), 1);
+  assert.match(errorOf(await evalReply("return cjson.decode('{bad')")), /^ERR user_script:1: Expected value but found invalid token/);
+  assert.match(errorOf(await evalReply('return cjson.encode({[1] = 1, [20] = 3})')), /excessively sparse array/);
+});
+
 test('strings are bytes both ways (keys, ARGV, values, replies)', async () => {
   const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
   c.send(Buffer.concat([Buffer.from('*5\r\n$4\r\nEVAL\r\n'), bulk("redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])"), bulk('1'), bulk(bytes), bulk(bytes)]));
@@ -267,6 +277,32 @@ test('runaway scripts are stopped at the time limit and harm nothing else: busy 
   assert.match(errorOf(await evalReply('local t = {} for i = 1, 100 do t[i] = i end table.sort(t, function(a, b) while true do end end)')), /time limit/);
   assert.is(await evalReply('return 1 + 1'), 2);
   assert.is(await c.call('GET', 'run:n'), '0');
+});
+
+test('SCRIPT KILL stops a script waiting for the store that has not written; one that wrote is UNKILLABLE', async () => {
+  const patient = await startHarness({ server: { scriptTimeLimitMs: 60_000 } });
+  const a = await RawClient.open(patient.port);
+  const b = await RawClient.open(patient.port);
+  try {
+    a.send(encode(['EVAL', "while true do redis.call('get', KEYS[1]) end", '1', 'kill:r']));
+    // The script is running once SCRIPT KILL finds it (NOTBUSY until then).
+    let answer: Decoded;
+    do answer = await b.call('SCRIPT', 'KILL');
+    while (typeof answer === 'object' && answer !== null && 'error' in answer && answer.error.startsWith('NOTBUSY'));
+    assert.is(answer, 'OK');
+    assert.equal(await a.reply(), { error: 'ERR Script killed by user with SCRIPT KILL...' });
+    // This one waits for a key it does not declare (so not held: another client may set it).
+    a.send(encode(['EVAL', "redis.call('set', KEYS[1], 'v') while not redis.call('get', 'kill:stop') do end return 'stopped'", '1', 'kill:w']));
+    do answer = await b.call('SCRIPT', 'KILL');
+    while (typeof answer === 'object' && answer !== null && 'error' in answer && answer.error.startsWith('NOTBUSY'));
+    assert.match(errorOf(answer), /^UNKILLABLE Sorry the script already executed write commands/);
+    assert.is(await b.call('SET', 'kill:stop', '1'), 'OK');
+    assert.is(await a.reply(), 'stopped');
+  } finally {
+    a.close();
+    b.close();
+    await patient.close();
+  }
 });
 
 test('redis-cli EVAL from the shell', async () => {

@@ -26,21 +26,13 @@
 // gives); a number passed to redis.call is formatted as %.17g. Strings are bytes both ways.
 import { createHash } from 'node:crypto';
 import { LuaFactory } from 'wasmoon';
+import {
+  type LuaApi, LuaBytes, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION,
+  LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_YIELD,
+} from './lua-api.js';
+import { formatG, LuaJson } from './lua-json.js';
 import { LUA_PRELUDE } from './lua-prelude.js';
 import { errorReply, type Reply, ReplyError, RespMap, Simple } from './reply.js';
-
-// lua.h (Lua 5.4): status codes, value types, and constants of the C API.
-const LUA_OK = 0;
-const LUA_YIELD = 1;
-const LUA_TNIL = 0;
-const LUA_TBOOLEAN = 1;
-const LUA_TNUMBER = 3;
-const LUA_TSTRING = 4;
-const LUA_TTABLE = 5;
-const LUA_TFUNCTION = 6;
-const LUA_REGISTRYINDEX = -1001000;
-const LUA_MASKCOUNT = 1 << 3;
-const LUA_MULTRET = -1;
 
 /** Instructions between two looks at the clock: a fraction of a millisecond of Lua. */
 const HOOK_EVERY_INSTRUCTIONS = 10_000;
@@ -52,48 +44,6 @@ export const SCRIPT_MEMORY_BYTES = 256 * 1024 * 1024;
 const INT64_MIN = -(1n << 63n);
 const TWO_63 = 2 ** 63;
 
-/** The C API functions used, as the WebAssembly module exports them (64-bit integers are BigInt). */
-interface LuaApi {
-  HEAPU8: Uint8Array;
-  HEAPU32: Uint32Array;
-  addFunction(f: (...args: number[]) => number | void, signature: string): number;
-  _malloc(size: number): number;
-  _free(ptr: number): void;
-  _realloc(ptr: number, size: number): number;
-  _lua_newstate(alloc: number, ud: number): number;
-  _luaL_openlibs(L: number): void;
-  _lua_newthread(L: number): number;
-  _luaL_ref(L: number, t: number): number;
-  _luaL_unref(L: number, t: number, ref: number): void;
-  _luaL_loadbufferx(L: number, buf: number, size: number, name: number, mode: number): number;
-  _lua_pcallk(L: number, nargs: number, nresults: number, errfunc: number, ctx: number, k: number): number;
-  _lua_resume(L: number, from: number, nargs: number, nresults: number): number;
-  _lua_sethook(L: number, f: number, mask: number, count: number): void;
-  _lua_isyieldable(L: number): number;
-  _lua_yieldk(L: number, nresults: number, ctx: number, k: number): number;
-  _lua_error(L: number): number;
-  _lua_checkstack(L: number, n: number): number;
-  _lua_gettop(L: number): number;
-  _lua_settop(L: number, idx: number): void;
-  _lua_absindex(L: number, idx: number): number;
-  _lua_type(L: number, idx: number): number;
-  _lua_toboolean(L: number, idx: number): number;
-  _lua_tonumberx(L: number, idx: number, isnum: number): number;
-  _lua_tolstring(L: number, idx: number, len: number): number;
-  _lua_rawget(L: number, idx: number): number;
-  _lua_rawgeti(L: number, idx: number, n: bigint): number;
-  _lua_rawseti(L: number, idx: number, n: bigint): void;
-  _lua_setfield(L: number, idx: number, k: number): void;
-  _lua_createtable(L: number, narr: number, nrec: number): void;
-  _lua_pushlstring(L: number, s: number, len: number): number;
-  _lua_pushstring(L: number, s: number): number;
-  _lua_pushinteger(L: number, n: bigint): void;
-  _lua_pushboolean(L: number, b: number): void;
-  _lua_pushcclosure(L: number, f: number, n: number): void;
-  _lua_pushvalue(L: number, idx: number): void;
-  _lua_rotate(L: number, idx: number, n: number): void;
-  _lua_callk(L: number, nargs: number, nresults: number, ctx: number, k: number): void;
-}
 
 /** An error reply whose line is exactly what the script gave ({err = "..."}), first word as prefix. */
 export class ScriptErrorReply extends ReplyError {
@@ -131,11 +81,7 @@ export function formatLuaNumber(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (Number.isInteger(x) && Math.abs(x) < 1e17) return Object.is(x, -0) ? '-0' : BigInt(x).toString();
-  const [mantissa, e] = x.toExponential(16).split('e') as [string, string];
-  const exp = Number(e);
-  const strip = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
-  if (exp < -4 || exp >= 17) return `${strip(mantissa)}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  return strip(x.toFixed(16 - exp));
+  return formatG(x, 17);
 }
 
 /** A Lua number returned by a script, as Redis turns it into an integer reply. */
@@ -152,12 +98,11 @@ export class LuaEngine {
   private readonly compileRef: number;
   private readonly runRef: number;
   private readonly hook: number;
-  private readonly lenPtr: number;
+  private readonly bytes: LuaBytes;
+  private readonly json: LuaJson;
   private readonly errKey: number;
   private readonly okKey: number;
   private readonly chunkName: number;
-  private scratch = 0;
-  private scratchSize = 0;
   private memoryUsed = 0;
   /** While a script's Lua code runs: allocations may be refused. */
   private limiting = false;
@@ -185,10 +130,11 @@ export class LuaEngine {
     if (G === 0) throw new Error('lua_newstate failed');
     this.G = G;
     m._luaL_openlibs(G);
-    this.lenPtr = m._malloc(8);
-    this.errKey = this.cString('err');
-    this.okKey = this.cString('ok');
-    this.chunkName = this.cString('=ringkv');
+    this.bytes = new LuaBytes(m);
+    this.json = new LuaJson(m, this.bytes);
+    this.errKey = this.bytes.cString('err');
+    this.okKey = this.bytes.cString('ok');
+    this.chunkName = this.bytes.cString('=ringkv');
     this.hook = m.addFunction((L: number) => this.onHook(L), 'vii');
     const call = m.addFunction((L: number) => this.onCall(L), 'ii');
     const sha1 = m.addFunction((L: number) => this.onSha1(L), 'ii');
@@ -214,7 +160,10 @@ export class LuaEngine {
     m._lua_pushcclosure(G, call, 0);
     m._lua_pushcclosure(G, sha1, 0);
     m._lua_pushcclosure(G, wrap, 0);
-    if (m._lua_pcallk(G, 3, 2, 0, 0, 0) !== LUA_OK) throw new Error(`Lua prelude: ${this.textAt(G, -1)}`);
+    m._lua_pushcclosure(G, m.addFunction((L: number) => this.json.encode(L), 'ii'), 0);
+    m._lua_pushcclosure(G, m.addFunction((L: number) => this.json.decode(L), 'ii'), 0);
+    m._lua_pushlightuserdata(G, 0); // cjson.null
+    if (m._lua_pcallk(G, 6, 2, 0, 0, 0) !== LUA_OK) throw new Error(`Lua prelude: ${this.textAt(G, -1)}`);
     this.runRef = m._luaL_ref(G, LUA_REGISTRYINDEX);
     this.compileRef = m._luaL_ref(G, LUA_REGISTRYINDEX);
   }
@@ -236,7 +185,7 @@ export class LuaEngine {
     try {
       m._lua_rawgeti(G, LUA_REGISTRYINDEX, BigInt(this.compileRef));
       // KEYS and ARGV are the chunk's arguments, declared on the script's first line.
-      this.pushBytes(G, Buffer.concat([PREFIX, source]));
+      this.bytes.push(G, Buffer.concat([PREFIX, source]));
       this.limiting = true;
       const status = m._lua_pcallk(G, 1, 2, 0, 0, 0);
       this.limiting = false;
@@ -321,8 +270,8 @@ export class LuaEngine {
     this.pending = undefined;
     this.limiting = true;
     try {
-      const status = m._lua_resume(T, 0, nargs, this.lenPtr);
-      return { status, results: m.HEAPU32[this.lenPtr >> 2]! };
+      const status = m._lua_resume(T, 0, nargs, this.bytes.word);
+      return { status, results: this.bytes.wordValue };
     } finally {
       this.limiting = false;
       this.current = undefined;
@@ -340,7 +289,7 @@ export class LuaEngine {
       return;
     }
     // Inside a call from C (a metamethod, a sort comparator): an error, until it can yield.
-    this.pushBytes(L, Buffer.from(run.killed ? 'ERR Script killed by user with SCRIPT KILL' : 'ERR Script exceeded the time limit'));
+    this.bytes.push(L, Buffer.from(run.killed ? 'ERR Script killed by user with SCRIPT KILL' : 'ERR Script exceeded the time limit'));
     m._lua_error(L);
   }
 
@@ -352,7 +301,7 @@ export class LuaEngine {
     const args: Buffer[] = [];
     for (let i = 1; i <= n; i++) {
       const type = m._lua_type(L, i);
-      if (type === LUA_TSTRING) args.push(this.bytesAt(L, i));
+      if (type === LUA_TSTRING) args.push(this.bytes.at(L, i));
       else if (type === LUA_TNUMBER) args.push(Buffer.from(formatLuaNumber(m._lua_tonumberx(L, i, 0)), 'latin1'));
       else return this.pushMessage(L, 'ERR Lua redis lib command arguments must be strings or integers');
     }
@@ -368,49 +317,20 @@ export class LuaEngine {
   }
 
   private onSha1(L: number): number {
-    const hex = createHash('sha1').update(this.bytesAt(L, 1)).digest('hex');
+    const hex = createHash('sha1').update(this.bytes.at(L, 1)).digest('hex');
     return this.pushMessage(L, hex);
   }
 
   private pushMessage(L: number, text: string): number {
-    this.pushBytes(L, Buffer.from(text));
+    this.bytes.push(L, Buffer.from(text));
     return 1;
   }
 
   // --- values between Lua and replies ---
 
-  private cString(s: string): number {
-    const bytes = Buffer.from(`${s}\0`);
-    const p = this.m._malloc(bytes.length);
-    this.m.HEAPU8.set(bytes, p);
-    return p;
-  }
-
-  private pushBytes(L: number, bytes: Uint8Array): void {
-    const m = this.m;
-    if (bytes.length > this.scratchSize) {
-      const size = Math.max(bytes.length, 2 * this.scratchSize, 4096);
-      if (this.scratch !== 0) m._free(this.scratch);
-      this.scratch = m._malloc(size);
-      if (this.scratch === 0) throw new Error('the Lua engine is out of memory');
-      this.scratchSize = size;
-    }
-    m.HEAPU8.set(bytes, this.scratch);
-    m._lua_pushlstring(L, this.scratch, bytes.length);
-  }
-
-  /** The bytes of the string (or number, converted in place) at idx. */
-  private bytesAt(L: number, idx: number): Buffer {
-    const m = this.m;
-    const p = m._lua_tolstring(L, idx, this.lenPtr);
-    if (p === 0) return Buffer.alloc(0);
-    const len = m.HEAPU32[this.lenPtr >> 2]!;
-    return Buffer.from(m.HEAPU8.subarray(p, p + len));
-  }
-
   private textAt(L: number, idx: number): string {
     const type = this.m._lua_type(L, idx);
-    return type === LUA_TSTRING || type === LUA_TNUMBER ? this.bytesAt(L, idx).toString('utf8') : 'unknown error';
+    return type === LUA_TSTRING || type === LUA_TNUMBER ? this.bytes.at(L, idx).toString('utf8') : 'unknown error';
   }
 
   /** The text of an error the script raised: a table's err field as it is, a string after 'ERR '. */
@@ -420,11 +340,11 @@ export class LuaEngine {
     if (type === LUA_TTABLE) {
       m._lua_pushstring(L, this.errKey);
       const t = m._lua_rawget(L, idx);
-      const text = t === LUA_TSTRING ? this.bytesAt(L, -1).toString('utf8') : undefined;
+      const text = t === LUA_TSTRING ? this.bytes.at(L, -1).toString('utf8') : undefined;
       m._lua_settop(L, -2);
       if (text !== undefined) return text;
     }
-    if (type === LUA_TSTRING || type === LUA_TNUMBER) return `ERR ${this.bytesAt(L, idx).toString('utf8')}`;
+    if (type === LUA_TSTRING || type === LUA_TNUMBER) return `ERR ${this.bytes.at(L, idx).toString('utf8')}`;
     return 'ERR unknown error';
   }
 
@@ -435,7 +355,7 @@ export class LuaEngine {
       case LUA_TNUMBER:
         return luaNumberToInteger(m._lua_tonumberx(L, idx, 0));
       case LUA_TSTRING:
-        return this.bytesAt(L, idx);
+        return this.bytes.at(L, idx);
       case LUA_TBOOLEAN:
         return m._lua_toboolean(L, idx) !== 0 ? 1 : null;
       case LUA_TTABLE: {
@@ -446,7 +366,7 @@ export class LuaEngine {
         ] as const) {
           m._lua_pushstring(L, key);
           const t = m._lua_rawget(L, idx);
-          const field = t === LUA_TSTRING ? this.bytesAt(L, -1) : undefined;
+          const field = t === LUA_TSTRING ? this.bytes.at(L, -1) : undefined;
           m._lua_settop(L, -2);
           if (field !== undefined) return make(field);
         }
@@ -473,7 +393,7 @@ export class LuaEngine {
     const m = this.m;
     m._lua_createtable(L, items.length, 0);
     for (let i = 0; i < items.length; i++) {
-      this.pushBytes(L, items[i]!);
+      this.bytes.push(L, items[i]!);
       m._lua_rawseti(L, -2, BigInt(i + 1));
     }
   }
@@ -483,12 +403,12 @@ export class LuaEngine {
     const m = this.m;
     m._lua_checkstack(L, 4);
     if (typeof reply === 'number' || typeof reply === 'bigint') m._lua_pushinteger(L, BigInt(reply));
-    else if (typeof reply === 'string') this.pushBytes(L, Buffer.from(reply));
+    else if (typeof reply === 'string') this.bytes.push(L, Buffer.from(reply));
     else if (reply === null) m._lua_pushboolean(L, 0);
-    else if (reply instanceof Uint8Array) this.pushBytes(L, reply);
+    else if (reply instanceof Uint8Array) this.bytes.push(L, reply);
     else if (reply instanceof Simple || reply instanceof ReplyError) {
       m._lua_createtable(L, 0, 1);
-      this.pushBytes(L, Buffer.from(reply instanceof Simple ? reply.text : reply.line));
+      this.bytes.push(L, Buffer.from(reply instanceof Simple ? reply.text : reply.line));
       m._lua_setfield(L, -2, reply instanceof Simple ? this.okKey : this.errKey);
     } else {
       const items = reply instanceof RespMap ? reply.entries : (reply as readonly Reply[]);

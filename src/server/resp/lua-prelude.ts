@@ -21,7 +21,7 @@
 //   Lua 5.1 does (%.14g: 5 not 5.0). Concatenation (`..`) of a float still prints "5.0":
 //   README lists the difference.
 export const LUA_PRELUDE = String.raw`
-local ringkv_call, ringkv_sha1hex, ringkv_wrap = ...
+local ringkv_call, ringkv_sha1hex, ringkv_wrap, ringkv_json_encode, ringkv_json_decode, json_null = ...
 local yield, running = coroutine.yield, coroutine.running
 local getinfo = debug.getinfo
 local type, error, tostring, tonumber, select, pcall, xpcall = type, error, tostring, tonumber, select, pcall, xpcall
@@ -90,7 +90,7 @@ function redis.status_reply(m)
   return { ok = m }
 end
 function redis.sha1hex(s)
-  if select('#', s) == 0 or (type(s) ~= 'string' and type(s) ~= 'number') then error('wrong number of arguments', 2) end
+  if select('#', s) == 0 or (type(s) ~= 'string' and type(s) ~= 'number') then error('wrong number of arguments', 0) end
   return ringkv_sha1hex(s)
 end
 function redis.log() end
@@ -137,6 +137,22 @@ function bit.tohex(x, n)
   return s:sub(-n)
 end
 
+-- cjson (lua-json.ts does the work).
+local cjson = { null = json_null }
+-- Through ringkv_wrap, as redis.call: level 3 (past the C trampoline) is the script's line,
+-- even for 'return cjson.encode(...)'.
+cjson.encode = ringkv_wrap(function(v)
+  local s, err = ringkv_json_encode(v)
+  if err then error(err, 3) end
+  return s
+end)
+cjson.decode = ringkv_wrap(function(s)
+  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ')', 3) end
+  local v, err = ringkv_json_decode(s)
+  if err then error(err, 3) end
+  return v
+end)
+
 local function tostring51(v)
   if mathtype(v) == 'float' then return format('%.14g', v) end
   return tostring(v)
@@ -166,7 +182,7 @@ local globals = {
   loadstring = function(chunk, name) return load(chunk, name, 't', env) end,
   string = freeze(string), table = freeze(tablelib), math = freeze(mathlib),
   coroutine = freeze(coroutine), utf8 = freeze(utf8),
-  bit = freeze(bit), redis = freeze(redis),
+  bit = freeze(bit), cjson = freeze(cjson), redis = freeze(redis),
 }
 setmetatable(globals, { __index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
