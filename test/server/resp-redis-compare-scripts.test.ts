@@ -1,7 +1,7 @@
 // Lua scripts run against ringkv and a real redis-server, compared reply by reply (skipped
 // when redis-server is not installed). The list keeps to what ringkv does as Redis does;
 // README's scripting section lists where it differs (Lua 5.4's integers and compile-error
-// wording, float concatenation, cjson/cmsgpack/struct), which the list leaves out.
+// wording, float concatenation, cmsgpack/struct, cjson's key order), which the list leaves out.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test } from 'uvu';
