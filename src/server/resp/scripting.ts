@@ -140,7 +140,13 @@ class Scripts {
       this.engine = undefined;
       this.compiled = new Map();
     }
-    this.engine ??= LuaEngine.create();
+    if (this.engine === undefined) {
+      const made = LuaEngine.create();
+      made.catch(() => {
+        if (this.engine === made) this.engine = undefined; // the next EVAL tries again
+      });
+      this.engine = made;
+    }
     return this.engine;
   }
 
