@@ -166,6 +166,9 @@ test('SCRIPT LOAD, EVALSHA, NOSCRIPT, SCRIPT EXISTS and FLUSH', async () => {
   assert.equal(errorOf(await c.call('SCRIPT', 'KILL')), 'NOTBUSY No scripts in execution right now.');
   assert.equal(errorOf(await c.call('SCRIPT', 'FOO')), "ERR unknown subcommand 'FOO'. Try SCRIPT HELP.");
   assert.ok(Array.isArray(await c.call('SCRIPT', 'HELP')));
+  const memory = (await c.call('INFO', 'memory')) as string;
+  assert.ok(Number(/used_memory_lua:(\d+)/.exec(memory)?.[1]) > 0, memory);
+  assert.match(memory, /number_of_cached_scripts:\d+/);
   const info = (await c.call('COMMAND', 'INFO', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script')) as Decoded[][];
   assert.equal(info.map((i) => [i[0], i[1]]), [['eval', -3], ['evalsha', -3], ['eval_ro', -3], ['evalsha_ro', -3], ['script', -2]]);
 });

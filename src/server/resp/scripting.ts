@@ -88,6 +88,16 @@ class Scripts {
   /** Compiled functions of the current engine, by SHA-1. */
   private compiled = new Map<string, number>();
   readonly running = new Set<Run>();
+  /** The current engine's memory, kept once it exists (INFO reads it synchronously). */
+  private current: LuaEngine | undefined;
+
+  get luaBytes(): number {
+    return this.current?.memory ?? 0;
+  }
+
+  get cached(): number {
+    return this.cache.size;
+  }
 
   body(sha: string): Buffer | undefined {
     const c = this.cache.get(sha);
@@ -142,9 +152,14 @@ class Scripts {
     }
     if (this.engine === undefined) {
       const made = LuaEngine.create();
-      made.catch(() => {
-        if (this.engine === made) this.engine = undefined; // the next EVAL tries again
-      });
+      made.then(
+        (e) => {
+          this.current = e;
+        },
+        () => {
+          if (this.engine === made) this.engine = undefined; // the next EVAL tries again
+        },
+      );
       this.engine = made;
     }
     return this.engine;
@@ -159,6 +174,12 @@ class Scripts {
     this.compiled.set(sha, out.ref);
     return out.ref;
   }
+}
+
+/** For INFO: bytes of the server's Lua state (0 before the first script) and scripts cached. */
+export function scriptStats(server: ServerContext): { luaBytes: number; cached: number } {
+  const s = scriptsOfServer.get(server);
+  return s === undefined ? { luaBytes: 0, cached: 0 } : { luaBytes: s.luaBytes, cached: s.cached };
 }
 
 const scriptsOfServer = new WeakMap<ServerContext, Scripts>();
