@@ -131,6 +131,12 @@ test("errors take Redis's shapes: compile, runtime, redis.call's, redis.pcall's,
   assert.match(errorOf(await evalReply("rawset(redis, 'call', tostring) return 1")), /Attempt to modify a readonly table/);
   assert.match(errorOf(await evalReply('return os.time()')), /nonexistent global variable 'os'/);
   assert.match(errorOf(await evalReply("return io.open('/etc/passwd')")), /nonexistent global variable 'io'/);
+  // Where the script cannot wait for a reply, redis.call is an error and the command does not run.
+  assert.match(errorOf(await evalReply("table.sort({3, 1, 2}, function(a, b) redis.call('set', 'sorted', 'x') return a < b end)")), /redis\.call cannot wait for its reply here/);
+  assert.is(await c.call('EXISTS', 'sorted'), 0);
+  assert.match(errorOf(await evalReply("return coroutine.wrap(function() return redis.call('ping') end)()")), /cannot be called from a coroutine of the script/);
+  assert.match(errorOf(await evalReply('coroutine.yield(1) return 2')), /attempt to yield from outside a coroutine/);
+  assert.is(await evalReply('local co = coroutine.wrap(function() coroutine.yield(5) end) return co()'), 5);
   // What one script tried to change, the next one does not see.
   assert.is(await evalReply("return string.rep('a', 3)"), 'aaa');
   // numkeys.

@@ -223,8 +223,10 @@ export class LuaEngine {
         if (status === LUA_YIELD) {
           if (results === 0) return run.killed ? { kind: 'killed' } : { kind: 'timeout' }; // the hook yielded
           m._lua_settop(T, -results - 1);
-          const started = this.pending!;
+          const started = this.pending;
           this.pending = undefined;
+          // Only redis.call yields values to the engine (the prelude's coroutine.yield refuses the run's own coroutine).
+          if (started === undefined) return { kind: 'error', message: 'ERR the script yielded outside redis.call', line: undefined };
           let reply: Reply;
           try {
             reply = await started;
@@ -307,8 +309,13 @@ export class LuaEngine {
     }
     const run = this.current;
     if (run === undefined) return this.pushMessage(L, 'ERR redis.call outside a script run');
+    // Inside a call from C (a sort comparator, a gsub callback) the script could not wait for
+    // the reply: refuse before the command starts, so nothing runs unawaited.
+    if (m._lua_isyieldable(L) === 0) return this.pushMessage(L, 'ERR redis.call cannot wait for its reply here (inside a function called from C, such as a table.sort comparator)');
     try {
-      this.pending = run.call(args);
+      const started = run.call(args);
+      if (started instanceof Promise) started.catch(() => {}); // awaited by run(); never an unhandled rejection
+      this.pending = started;
     } catch (err) {
       if (typeof err === 'number') throw err; // a longjmp of the C code: let it through
       this.pending = errorReply(err);
@@ -410,13 +417,15 @@ export class LuaEngine {
       m._lua_createtable(L, 0, 1);
       this.bytes.push(L, Buffer.from(reply instanceof Simple ? reply.text : reply.line));
       m._lua_setfield(L, -2, reply instanceof Simple ? this.okKey : this.errKey);
-    } else {
-      const items = reply instanceof RespMap ? reply.entries : (reply as readonly Reply[]);
+    } else if (reply instanceof RespMap || Array.isArray(reply)) {
+      const items: readonly Reply[] = reply instanceof RespMap ? reply.entries : reply;
       m._lua_createtable(L, items.length, 0);
       for (let i = 0; i < items.length; i++) {
         this.pushReply(L, items[i]!, depth + 1);
         m._lua_rawseti(L, -2, BigInt(i + 1));
       }
+    } else {
+      m._lua_pushboolean(L, 0);
     }
   }
 }

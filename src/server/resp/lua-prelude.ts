@@ -167,6 +167,14 @@ local env -- the scripts' global table (below); load and loadstring compile into
 local mathlib = {}
 for k, v in pairs(math) do mathlib[k] = v end
 mathlib.pow = function(a, b) return a ^ b end
+-- The scripts' coroutine library: yielding the run's own coroutine would hand the engine a
+-- value that is not a command.
+local colib = {}
+for k, v in pairs(coroutine) do colib[k] = v end
+colib.yield = function(...)
+  if runs[running()] then error('attempt to yield from outside a coroutine', 2) end
+  return yield(...)
+end
 local tablelib = {}
 for k, v in pairs(table) do tablelib[k] = v end
 tablelib.getn = function(t) return #t end
@@ -181,7 +189,7 @@ local globals = {
   load = function(chunk, name) return load(chunk, name, 't', env) end,
   loadstring = function(chunk, name) return load(chunk, name, 't', env) end,
   string = freeze(string), table = freeze(tablelib), math = freeze(mathlib),
-  coroutine = freeze(coroutine), utf8 = freeze(utf8),
+  coroutine = freeze(colib), utf8 = freeze(utf8),
   bit = freeze(bit), cjson = freeze(cjson), redis = freeze(redis),
 }
 setmetatable(globals, { __index = function(_, k)
