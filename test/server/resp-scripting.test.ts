@@ -179,6 +179,22 @@ test('SCRIPT LOAD, EVALSHA, NOSCRIPT, SCRIPT EXISTS and FLUSH', async () => {
   assert.equal(info.map((i) => [i[0], i[1]]), [['eval', -3], ['evalsha', -3], ['eval_ro', -3], ['evalsha_ro', -3], ['script', -2]]);
 });
 
+test("EVAL's cache keeps the last 500 scripts; SCRIPT LOAD's stay until SCRIPT FLUSH", async () => {
+  await c.call('SCRIPT', 'FLUSH');
+  const loaded = (await c.call('SCRIPT', 'LOAD', "return 'loaded'")) as string;
+  const shaOf = async (body: string): Promise<string> => (await c.call('EVAL', 'return redis.sha1hex(ARGV[1])', '0', body)) as string;
+  const first = "return 'first'";
+  assert.is(await evalReply(first), 'first');
+  const firstSha = await shaOf(first);
+  // sha1hex's script itself is one more EVAL script: 500 more push out the first.
+  for (let i = 0; i < 500; i++) c.send(encode(['EVAL', `return ${i}`, '0']));
+  const rs = await c.replies(500, 60_000);
+  assert.is(rs[499], 499);
+  assert.equal(errorOf(await c.call('EVALSHA', firstSha, '0')), 'NOSCRIPT No matching script. Please use EVAL.');
+  assert.is(await c.call('EVALSHA', await shaOf('return 499'), '0'), 499);
+  assert.is(await c.call('EVALSHA', loaded, '0'), 'loaded');
+});
+
 test('a lock: SET NX PX takes it, the release script (ioredis defineCommand: EVALSHA, EVAL on NOSCRIPT) frees it only for its owner', async () => {
   const redis = new Redis({ port: h.port, lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();

@@ -111,6 +111,7 @@ class Scripts {
     const c = this.cache.get(sha);
     if (c !== undefined) {
       c.loaded ||= loaded;
+      this.body(sha); // most recently used
       return;
     }
     this.cache.set(sha, { body: Buffer.from(body), loaded });
