@@ -83,6 +83,7 @@ export interface StartOptions {
   maxclients: number;
   clientQueryBufferLimit: number;
   maxmemoryClients: number;
+  busyReplyThreshold: number;
 }
 
 /** The settings whose defaults depend on others (shards on the dir; n on shards; r, w on n). */
@@ -407,6 +408,11 @@ export const START_OPTIONS: OptionTable = {
       if (v !== 0 && v < MIN_CLIENT_QUERY_BUFFER_LIMIT) throw `expected 0 or a size of at least ${MIN_CLIENT_QUERY_BUFFER_LIMIT} bytes`;
       return v;
     },
+  },
+  busyReplyThreshold: {
+    flag: 'busy-reply-threshold', env: 'RINGKV_BUSY_REPLY_THRESHOLD', configKey: 'busyReplyThreshold', value: 'ms',
+    help: 'A Lua script (EVAL) running longer than this is stopped with an error (Redis answers BUSY past it)',
+    default: 5000, defaultText: '5000', parse: integer(1, 3_600_000),
   },
 };
 

@@ -132,6 +132,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         reservedFds: reservedFds(o.maxShards > o.shards && o.autoShards ? o.maxShards : o.shards),
         queryBufferLimit: o.clientQueryBufferLimit,
         maxmemoryClients: o.maxmemoryClients,
+        scriptTimeLimitMs: o.busyReplyThreshold,
         log,
         storeConfig: storeConfig(o),
         version: ringkvVersion(),

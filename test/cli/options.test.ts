@@ -72,6 +72,7 @@ test('defaults: ./data, 127.0.0.1:6380, admin 8380, a shard per core, N/R/W 3/2/
     maxclients: 10_000,
     clientQueryBufferLimit: 1024 * 1024 * 1024,
     maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
+    busyReplyThreshold: 5000,
   });
   const one = resolve(['--shards', '1']);
   assert.equal([one.n, one.r, one.w], [1, 1, 1]);

@@ -30,6 +30,11 @@ export interface CommandSpec {
    * flight on its keys, not for earlier blind writes (KeyLocks). Undefined: never blind.
    */
   readonly blind: ((s: Session, args: readonly Buffer[]) => boolean) | undefined;
+  /**
+   * The keys of a command whose keys are not at fixed positions (EVAL's numkeys): when
+   * present, execute() locks these instead of firstKey..lastKey. REQUIRES: args passed arity.
+   */
+  readonly keysOf?: (args: Buffer[]) => Buffer[];
   /** Runs before authentication (AUTH, HELLO, QUIT). */
   readonly noAuth: boolean;
   readonly run: Handler;
@@ -43,6 +48,8 @@ export interface Definition {
   access?: Access;
   /** See CommandSpec.blind (only for 'write' access). */
   blind?: (s: Session, args: readonly Buffer[]) => boolean;
+  /** Keys at positions the table cannot describe (see CommandSpec.keysOf); access then defaults to 'read'. */
+  keysOf?: (args: Buffer[]) => Buffer[];
   noAuth?: boolean;
   run: Handler;
 }
@@ -56,6 +63,7 @@ function flag(name: string): Simple {
 
 export function defineCommand(name: string, d: Definition): CommandSpec {
   const [firstKey, lastKey, step] = d.keys ?? [0, 0, 0];
+  const hasKeys = d.keys !== undefined || d.keysOf !== undefined;
   return {
     name,
     arity: d.arity,
@@ -63,8 +71,9 @@ export function defineCommand(name: string, d: Definition): CommandSpec {
     firstKey,
     lastKey,
     step,
-    access: d.keys === undefined ? 'none' : (d.access ?? 'read'),
+    access: hasKeys ? (d.access ?? 'read') : 'none',
     blind: d.access === 'write' ? d.blind : undefined,
+    ...(d.keysOf === undefined ? {} : { keysOf: d.keysOf }),
     noAuth: d.noAuth ?? false,
     run: d.run,
   };

@@ -10,6 +10,7 @@ import { connectionCommands } from './connection-commands.js';
 import { keyspaceCommands } from './keyspace-commands.js';
 import { kvCommands } from './kv-commands.js';
 import { ErrorPrefix, type Reply, ReplyError } from './reply.js';
+import { scriptingCommands } from './scripting.js';
 import { serverCommands } from './server-commands.js';
 import { stringCommands } from './string-commands.js';
 import type { Session } from './session.js';
@@ -45,6 +46,7 @@ const ALL: readonly CommandSpec[] = [
   ...versionCommands,
   ...serverCommands,
   ...transactionCommands,
+  ...scriptingCommands(lookupCommand),
   defineCommand('command', { arity: -1, flags: [], run: commandCommand }),
 ];
 
@@ -96,7 +98,7 @@ export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | 
   if (spec.access === 'read' && locks.idle) return spec.run(s, args);
   const blind = spec.blind !== undefined && spec.blind(s, args);
   const run = (): Reply | Promise<Reply> => spec.run(s, args);
-  if (spec.firstKey === spec.lastKey) {
+  if (spec.keysOf === undefined && spec.firstKey === spec.lastKey) {
     const key = keyString(args[spec.firstKey]!);
     const tail = blind ? locks.blindTail(key) : locks.tail(key);
     const op = tail === undefined ? run() : tail.then(run, run);
@@ -108,12 +110,15 @@ export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | 
     }
     return op;
   }
-  const { first, last } = keyIndexes(spec, args);
   const keys: string[] = [];
+  if (spec.keysOf !== undefined) {
+    for (const k of spec.keysOf(args)) keys.push(keyString(k));
+  } else {
+    const { first, last } = keyIndexes(spec, args);
+    for (let i = first; i <= last; i += spec.step) keys.push(keyString(args[i]!));
+  }
   const tails: Promise<unknown>[] = [];
-  for (let i = first; i <= last; i += spec.step) {
-    const key = keyString(args[i]!);
-    keys.push(key);
+  for (const key of keys) {
     const tail = blind ? locks.blindTail(key) : locks.tail(key);
     if (tail !== undefined) tails.push(tail);
   }

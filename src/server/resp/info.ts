@@ -6,6 +6,7 @@ import { arch, platform, release } from 'node:os';
 import type { StoreStats } from '../../index.js';
 import { readAllShardNumbers } from '../../shard/index.js';
 import { expiresAtOf } from './expiry.js';
+import { scriptStats } from './scripting.js';
 import type { ServerContext, Session } from './session.js';
 
 /** The Redis version whose commands and replies this server follows. */
@@ -187,6 +188,12 @@ function human(bytes: number): string {
   return i === 0 ? `${v}B` : `${v.toFixed(2)}${units[i]}`;
 }
 
+/** INFO memory's scripting lines, Redis's names: the Lua state's bytes and the scripts cached. */
+function scriptFields(server: ServerContext): Record<string, number | string> {
+  const st = scriptStats(server);
+  return { used_memory_lua: st.luaBytes, used_memory_lua_human: human(st.luaBytes), number_of_cached_scripts: st.cached };
+}
+
 /** INFO memory: the process's (used = V8 heap + external + array buffers; RSS) and the shards' memtables and block caches. */
 function memoryFields(stats: StoreStats | undefined): Record<string, string | number> {
   const m = process.memoryUsage();
@@ -297,7 +304,7 @@ export async function infoText(s: Session, sections: readonly Section[]): Promis
         break;
       }
       case 'memory':
-        section('Memory', memoryFields(stats));
+        section('Memory', { ...memoryFields(stats), ...scriptFields(s.server) });
         break;
       case 'errorstats': {
         const fields: Record<string, string> = {};

@@ -78,6 +78,12 @@ export const ErrorPrefix = {
   CORRUPTION: 'CORRUPTION',
   /** EXEC of a transaction in which a command was refused while queuing; nothing ran. */
   EXECABORT: 'EXECABORT',
+  /** EVALSHA of a SHA-1 the script cache does not hold: the client sends EVAL. */
+  NOSCRIPT: 'NOSCRIPT',
+  /** SCRIPT KILL with no script running. */
+  NOTBUSY: 'NOTBUSY',
+  /** SCRIPT KILL of a script that has written. */
+  UNKILLABLE: 'UNKILLABLE',
 } as const;
 
 const prefixOfCode: Record<string, string> = {

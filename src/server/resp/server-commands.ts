@@ -78,6 +78,9 @@ function configTable(s: Session): Map<string, string> {
     ['maxclients', String(o.maxclients)],
     ['maxmemory-clients', String(o.maxmemoryClients)],
     ['maxmemory', '0'],
+    // Redis answers BUSY past it; ringkv stops the script (scripting.ts). lua-time-limit is its old name.
+    ['busy-reply-threshold', String(o.scriptTimeLimitMs)],
+    ['lua-time-limit', String(o.scriptTimeLimitMs)],
     ['ringkv-max-inline-bytes', String(o.maxInlineBytes)],
     ['ringkv-max-args', String(o.maxArgs)],
     ['ringkv-max-pending-reply-bytes', String(o.maxPendingReplyBytes)],

@@ -53,6 +53,8 @@ export interface RespServerOptions {
   log?: WarnLog;
   /** Close a client idle this long (ms); 0 = never. Default 0. */
   idleTimeoutMs?: number;
+  /** A Lua script (EVAL) running longer than this many ms is stopped with an error, as Redis's busy-reply-threshold (5000). Default 5000. */
+  scriptTimeLimitMs?: number;
   /** Allow FLUSHDB/FLUSHALL. Default false. */
   flushdbEnabled?: boolean;
   /** GET on a key with concurrent values answers one of them instead of -CONFLICT. Default false. */
@@ -96,6 +98,8 @@ const DEFAULTS = {
   queryBufferLimit: 1024 * 1024 * 1024,
   maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   maxValueBytes: MAX_PUT_VALUE_BYTES,
+  /** Redis's busy-reply-threshold: past it Redis answers BUSY to others; ringkv stops the script. */
+  scriptTimeLimitMs: 5000,
 };
 /** Before AUTH (Redis 6.2): commands of at most this many arguments... */
 const UNAUTHENTICATED_MAX_ARGS = 10;
@@ -149,6 +153,7 @@ function resolveOptions(o: RespServerOptions): ResolvedOptions {
     queryBufferLimit: count('queryBufferLimit', 1024 * 1024),
     maxmemoryClients: count('maxmemoryClients', 0),
     maxValueBytes: count('maxValueBytes', 1),
+    scriptTimeLimitMs: count('scriptTimeLimitMs', 1),
     flushdbEnabled: o.flushdbEnabled ?? false,
     lww: o.lww ?? false,
     storeConfig: { ...(o.storeConfig ?? {}) },

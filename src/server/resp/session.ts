@@ -20,6 +20,8 @@ export interface ResolvedOptions {
   maxmemoryClients: number;
   maxValueBytes: number;
   flushdbEnabled: boolean;
+  /** A script running longer than this (ms) is stopped. */
+  scriptTimeLimitMs: number;
   lww: boolean;
   storeConfig: Record<string, string>;
   version: string;

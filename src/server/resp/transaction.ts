@@ -60,7 +60,8 @@ const QUEUED = new Simple('QUEUED');
 const RUN_AT_ONCE = new Set(['exec', 'discard', 'multi', 'watch', 'quit']);
 
 /** The keys a command names (its table entry's first, last, step), as binary-safe strings. */
-export function keysOf(spec: CommandSpec, args: readonly Buffer[]): string[] {
+export function keysOf(spec: CommandSpec, args: Buffer[]): string[] {
+  if (spec.keysOf !== undefined) return spec.keysOf(args).map(keyString);
   if (spec.firstKey === 0) return [];
   const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
   const keys: string[] = [];
