@@ -6,18 +6,13 @@
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Random } from '../../src/storage/random.js';
 import { type Harness, rejects, startHarness } from './resp-harness.js';
 
-/** A small seeded PRNG (mulberry32): the same pipelines every run. */
+/** A seeded generator (mulberry32, src/storage/random.ts): the same pipelines every run. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 type Cmd = [string, ...string[]];
