@@ -188,6 +188,11 @@ function wait(s: Session, args: Buffer[]): Reply {
   }
 }
 
+/** The key of `OBJECT sub key` / `MEMORY sub key` (none for OBJECT HELP, MEMORY STATS). */
+function subcommandKey(args: Buffer[]): Buffer[] {
+  return args.length >= 3 ? [args[2]!] : [];
+}
+
 const ONE: readonly [number, number, number] = [1, 1, 1];
 const TWO: readonly [number, number, number] = [1, 2, 1];
 
@@ -199,7 +204,9 @@ export const keyspaceCommands: readonly CommandSpec[] = [
   defineCommand('renamenx', { arity: 3, flags: ['write', 'fast'], keys: TWO, access: 'write', run: (s, a) => rename(s, a, true) }),
   defineCommand('copy', { arity: -3, flags: ['write', 'denyoom'], keys: TWO, access: 'write', run: copy }),
   defineCommand('time', { arity: 1, flags: ['fast'], run: time }),
-  defineCommand('object', { arity: -2, flags: ['readonly'], run: object }),
-  defineCommand('memory', { arity: -2, flags: ['readonly'], run: memory }),
+  // OBJECT ENCODING key, MEMORY USAGE key: reads of their key, so they wait for this
+  // connection's writes of it in flight (SET k then OBJECT ENCODING k sees k).
+  defineCommand('object', { arity: -2, flags: ['readonly'], keysOf: subcommandKey, run: object }),
+  defineCommand('memory', { arity: -2, flags: ['readonly'], keysOf: subcommandKey, run: memory }),
   defineCommand('wait', { arity: 3, flags: [], run: wait }),
 ];
