@@ -30,7 +30,7 @@
 // of commands already received are written.
 import type { Socket } from 'node:net';
 import { arityFits } from './command.js';
-import { execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import { commandNames, execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
 import type { ClientInputBudget, InputHolder } from './client-input.js';
 import type { MemoryRelease } from './memory-release.js';
 import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
@@ -105,7 +105,7 @@ export class Connection implements ParserEvents, InputHolder {
     id: number,
   ) {
     this.session = new Session(host.context, id, `${socket.remoteAddress}:${socket.remotePort}`);
-    this.parser = new RespParser(this.session.authed ? host.limits : host.unauthenticatedLimits, this);
+    this.parser = new RespParser(this.session.authed ? host.limits : host.unauthenticatedLimits, this, commandNames);
     this.writer = new ReplyWriter(socket, host.context.stats);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
