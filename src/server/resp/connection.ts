@@ -93,6 +93,8 @@ export class Connection implements ParserEvents, InputHolder {
   private readonly freeSlots: Slot[] = [];
   /** Slots ever taken (tells onData whether its read queued any). */
   private slotsTaken = 0;
+  /** Set while onData parses a read: it writes or marks the read's replies itself when done. */
+  private reading = false;
   private closing = false;
   private ended = false;
   private paused = false;
@@ -143,9 +145,19 @@ export class Connection implements ParserEvents, InputHolder {
     this.host.context.stats.netInputBytes += chunk.length;
     this.session.lastCommandAt = Date.now();
     const taken = this.slotsTaken;
-    this.parser.feed(chunk);
-    if (this.slotsTaken !== taken) this.queue[this.queue.length - 1]!.endsRead = true;
-    else if (!this.ended) this.writer.flush(); // every reply of this read is encoded: one write
+    this.reading = true;
+    try {
+      this.parser.feed(chunk);
+    } finally {
+      this.reading = false;
+    }
+    if (this.slotsTaken !== taken) {
+      this.queue[this.queue.length - 1]!.endsRead = true;
+      // Replies encoded at once before the first queued command wait for the rest of the read.
+      if (this.writer.pendingBytes > 0 && !this.ended) this.host.flushQueue.hold(this.writer);
+    } else if (!this.ended) {
+      this.writer.flush(); // every reply of this read is encoded: one write
+    }
     const held = this.parser.bufferedBytes;
     if (held !== this.bufferedInput) {
       const delta = held - this.bufferedInput;
@@ -309,7 +321,8 @@ export class Connection implements ParserEvents, InputHolder {
     }
     if (this.closing && this.head === this.queue.length) this.end();
     else if (readDone) this.writer.flush();
-    else if (pending >= FLUSH_BYTES || this.head === this.queue.length) this.host.flushQueue.mark(this.writer);
+    else if (pending >= FLUSH_BYTES || (this.head === this.queue.length && !this.reading)) this.host.flushQueue.mark(this.writer);
+    else if (this.reading) return; // onData decides once the whole read is parsed
     else if (pending > 0) this.host.flushQueue.hold(this.writer);
   }
 
