@@ -22,7 +22,7 @@
 // - DEL/UNLINK/EXISTS count existing keys; DEL reads each key and deletes what it read
 //   (its context), so a concurrent write is kept, not deleted blind.
 // - MSET writes each key as its own versioned write (not atomic across keys).
-import type { PutOptions, ReadResult, Store } from '../../index.js';
+import type { ReadResult, Store } from '../../index.js';
 import { integerReply, isInt64, isWord, keyString, parseInt64, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { expiresAtOf, keptExpiry, remainingMs } from './expiry.js';
@@ -63,21 +63,10 @@ export function replace(s: Session, key: Uint8Array, value: Uint8Array, read: Re
   return storeOf(s).put(key, value, { ...s.writeOptions, context: read?.context, ttlMs, expiresAt, overwrite: true });
 }
 
-/** GET: no async function (its frame and promise cost more than the one closure here). */
-function get(s: Session, args: Buffer[]): Promise<Reply> {
+async function get(s: Session, args: Buffer[]): Promise<Reply> {
   const key = args[1]!;
-  return storeOf(s).get(key, s.readOptions).then((read) => oneValue(s, key, read));
+  return oneValue(s, key, await storeOf(s).get(key, s.readOptions));
 }
-
-/** A session's writeOptions with `overwrite`, made once per writeOptions object (CONSISTENCY replaces it, never mutates it). */
-const overwriteOf = new WeakMap<object, PutOptions>();
-function overwriteOptions(s: Session): PutOptions {
-  let o = overwriteOf.get(s.writeOptions);
-  if (o === undefined) overwriteOf.set(s.writeOptions, (o = { ...s.writeOptions, overwrite: true }));
-  return o;
-}
-
-const answerOk = (): Reply => OK;
 
 interface SetOptions {
   ttlMs: number | undefined;
@@ -130,13 +119,7 @@ function setOptions(args: Buffer[], now: number): SetOptions {
   return o;
 }
 
-function set(s: Session, args: Buffer[]): Promise<Reply> {
-  // Plain SET k v: one write, no read, no options to parse (what replace() does, without its per-call options object).
-  if (args.length === 3) return storeOf(s).put(args[1]!, args[2]!, overwriteOptions(s)).then(answerOk);
-  return setWithOptions(s, args);
-}
-
-async function setWithOptions(s: Session, args: Buffer[]): Promise<Reply> {
+async function set(s: Session, args: Buffer[]): Promise<Reply> {
   const o = setOptions(args, Date.now());
   const key = args[1]!;
   const store = storeOf(s);
