@@ -2,6 +2,7 @@
 // possible point, quoting, and each limit and malformed frame ending in a protocol error.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ByteTable } from '../../src/server/resp/args.js';
 import { splitInline } from '../../src/server/resp/inline.js';
 import { type ParserLimits, RespParser } from '../../src/server/resp/parser.js';
 import { encodeCommand } from './resp-harness.js';
@@ -83,6 +84,8 @@ const malformed: [string, string | Buffer, Partial<ParserLimits>, string][] = [
   ['an array length that is not a number', '*x\r\n', {}, 'invalid multibulk length'],
   ['a bulk not followed by CRLF', '*1\r\n$3\r\nGETXX', {}, 'bulk string not followed by CRLF'],
   ['a header line without CR', '*1\n$4\r\nPING\r\n', {}, 'invalid multibulk length'],
+  ['a header CR not followed by LF', '*1\r\n$3\rX\nGET\r\n', {}, 'invalid bulk length'],
+  ['a bulk length of 17 digits', '*1\r\n$' + '0'.repeat(16) + '3\r\nGET\r\n', {}, 'invalid bulk length'],
   ['a bulk over maxBulkBytes', '*2\r\n$3\r\nSET\r\n$1025\r\n', { maxBulkBytes: 1024 }, 'invalid bulk length'],
   ['more arguments than maxArgs', '*9\r\n', { maxArgs: 8 }, 'invalid multibulk length'],
   ['an inline line over maxInlineBytes', 'PING ' + 'x'.repeat(200), { maxInlineBytes: 128 }, 'too big inline request'],
@@ -100,6 +103,27 @@ for (const [name, input, limits, message] of malformed) {
     assert.equal(parse(each, l).error, message);
   });
 }
+
+test('a command name in the names table is handed out as the table\'s Buffer, whole or split across chunks; other arguments are views', () => {
+  const names = new ByteTable<string>();
+  names.add('SET', 'set');
+  names.add('set', 'set');
+  const stream = Buffer.concat([encodeCommand(['SET', 'SET', 'v']), encodeCommand(['set', 'k', 'v']), encodeCommand(['SeT', 'k', 'v']), encodeCommand(['SETX', 'k'])]);
+  for (let cut = 0; cut < stream.length; cut++) {
+    const got: Buffer[][] = [];
+    const p = new RespParser(LIMITS, { command: (args) => got.push(args), protocolError: assert.unreachable }, names);
+    p.feed(stream.subarray(0, cut));
+    p.feed(stream.subarray(cut));
+    assert.equal(got.map((a) => a.map((b) => b.toString())), [['SET', 'SET', 'v'], ['set', 'k', 'v'], ['SeT', 'k', 'v'], ['SETX', 'k']]);
+    assert.is(names.valueOf(got[0]![0]!), 'set', `cut ${cut}`);
+    assert.is(names.valueOf(got[0]![1]!), undefined); // a key spelt like a command is still a view
+    assert.is(names.valueOf(got[2]![0]!), undefined); // not registered in that case
+    assert.is(names.valueOf(got[3]![0]!), undefined);
+  }
+  const whole: Buffer[][] = [];
+  new RespParser(LIMITS, { command: (args) => whole.push(args), protocolError: assert.unreachable }, names).feed(stream);
+  assert.is(names.valueOf(whole[1]![0]!), 'set');
+});
 
 test('after a protocol error the parser ignores the rest of the stream', () => {
   const r = parse([Buffer.from('*1\r\n$x\r\n'), encodeCommand(['PING'])]);

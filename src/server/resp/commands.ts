@@ -4,7 +4,7 @@
 // COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND LIST describe the table; COMMAND DOCS
 // answers an error on purpose: redis-cli then falls back to its built-in help (an empty
 // reply would switch its help off).
-import { keyString, text } from './args.js';
+import { ByteTable, keyString, text } from './args.js';
 import { type CommandSpec, defineCommand } from './command.js';
 import { connectionCommands } from './connection-commands.js';
 import { keyspaceCommands } from './keyspace-commands.js';
@@ -52,12 +52,21 @@ const ALL: readonly CommandSpec[] = [
 
 /** Every command by lower-case name, and by upper-case name (what clients send) for a lookup without toLowerCase. */
 const TABLE = new Map<string, CommandSpec>();
+/**
+ * The same names as bytes: the parser hands a command name found here as the table's own
+ * Buffer (no view, no string), and lookupCommand takes it back by identity.
+ */
+export const commandNames = new ByteTable<CommandSpec>();
 for (const c of ALL) {
   TABLE.set(c.name, c);
   TABLE.set(c.name.toUpperCase(), c);
+  commandNames.add(c.name, c);
+  commandNames.add(c.name.toUpperCase(), c);
 }
 
 export function lookupCommand(name: Buffer): CommandSpec | undefined {
+  const named = commandNames.valueOf(name);
+  if (named !== undefined) return named;
   if (name.length > 32) return undefined;
   const s = keyString(name);
   return TABLE.get(s) ?? TABLE.get(s.toLowerCase());

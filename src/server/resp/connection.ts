@@ -4,8 +4,14 @@
 // together; their replies must still leave in the order the commands came. Each command
 // that cannot answer at once takes a slot at the back of the connection's queue; when a
 // slot at the front completes, every completed slot from the front is encoded into the
-// ReplyWriter, which the FlushQueue writes once per event-loop turn. A reply ready at once
-// with nothing ahead of it (PING, an argument error) skips the queue.
+// ReplyWriter. A reply ready at once with nothing ahead of it (PING, an argument error)
+// skips the queue.
+//
+// Writes: the replies of one socket read leave together, in one socket write, as soon as
+// the last of them is encoded (the last slot a read queued is marked `endsRead`; a read
+// whose commands all answered at once is written at the end of onData). Replies encoded
+// before their read is complete are held (FlushQueue.hold: at most 2 x HOLD_MS, or until
+// FLUSH_BYTES), so a pipeline answers in one write rather than in dribbles.
 //
 // Limits: at MAX_IN_FLIGHT queued commands, or with more than OUTPUT_HIGH_WATER bytes
 // waiting in the socket (a client that does not read), the connection stops reading until
@@ -24,13 +30,13 @@
 // of commands already received are written.
 import type { Socket } from 'node:net';
 import { arityFits } from './command.js';
-import { execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import { commandNames, execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
 import type { ClientInputBudget, InputHolder } from './client-input.js';
 import type { MemoryRelease } from './memory-release.js';
 import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
 import { ErrorPrefix, errorReply, type Reply, ReplyError } from './reply.js';
 import { type ServerContext, Session } from './session.js';
-import { FlushQueue, type Protocol, ReplyWriter } from './writer.js';
+import { FLUSH_BYTES, FlushQueue, type Protocol, ReplyWriter } from './writer.js';
 
 /** Commands of one connection in flight before it stops reading (a pipeline of 1000 fits). */
 const MAX_IN_FLIGHT = 4096;
@@ -65,6 +71,8 @@ class Slot {
   done = false;
   reply: Reply = null;
   proto: Protocol = 2;
+  /** The last command of its socket read: its replies are written once this one is encoded. */
+  endsRead = false;
   readonly resolve: (reply: Reply) => void;
   readonly reject: (err: unknown) => void;
 
@@ -83,6 +91,10 @@ export class Connection implements ParserEvents, InputHolder {
   private queue: Slot[] = [];
   private head = 0;
   private readonly freeSlots: Slot[] = [];
+  /** Slots ever taken (tells onData whether its read queued any). */
+  private slotsTaken = 0;
+  /** Set while onData parses a read: it writes or marks the read's replies itself when done. */
+  private reading = false;
   private closing = false;
   private ended = false;
   private paused = false;
@@ -95,7 +107,7 @@ export class Connection implements ParserEvents, InputHolder {
     id: number,
   ) {
     this.session = new Session(host.context, id, `${socket.remoteAddress}:${socket.remotePort}`);
-    this.parser = new RespParser(this.session.authed ? host.limits : host.unauthenticatedLimits, this);
+    this.parser = new RespParser(this.session.authed ? host.limits : host.unauthenticatedLimits, this, commandNames);
     this.writer = new ReplyWriter(socket, host.context.stats);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
@@ -132,7 +144,20 @@ export class Connection implements ParserEvents, InputHolder {
   private readonly onData = (chunk: Buffer): void => {
     this.host.context.stats.netInputBytes += chunk.length;
     this.session.lastCommandAt = Date.now();
-    this.parser.feed(chunk);
+    const taken = this.slotsTaken;
+    this.reading = true;
+    try {
+      this.parser.feed(chunk);
+    } finally {
+      this.reading = false;
+    }
+    if (this.slotsTaken !== taken) {
+      this.queue[this.queue.length - 1]!.endsRead = true;
+      // Replies encoded at once before the first queued command wait for the rest of the read.
+      if (this.writer.pendingBytes > 0 && !this.ended) this.host.flushQueue.hold(this.writer);
+    } else if (!this.ended) {
+      this.writer.flush(); // every reply of this read is encoded: one write
+    }
     const held = this.parser.bufferedBytes;
     if (held !== this.bufferedInput) {
       const delta = held - this.bufferedInput;
@@ -231,7 +256,7 @@ export class Connection implements ParserEvents, InputHolder {
     if (!(result instanceof Promise)) {
       if (this.head === this.queue.length) {
         this.writer.write(result, proto);
-        this.wrote();
+        this.wrote(false);
         return;
       }
       const slot = this.takeSlot(proto);
@@ -246,6 +271,7 @@ export class Connection implements ParserEvents, InputHolder {
   private takeSlot(proto: Protocol): Slot {
     const slot = this.freeSlots.pop() ?? new Slot(this);
     slot.proto = proto;
+    this.slotsTaken++;
     this.queue.push(slot);
     return slot;
   }
@@ -260,11 +286,14 @@ export class Connection implements ParserEvents, InputHolder {
   /** Encodes every completed reply at the front of the queue. */
   private drain(): void {
     const q = this.queue;
+    let readDone = false;
     while (this.head < q.length && q[this.head]!.done) {
       const slot = q[this.head++]!;
       this.writer.write(slot.reply, slot.proto);
+      if (slot.endsRead) readDone = true;
       slot.done = false;
       slot.reply = null;
+      slot.endsRead = false;
       if (this.freeSlots.length < MAX_IN_FLIGHT) this.freeSlots.push(slot);
     }
     if (this.head === q.length) {
@@ -274,19 +303,27 @@ export class Connection implements ParserEvents, InputHolder {
       this.queue = q.slice(this.head);
       this.head = 0;
     }
-    this.wrote();
+    this.wrote(readDone);
     this.updateReading();
   }
 
-  /** After replies were encoded: schedule the write, enforce the output limit, finish a close. */
-  private wrote(): void {
-    if (this.writer.pendingBytes + this.socket.writableLength > this.host.maxPendingReplyBytes) {
+  /**
+   * After replies were encoded: enforce the output limit, finish a close, and write now
+   * (`readDone`: the replies of a whole read are in), soon (FLUSH_BYTES or more, or encoded
+   * outside a queue drain), or after a hold (the rest of their read is still running).
+   */
+  private wrote(readDone: boolean): void {
+    const pending = this.writer.pendingBytes;
+    if (pending + this.socket.writableLength > this.host.maxPendingReplyBytes) {
       this.session.server.stats.outputLimitCloses++;
       this.socket.destroy();
       return;
     }
     if (this.closing && this.head === this.queue.length) this.end();
-    else this.host.flushQueue.mark(this.writer);
+    else if (readDone) this.writer.flush();
+    else if (pending >= FLUSH_BYTES || (this.head === this.queue.length && !this.reading)) this.host.flushQueue.mark(this.writer);
+    else if (this.reading) return; // onData decides once the whole read is parsed
+    else if (pending > 0) this.host.flushQueue.hold(this.writer);
   }
 
   private beginClose(): void {

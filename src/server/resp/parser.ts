@@ -10,7 +10,8 @@
 // A frame may straddle any number of chunks. Bytes not yet parsed are kept as a list of
 // chunks and joined once, when the line or bulk they belong to is complete: each byte is
 // copied at most once, however small the chunks (never a quadratic re-concatenation).
-// Arguments are views of the received chunks, not copies, except a bulk of BIG_BULK_BYTES
+// Arguments are views of the received chunks, not copies (a command name found in the
+// parser's `names` table is that table's own Buffer: no view is made), except a bulk of BIG_BULK_BYTES
 // or more that does not arrive whole: it is copied into one buffer of its declared size as
 // its chunks come, so the chunks are dropped at once (thousands of small chunks kept alive
 // fragment the heap, and the memory does not go back to the system when they are freed).
@@ -41,6 +42,12 @@ export interface ParserLimits {
   unauthenticated?: boolean;
 }
 
+/** Short byte strings the parser hands out as shared Buffers instead of views (command names). */
+export interface ArgNames {
+  /** The shared Buffer equal to buf[at, at + length), or undefined. Must not allocate. */
+  find(buf: Uint8Array, at: number, length: number): Buffer | undefined;
+}
+
 export interface ParserEvents {
   /** One complete command (at least one argument). The buffers are views: do not write to them. */
   command(args: Buffer[]): void;
@@ -65,6 +72,8 @@ const MAX_DIGITS = 16;
  * chunks and joining them once is cheaper.
  */
 export const BIG_BULK_BYTES = 64 * 1024;
+/** Commands of at most this many arguments get an array of their size at once (a bigger count is not trusted before its bytes come). */
+const PREALLOCATED_ARGS = 16;
 
 /**
  * Parses one connection's byte stream. Owned by its Connection; not shared.
@@ -77,6 +86,8 @@ export class RespParser {
   private stashBytes = 0;
   /** The command being assembled from a multibulk frame, or null between commands. */
   private args: Buffer[] | null = null;
+  /** Arguments of `args` filled so far. */
+  private argc = 0;
   private argsLeft = 0;
   /** Length of the bulk whose body is awaited; -1 when a `$` line is awaited instead. */
   private bulkLen = -1;
@@ -91,9 +102,14 @@ export class RespParser {
   private big: Buffer | null = null;
   private bigLeft = 0;
 
+  /** Where the line a quick header parse read ends (the byte after its LF). */
+  private lineNext = 0;
+
   constructor(
     private limits: ParserLimits,
     private readonly events: ParserEvents,
+    /** A command name found here is handed out as the table's Buffer. */
+    private readonly names?: ArgNames,
   ) {}
 
   /** Bytes received and held, not yet part of a complete command (skipped bulks excluded). */
@@ -171,12 +187,17 @@ export class RespParser {
           const shown = c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
           return this.fail(`expected '$', got '${shown}'`);
         }
-        const nl = buf.indexOf(LF, this.pos);
-        if (nl < 0) {
-          if (end - this.pos > this.limits.maxInlineBytes) this.fail('too big bulk count string');
-          return;
+        let n = this.quickNumber(buf, this.pos + 1, end);
+        let nl: number;
+        if (n >= 0) nl = this.lineNext - 1;
+        else {
+          nl = buf.indexOf(LF, this.pos);
+          if (nl < 0) {
+            if (end - this.pos > this.limits.maxInlineBytes) this.fail('too big bulk count string');
+            return;
+          }
+          n = lineNumber(buf, this.pos + 1, nl);
         }
-        const n = lineNumber(buf, this.pos + 1, nl);
         if (!(n >= 0 && n <= this.limits.maxBulkBytes)) {
           return this.fail(this.limits.unauthenticated === true && n >= 0 ? 'unauthenticated bulk length' : 'invalid bulk length');
         }
@@ -190,6 +211,7 @@ export class RespParser {
           // bulk and the ones after it are skipped as they come.
           this.refusedLen = n;
           this.args.length = 0;
+          this.argc = 0;
         }
         this.skipping = this.refusedLen > 0;
       } else {
@@ -203,10 +225,14 @@ export class RespParser {
           continue;
         }
         if (buf[this.pos + n] !== CR || buf[this.pos + n + 1] !== LF) return this.fail('bulk string not followed by CRLF');
-        const arg = buf.subarray(this.pos, this.pos + n);
+        let arg: Buffer | null = null;
+        if (!this.skipping) {
+          if (this.argc === 0 && this.names !== undefined) arg = this.names.find(buf, this.pos, n) ?? null;
+          arg ??= buf.subarray(this.pos, this.pos + n);
+        }
         this.pos += n + 2;
         this.commandBytes += n + 2;
-        this.endBulk(this.skipping ? null : arg);
+        this.endBulk(arg);
       }
     }
   }
@@ -244,13 +270,14 @@ export class RespParser {
 
   /** A bulk (null: skipped) is complete. */
   private endBulk(arg: Buffer | null): void {
-    if (arg !== null) this.args!.push(arg);
+    if (arg !== null) this.args![this.argc++] = arg;
     this.bulkLen = -1;
     this.skipping = false;
     if (--this.argsLeft > 0) return;
     const args = this.args!;
     const refused = this.refusedLen;
     this.args = null;
+    this.argc = 0;
     this.commandBytes = 0;
     this.refusedLen = 0;
     if (refused > 0) this.events.refused?.(refused);
@@ -260,12 +287,17 @@ export class RespParser {
   /** `*<n>\r\n`: false when the line is incomplete (or bad: then the parser has stopped). */
   private multibulkHeader(): boolean {
     const buf = this.buf;
-    const nl = buf.indexOf(LF, this.pos);
-    if (nl < 0) {
-      if (buf.length - this.pos > this.limits.maxInlineBytes) this.fail('too big mbulk count string');
-      return false;
+    let n = this.quickNumber(buf, this.pos + 1, buf.length);
+    let nl: number;
+    if (n >= 0) nl = this.lineNext - 1;
+    else {
+      nl = buf.indexOf(LF, this.pos);
+      if (nl < 0) {
+        if (buf.length - this.pos > this.limits.maxInlineBytes) this.fail('too big mbulk count string');
+        return false;
+      }
+      n = lineNumber(buf, this.pos + 1, nl, true);
     }
-    const n = lineNumber(buf, this.pos + 1, nl, true);
     if (!(n <= this.limits.maxArgs)) {
       this.fail(this.limits.unauthenticated === true && n > 0 ? 'unauthenticated multibulk length' : 'invalid multibulk length');
       return false;
@@ -273,7 +305,8 @@ export class RespParser {
     this.commandBytes = n > 0 ? nl + 1 - this.pos : 0;
     this.pos = nl + 1;
     if (n > 0) {
-      this.args = [];
+      this.args = n <= PREALLOCATED_ARGS ? new Array<Buffer>(n) : [];
+      this.argc = 0;
       this.argsLeft = n;
     }
     return true;
@@ -300,6 +333,26 @@ export class RespParser {
     }
     if (words.length > 0) this.events.command(words);
     return true;
+  }
+
+  /**
+   * The common header, read without looking for its LF first: decimal digits from buf[from]
+   * then CR LF, all before `end`. Returns the number and sets lineNext past the LF;
+   * -1 for anything else (a sign, a bad byte, too many digits, a line not complete yet),
+   * which the caller reads the general way (indexOf + lineNumber) to say what is wrong.
+   */
+  private quickNumber(buf: Buffer, from: number, end: number): number {
+    const stop = Math.min(end, from + MAX_DIGITS);
+    let n = 0;
+    let i = from;
+    for (; i < stop; i++) {
+      const d = buf[i]! - 0x30;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (i === from || i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+    this.lineNext = i + 2;
+    return n;
   }
 
   private lineTooLong(first: number): string {

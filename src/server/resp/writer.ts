@@ -1,9 +1,12 @@
 // Runs on: the main thread. Reply encoding (RESP2 and RESP3) into one growing buffer per
-// connection, written to the socket once per event-loop turn.
+// connection, written to the socket once the replies of a socket read are all in.
 //
 // docs/notes.md: one small socket write costs ~8 µs, so a connection's replies are appended to
-// its buffer as they complete and the FlushQueue writes every dirty connection's buffer
-// in one setImmediate per turn. A buffer handed to socket.write is not touched again until
+// its buffer as they complete and leave in one write when the last command of a socket read
+// has answered (connection.ts). The FlushQueue is the fallback: replies encoded outside that
+// (or a buffer past FLUSH_BYTES) are written once per event-loop turn, and replies held
+// behind a slow command of their read leave after HOLD_MS at most.
+// A buffer handed to socket.write is not touched again until
 // its write callback runs (Node may keep a reference until the kernel has the bytes); the
 // writer then takes it back as a spare, so a busy connection cycles through two buffers
 // and allocates nothing per reply.
@@ -22,6 +25,17 @@ const INITIAL_BYTES = 16 * 1024;
 const KEEP_BYTES = 1024 * 1024;
 /** Spare buffers a connection keeps: one being written, one being filled. */
 const SPARE_BUFFERS = 2;
+/**
+ * Replies of a read still waiting for a slow command of that read are written anyway once
+ * they pass this size (the client may need them to make room) or have waited HOLD_MS.
+ */
+export const FLUSH_BYTES = 64 * 1024;
+/**
+ * Longest wait, from one to two periods, of replies held for the rest of their read: a
+ * pipeline whose commands all answer together leaves in one write (Redis writes a read's
+ * replies together too), but a slow command does not hold the earlier replies for ever.
+ */
+export const HOLD_MS = 5;
 
 const CR = 13;
 const LF = 10;
@@ -38,8 +52,12 @@ export class ReplyWriter {
   /** Buffers handed to socket.write, oldest first (write callbacks run in order). */
   private readonly inFlight: Buffer[] = [];
   private readonly spare: Buffer[] = [];
-  /** Set while this writer is on the FlushQueue's list. */
+  /** Set while this writer is on the FlushQueue's list of the turn. */
   queued = false;
+  /** The FlushQueue's hold period in which this writer's replies were held; 0: not held. */
+  heldSince = 0;
+  /** Set while this writer is on the FlushQueue's hold list (held or not since). */
+  onHoldList = false;
   constructor(
     private readonly socket: Socket,
     /** Counts the bytes handed to the socket and the error replies (the server's INFO stats). */
@@ -53,6 +71,7 @@ export class ReplyWriter {
 
   /** Hands the encoded bytes to the socket (one write); false if there were none. */
   flush(): boolean {
+    this.heldSince = 0;
     if (this.len === 0 || this.socket.destroyed || this.socket.writableEnded) return false;
     const out = this.buf;
     const n = this.len;
@@ -186,13 +205,19 @@ export class ReplyWriter {
 
 /**
  * Writes every dirty connection's replies once per event-loop turn (one setImmediate for
- * the whole server, however many connections have replies).
+ * the whole server, however many connections have replies), and held replies after
+ * HOLD_MS to 2 x HOLD_MS (one timer for the whole server, armed while any are held).
  */
 export class FlushQueue {
   private dirty: ReplyWriter[] = [];
   private other: ReplyWriter[] = [];
   private scheduled = false;
+  private held: ReplyWriter[] = [];
+  /** Counts HOLD_MS periods; a writer held in an earlier period than the current one is due. */
+  private period = 1;
+  private timer: NodeJS.Timeout | undefined;
 
+  /** Writes `writer`'s replies at the end of this event-loop turn. */
   mark(writer: ReplyWriter): void {
     if (writer.queued) return;
     writer.queued = true;
@@ -201,6 +226,17 @@ export class FlushQueue {
       this.scheduled = true;
       setImmediate(this.run);
     }
+  }
+
+  /** Writes `writer`'s replies within 2 x HOLD_MS unless something flushes them before. */
+  hold(writer: ReplyWriter): void {
+    if (writer.heldSince !== 0) return;
+    writer.heldSince = this.period;
+    if (!writer.onHoldList) {
+      writer.onHoldList = true;
+      this.held.push(writer);
+    }
+    this.timer ??= setTimeout(this.expire, HOLD_MS);
   }
 
   private readonly run = (): void => {
@@ -213,5 +249,20 @@ export class FlushQueue {
     }
     list.length = 0;
     this.other = list;
+  };
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const due = this.period++;
+    let kept = 0;
+    const held = this.held;
+    for (let i = 0; i < held.length; i++) {
+      const w = held[i]!;
+      if (w.heldSince !== 0 && w.heldSince < due) w.flush();
+      if (w.heldSince === 0) w.onHoldList = false; // flushed, now or meanwhile
+      else held[kept++] = w;
+    }
+    held.length = kept;
+    if (kept > 0) this.timer = setTimeout(this.expire, HOLD_MS);
   };
 }
