@@ -77,7 +77,7 @@ function host(store: MapStore): ConnectionHost {
   const options: ResolvedOptions = {
     host: '127.0.0.1', port: 0, requirepass: undefined, maxBulkBytes: 512 << 20, maxInlineBytes: 64 << 10,
     maxArgs: 1 << 20, maxPendingReplyBytes: 64 << 20, idleTimeoutMs: 0, maxclients: 10_000, queryBufferLimit: 1 << 30,
-    maxmemoryClients: 0, maxValueBytes: 16 << 20, flushdbEnabled: false, lww: false, storeConfig: {}, version: '0.0.0',
+    maxmemoryClients: 0, maxValueBytes: 16 << 20, flushdbEnabled: false, lww: false, storeConfig: {}, version: '0.0.0', scriptTimeLimitMs: 5000,
   };
   const context: ServerContext = {
     store: store as unknown as Store, options, locks: new KeyLocks(), startedAt: Date.now(), port: () => 0, sessions: () => [],
