@@ -11,7 +11,7 @@ import { channelClosedError as closedError, frameLimit, frameTooLarge, replyOffs
 /** A busy coordinator reply loop yields to the event loop (I/O, timers) at least this often. */
 export const COORDINATOR_YIELD_EVERY_MS = 2;
 /** Replies handled per drain before the coordinator lets promise continuations run. */
-export const COORDINATOR_MAX_DRAIN = 4096;
+export const COORDINATOR_MAX_DRAIN = 64;
 
 export interface CoordinatorChannelOptions {
   /** Reply loop: poll this long before parking on Atomics.waitAsync. Default 200 µs. */
