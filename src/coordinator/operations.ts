@@ -186,6 +186,28 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     super();
   }
 
+  /**
+   * Back to a fresh op's state, for reuse by the coordinator (beginGet sets the rest).
+   * REQUIRES: settled, and nothing (a transport, a caller) still refers to it.
+   */
+  reset(): void {
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.many = undefined;
+    this.index = 0;
+    this.up = NO_REPLICAS;
+    this.perDc = undefined;
+    this.fallbackNotFounds = 0;
+    this.catchingUpAnswers = 0;
+    this.key = EMPTY;
+    this.replicas = NO_REPLICAS;
+    this.objects = NO_OBJECTS;
+    this.settled = 0;
+    this.done = false;
+    this.corrupt = NO_REPLICAS;
+    this.corruption = undefined;
+  }
+
   onReply(reply: Reply, tag: number): void {
     if (this.up.length === 1 && reply.type === FrameType.OBJECT && this.c.finishSingle(this, reply.object)) return;
     this.settled++;

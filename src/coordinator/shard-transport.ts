@@ -20,7 +20,7 @@ import { wrap, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
-import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type ObjectReply, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../storage/index.js';
 import type { ShardControl, ShardStartError, ShardWorkerData } from '../shard/index.js';
 import { Deadlines } from './deadlines.js';
@@ -79,6 +79,8 @@ export class ShardTransport implements Transport {
   private readonly upListeners: ((replica: string) => void)[] = [];
   private readonly writer = new FrameWriter();
   private readonly reader = new FrameReader();
+  /** Every OBJECT reply is decoded into this one object: sinks use a reply during onReply only (transport.ts). */
+  private readonly objectReply: ObjectReply = { type: FrameType.OBJECT, object: new Uint8Array(0) };
   private closing = false;
   /** Settled Pending objects, for reuse. */
   private readonly free: Pending[] = [];
@@ -363,7 +365,7 @@ export class ShardTransport implements Transport {
       reader.reset(buf, at, length);
       p = link.pending.get(reader.requestId);
       if (p === undefined) return; // timed out already
-      reply = decodeReply(reader);
+      reply = decodeReply(reader, this.objectReply);
     } catch {
       return; // a reply that does not parse: its request times out
     }
