@@ -35,6 +35,7 @@ import {
   visibleSiblings,
   type DecodeOptions,
   type SingleRead,
+  type ValueCopier,
   type VObject,
   contextSize,
   encodeContextInto,
@@ -91,6 +92,10 @@ export class Coordinator implements OpHost {
    * (its one request's sink was taken out of the transport before the reply was handed over).
    */
   private readonly freeGets: GetOp[] = [];
+  /** Copies only what starts at offset 0 of an object (its context) into the slab: finishSinglePut. */
+  private readonly contextCopier: ValueCopier = {
+    copy: (src, from, to) => (from === 0 ? this.slab.copy(src, from, to) : EMPTY),
+  };
   /** The receipt of a read answered by one primary, one frozen object per replica (shared by every such read). */
   private readonly soleReceipts = new Map<string, Receipt>();
   /** Told of replicas' storage errors (ERR_IO, ERR_NO_SPACE) and of their next success (the store logs them). */
@@ -334,7 +339,25 @@ export class Coordinator implements OpHost {
     return true;
   }
 
-  /** The shared receipt of a read that `id` answered alone (as a stand-in when `fallback`). Frozen: callers only read receipts. */
+  /**
+   * A put whose only primary coordinated it into `object`: succeeds with the context read
+   * straight from the object's bytes when it holds one value (codec.readSingle, whose
+   * context is the object's clock prefix, copied from offset 0; the value, copied from
+   * further in, is not wanted and not copied). False: decode it (more siblings, bad bytes).
+   */
+  finishSinglePut(op: PutOp, replica: string, object: Uint8Array): boolean {
+    let read: SingleRead | null;
+    try {
+      read = readSingle(object, 0, this.contextCopier, this.copyOptions(replica).source!);
+    } catch {
+      return false;
+    }
+    if (read === null) return false;
+    op.succeed({ context: read.context, receipt: this.soleReceipt(replica, false) });
+    return true;
+  }
+
+  /** The shared receipt of a request that `id` answered alone (as a stand-in when `fallback`). Frozen: callers only read receipts. */
   private soleReceipt(id: string, fallback: boolean): Receipt {
     const key = fallback ? `${id}\u0000fallback` : id;
     let r = this.soleReceipts.get(key);

@@ -35,6 +35,7 @@ export interface OpHost {
   viewOptions(id: string): DecodeOptions;
   finishGet(op: GetOp): void;
   finishSingle(op: GetOp, object: Uint8Array): boolean;
+  finishSinglePut(op: PutOp, replica: string, object: Uint8Array): boolean;
   readRepair(op: GetOp): void;
   standInsFor(op: PutOp): readonly Fallback[];
   hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void;
@@ -418,6 +419,12 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.coordinatorId = id;
     this.c.storageFaults?.stored(id);
     const ps = this.standIns === undefined ? this.primaries : this.candidates;
+    // One primary (N=1) and one value after the write: the context is read straight from
+    // the object's bytes, without decoding it.
+    if (ps.length === 1 && this.standIns === undefined && this.c.finishSinglePut(this, id, reply.object)) {
+      this.done = true;
+      return;
+    }
     try {
       // Only the clock and the sibling count are used after this: values stay views.
       this.object = decodeObject(reply.object, this.c.viewOptions(id));
