@@ -307,7 +307,7 @@ export class ShardTransport implements Transport {
       spinMicros: this.o.spinMicros,
     };
     const worker = new Worker(new URL('../shard/worker.js', import.meta.url), { workerData });
-    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES });
+    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES, expectsReplies: () => link.pending.size > 0 });
     link.worker = worker;
     link.channel = channel;
     const control = wrap<ShardControl>(nodeEndpoint(worker));
