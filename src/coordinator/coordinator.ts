@@ -53,6 +53,8 @@ const STALE_RETRY_MS = 250;
 const MAX_STAND_INS = 2;
 /** Tries of the coordinating replica to keep a hint (in the background). */
 const HOLDER_TRIES = 3;
+/** `expiresAt` of a read of one value that never expires, shared by every such read (frozen: callers only read it). */
+const NEVER_EXPIRES = Object.freeze([0]) as unknown as number[];
 /** Settled GetOps kept for reuse: enough for a getMany of a few thousand keys. */
 const MAX_FREE_GETS = 4096;
 
@@ -331,7 +333,7 @@ export class Coordinator implements OpHost {
     op.settled = 1;
     op.done = true;
     if (read === null || read.value === undefined) op.succeed(undefined);
-    else op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt: this.soleReceipt(op.up[0]!, op.primaries === 0) });
+    else op.succeed({ values: [read.value], context: read.context, expiresAt: read.expiresAt === 0 ? NEVER_EXPIRES : [read.expiresAt], receipt: this.soleReceipt(op.up[0]!, op.primaries === 0) });
     if (this.freeGets.length < MAX_FREE_GETS) {
       op.reset();
       this.freeGets.push(op);

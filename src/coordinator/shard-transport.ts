@@ -15,6 +15,7 @@
 // of a big frame leaves only a partial frame on a channel that is thrown away: the
 // restarted shard gets fresh rings and never sees it. A put's value is limited to
 // MAX_PUT_VALUE_BYTES, checked here before anything is encoded.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -89,6 +90,8 @@ export class ShardTransport implements Transport {
 
   /** Each shard's actor id (grows with addShard). */
   private readonly actorIds: number[];
+  /** Cores of this machine (the reply loops poll only while shards + main thread fit them). */
+  private readonly cores = availableParallelism();
 
   private constructor(private readonly o: ShardTransportOptions) {
     this.links = Array.from({ length: o.shards }, (_, i) => new ShardLink(`s${i}`, i));
@@ -307,7 +310,11 @@ export class ShardTransport implements Transport {
       spinMicros: this.o.spinMicros,
     };
     const worker = new Worker(new URL('../shard/worker.js', import.meta.url), { workerData });
-    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES, expectsReplies: () => link.pending.size > 0 });
+    // The reply loop polls instead of parking while this link has requests in flight, but
+    // only while every shard and the main thread have a core each: polling then costs no
+    // shard any CPU (more shards than cores: it would take theirs).
+    const expectsReplies = (): boolean => link.pending.size > 0 && this.links.length < this.cores;
+    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES, expectsReplies });
     link.worker = worker;
     link.channel = channel;
     const control = wrap<ShardControl>(nodeEndpoint(worker));
