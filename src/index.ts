@@ -1,6 +1,6 @@
 // Runs on: the main thread. ringkv's embedded API: `const db = await open({ dir })`.
 //
-// A store of `shards` worker threads (default: one per core), each a replica on a ring of
+// A store of `shards` worker threads (default: one per core less the main thread's), each a replica on a ring of
 // Q partitions, each owning LSM engines in `<dir>/shard-<i>`. Requests are routed by the
 // key's token; every put is versioned (dotted version vectors) and replicated on N shards;
 // reads merge R answers and return every concurrent value with a context.
@@ -10,7 +10,7 @@ import { type StorageOptions, readWholeFile, writeFileAtomic, RealVfs } from './
 import { ShardTransport } from './coordinator/index.js';
 import { ErrorCode, RingkvError } from './errors.js';
 import { createTokenHasher } from './hash/index.js';
-import { suggestedSpinMicros } from './ipc/index.js';
+import { defaultShardCount, suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { takeDirLock, type DirLock } from './storage/index.js';
 import { Store } from './store.js';
@@ -25,7 +25,7 @@ export { contextFromString, contextToString } from './version/index.js';
 export interface OpenOptions {
   /** Where the store lives (created if missing). */
   dir: string;
-  /** Shard worker threads. Default: the cores there are (docs/notes.md: more spinning shards than cores hurts latency). */
+  /** Shard worker threads. Default: the cores there are less one for the main thread, at least 1 (docs/notes.md: more spinning threads than cores hurts every request). */
   shards?: number;
   /** Replicas per key. Default 3 (or the shard count, if smaller). */
   n?: number;
@@ -104,7 +104,7 @@ export async function open(options: OpenOptions): Promise<Store> {
 
 async function openLocked(options: OpenOptions, dir: string, antiEntropyIntervalMs: number, tombstoneGraceMs: number, lock: DirLock): Promise<Store> {
   const layout = checkLayout(dir, {
-    shards: options.shards ?? Math.max(1, availableParallelism()),
+    shards: options.shards ?? defaultShardCount(availableParallelism()),
     partitions: options.partitions ?? DEFAULT_PARTITIONS,
   });
   const members = Array.from({ length: layout.shards }, (_, i) => ({ id: `s${i}`, host: 'local', rack: 'local', dc: 'local', weight: 1 }));

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../storage/index.js';
+import { defaultShardCount } from '../ipc/index.js';
 import { usage } from './cli-error.js';
 import { DEFAULT_RESP_PORT, existingShards } from './options.js';
 
@@ -38,7 +39,7 @@ redis-benchmark.
 
 Embedded store (no server: open({ dir }) in this process; the dir is locked meanwhile):
       --embedded <dir>    Open (or create) the store in <dir> and load it directly
-      --shards <n>        Shard worker threads. default: the dir's existing count, else the cores (${availableParallelism()} here)
+      --shards <n>        Shard worker threads. default: the dir's existing count, else the cores less one (${defaultShardCount(availableParallelism())} here)
       --n <n>             Replicas per key. default: ${DEFAULT_N} (at most --shards)
       --r <n>, --w <n>    Read and write quorums. default: ${DEFAULT_QUORUM} (at most N)
       --sync-mode <mode>  ${SYNC_MODES.join('|')}: fsync before a write returns, every 100 ms, or never. default: batch
@@ -81,7 +82,7 @@ const EMBEDDED_FLAGS = ['shards', 'n', 'r', 'w', 'sync-mode'];
 
 function embeddedOptions(dir: string, str: (k: string) => string | undefined): EmbeddedOptions {
   for (const f of SERVER_FLAGS) if (str(f) !== undefined) throw usage(`--${f} does not apply with --embedded (no server is involved)`);
-  const shards = positive('shards', str('shards'), existingShards(dir) ?? Math.max(1, availableParallelism()));
+  const shards = positive('shards', str('shards'), existingShards(dir) ?? defaultShardCount(availableParallelism()));
   const n = positive('n', str('n'), Math.min(DEFAULT_N, shards));
   const r = positive('r', str('r'), Math.min(DEFAULT_QUORUM, n));
   const w = positive('w', str('w'), Math.min(DEFAULT_QUORUM, n));

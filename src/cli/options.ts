@@ -13,6 +13,7 @@ import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
 import { DEFAULT_MAXMEMORY_CLIENTS } from '../server/resp/index.js';
+import { defaultShardCount } from '../ipc/index.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -251,8 +252,8 @@ export const START_OPTIONS: OptionTable = {
   shards: {
     flag: 'shards', env: 'RINGKV_SHARDS', configKey: 'shards', value: 'count',
     help: 'Shard worker threads (alone: fixed for the life of the data dir; a cluster node: changed by ringkv cluster shards or --auto-shards)',
-    default: (o) => existingShards(o.dir) ?? Math.max(1, availableParallelism()),
-    defaultText: `the dir's existing count, else the cores (${availableParallelism()} here); with --auto-shards kept within its bounds`, parse: integer(1, 1024),
+    default: (o) => existingShards(o.dir) ?? defaultShardCount(availableParallelism()),
+    defaultText: `the dir's existing count, else the cores less one for the main thread (${defaultShardCount(availableParallelism())} here); with --auto-shards kept within its bounds`, parse: integer(1, 1024),
   },
   autoShards: {
     flag: 'auto-shards', env: 'RINGKV_AUTO_SHARDS', configKey: 'autoShards', value: '',

@@ -35,6 +35,7 @@ import {
   visibleSiblings,
   type DecodeOptions,
   type SingleRead,
+  type ValueCopier,
   type VObject,
   contextSize,
   encodeContextInto,
@@ -52,6 +53,10 @@ const STALE_RETRY_MS = 250;
 const MAX_STAND_INS = 2;
 /** Tries of the coordinating replica to keep a hint (in the background). */
 const HOLDER_TRIES = 3;
+/** `expiresAt` of a read of one value that never expires, shared by every such read (frozen: callers only read it). */
+const NEVER_EXPIRES = Object.freeze([0]) as unknown as number[];
+/** Settled GetOps kept for reuse: enough for a getMany of a few thousand keys. */
+const MAX_FREE_GETS = 4096;
 
 export interface QuorumDefaults {
   n: number;
@@ -83,6 +88,18 @@ export class Coordinator implements OpHost {
   private readonly hasher: { hi: number; lo: number; hash(key: Uint8Array): void };
   /** The GET request, reused: a transport reads a request during send() only. */
   private readonly getRequest: GetRequest = { type: FrameType.GET, hi: 0, lo: 0, key: EMPTY };
+  /**
+   * Gets that finished on the single-replica fast path (finishSingle), for reuse: a get at
+   * N=1 then allocates no GetOp. Only those: nothing refers to such an op once it settled
+   * (its one request's sink was taken out of the transport before the reply was handed over).
+   */
+  private readonly freeGets: GetOp[] = [];
+  /** Copies only what starts at offset 0 of an object (its context) into the slab: finishSinglePut. */
+  private readonly contextCopier: ValueCopier = {
+    copy: (src, from, to) => (from === 0 ? this.slab.copy(src, from, to) : EMPTY),
+  };
+  /** The receipt of a read answered by one primary, one frozen object per replica (shared by every such read). */
+  private readonly soleReceipts = new Map<string, Receipt>();
   /** Told of replicas' storage errors (ERR_IO, ERR_NO_SPACE) and of their next success (the store logs them). */
   storageFaults: StorageFaultSink | undefined;
 
@@ -131,7 +148,7 @@ export class Coordinator implements OpHost {
 
   get(key: Uint8Array, opts: RequestOptions = NO_OPTIONS): Promise<ReadResult | undefined> {
     const promise = new Promise<ReadResult | undefined>(capture);
-    const op = new GetOp(this);
+    const op = this.freeGets.pop() ?? new GetOp(this);
     op.resolve = resolver();
     op.reject = rejecter();
     this.beginGet(op, key, opts);
@@ -143,7 +160,7 @@ export class Coordinator implements OpHost {
     const promise = new Promise<(ReadResult | undefined)[]>(capture);
     const many = new ManyOp<ReadResult | undefined>(keys.length, resolver(), rejecter());
     for (let i = 0; i < keys.length; i++) {
-      const op = new GetOp(this);
+      const op = this.freeGets.pop() ?? new GetOp(this);
       op.many = many;
       op.index = i;
       this.beginGet(op, keys[i]!, opts);
@@ -316,14 +333,44 @@ export class Coordinator implements OpHost {
     if (read === null && object.length !== 0) return false;
     op.settled = 1;
     op.done = true;
-    if (read === null || read.value === undefined) {
-      op.succeed(undefined);
-      return true;
+    if (read === null || read.value === undefined) op.succeed(undefined);
+    else op.succeed({ values: [read.value], context: read.context, expiresAt: read.expiresAt === 0 ? NEVER_EXPIRES : [read.expiresAt], receipt: this.soleReceipt(op.up[0]!, op.primaries === 0) });
+    if (this.freeGets.length < MAX_FREE_GETS) {
+      op.reset();
+      this.freeGets.push(op);
     }
-    const receipt: Receipt = { replicas: [op.up[0]!], hints: [], siblings: 1 };
-    if (op.primaries === 0) receipt.fallbacks = [op.up[0]!];
-    op.succeed({ values: [read.value], context: read.context, expiresAt: [read.expiresAt], receipt });
     return true;
+  }
+
+  /**
+   * A put whose only primary coordinated it into `object`: succeeds with the context read
+   * straight from the object's bytes when it holds one value (codec.readSingle, whose
+   * context is the object's clock prefix, copied from offset 0; the value, copied from
+   * further in, is not wanted and not copied). False: decode it (more siblings, bad bytes).
+   */
+  finishSinglePut(op: PutOp, replica: string, object: Uint8Array): boolean {
+    let read: SingleRead | null;
+    try {
+      read = readSingle(object, 0, this.contextCopier, this.copyOptions(replica).source!);
+    } catch {
+      return false;
+    }
+    if (read === null) return false;
+    op.succeed({ context: read.context, receipt: this.soleReceipt(replica, false) });
+    return true;
+  }
+
+  /** The shared receipt of a request that `id` answered alone (as a stand-in when `fallback`). Frozen: callers only read receipts. */
+  private soleReceipt(id: string, fallback: boolean): Receipt {
+    const key = fallback ? `${id}\u0000fallback` : id;
+    let r = this.soleReceipts.get(key);
+    if (r === undefined) {
+      const replicas = Object.freeze([id]) as unknown as string[];
+      const base = { replicas, hints: Object.freeze([]) as unknown as Receipt['hints'], siblings: 1 };
+      r = Object.freeze(fallback ? { ...base, fallbacks: replicas } : base);
+      this.soleReceipts.set(key, r);
+    }
+    return r;
   }
 
   /** After all replies: every replica that answered with less than the merge gets the merge. */

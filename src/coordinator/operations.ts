@@ -36,6 +36,7 @@ export interface OpHost {
   viewOptions(id: string): DecodeOptions;
   finishGet(op: GetOp): void;
   finishSingle(op: GetOp, object: Uint8Array): boolean;
+  finishSinglePut(op: PutOp, replica: string, object: Uint8Array): boolean;
   readRepair(op: GetOp): void;
   standInsFor(op: PutOp): readonly Fallback[];
   hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void;
@@ -185,6 +186,28 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
 
   constructor(private readonly c: OpHost) {
     super();
+  }
+
+  /**
+   * Back to a fresh op's state, for reuse by the coordinator (beginGet sets the rest).
+   * REQUIRES: settled, and nothing (a transport, a caller) still refers to it.
+   */
+  reset(): void {
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.many = undefined;
+    this.index = 0;
+    this.up = NO_REPLICAS;
+    this.perDc = undefined;
+    this.fallbackNotFounds = 0;
+    this.catchingUpAnswers = 0;
+    this.key = EMPTY;
+    this.replicas = NO_REPLICAS;
+    this.objects = NO_OBJECTS;
+    this.settled = 0;
+    this.done = false;
+    this.corrupt = NO_REPLICAS;
+    this.corruption = undefined;
   }
 
   onReply(reply: Reply, tag: number): void {
@@ -402,6 +425,12 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.coordinatorId = id;
     this.c.storageFaults?.stored(id);
     const ps = this.standIns === undefined ? this.primaries : this.candidates;
+    // One primary (N=1) and one value after the write: the context is read straight from
+    // the object's bytes, without decoding it.
+    if (ps.length === 1 && this.standIns === undefined && this.c.finishSinglePut(this, id, reply.object)) {
+      this.done = true;
+      return;
+    }
     try {
       // Only the clock and the sibling count are used after this: values stay views.
       this.object = decodeObject(reply.object, this.c.viewOptions(id));

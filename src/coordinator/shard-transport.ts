@@ -15,12 +15,13 @@
 // of a big frame leaves only a partial frame on a channel that is thrown away: the
 // restarted shard gets fresh rings and never sees it. A put's value is limited to
 // MAX_PUT_VALUE_BYTES, checked here before anything is encoded.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
-import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request } from '../protocol/index.js';
+import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type ObjectReply, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../storage/index.js';
 import type { ShardControl, ShardStartError, ShardWorkerData } from '../shard/index.js';
 import { Deadlines } from './deadlines.js';
@@ -79,6 +80,8 @@ export class ShardTransport implements Transport {
   private readonly upListeners: ((replica: string) => void)[] = [];
   private readonly writer = new FrameWriter();
   private readonly reader = new FrameReader();
+  /** Every OBJECT reply is decoded into this one object: sinks use a reply during onReply only (transport.ts). */
+  private readonly objectReply: ObjectReply = { type: FrameType.OBJECT, object: new Uint8Array(0) };
   private closing = false;
   /** Settled Pending objects, for reuse. */
   private readonly free: Pending[] = [];
@@ -87,6 +90,8 @@ export class ShardTransport implements Transport {
 
   /** Each shard's actor id (grows with addShard). */
   private readonly actorIds: number[];
+  /** Cores of this machine (the reply loops poll only while shards + main thread fit them). */
+  private readonly cores = availableParallelism();
 
   private constructor(private readonly o: ShardTransportOptions) {
     this.links = Array.from({ length: o.shards }, (_, i) => new ShardLink(`s${i}`, i));
@@ -305,7 +310,11 @@ export class ShardTransport implements Transport {
       spinMicros: this.o.spinMicros,
     };
     const worker = new Worker(new URL('../shard/worker.js', import.meta.url), { workerData });
-    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES });
+    // The reply loop polls instead of parking while this link has requests in flight, but
+    // only while every shard and the main thread have a core each: polling then costs no
+    // shard any CPU (more shards than cores: it would take theirs).
+    const expectsReplies = (): boolean => link.pending.size > 0 && this.links.length < this.cores;
+    const channel = new CoordinatorChannel(sab, { maxFrameBytes: MAX_FRAME_BYTES, expectsReplies });
     link.worker = worker;
     link.channel = channel;
     const control = wrap<ShardControl>(nodeEndpoint(worker));
@@ -365,7 +374,7 @@ export class ShardTransport implements Transport {
       reader.reset(buf, at, length);
       p = link.pending.get(reader.requestId);
       if (p === undefined) return; // timed out already
-      reply = decodeReply(reader);
+      reply = decodeReply(reader, this.objectReply);
     } catch {
       return; // a reply that does not parse: its request times out
     }

@@ -15,7 +15,8 @@ import type { Reply, Request } from '../protocol/index.js';
 export interface ReplySink {
   /**
    * The replica's reply (which may be an ERROR reply). Its byte fields may be views into a
-   * buffer that is reused once this returns: copy what you keep.
+   * buffer that is reused once this returns, and the reply object itself may be reused for
+   * the next reply (the shard transport decodes every OBJECT into one): copy what you keep.
    */
   onReply(reply: Reply, tag: number): void;
   /** ERR_TIMEOUT after the request's timeout, ERR_UNAVAILABLE if the replica is or goes down. */

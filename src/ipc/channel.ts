@@ -39,5 +39,6 @@ export {
   ShardChannel,
   type ShardChannelOptions,
   type ShardHandler,
+  defaultShardCount,
   suggestedSpinMicros,
 } from './shard-channel.js';

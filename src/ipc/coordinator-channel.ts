@@ -2,7 +2,7 @@
 // link): produces requests, big ones as fragments streamed as the shard makes room, and
 // consumes replies from a loop that never blocks the event loop.
 import { ErrorCode, RingkvError } from '../errors.js';
-import { type RecordHandler, type Reservation, SpscQueue } from './queue.js';
+import { DEFAULT_MICRO_POLL_MICROS, type RecordHandler, type Reservation, SpscQueue } from './queue.js';
 import { nextImmediate } from './queue-wait.js';
 import { FRAGMENT_HEADER_BYTES, FRAGMENT_MARKER_BYTE3, fragmentDataBytes, isFragment, writeFragment } from './fragment.js';
 import { Reassembler } from './reassembler.js';
@@ -10,8 +10,22 @@ import { channelClosedError as closedError, frameLimit, frameTooLarge, replyOffs
 
 /** A busy coordinator reply loop yields to the event loop (I/O, timers) at least this often. */
 export const COORDINATOR_YIELD_EVERY_MS = 2;
-/** Replies handled per drain before the coordinator lets promise continuations run. */
-export const COORDINATOR_MAX_DRAIN = 4096;
+/**
+ * Replies handled per drain before the coordinator lets promise continuations run: their
+ * callers send their next requests while the shard is still answering the rest (with 4096
+ * the two threads took turns, each idle while the other worked).
+ */
+export const COORDINATOR_MAX_DRAIN = 64;
+/**
+ * While requests are in flight, the reply loop polls once per event-loop turn (after the I/O
+ * of that turn) for up to this long since the last reply before parking on
+ * Atomics.waitAsync: parking and being woken cost 50-150 µs each (and V8's waitAsync takes a
+ * process-wide lock), more than a shard's fsync (~0.3 ms) takes. A request outstanding
+ * longer than this (a slow fsync, a stuck shard) costs a park, not a spinning core: at 20 ms
+ * a put at 1 in flight with fsyncs of 2.5-5 ms burned 2.4-3.2 ms of main-thread CPU each.
+ */
+export const COORDINATOR_BUSY_POLL_MS = 2;
+const MICRO_POLL_MS = DEFAULT_MICRO_POLL_MICROS / 1000;
 
 export interface CoordinatorChannelOptions {
   /** Reply loop: poll this long before parking on Atomics.waitAsync. Default 200 µs. */
@@ -20,6 +34,12 @@ export interface CoordinatorChannelOptions {
   microPollMicros?: number;
   /** Largest frame either way (fragmented when above a queue record). Default 64 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Whether replies are awaited (requests in flight): the reply loop then polls once per
+   * event-loop turn instead of parking, for up to COORDINATOR_BUSY_POLL_MS since the last
+   * reply. Default: never (poll pollMicros, then park).
+   */
+  expectsReplies?: () => boolean;
 }
 
 /**
@@ -56,9 +76,11 @@ export class CoordinatorChannel {
   private readonly reassembler: Reassembler;
   private pumping: Promise<void> | undefined;
   private replyLoop: Promise<void> | undefined;
+  private readonly expectsReplies: () => boolean;
 
   constructor(sab: SharedArrayBuffer, options: CoordinatorChannelOptions = {}) {
-    const { maxFrameBytes, ...ringOptions } = options;
+    const { maxFrameBytes, expectsReplies, ...ringOptions } = options;
+    this.expectsReplies = expectsReplies ?? never;
     this.requests = new SpscQueue(sab, 'producer');
     this.replies = new SpscQueue(sab, 'consumer', { byteOffset: replyOffset(sab), ...ringOptions });
     this.maxFrameBytes = frameLimit(maxFrameBytes);
@@ -231,17 +253,28 @@ export class CoordinatorChannel {
   private async replyLoopBody(handler: RecordHandler): Promise<void> {
     const replies = this.replies;
     let lastYield = performance.now();
+    let lastReply = lastYield;
     for (;;) {
       const n = replies.drain(handler, COORDINATOR_MAX_DRAIN);
+      const now = performance.now();
+      if (n > 0) lastReply = now;
       // Take a full event-loop turn now and then, whatever the polling did, so I/O and
       // timers are never starved by replies that keep arriving within the microtask poll.
-      if (performance.now() - lastYield >= COORDINATOR_YIELD_EVERY_MS) {
+      if (now - lastYield >= COORDINATOR_YIELD_EVERY_MS) {
         await nextImmediate();
         lastYield = performance.now();
         continue;
       }
       if (n > 0) {
         await undefined; // let the continuations of these replies run (they send new requests)
+        continue;
+      }
+      // Replies are awaited: look again rather than park; right after a reply with
+      // microtasks only (a shard answers a lone request in a few µs), then after each
+      // turn's I/O.
+      if (now - lastReply < COORDINATOR_BUSY_POLL_MS && !replies.closed && this.expectsReplies()) {
+        if (now - lastReply < MICRO_POLL_MS) await undefined;
+        else await nextImmediate();
         continue;
       }
       if ((await replies.consumerSleepAsync()) === 'closed') return;
@@ -317,4 +350,8 @@ export class CoordinatorChannel {
     this.bigHead = 0;
     return 0;
   }
+}
+
+function never(): boolean {
+  return false;
 }

@@ -10,6 +10,7 @@ export {
   CoordinatorChannel,
   ShardChannel,
   createChannelBuffer,
+  defaultShardCount,
   suggestedSpinMicros,
   type ChannelBufferOptions,
   type CoordinatorChannelOptions,

@@ -528,14 +528,29 @@ export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Ui
   return w.end();
 }
 
-export function decodeReply(r: FrameReader): Reply {
+/** An OBJECT reply that decodeReply fills in place instead of allocating one (a hot path's scratch). */
+export type ObjectReply = Extract<Reply, { type: typeof FrameType.OBJECT }>;
+
+/** The ACK reply: it carries nothing, so every decode of one returns this object. */
+const ACK_REPLY: Reply = Object.freeze({ type: FrameType.ACK });
+
+/**
+ * Decodes the reply frame `r` is aimed at; views point into the frame's buffer. With
+ * `scratch`, an OBJECT reply is written into it and returned (no object per reply): the
+ * caller hands it on for the duration of one call only, as it does the views.
+ */
+export function decodeReply(r: FrameReader, scratch?: ObjectReply): Reply {
   let reply: Reply;
   switch (r.type) {
     case FrameType.OBJECT:
-      reply = { type: FrameType.OBJECT, object: r.bytes() };
+      if (scratch === undefined) reply = { type: FrameType.OBJECT, object: r.bytes() };
+      else {
+        scratch.object = r.bytes();
+        reply = scratch;
+      }
       break;
     case FrameType.ACK:
-      reply = { type: FrameType.ACK };
+      reply = ACK_REPLY;
       break;
     case FrameType.ERROR:
       reply = { type: FrameType.ERROR, code: r.string(), message: r.string() };
