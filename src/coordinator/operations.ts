@@ -426,8 +426,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.c.storageFaults?.stored(id);
     const ps = this.standIns === undefined ? this.primaries : this.candidates;
     // One primary (N=1) and one value after the write: the context is read straight from
-    // the object's bytes, without decoding it.
-    if (ps.length === 1 && this.standIns === undefined && this.c.finishSinglePut(this, id, reply.object)) {
+    // the object's bytes, without decoding it (an increment decodes: its sum is the value).
+    if (ps.length === 1 && this.standIns === undefined && this.req!.increment !== true && this.c.finishSinglePut(this, id, reply.object)) {
       this.done = true;
       return;
     }
