@@ -258,9 +258,13 @@ export class LsmEngine implements StorageEngine {
       hi = h.hi;
       lo = h.lo;
     }
-    let e = this.mem.get(key, hi, lo);
-    for (let i = this.frozen.length - 1; e === undefined && i >= 0; i--) e = this.frozen[i]!.get(key, hi, lo);
-    if (e !== undefined) return e.kind === RecordKind.PUT ? e.value : undefined;
+    let mem = this.mem;
+    let e = mem.find(key, hi, lo);
+    for (let i = this.frozen.length - 1; e < 0 && i >= 0; i--) {
+      mem = this.frozen[i]!;
+      e = mem.find(key, hi, lo);
+    }
+    if (e >= 0) return mem.kind(e) === RecordKind.PUT ? mem.value(e) : undefined;
     if (this.tables.length === 0) return undefined;
 
     const n = TOKEN_BYTES + key.length;
