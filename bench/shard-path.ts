@@ -45,10 +45,13 @@ async function main(): Promise<void> {
     const hasher = new XxHash64();
     const value = new Uint8Array(100).fill(0x78);
     // The request frames, built once: a ring of them the loop walks (random keys, as -r).
-    const frames = { put: [] as Uint8Array[], get: [] as Uint8Array[] };
+    // All frames in one buffer, as a ring holds them (one DataView for the FrameReader).
+    const frames = { put: [] as number[], get: [] as number[] };
+    const FRAME_BYTES = 256;
     let seed = 12345;
     const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) % KEYS;
     const FRAMES = Math.min(OPS, 200_000);
+    const ring = new Uint8Array(FRAMES * 2 * FRAME_BYTES);
     for (let i = 0; i < FRAMES; i++) {
       const key = new TextEncoder().encode(`key:${String(rand()).padStart(12, '0')}`);
       hasher.hash(key);
@@ -56,10 +59,9 @@ async function main(): Promise<void> {
       const put: Request = { type: FrameType.PUT, ...base, context: new Uint8Array(0), value, writtenAt: Date.now(), expiresAt: 0, maxSiblings: 64, lww: false, overwrite: true };
       const get: Request = { type: FrameType.GET, ...base };
       for (const [req, list] of [[put, frames.put], [get, frames.get]] as const) {
-        const size = requestFrameSize(req);
-        const buf = new Uint8Array(size);
-        encodeRequestInto(buf, 0, i, req, size);
-        list.push(buf);
+        const at = (i * 2 + (req.type === FrameType.PUT ? 0 : 1)) * FRAME_BYTES;
+        encodeRequestInto(ring, at, i, req, requestFrameSize(req));
+        list.push(at);
       }
     }
     const reader = new FrameReader();
@@ -70,10 +72,9 @@ async function main(): Promise<void> {
       const size = replyFrameSize(reply);
       if (size > 0 && size <= out.length) encodeReplyInto(out, 0, id, reply, size);
     };
-    const run = (list: Uint8Array[], n: number): void => {
+    const run = (list: number[], n: number): void => {
       for (let i = 0; i < n; i++) {
-        const f = list[i % list.length]!;
-        reader.reset(f, 0, f.length);
+        reader.reset(ring, list[i % list.length]!, FRAME_BYTES);
         const reply = replica.stage(decodeRequest(reader));
         if (reply !== undefined) answer(i, reply);
         else if (++staged >= COMMIT_EVERY) {

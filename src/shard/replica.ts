@@ -48,17 +48,19 @@ import {
   addDot,
   counterOf,
   type Actor,
+  coordinateOverwrite,
   coordinatePut,
   decodeContext,
   EMPTY_CLOCK,
-  mergeClocks,
   decodeObject,
+  decodeObjectClock,
   encodeObjectInto,
   equalObjects,
   mergeObjects,
   visibleValues,
   objectSize,
   type DecodeOptions,
+  type VersionVector,
   type VObject,
 } from '../version/index.js';
 
@@ -104,8 +106,17 @@ interface PendingWrite {
   key: Uint8Array;
   /** null: a delete. */
   bytes: Uint8Array | null;
-  /** Next write whose token shares the same top 53 bits. */
+  /** Next write whose token has the same pendingSlot(). */
   next: PendingWrite | undefined;
+}
+
+/**
+ * The pendingData key of a token: 30 of its (uniform, xxhash64) low bits, a small integer,
+ * which V8 keeps unboxed (a 53-bit number as key cost a heap number per lookup). Keys that
+ * share it chain; the key bytes decide.
+ */
+function pendingSlot(lo: number): number {
+  return lo >>> 2;
 }
 
 /** One key of a REPLICATE_MANY: what is stored and the merge of the frame's entries into it. */
@@ -134,7 +145,7 @@ const REPLICATED: DecodeOptions = { source: 'a REPLICATE frame', copyValues: fal
  * commit() the staged writes every so many and at the end of what it drained.
  */
 export class Replica {
-  /** Writes of the batch being handled, by the top 53 bits of the key's token, so later requests see them. */
+  /** Writes of the batch being handled, by pendingSlot() of the key's token, so later requests see them. */
   private readonly pendingData = new Map<number, PendingWrite>();
   private dataOps: WriteOp[] = [];
   private readonly hints: HintStore;
@@ -266,15 +277,17 @@ export class Replica {
         return { type: FrameType.OBJECT, object: stored ?? EMPTY };
       }
       case FrameType.PUT: {
-        const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
-        // overwrite: the write also supersedes every value this replica holds (Redis SET).
-        const seen = decodeContext(req.context);
-        const context = req.overwrite && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
-        const next = coordinatePut(stored, context, this.actor, {
-          value: req.value,
-          writtenAt: req.writtenAt,
-          expiresAt: req.expiresAt,
-        }, { maxSiblings: req.maxSiblings, lww: req.lww });
+        // The request is the write (value, writtenAt, expiresAt) and its options (maxSiblings, lww).
+        let next: VObject;
+        if (req.overwrite) {
+          // overwrite: the write also supersedes every value this replica holds (Redis SET),
+          // so only the stored clock matters: its siblings are checked, not built.
+          const clock = this.flooredClock(this.readClock(req.key, req.hi, req.lo));
+          next = coordinateOverwrite(clock, decodeContext(req.context), this.actor, req, req);
+        } else {
+          const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
+          next = coordinatePut(stored, decodeContext(req.context), this.actor, req, req);
+        }
         const bytes = this.encode(next);
         this.writeData(req.key, req.hi, req.lo, bytes);
         return { type: FrameType.OBJECT, object: bytes };
@@ -369,9 +382,15 @@ export class Replica {
   private floored(stored: VObject | undefined): VObject | undefined {
     if (this.counterFloor === 0) return stored;
     const clock = stored === undefined ? EMPTY_CLOCK : stored.clock;
-    if (counterOf(clock, this.actor) >= this.counterFloor) return stored;
-    const raised = addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
+    const raised = this.flooredClock(clock);
+    if (raised === clock) return stored;
     return { clock: raised, siblings: stored === undefined ? [] : stored.siblings };
+  }
+
+  /** floored() of an object's clock alone (an overwrite needs no more of it). */
+  private flooredClock(clock: VersionVector): VersionVector {
+    if (this.counterFloor === 0 || counterOf(clock, this.actor) >= this.counterFloor) return clock;
+    return addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
   }
 
   /**
@@ -538,6 +557,12 @@ export class Replica {
     return bytes === undefined ? undefined : decodeObject(bytes, STORED);
   }
 
+  /** The stored object's clock (EMPTY_CLOCK: none), checked as readObject checks it all. */
+  private readClock(key: Uint8Array, hi: number, lo: number): VersionVector {
+    const bytes = this.readData(key, hi, lo);
+    return bytes === undefined ? EMPTY_CLOCK : decodeObjectClock(bytes, STORED);
+  }
+
   /** readObject, but undefined where the stored copy is corrupt (ERR_CORRUPTION). */
   private readObjectOrCorrupt(key: Uint8Array, hi: number, lo: number): VObject | undefined {
     try {
@@ -558,7 +583,7 @@ export class Replica {
   /** This batch's staged write of `key`, if any. */
   private pendingWrite(key: Uint8Array, hi: number, lo: number): PendingWrite | undefined {
     if (this.pendingData.size === 0) return undefined;
-    for (let p = this.pendingData.get(token53(hi, lo)); p !== undefined; p = p.next) {
+    for (let p = this.pendingData.get(pendingSlot(lo)); p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) return p;
     }
     return undefined;
@@ -575,7 +600,7 @@ export class Replica {
   private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array | null): void {
     this.stagedBytes += key.length + (bytes?.length ?? 0);
     const op: WriteOp = bytes === null ? { type: 'delete', key, hi, lo } : { type: 'put', key, value: bytes, hi, lo };
-    const t = token53(hi, lo);
+    const t = pendingSlot(lo);
     const head = this.pendingData.get(t);
     for (let p = head; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) {

@@ -37,7 +37,7 @@
 // a new layout gets a new version and decoders keep reading the old ones.
 import { corruption } from '../errors.js';
 import { MAX_ACTOR_FIELD, compareActors } from './actor.js';
-import type { Dot } from './clock.js';
+import type { Dot, VersionVector } from './clock.js';
 import type { Sibling, VObject } from './object.js';
 import { ByteReader, putVarint, varintSize } from '../encoding/index.js';
 import { CONTEXT_VERSION } from './context.js';
@@ -140,6 +140,22 @@ export function encodeObject(obj: VObject): Uint8Array {
 
 /** The object in `bytes`; throws ERR_CORRUPTION (naming opts.source) for anything malformed. */
 export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObject {
+  return parseObject(bytes, opts, true);
+}
+
+/**
+ * The clock of the object in `bytes`, with every check decodeObject makes (the same errors
+ * for the same bytes), but no sibling built: what an overwrite PUT needs of what is stored
+ * (coordinateOverwrite), at a fraction of the allocations.
+ */
+export function decodeObjectClock(bytes: Uint8Array, opts: DecodeOptions = {}): VersionVector {
+  return parseObject(bytes, opts, false).clock;
+}
+
+const NO_SIBLINGS: readonly Sibling[] = Object.freeze([]) as readonly Sibling[];
+
+/** decodeObject; with `build` false the siblings are checked, not built (siblings: NO_SIBLINGS). */
+function parseObject(bytes: Uint8Array, opts: DecodeOptions, build: boolean): VObject {
   const source = opts.source ?? 'version object';
   const copy = opts.copyValues ?? true;
   const copier = opts.copier;
@@ -162,7 +178,7 @@ export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObje
 
   const nsib = r.varint('sibling count');
   if (nsib > r.remaining / MIN_SIBLING_BYTES) throw corruption(source, `sibling count ${nsib} exceeds the bytes left`);
-  const siblings: Sibling[] = [];
+  const siblings: Sibling[] = build ? [] : (NO_SIBLINGS as Sibling[]);
   let prevActor = -1;
   let prevCounter = 0;
   for (let k = 0; k < nsib; k++) {
@@ -186,9 +202,10 @@ export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObje
     if (!(flags & SiblingFlag.TOMBSTONE)) {
       const len = r.varint('value length');
       if (len > r.remaining) throw corruption(source, `value length ${len} runs past the end`);
-      value = !copy ? bytes.subarray(r.pos, r.pos + len) : copier !== undefined ? copier.copy(bytes, r.pos, r.pos + len) : bytes.slice(r.pos, r.pos + len);
+      if (build) value = !copy ? bytes.subarray(r.pos, r.pos + len) : copier !== undefined ? copier.copy(bytes, r.pos, r.pos + len) : bytes.slice(r.pos, r.pos + len);
       r.pos += len;
     }
+    if (!build) continue;
     const dot: Dot = counter === entry.counter ? entry : { replica: entry.replica, epoch: entry.epoch, counter };
     siblings.push({ dot, value, writtenAt, expiresAt });
   }
