@@ -111,12 +111,16 @@ interface PendingWrite {
 }
 
 /**
- * The pendingData key of a token: 30 of its (uniform, xxhash64) low bits, a small integer,
- * which V8 keeps unboxed (a 53-bit number as key cost a heap number per lookup). Keys that
- * share it chain; the key bytes decide.
+ * Chains of the pending writes: a fixed table indexed by the token's low bits (xxhash64:
+ * uniform), emptied at each commit by the list of slots used. A Map keyed by the token's
+ * top 53 bits cost a heap number per lookup and regrew its table after every clear().
+ * A commit holds 64-512 writes (more only for REPLICATE_MANY pages), so chains stay short.
  */
+const PENDING_SLOTS = 1024;
+
+/** The pending table's slot of a token; keys that share it chain and their bytes decide. */
 function pendingSlot(lo: number): number {
-  return lo >>> 2;
+  return lo & (PENDING_SLOTS - 1);
 }
 
 /** One key of a REPLICATE_MANY: what is stored and the merge of the frame's entries into it. */
@@ -145,9 +149,11 @@ const REPLICATED: DecodeOptions = { source: 'a REPLICATE frame', copyValues: fal
  * commit() the staged writes every so many and at the end of what it drained.
  */
 export class Replica {
-  /** Writes of the batch being handled, by pendingSlot() of the key's token, so later requests see them. */
-  private readonly pendingData = new Map<number, PendingWrite>();
-  private dataOps: WriteOp[] = [];
+  /** Writes of the batch being handled, chained by pendingSlot() of the key's token, so later requests see them. */
+  private readonly pendingData: (PendingWrite | undefined)[] = new Array<PendingWrite | undefined>(PENDING_SLOTS).fill(undefined);
+  /** The slots of pendingData in use (cleared at commit). */
+  private readonly pendingSlots: number[] = [];
+  private readonly dataOps: WriteOp[] = [];
   private readonly hints: HintStore;
   /**
    * The highest counter of this replica's actor in any object it purged: later puts take
@@ -263,8 +269,9 @@ export class Replica {
       const failed = errorReply(err);
       for (let i = 0; i < replies.length; i++) replies[i] = failed;
     } finally {
-      this.pendingData.clear();
-      this.dataOps = [];
+      for (const slot of this.pendingSlots) this.pendingData[slot] = undefined;
+      this.pendingSlots.length = 0;
+      this.dataOps.length = 0; // the engine keeps nothing of the array it was given
       this.purgedStaged = 0;
     }
     return replies;
@@ -582,8 +589,8 @@ export class Replica {
 
   /** This batch's staged write of `key`, if any. */
   private pendingWrite(key: Uint8Array, hi: number, lo: number): PendingWrite | undefined {
-    if (this.pendingData.size === 0) return undefined;
-    for (let p = this.pendingData.get(pendingSlot(lo)); p !== undefined; p = p.next) {
+    if (this.pendingSlots.length === 0) return undefined;
+    for (let p = this.pendingData[pendingSlot(lo)]; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) return p;
     }
     return undefined;
@@ -601,7 +608,7 @@ export class Replica {
     this.stagedBytes += key.length + (bytes?.length ?? 0);
     const op: WriteOp = bytes === null ? { type: 'delete', key, hi, lo } : { type: 'put', key, value: bytes, hi, lo };
     const t = pendingSlot(lo);
-    const head = this.pendingData.get(t);
+    const head = this.pendingData[t];
     for (let p = head; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) {
         p.bytes = bytes;
@@ -609,7 +616,8 @@ export class Replica {
         return;
       }
     }
-    this.pendingData.set(t, { key, bytes, next: head });
+    if (head === undefined) this.pendingSlots.push(t);
+    this.pendingData[t] = { key, bytes, next: head };
     this.dataOps.push(op);
   }
 
