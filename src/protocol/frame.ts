@@ -105,6 +105,7 @@ export class FrameWriter {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const EMPTY_BYTES = new Uint8Array(0);
 /** Scratch for FrameReader.varint (readers never nest a varint read in another). */
 const VARINT = { value: 0 };
 
@@ -210,6 +211,7 @@ export class FrameReader {
   /** A view into the frame: valid while the frame's buffer is (copy to keep it). */
   bytes(): Uint8Array {
     const n = this.varint();
+    if (n === 0) return EMPTY_BYTES; // an empty field (a PUT's context, mostly) costs no view
     this.need(n);
     const v = this.buf.subarray(this.at, this.at + n);
     this.at += n;

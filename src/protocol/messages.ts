@@ -465,13 +465,21 @@ export function decodeRequest(r: FrameReader): Request {
     const context = r.bytes();
     const tombstone = r.u8() === 1;
     const value = r.bytes();
+    const writtenAt = r.f64();
+    const expiresAt = r.f64();
+    const maxSiblings = r.u32();
+    // One object literal of a fixed shape (no spread of a helper's object): this runs per PUT.
+    const options = r.u8();
+    if (options > 7) throw protocolError(`PUT options ${options} has unknown bits`);
     req = {
       type, hi, lo, key, context,
       value: tombstone ? null : value,
-      writtenAt: r.f64(),
-      expiresAt: r.f64(),
-      maxSiblings: r.u32(),
-      ...decodePutOptions(r.u8()),
+      writtenAt,
+      expiresAt,
+      maxSiblings,
+      lww: (options & 1) !== 0,
+      overwrite: (options & 2) !== 0,
+      increment: (options & 4) !== 0,
     };
   } else if (type === FrameType.REPLICATE) {
     req = { type, hi, lo, key, object: r.bytes() };
@@ -646,8 +654,3 @@ function putOptions(req: PutRequest): number {
   return (req.lww ? 1 : 0) | (req.overwrite ? 2 : 0) | (req.increment ? 4 : 0);
 }
 
-function decodePutOptions(bits: number): { lww: boolean; overwrite: boolean; increment?: boolean } {
-  if (bits > 7) throw protocolError(`PUT options ${bits} has unknown bits`);
-  const o = { lww: (bits & 1) !== 0, overwrite: (bits & 2) !== 0 };
-  return (bits & 4) === 0 ? o : { ...o, increment: true };
-}

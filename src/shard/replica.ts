@@ -51,17 +51,19 @@ import {
   addDot,
   counterOf,
   type Actor,
+  coordinateOverwrite,
   coordinatePut,
   decodeContext,
   EMPTY_CLOCK,
-  mergeClocks,
   decodeObject,
+  decodeObjectClock,
   encodeObjectInto,
   equalObjects,
   mergeObjects,
   visibleValues,
   objectSize,
   type DecodeOptions,
+  type VersionVector,
   type VObject,
 } from '../version/index.js';
 
@@ -107,8 +109,21 @@ interface PendingWrite {
   key: Uint8Array;
   /** null: a delete. */
   bytes: Uint8Array | null;
-  /** Next write whose token shares the same top 53 bits. */
+  /** Next write whose token has the same pendingSlot(). */
   next: PendingWrite | undefined;
+}
+
+/**
+ * Chains of the pending writes: a fixed table indexed by the token's low bits (xxhash64:
+ * uniform), emptied at each commit by the list of slots used. A Map keyed by the token's
+ * top 53 bits cost a heap number per lookup and regrew its table after every clear().
+ * A commit holds 64-512 writes (more only for REPLICATE_MANY pages), so chains stay short.
+ */
+const PENDING_SLOTS = 1024;
+
+/** The pending table's slot of a token; keys that share it chain and their bytes decide. */
+function pendingSlot(lo: number): number {
+  return lo & (PENDING_SLOTS - 1);
 }
 
 /** One key of a REPLICATE_MANY: what is stored and the merge of the frame's entries into it. */
@@ -137,9 +152,11 @@ const REPLICATED: DecodeOptions = { source: 'a REPLICATE frame', copyValues: fal
  * commit() the staged writes every so many and at the end of what it drained.
  */
 export class Replica {
-  /** Writes of the batch being handled, by the top 53 bits of the key's token, so later requests see them. */
-  private readonly pendingData = new Map<number, PendingWrite>();
-  private dataOps: WriteOp[] = [];
+  /** Writes of the batch being handled, chained by pendingSlot() of the key's token, so later requests see them. */
+  private readonly pendingData: (PendingWrite | undefined)[] = new Array<PendingWrite | undefined>(PENDING_SLOTS).fill(undefined);
+  /** The slots of pendingData in use (cleared at commit). */
+  private readonly pendingSlots: number[] = [];
+  private readonly dataOps: WriteOp[] = [];
   private readonly hints: HintStore;
   /**
    * The highest counter of this replica's actor in any object it purged: later puts take
@@ -255,8 +272,9 @@ export class Replica {
       const failed = errorReply(err);
       for (let i = 0; i < replies.length; i++) replies[i] = failed;
     } finally {
-      this.pendingData.clear();
-      this.dataOps = [];
+      for (const slot of this.pendingSlots) this.pendingData[slot] = undefined;
+      this.pendingSlots.length = 0;
+      this.dataOps.length = 0; // the engine keeps nothing of the array it was given
       this.purgedStaged = 0;
     }
     return replies;
@@ -269,14 +287,22 @@ export class Replica {
         return { type: FrameType.OBJECT, object: stored ?? EMPTY };
       }
       case FrameType.PUT: {
-        const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
-        // overwrite: the write also supersedes every value this replica holds (Redis SET).
-        const seen = decodeContext(req.context);
-        const context = (req.overwrite || req.increment) && stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
-        const write = req.increment
-          ? incrementWrite(stored, req.value ?? EMPTY, req.writtenAt)
-          : { value: req.value, writtenAt: req.writtenAt, expiresAt: req.expiresAt };
-        const next = coordinatePut(stored, context, this.actor, write, { maxSiblings: req.maxSiblings, lww: req.lww });
+        // The request is the write (value, writtenAt, expiresAt) and its options (maxSiblings, lww).
+        let next: VObject;
+        if (req.increment) {
+          // Redis INCRBY (increment.ts): the sum of what is held and the delta, superseding it all.
+          const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
+          const write = incrementWrite(stored, req.value ?? EMPTY, req.writtenAt);
+          next = coordinateOverwrite(stored?.clock ?? EMPTY_CLOCK, decodeContext(req.context), this.actor, write, req);
+        } else if (req.overwrite) {
+          // overwrite: the write also supersedes every value this replica holds (Redis SET),
+          // so only the stored clock matters: its siblings are checked, not built.
+          const clock = this.flooredClock(this.readClock(req.key, req.hi, req.lo));
+          next = coordinateOverwrite(clock, decodeContext(req.context), this.actor, req, req);
+        } else {
+          const stored = this.floored(this.readObject(req.key, req.hi, req.lo));
+          next = coordinatePut(stored, decodeContext(req.context), this.actor, req, req);
+        }
         const bytes = this.encode(next);
         this.writeData(req.key, req.hi, req.lo, bytes);
         return { type: FrameType.OBJECT, object: bytes };
@@ -371,9 +397,15 @@ export class Replica {
   private floored(stored: VObject | undefined): VObject | undefined {
     if (this.counterFloor === 0) return stored;
     const clock = stored === undefined ? EMPTY_CLOCK : stored.clock;
-    if (counterOf(clock, this.actor) >= this.counterFloor) return stored;
-    const raised = addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
+    const raised = this.flooredClock(clock);
+    if (raised === clock) return stored;
     return { clock: raised, siblings: stored === undefined ? [] : stored.siblings };
+  }
+
+  /** floored() of an object's clock alone (an overwrite needs no more of it). */
+  private flooredClock(clock: VersionVector): VersionVector {
+    if (this.counterFloor === 0 || counterOf(clock, this.actor) >= this.counterFloor) return clock;
+    return addDot(clock, { replica: this.actor.replica, epoch: this.actor.epoch, counter: this.counterFloor });
   }
 
   /**
@@ -540,6 +572,12 @@ export class Replica {
     return bytes === undefined ? undefined : decodeObject(bytes, STORED);
   }
 
+  /** The stored object's clock (EMPTY_CLOCK: none), checked as readObject checks it all. */
+  private readClock(key: Uint8Array, hi: number, lo: number): VersionVector {
+    const bytes = this.readData(key, hi, lo);
+    return bytes === undefined ? EMPTY_CLOCK : decodeObjectClock(bytes, STORED);
+  }
+
   /** readObject, but undefined where the stored copy is corrupt (ERR_CORRUPTION). */
   private readObjectOrCorrupt(key: Uint8Array, hi: number, lo: number): VObject | undefined {
     try {
@@ -559,8 +597,8 @@ export class Replica {
 
   /** This batch's staged write of `key`, if any. */
   private pendingWrite(key: Uint8Array, hi: number, lo: number): PendingWrite | undefined {
-    if (this.pendingData.size === 0) return undefined;
-    for (let p = this.pendingData.get(token53(hi, lo)); p !== undefined; p = p.next) {
+    if (this.pendingSlots.length === 0) return undefined;
+    for (let p = this.pendingData[pendingSlot(lo)]; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) return p;
     }
     return undefined;
@@ -577,8 +615,8 @@ export class Replica {
   private writeData(key: Uint8Array, hi: number, lo: number, bytes: Uint8Array | null): void {
     this.stagedBytes += key.length + (bytes?.length ?? 0);
     const op: WriteOp = bytes === null ? { type: 'delete', key, hi, lo } : { type: 'put', key, value: bytes, hi, lo };
-    const t = token53(hi, lo);
-    const head = this.pendingData.get(t);
+    const t = pendingSlot(lo);
+    const head = this.pendingData[t];
     for (let p = head; p !== undefined; p = p.next) {
       if (equalBytes(p.key, key)) {
         p.bytes = bytes;
@@ -586,7 +624,8 @@ export class Replica {
         return;
       }
     }
-    this.pendingData.set(t, { key, bytes, next: head });
+    if (head === undefined) this.pendingSlots.push(t);
+    this.pendingData[t] = { key, bytes, next: head };
     this.dataOps.push(op);
   }
 

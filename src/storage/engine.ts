@@ -116,6 +116,8 @@ export class LsmEngine implements StorageEngine {
   private flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private compacting: Promise<void> | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
+  /** A periodic sync is running in the background. */
+  private syncing = false;
   private closed = false;
   /** The last background failure (flush or compaction), for stats and logs. */
   private backgroundError: RingkvError | undefined;
@@ -258,9 +260,13 @@ export class LsmEngine implements StorageEngine {
       hi = h.hi;
       lo = h.lo;
     }
-    let e = this.mem.get(key, hi, lo);
-    for (let i = this.frozen.length - 1; e === undefined && i >= 0; i--) e = this.frozen[i]!.get(key, hi, lo);
-    if (e !== undefined) return e.kind === RecordKind.PUT ? e.value : undefined;
+    let mem = this.mem;
+    let e = mem.find(key, hi, lo);
+    for (let i = this.frozen.length - 1; e < 0 && i >= 0; i--) {
+      mem = this.frozen[i]!;
+      e = mem.find(key, hi, lo);
+    }
+    if (e >= 0) return mem.kind(e) === RecordKind.PUT ? mem.value(e) : undefined;
     if (this.tables.length === 0) return undefined;
 
     const n = TOKEN_BYTES + key.length;
@@ -863,12 +869,26 @@ export class LsmEngine implements StorageEngine {
     this.probeTimer.unref();
   }
 
+  /**
+   * `periodic` mode's sync, off this thread where the Vfs can (WalWriter.syncInBackground):
+   * writes go on while the fsync runs. One at a time; a segment rotated or dropped meanwhile
+   * was synced (or given up) by whoever closed it.
+   */
   private periodicSync(): void {
-    if (this.closed || !this.wal || this.wal.unsyncedBytes === 0) return;
+    const wal = this.wal;
+    if (this.closed || !wal || wal.unsyncedBytes === 0 || this.syncing) return;
+    this.syncing = true;
     try {
-      this.wal.sync();
+      wal.syncInBackground((err) => {
+        this.syncing = false;
+        if (err === undefined || this.closed || this.wal !== wal) return;
+        this.backgroundError = ioError(err, wal.path, 'periodic sync');
+        this.dropWal();
+      });
     } catch (err) {
-      this.backgroundError = ioError(err, this.wal.path, 'periodic sync');
+      // The writer was already broken: as a failed sync.
+      this.syncing = false;
+      this.backgroundError = ioError(err, wal.path, 'periodic sync');
       this.dropWal();
     }
   }

@@ -29,6 +29,10 @@ class RealFile implements VfsFile {
     fs.fsyncSync(this.fd);
   }
 
+  syncInBackground(done: (err: Error | null) => void): void {
+    fs.fsync(this.fd, done);
+  }
+
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
     this.end = length;

@@ -21,6 +21,12 @@ export interface VfsFile {
   append(data: Uint8Array): void;
   /** Makes everything written so far durable (fsync). */
   sync(): void;
+  /**
+   * sync() without blocking the calling thread (libuv's thread pool): `done` is called with
+   * its outcome on a later turn of the event loop; appends made meanwhile may not be
+   * covered. Optional: a Vfs without it gets sync() (the in-memory and fault-injecting ones).
+   */
+  syncInBackground?(done: (err: Error | null) => void): void;
   /** Cuts the file to `length` bytes. */
   truncate(length: number): void;
   /** Current size in bytes, including unsynced writes. */

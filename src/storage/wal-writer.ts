@@ -128,6 +128,38 @@ export class WalWriter {
   }
 
   /**
+   * sync(), for `periodic` mode, without blocking this thread where the Vfs can (an fsync
+   * under load takes 3-10 ms, and a shard serves nothing while it waits): `done` gets the
+   * outcome on a later event-loop turn. It covers the records added before the call; those
+   * added meanwhile stay unsynced for the next one. A failure breaks the writer as sync()'s
+   * does, unless the writer was closed meanwhile (its closer synced it, or dropped it).
+   * The first sync of a segment (which also syncs its directory) is synchronous.
+   */
+  syncInBackground(done: (err: RingkvError | undefined) => void): void {
+    const file = this.usableFile();
+    if (file.syncInBackground === undefined || !this.dirSynced) {
+      let failure: RingkvError | undefined;
+      try {
+        this.sync();
+      } catch (err) {
+        failure = err as RingkvError;
+      }
+      done(failure);
+      return;
+    }
+    const covered = this.unsynced;
+    file.syncInBackground((err) => {
+      if (this.file !== file) return done(undefined); // closed meanwhile: not this writer's to report
+      if (err !== null) {
+        this.failure ??= ioError(err, this.path, 'sync WAL segment');
+        return done(this.failure);
+      }
+      this.unsynced = Math.max(0, this.unsynced - covered);
+      done(undefined);
+    });
+  }
+
+  /**
    * Closes the file. Does not sync: call `sync` first for durability. Allowed (and
    * idempotent) on a broken writer, so the engine can release it; later calls throw ERR_CLOSED.
    */

@@ -150,6 +150,18 @@ export function mergeClocks(a: VersionVector, b: VersionVector): VersionVector {
  * the event `dot` is added to it.
  */
 export function addDot(vv: VersionVector, dot: Dot): VersionVector {
+  // The common cases as exact-size arrays (a push onto [] reserves 17 slots): the first
+  // entry, and an actor the clock already has (every put but a replica's first to a key).
+  if (vv.length === 0) return [dot];
+  for (let i = 0; i < vv.length; i++) {
+    const c = compareActors(vv[i]!, dot);
+    if (c > 0) break;
+    if (c === 0) {
+      const out = vv.slice();
+      if (vv[i]!.counter < dot.counter) out[i] = dot;
+      return out;
+    }
+  }
   const out: Dot[] = [];
   let placed = false;
   for (let i = 0; i < vv.length; i++) {

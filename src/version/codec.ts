@@ -37,7 +37,7 @@
 // a new layout gets a new version and decoders keep reading the old ones.
 import { corruption } from '../errors.js';
 import { MAX_ACTOR_FIELD, compareActors } from './actor.js';
-import type { Dot } from './clock.js';
+import type { Dot, VersionVector } from './clock.js';
 import type { Sibling, VObject } from './object.js';
 import { ByteReader, putVarint, varintSize } from '../encoding/index.js';
 import { CONTEXT_VERSION } from './context.js';
@@ -140,6 +140,23 @@ export function encodeObject(obj: VObject): Uint8Array {
 
 /** The object in `bytes`; throws ERR_CORRUPTION (naming opts.source) for anything malformed. */
 export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObject {
+  return parseObject(bytes, opts, true);
+}
+
+/**
+ * The clock of the object in `bytes`, with every check decodeObject makes (the same errors
+ * for the same bytes), but no sibling built: what an overwrite PUT needs of what is stored
+ * (coordinateOverwrite), at a fraction of the allocations.
+ */
+export function decodeObjectClock(bytes: Uint8Array, opts: DecodeOptions = {}): VersionVector {
+  return parseObject(bytes, opts, false).clock;
+}
+
+const NO_SIBLINGS: readonly Sibling[] = Object.freeze([]) as readonly Sibling[];
+const NO_DOTS = Object.freeze([]) as unknown as Dot[];
+
+/** decodeObject; with `build` false the siblings are checked, not built (siblings: NO_SIBLINGS). */
+function parseObject(bytes: Uint8Array, opts: DecodeOptions, build: boolean): VObject {
   const source = opts.source ?? 'version object';
   const copy = opts.copyValues ?? true;
   const copier = opts.copier;
@@ -149,7 +166,7 @@ export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObje
 
   const count = r.varint('clock entry count');
   if (count > r.remaining / MIN_ENTRY_BYTES) throw corruption(source, `clock entry count ${count} exceeds the bytes left`);
-  const clock: Dot[] = [];
+  let clock: Dot[] = NO_DOTS;
   for (let k = 0; k < count; k++) {
     const replica = r.varintUpTo(MAX_ACTOR_FIELD, 'replica');
     const epoch = r.varintUpTo(MAX_ACTOR_FIELD, 'epoch');
@@ -157,12 +174,15 @@ export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObje
     if (counter === 0) throw corruption(source, 'a clock counter of 0');
     const e: Dot = { replica, epoch, counter };
     if (k > 0 && compareActors(clock[k - 1]!, e) >= 0) throw corruption(source, 'clock entries out of order or repeated');
-    clock.push(e);
+    // A one-entry literal, not a push onto []: the first push reserves 17 slots (~150 bytes
+    // per decoded object, the largest allocation of a PUT), and most clocks have one entry.
+    if (k === 0) clock = [e];
+    else clock.push(e);
   }
 
   const nsib = r.varint('sibling count');
   if (nsib > r.remaining / MIN_SIBLING_BYTES) throw corruption(source, `sibling count ${nsib} exceeds the bytes left`);
-  const siblings: Sibling[] = [];
+  let siblings: Sibling[] = NO_SIBLINGS as Sibling[];
   let prevActor = -1;
   let prevCounter = 0;
   for (let k = 0; k < nsib; k++) {
@@ -186,11 +206,14 @@ export function decodeObject(bytes: Uint8Array, opts: DecodeOptions = {}): VObje
     if (!(flags & SiblingFlag.TOMBSTONE)) {
       const len = r.varint('value length');
       if (len > r.remaining) throw corruption(source, `value length ${len} runs past the end`);
-      value = !copy ? bytes.subarray(r.pos, r.pos + len) : copier !== undefined ? copier.copy(bytes, r.pos, r.pos + len) : bytes.slice(r.pos, r.pos + len);
+      if (build) value = !copy ? bytes.subarray(r.pos, r.pos + len) : copier !== undefined ? copier.copy(bytes, r.pos, r.pos + len) : bytes.slice(r.pos, r.pos + len);
       r.pos += len;
     }
+    if (!build) continue;
     const dot: Dot = counter === entry.counter ? entry : { replica: entry.replica, epoch: entry.epoch, counter };
-    siblings.push({ dot, value, writtenAt, expiresAt });
+    const sibling: Sibling = { dot, value, writtenAt, expiresAt };
+    if (k === 0) siblings = [sibling]; // as the clock's first entry
+    else siblings.push(sibling);
   }
   if (r.remaining !== 0) throw corruption(source, `${r.remaining} trailing bytes`);
   return { clock, siblings };

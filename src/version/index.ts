@@ -27,6 +27,7 @@ export {
   type VObject,
   type Write,
   contextOf,
+  coordinateOverwrite,
   coordinatePut,
   descendsObject,
   equalObjects,
@@ -38,7 +39,7 @@ export {
   visibleValues,
 } from './object.js';
 export { contextFromString, contextToString, decodeContext, encodeContext } from './context.js';
-export { type DecodeOptions, type SingleRead, type ValueCopier, decodeObject, readSingle, encodeObject, encodeObjectInto, objectSize } from './codec.js';
+export { type DecodeOptions, type SingleRead, type ValueCopier, decodeObject, decodeObjectClock, readSingle, encodeObject, encodeObjectInto, objectSize } from './codec.js';
 export { type PruneOptions, pruneObject } from './prune.js';
 export { type VersionMetrics, versionMetrics, versionMetricsSnapshot } from './metrics.js';
 export { contextSize, encodeContextInto } from './context.js';

@@ -122,17 +122,9 @@ export function coordinatePut(
   write: Write,
   opts: PutOptions,
 ): VObject {
-  checkActor(actor);
-  if (!(write.value === null || write.value instanceof Uint8Array)) throw invalid('a value must be a Uint8Array (or null for a delete)');
-  if (!isTime(write.writtenAt)) throw invalid('writtenAt must be ms since the epoch, a safe integer >= 0');
-  if (!isTime(write.expiresAt)) throw invalid('expiresAt must be ms since the epoch, a safe integer >= 0 (0 = never)');
-  if (!Number.isInteger(opts.maxSiblings) || opts.maxSiblings < 1) throw invalid('maxSiblings must be an integer >= 1');
-  if (!isCanonicalClock(context)) throw invalid('a context must be a canonical version vector (decode it with decodeContext)');
-
+  checkPut(context, actor, write, opts);
   const storedClock = stored === undefined ? EMPTY_CLOCK : stored.clock;
-  const counter = Math.max(counterOf(storedClock, actor), counterOf(context, actor)) + 1;
-  if (!Number.isSafeInteger(counter)) throw invalid(`the counter of actor ${actor.replica}.${actor.epoch} is exhausted`);
-  const dot: Dot = { replica: actor.replica, epoch: actor.epoch, counter };
+  const dot = nextPutDot(storedClock, context, actor);
   const mine: Sibling = { dot, value: write.value, writtenAt: write.writtenAt, expiresAt: write.expiresAt };
   const clock = addDot(mergeClocks(storedClock, context), dot);
 
@@ -159,6 +151,45 @@ export function coordinatePut(
   }
   if (siblings.length > 1) versionMetrics.siblingPuts++;
   return { clock, siblings };
+}
+
+/**
+ * coordinatePut of a write that supersedes every stored sibling, from the stored CLOCK alone
+ * (an overwrite, Redis SET: the replica merges its stored clock into the context). For any
+ * stored object whose clock is `storedClock`, this is exactly
+ * coordinatePut(stored, mergeClocks(context, storedClock), actor, write, opts): that context
+ * covers every stored sibling (the clock covers its siblings' dots), so only the new value
+ * survives, whatever LWW or the sibling cap say. So a replica need not build the stored
+ * siblings (decodeObjectClock) to answer the commonest write. Same checks, same errors.
+ */
+export function coordinateOverwrite(
+  storedClock: VersionVector,
+  context: VersionVector,
+  actor: Actor,
+  write: Write,
+  opts: PutOptions,
+): VObject {
+  checkPut(context, actor, write, opts);
+  const dot = nextPutDot(storedClock, context, actor);
+  const mine: Sibling = { dot, value: write.value, writtenAt: write.writtenAt, expiresAt: write.expiresAt };
+  return { clock: addDot(mergeClocks(storedClock, context), dot), siblings: [mine] };
+}
+
+/** The argument checks of a put (ERR_INVALID_ARGUMENT). */
+function checkPut(context: VersionVector, actor: Actor, write: Write, opts: PutOptions): void {
+  checkActor(actor);
+  if (!(write.value === null || write.value instanceof Uint8Array)) throw invalid('a value must be a Uint8Array (or null for a delete)');
+  if (!isTime(write.writtenAt)) throw invalid('writtenAt must be ms since the epoch, a safe integer >= 0');
+  if (!isTime(write.expiresAt)) throw invalid('expiresAt must be ms since the epoch, a safe integer >= 0 (0 = never)');
+  if (!Number.isInteger(opts.maxSiblings) || opts.maxSiblings < 1) throw invalid('maxSiblings must be an integer >= 1');
+  if (!isCanonicalClock(context)) throw invalid('a context must be a canonical version vector (decode it with decodeContext)');
+}
+
+/** The dot of a put coordinated by `actor`: past both what is stored and what the caller saw. */
+function nextPutDot(storedClock: VersionVector, context: VersionVector, actor: Actor): Dot {
+  const counter = Math.max(counterOf(storedClock, actor), counterOf(context, actor)) + 1;
+  if (!Number.isSafeInteger(counter)) throw invalid(`the counter of actor ${actor.replica}.${actor.epoch} is exhausted`);
+  return { replica: actor.replica, epoch: actor.epoch, counter };
 }
 
 /**

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { type VObject, decodeObject, encodeObject, encodeObjectInto, equalObjects, objectSize } from '../../src/version/index.js';
+import { type VObject, decodeObject, decodeObjectClock, encodeObject, encodeObjectInto, equalObjects, objectSize } from '../../src/version/index.js';
 import { RingkvError } from '../../src/errors.js';
 import { objectProblem } from '../../src/version/object.js';
 import { putVarint } from '../../src/encoding/varint.js';
@@ -125,6 +125,28 @@ test('random damage (flips, splices) is either a valid object or ERR_CORRUPTION,
       } catch (e) {
         assert.ok(e instanceof RingkvError && e.code === 'ERR_CORRUPTION', String(e));
       }
+    }
+  }), { numRuns: 500 });
+});
+
+/** What `f` returns, or the message of the error it throws. */
+function outcome<T>(f: () => T): T | string {
+  try {
+    return f();
+  } catch (e) {
+    return `${(e as RingkvError).code}: ${(e as Error).message}`;
+  }
+}
+
+test('decodeObjectClock answers as decodeObject does, clock or error, for intact and damaged bytes', () => {
+  fc.assert(fc.property(objectArb, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat(), (o, flips, cut) => {
+    const bytes = encodeObject(o);
+    const d = bytes.slice();
+    for (const [at, v] of flips) d[at % d.length] = v;
+    for (const input of [bytes, d, d.subarray(0, cut % (d.length + 1))]) {
+      const opts = { source: 'test.sst' };
+      const full = outcome(() => decodeObject(input, opts));
+      assert.equal(outcome(() => decodeObjectClock(input, opts)), typeof full === 'string' ? full : full.clock);
     }
   }), { numRuns: 500 });
 });

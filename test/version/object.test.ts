@@ -9,7 +9,9 @@ import {
   EMPTY_CLOCK,
   clockFrom,
   contextOf,
+  coordinateOverwrite,
   coordinatePut,
+  mergeClocks,
   descendsObject,
   isTombstoneOnly,
   mergeObjects,
@@ -201,6 +203,28 @@ test('bad arguments are ERR_INVALID_ARGUMENT', () => {
   const unsorted = [{ replica: 2, epoch: 0, counter: 1 }, { replica: 1, epoch: 0, counter: 1 }];
   bad(() => coordinatePut(undefined, unsorted, A, w, OPTS));
   assert.ok(coordinatePut(undefined, clockFrom(unsorted), A, w, OPTS));
+});
+
+test('coordinateOverwrite from the stored clock equals coordinatePut with the stored clock merged into the context', () => {
+  const read = put(put(undefined, undefined, A, 1), undefined, B, 2); // two siblings
+  const cases: [VObject | undefined, VObject | undefined, Actor, PutOptions][] = [
+    [undefined, undefined, A, OPTS],
+    [read, undefined, A, OPTS],
+    [read, undefined, C, LWW],
+    [read, read, B, OPTS],
+    [put(read, undefined, C, null), put(undefined, undefined, A, 9), A, { maxSiblings: 1, lww: false }],
+    [{ clock: read.clock, siblings: [] }, undefined, B, OPTS],
+  ];
+  for (const [stored, ctx, actor, opts] of cases) {
+    for (const value of [valueOf(7), null]) {
+      const write = { value, writtenAt: 5, expiresAt: 9 };
+      const seen = contextOf(ctx);
+      const context = stored !== undefined && stored.siblings.length > 0 ? mergeClocks(seen, stored.clock) : seen;
+      const want = coordinatePut(stored, context, actor, write, opts);
+      assert.equal(coordinateOverwrite(contextOf(stored), seen, actor, write, opts), want);
+    }
+  }
+  assert.throws(() => coordinateOverwrite(EMPTY_CLOCK, EMPTY_CLOCK, A, { value: valueOf(1), writtenAt: -1, expiresAt: 0 }, OPTS), /writtenAt/);
 });
 
 test.run();
