@@ -11,10 +11,12 @@ const samples: Request[] = [
   { type: FrameType.GET, hi: 0xdeadbeef, lo: 7, key: b('user:1') },
   {
     type: FrameType.PUT, hi: 1, lo: 0xffffffff, key: b('k'), context: new Uint8Array([1, 2, 3]),
-    value: new Uint8Array(70_000).fill(9), writtenAt: 1_700_000_000_123, expiresAt: 0, maxSiblings: 64, lww: false, overwrite: false,
+    value: new Uint8Array(70_000).fill(9), writtenAt: 1_700_000_000_123, expiresAt: 0, maxSiblings: 64, lww: false, overwrite: false, increment: false,
   },
-  { type: FrameType.PUT, hi: 2, lo: 3, key: b(''), context: new Uint8Array(0), value: null, writtenAt: 5, expiresAt: 10, maxSiblings: 1, lww: true, overwrite: false },
-  { type: FrameType.PUT, hi: 2, lo: 3, key: b('o'), context: new Uint8Array(0), value: b('x'), writtenAt: 5, expiresAt: 0, maxSiblings: 9, lww: false, overwrite: true },
+  { type: FrameType.PUT, hi: 2, lo: 3, key: b(''), context: new Uint8Array(0), value: null, writtenAt: 5, expiresAt: 10, maxSiblings: 1, lww: true, overwrite: false, increment: false },
+  { type: FrameType.PUT, hi: 2, lo: 3, key: b('o'), context: new Uint8Array(0), value: b('x'), writtenAt: 5, expiresAt: 0, maxSiblings: 9, lww: false, overwrite: true, increment: false },
+  // INCRBY at the replica: the value is the delta.
+  { type: FrameType.PUT, hi: 2, lo: 3, key: b('n'), context: new Uint8Array(0), value: b('-12'), writtenAt: 5, expiresAt: 0, maxSiblings: 9, lww: false, overwrite: false, increment: true },
   { type: FrameType.REPLICATE, hi: 4, lo: 5, key: b('r'), object: b('object-bytes') },
   { type: FrameType.HINT, target: 'n1/s3', hi: 6, lo: 7, key: b('h'), object: b('obj') },
   { type: FrameType.HINTS_FOR, target: 'n1/s3', max: 500 },
