@@ -9,6 +9,8 @@
 # one key (redis-benchmark's default, no -r: -c 50 -P 1 and -P 16, SET and INCR):
 #   redis-benchmark -t set -n 200000 -r 100000 -d 100 -c C -P P --csv (one run per test)
 # with the ringkv main thread's CPU per command beside each row (/proc, user + system).
+# The -c 1 rows send a 20th of the requests (at least 1000): one client waits for every
+# reply, and with batch/always for every fsync.
 # Rounds alternate the servers (ringkv N=1, redis, ringkv N=3, then again); the table has
 # the median over --rounds of ops/s, p50 and p99 (each column's own median) and the ratio
 # ringkv/redis of the median ops/s. Markdown on stdout (with the command and the machine
@@ -150,12 +152,15 @@ TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 bench() {
   local server=$1 pair=$2 port=$3 c=$4 p=$5 keys=$6 pid=$7 out t tests range before after cpu
   if [ "$keys" = one ]; then tests="set incr"; range=(); else tests="set get"; range=(-r "$keyspace"); fi
+  # One client waits for each reply (and each fsync with batch/always: ~300/s): a 20th of the requests.
+  local n=$requests
+  [ "$c" = 1 ] && n=$(( requests / 20 > 1000 ? requests / 20 : 1000 ))
   for t in $tests; do
     before=$(main_cpu_ticks "$pid")
-    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$requests" "${range[@]}" -d "$data" -c "$c" -P "$p" --csv 2>"$work/bench.err") \
+    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$n" "${range[@]}" -d "$data" -c "$c" -P "$p" --csv 2>"$work/bench.err") \
       || log "redis-benchmark against $server ($pair, -t $t -c $c -P $p) exited with an error: $(head -c 300 "$work/bench.err")"
     after=$(main_cpu_ticks "$pid")
-    cpu=$(awk -v d=$(( after - before )) -v us="$TICK_US" -v n="$requests" 'BEGIN { printf "%.1f", d * us / n }')
+    cpu=$(awk -v d=$(( after - before )) -v us="$TICK_US" -v n="$n" 'BEGIN { printf "%.1f", d * us / n }')
     [ "$server" = redis ] && cpu="-"
     # The header names the columns: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
     printf '%s\n' "$out" | awk -F, -v s="$server" -v pair="$pair" -v c="$c" -v p="$p" -v keys="$keys" -v cpu="$cpu" '
@@ -173,7 +178,7 @@ echo "Command: \`bash bench/resp-matrix.sh${args_text:+ $args_text}\`, $(date -u
 echo
 echo "Machine: $(nproc) cores (nproc), ${cpu:-unknown CPU}, node $(node --version), $(redis-server --version | sed 's/ sha=.*//'), load $(cut -d' ' -f1 /proc/loadavg) at start"
 echo
-echo "Each cell: \`redis-benchmark -t T -n $requests -r $keyspace -d $data -c C -P P --csv\` (T = set, get; \"one key\" rows: -t set, incr without -r); median of $rounds rounds"
+echo "Each cell: \`redis-benchmark -t T -n $requests -r $keyspace -d $data -c C -P P --csv\` (T = set, get; \"one key\" rows: -t set, incr without -r; -c 1 rows: a 20th of -n); median of $rounds rounds"
 echo "(ops/s, p50 and p99 each their own median), rounds alternated ringkv N=1, redis, ringkv N=3/W=2."
 echo "ringkv: \`ringkv start --shards $n1_shards --n 1 --r 1 --w 1\` or \`--shards $shards --n 3 --r 2 --w 2\`, \`--sync-mode periodic|batch\`;"
 echo "redis: \`redis-server --save '' --appendonly yes --appendfsync everysec|always\`. Ratio = ringkv ops/s / redis ops/s."
