@@ -2,11 +2,8 @@
 // reply (skipped when redis-server is not installed, as in CI without it). The script keeps
 // to what ringkv does as Redis does; README's Redis section lists where it differs (16 DBs,
 // long doubles, times beyond 2^53 ms), which the script leaves out.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { type Decoded, type Harness, RawClient, encodeCommand, startHarness } from './resp-harness.js';
+import { compareWithRedis } from './redis-compare.js';
 
 const SCRIPT = [
   "MULTI",
@@ -159,72 +156,6 @@ function words(line: string): string[] {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-async function runScript(port: number): Promise<Decoded[]> {
-  const c = await RawClient.open(port);
-  const replies: Decoded[] = [];
-  try {
-    for (const line of SCRIPT) {
-      c.send(encodeCommand(words(line)));
-      replies.push(await c.reply());
-    }
-  } finally {
-    c.close();
-  }
-  return replies;
-}
-
-const available = spawnSync('redis-server', ['--version']).error === undefined;
-let h: Harness;
-let redis: ChildProcess | undefined;
-let redisPort = 0;
-
-test.before(async () => {
-  if (!available) return;
-  h = await startHarness();
-  redisPort = await freePort();
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const c = await RawClient.open(redisPort);
-      const pong = await c.call('PING');
-      c.close();
-      if (pong === 'PONG') break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-});
-
-test.after(async () => {
-  if (!available) return;
-  if (redis !== undefined) {
-    const exited = new Promise((resolve) => redis!.once('exit', resolve));
-    redis.kill('SIGTERM');
-    await exited;
-  }
-  await h.close();
-});
-
-test('every reply of the script matches redis-server\'s (type, value, error string)', async () => {
-  if (!available) return;
-  const theirs = await runScript(redisPort);
-  const ours = await runScript(h.port);
-  const diffs: string[] = [];
-  for (let i = 0; i < SCRIPT.length; i++) {
-    if (JSON.stringify(theirs[i]) !== JSON.stringify(ours[i])) diffs.push(`${SCRIPT[i]}: redis ${JSON.stringify(theirs[i])}, ringkv ${JSON.stringify(ours[i])}`);
-  }
-  assert.equal(diffs, []);
-});
+compareWithRedis("every reply of the script matches redis-server's (type, value, error string)", SCRIPT.map(words));
 
 test.run();
