@@ -134,6 +134,8 @@ export interface ClearOptions extends RequestOptions {
 
 /** Options of a call that passes none (shared: a call allocates nothing for them). */
 const NO_OPTIONS: PutOptions = Object.freeze({});
+/** Encodes an increment's delta (one encoder for the store, not one per call). */
+const DECIMAL = new TextEncoder();
 /** What a write without options means: supersede what the store holds (as RESP SET and DEL). */
 const OVERWRITE: WriteOptions = Object.freeze({ overwrite: true });
 
@@ -308,7 +310,7 @@ export class Store {
   increment(key: Bytes, delta: bigint, opts: RequestOptions = NO_OPTIONS): Promise<WriteResult & { sum: bigint }> {
     try {
       this.checkOpen();
-      const encoded = new TextEncoder().encode(delta.toString());
+      const encoded = DECIMAL.encode(delta.toString());
       return this.coordinator.put(this.bytes(key, 'a key'), encoded, { ...opts, increment: true }) as Promise<WriteResult & { sum: bigint }>;
     } catch (err) {
       return Promise.reject(err as Error);

@@ -25,7 +25,8 @@
 // store keeps as siblings (INCR is atomic across coordinators too: it runs at the replica).
 // Under a failure, two pipelined blind writes of one key may be coordinated by different
 // replicas (the first timed out and was retried elsewhere); they then apply in either order
-// or become siblings, never lost (docs/design.md, "Same-key order").
+// or become siblings, never lost (docs/design.md, "Writes of one key are ordered by the
+// replica's FIFO queue").
 //
 // Waits form no cycle: a command only waits for tails that exist when it is issued.
 
