@@ -5,12 +5,12 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 
 const FORMAT_FILES = [
-  'src/storage/wal-format.ts',
-  'src/storage/write-batch.ts',
-  'src/storage/block-format.ts',
-  'src/storage/bloom.ts',
-  'src/storage/sstable-format.ts',
-  'src/storage/manifest.ts',
+  'src/storage/wal/wal-format.ts',
+  'src/storage/db/write-batch.ts',
+  'src/storage/table/block-format.ts',
+  'src/storage/table/bloom.ts',
+  'src/storage/table/sstable-format.ts',
+  'src/storage/db/manifest.ts',
   'src/version/codec.ts',
   'src/version/context.ts',
   'src/protocol/frame.ts',

@@ -1,20 +1,14 @@
 // Runs on: a shard worker (or whichever single thread owns an engine).
 // The per-shard LSM storage engine: commit log, memtable, SSTables with Bloom filters,
 // universal compaction in piscina jobs, block cache. See docs/storage.md and docs/formats.md.
-import { defaultStorageOptions, validateStorageOptions, type StorageOptions } from './options.js';
-import { PiscinaRunner } from './job-pool.js';
-import { LsmEngine } from './engine.js';
-import { InlineRunner, type JobRunner } from './job-runner.js';
-import { RealVfs } from './vfs-real.js';
-import type { Vfs } from './vfs.js';
+// The storage's public face for the rest of src/; its subfolders, top first: db/ (the
+// engine, options), table/ and wal/ (the files' bytes), record/ and env/ (docs/storage.md).
+import { defaultStorageOptions, validateStorageOptions, type StorageOptions, PiscinaRunner, LsmEngine, InlineRunner, type JobRunner } from './db/index.js';
+import { RealVfs, type Vfs } from './env/index.js';
 
-export { LsmEngine } from './engine.js';
-export { MemoryEngine } from './memory-engine.js';
-export { MemoryVfs } from './vfs-memory.js';
-export { FaultyVfs } from './vfs-faulty.js';
-export { RealVfs } from './vfs-real.js';
-export type { Vfs, VfsFile } from './vfs.js';
-export type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './types.js';
+export { LsmEngine, MemoryEngine } from './db/index.js';
+export { MemoryVfs, FaultyVfs, RealVfs, type Vfs, type VfsFile } from './env/index.js';
+export type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './db/index.js';
 
 export interface OpenEngineOptions extends Partial<StorageOptions> {
   /** The shard's directory (created if missing). */
@@ -40,8 +34,6 @@ export async function openEngine(options: OpenEngineOptions): Promise<LsmEngine>
     throw err;
   }
 }
-export { Random } from './random.js';
-export { readWholeFile, writeFileAtomic } from './vfs.js';
-export { MAX_VALUE_BYTES } from './record.js';
-export { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './options.js';
-export { LOCK_FILE, lockHolder, takeDirLock, type DirLock } from './dir-lock.js';
+export { Random, readWholeFile, writeFileAtomic, LOCK_FILE, lockHolder, takeDirLock, type DirLock } from './env/index.js';
+export { MAX_VALUE_BYTES } from './record/index.js';
+export { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './db/index.js';

@@ -1,5 +1,5 @@
 // fs-native-extensions ships no types; declared here with the one call ringkv uses
-// (src/storage/dir-lock.ts).
+// (src/storage/env/dir-lock.ts).
 declare module 'fs-native-extensions' {
   /**
    * Tries an advisory lock on the open file `fd` (exclusive unless `shared`): true if taken,

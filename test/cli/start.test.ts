@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, open, RingkvError } from '../../src/index.js';
-import { takeDirLock } from '../../src/storage/dir-lock.js';
+import { takeDirLock } from '../../src/storage/env/dir-lock.js';
 import { runCli, startServer, type Server } from './cli-harness.js';
 
 const dirs: string[] = [];

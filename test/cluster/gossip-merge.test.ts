@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Membership } from '../../src/cluster/membership/membership.js';
 import { mergeRecords, NODE_STATUSES, type NodeRecord, type NodeStatus } from '../../src/cluster/membership/node-record.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 const base: NodeRecord = {
   id: 'n1', address: '10.0.0.1:7379', dc: 'dc1', rack: 'r1', shards: 2, weight: 1,

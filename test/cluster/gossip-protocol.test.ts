@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { Destination } from '../../src/cluster/membership/gossip-targets.js';
 import { Gossiper, type GossiperInit } from '../../src/cluster/membership/gossip.js';
 import { GOSSIP_VERSION, MAX_GOSSIP_NODES, parseGossip, type GossipMessage } from '../../src/cluster/membership/gossip-message.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 function node(id: string, init: Partial<GossiperInit> = {}) {
   const sent: { to: Destination; message: GossipMessage }[] = [];

@@ -14,7 +14,7 @@ import { FrameType, type Reply, type Request } from '../../src/protocol/index.js
 import { Ring } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
-import type { StorageEngine } from '../../src/storage/types.js';
+import type { StorageEngine } from '../../src/storage/db/types.js';
 import { Store } from '../../src/store.js';
 import { EMPTY_CLOCK, decodeObject, encodeContext, encodeObject, isTombstoneOnly, mergeObjects, type VObject } from '../../src/version/index.js';
 import { open } from '../../src/index.js';

@@ -16,7 +16,7 @@ import { FrameType, type Reply, type Request } from '../../src/protocol/index.js
 import { Ring, type Member } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryEngine } from '../../src/storage/index.js';
-import { RealVfs } from '../../src/storage/vfs-real.js';
+import { RealVfs } from '../../src/storage/env/vfs-real.js';
 import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject, mergeObjects, visibleValues } from '../../src/version/index.js';
 
 const Q = 16;

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import type { ClusterNode } from '../../src/cluster/node.js';
 import { TRANSFERS_FILE, loadTransfers } from '../../src/cluster/transfer/transfer-file.js';
 import { planTransfers } from '../../src/cluster/transfer/transfer-plan.js';
-import { RealVfs } from '../../src/storage/vfs-real.js';
+import { RealVfs } from '../../src/storage/env/vfs-real.js';
 import type { Ring } from '../../src/ring/index.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { enterNetns } from './netns.js';

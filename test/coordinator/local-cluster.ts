@@ -6,7 +6,7 @@ import { InProcessTransport } from '../../src/coordinator/index.js';
 import { Ring } from '../../src/ring/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryEngine } from '../../src/storage/index.js';
-import type { StorageEngine } from '../../src/storage/types.js';
+import type { StorageEngine } from '../../src/storage/db/types.js';
 import { Store } from '../../src/store.js';
 import type { QuorumDefaults } from '../../src/coordinator/index.js';
 

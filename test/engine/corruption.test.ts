@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { open, type OpenOptions } from '../../src/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { startAdminServer } from '../../src/server/admin/index.js';
-import { parseTableFileName } from '../../src/storage/sstable-format.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

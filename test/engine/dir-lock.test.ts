@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, open, RingkvError } from '../../src/index.js';
-import { takeDirLock } from '../../src/storage/dir-lock.js';
+import { takeDirLock } from '../../src/storage/env/dir-lock.js';
 
 /** dist/test/engine/ → dist/src/index.js, which a child process imports. */
 const INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));

@@ -4,7 +4,7 @@
 // when the replica stores writes again; /readyz's checks fail while the fault lasts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { FaultyVfs, openEngine, type LsmEngine } from '../../src/storage/index.js';
 import { readinessChecks } from '../../src/server/admin/readiness.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { open, type Store } from '../../src/index.js';
 import { MAX_PUT_VALUE_BYTES, OBJECT_HEADROOM_BYTES, type ShardTransport } from '../../src/coordinator/shard-transport.js';
 import { MAX_FRAME_BYTES } from '../../src/protocol/index.js';
-import { MAX_VALUE_BYTES } from '../../src/storage/record.js';
+import { MAX_VALUE_BYTES } from '../../src/storage/record/record.js';
 
 const MiB = 1024 * 1024;
 let db: Store;

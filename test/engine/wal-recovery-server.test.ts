@@ -13,8 +13,8 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, startServer, type Server } from '../cli/cli-harness.js';
-import { parseTableFileName } from '../../src/storage/sstable-format.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const KEYS = 2000;
 const dirs: string[] = [];

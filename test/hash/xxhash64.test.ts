@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 test('same tokens as hash-wasm on random keys of 0..300 bytes', async () => {
   const wasm = await createTokenHasher();

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { SpscQueue, type WaitResult } from '../../src/ipc/queue.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 import { DATA_OFFSET, HEADER_INTS, Slot, WRAP_MARKER, initQueue, recordBytes, queueBytes } from '../../src/ipc/queue-layout.js';
 import { patternLength, readPattern, writePattern } from './echo-worker.js';
 

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameReader, FrameType, FrameWriter, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, decodeReply, decodeRequest, encodeReply, encodeRequest, type Reply, type Request } from '../../src/protocol/index.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
 

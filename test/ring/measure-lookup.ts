@@ -2,7 +2,7 @@
 // warm cache, and the one-off cost of filling the cache.
 //   node build.mjs && node dist/test/ring/measure-lookup.js
 import { Ring, type Member } from '../../src/ring/index.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 const CALLS = 20_000_000;
 const TOKENS = 4096; // a power of two: index with a mask

@@ -6,10 +6,10 @@
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 import { type Harness, rejects, startHarness } from './resp-harness.js';
 
-/** A seeded generator (mulberry32, src/storage/random.ts): the same pipelines every run. */
+/** A seeded generator (mulberry32, src/storage/env/random.ts): the same pipelines every run. */
 function prng(seed: number): () => number {
   const r = new Random(seed);
   return () => r.next();

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
-import type { StorageEngine } from '../../src/storage/types.js';
+import type { StorageEngine } from '../../src/storage/db/types.js';
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { createTokenHasher } from '../../src/hash/index.js';
 import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject } from '../../src/version/index.js';

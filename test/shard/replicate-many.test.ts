@@ -9,7 +9,7 @@ import { createTokenHasher } from '../../src/hash/index.js';
 import { FrameType, type RangeEntry, type Reply, type Request } from '../../src/protocol/index.js';
 import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
-import type { StorageEngine } from '../../src/storage/types.js';
+import type { StorageEngine } from '../../src/storage/db/types.js';
 import { EMPTY_CLOCK, coordinatePut, decodeObject, encodeObject, visibleValues } from '../../src/version/index.js';
 
 const hasher = await createTokenHasher();

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BlockCache } from '../../src/storage/block-cache.js';
+import { BlockCache } from '../../src/storage/table/block-cache.js';
 
 const block = (n: number, fill = 0) => Buffer.alloc(n, fill);
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BloomBuilder, BloomFilter, bloomProbes } from '../../src/storage/bloom.js';
-import { Random } from '../../src/storage/random.js';
+import { BloomBuilder, BloomFilter, bloomProbes } from '../../src/storage/table/bloom.js';
+import { Random } from '../../src/storage/env/random.js';
 
 function u32(rnd: Random): number {
   return rnd.int(0x10000) * 0x10000 + rnd.int(0x10000);

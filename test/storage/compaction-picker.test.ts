@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { pickCompaction } from '../../src/storage/compaction-picker.js';
+import { pickCompaction } from '../../src/storage/db/compaction-picker.js';
 
 const fixtures = readFileSync(new URL('../../../test/storage/testdata/compaction-picker.txt', import.meta.url), 'utf8')
   .split('\n')

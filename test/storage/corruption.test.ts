@@ -11,16 +11,16 @@
 //   RINGKV_SEED=n   seed of the bit-flip positions (default 1)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { MemoryVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';
-import { MANIFEST_NAME } from '../../src/storage/manifest.js';
-import { Random } from '../../src/storage/random.js';
-import { parseTableFileName } from '../../src/storage/sstable-format.js';
-import { readWholeFile } from '../../src/storage/vfs.js';
+import { MANIFEST_NAME } from '../../src/storage/db/manifest.js';
+import { Random } from '../../src/storage/env/random.js';
+import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
+import { readWholeFile } from '../../src/storage/env/vfs.js';
 import { diff, same, show, type Model } from './acked-model.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const SEED = Number(process.env.RINGKV_SEED ?? 1);
 const DIR = '/db';

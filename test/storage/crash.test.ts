@@ -12,15 +12,15 @@
 import { basename } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { RingkvError } from '../../src/errors.js';
 import { FaultyVfs, MemoryVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';
-import { MANIFEST_NAME, readManifest } from '../../src/storage/manifest.js';
-import { Random } from '../../src/storage/random.js';
-import { tableFileName } from '../../src/storage/sstable-format.js';
-import { readWholeFile } from '../../src/storage/vfs.js';
+import { MANIFEST_NAME, readManifest } from '../../src/storage/db/manifest.js';
+import { Random } from '../../src/storage/env/random.js';
+import { tableFileName } from '../../src/storage/table/sstable-format.js';
+import { readWholeFile } from '../../src/storage/env/vfs.js';
 import { diff, type Model } from './acked-model.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const SEED = Number(process.env.RINGKV_SEED ?? 1);
 const DIR = '/db';

@@ -10,15 +10,15 @@
 // unknown until then, as for a timed-out request. A later acknowledged write wins over it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { FaultyVfs, openEngine, type LsmEngine, type Vfs, type WriteOp } from '../../src/storage/index.js';
-import { MANIFEST_NAME, readManifest } from '../../src/storage/manifest.js';
-import { Random } from '../../src/storage/random.js';
-import { tableFileName } from '../../src/storage/sstable-format.js';
-import type { VfsOpName } from '../../src/storage/vfs-faulty.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { MANIFEST_NAME, readManifest } from '../../src/storage/db/manifest.js';
+import { Random } from '../../src/storage/env/random.js';
+import { tableFileName } from '../../src/storage/table/sstable-format.js';
+import type { VfsOpName } from '../../src/storage/env/vfs-faulty.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const DIR = '/db';
 const enc = new TextEncoder();

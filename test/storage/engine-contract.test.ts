@@ -2,7 +2,7 @@
 // and the in-memory Vfs), with tiny memtables so that flushes and compactions happen.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { MemoryEngine, MemoryVfs, openEngine } from '../../src/storage/index.js';
 import { engineContract } from './engine-contract.js';
 

@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TOKEN_END, createTokenHasher } from '../../src/hash/index.js';
-import type { StorageEngine } from '../../src/storage/types.js';
+import type { StorageEngine } from '../../src/storage/db/types.js';
 
 export interface EngineFactory {
   /** A new, empty engine. */

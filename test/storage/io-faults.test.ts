@@ -5,11 +5,11 @@
 // file numbers and leaves no trail of empty WAL segments.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { FaultyVfs, openEngine, type LsmEngine, type Vfs } from '../../src/storage/index.js';
-import { parseTableFileName } from '../../src/storage/sstable-format.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const DIR = '/db';
 const enc = new TextEncoder();

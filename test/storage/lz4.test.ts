@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uncompressSync } from 'lz4-napi';
-import { lz4Bound, lz4Compress } from '../../src/storage/lz4.js';
-import { Random } from '../../src/storage/random.js';
+import { lz4Bound, lz4Compress } from '../../src/storage/table/lz4.js';
+import { Random } from '../../src/storage/env/random.js';
 
 function roundTrip(src: Uint8Array): Buffer {
   const c = lz4Compress(src);

@@ -6,10 +6,10 @@
 //   RINGKV_SEED=n      run only seed n
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testStorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions } from '../../src/storage/db/options.js';
 import { TOKEN_END } from '../../src/hash/index.js';
 import { FaultyVfs, openEngine, type StorageEngine } from '../../src/storage/index.js';
-import { Random } from '../../src/storage/random.js';
+import { Random } from '../../src/storage/env/random.js';
 
 const LONG = process.env.RINGKV_LONG === '1';
 const SEEDS = process.env.RINGKV_SEED ? [Number(process.env.RINGKV_SEED)] : Array.from({ length: LONG ? 200 : 8 }, (_, i) => i + 1);

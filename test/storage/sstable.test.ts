@@ -3,15 +3,15 @@ import * as os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { BlockCache } from '../../src/storage/block-cache.js';
-import { FOOTER_SIZE, parseTableFileName, tableFileName } from '../../src/storage/sstable-format.js';
-import { TableReader, newTableGetResult } from '../../src/storage/sstable-reader.js';
-import { TableWriter, type TableProperties, type TableWriterOptions } from '../../src/storage/sstable-writer.js';
-import { Random } from '../../src/storage/random.js';
-import { RecordKind, ikeyHi, ikeyLo, makeIkey } from '../../src/storage/record.js';
-import { MemoryVfs } from '../../src/storage/vfs-memory.js';
-import { RealVfs } from '../../src/storage/vfs-real.js';
-import type { Vfs } from '../../src/storage/vfs.js';
+import { BlockCache } from '../../src/storage/table/block-cache.js';
+import { FOOTER_SIZE, parseTableFileName, tableFileName } from '../../src/storage/table/sstable-format.js';
+import { TableReader, newTableGetResult } from '../../src/storage/table/sstable-reader.js';
+import { TableWriter, type TableProperties, type TableWriterOptions } from '../../src/storage/table/sstable-writer.js';
+import { Random } from '../../src/storage/env/random.js';
+import { RecordKind, ikeyHi, ikeyLo, makeIkey } from '../../src/storage/record/record.js';
+import { MemoryVfs } from '../../src/storage/env/vfs-memory.js';
+import { RealVfs } from '../../src/storage/env/vfs-real.js';
+import type { Vfs } from '../../src/storage/env/vfs.js';
 
 // ---- helpers ---------------------------------------------------------------------------
 

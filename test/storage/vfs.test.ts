@@ -1,15 +1,15 @@
-// The Vfs seam: one conformance suite of the contract in src/storage/vfs.ts run against every
+// The Vfs seam: one conformance suite of the contract in src/storage/env/vfs.ts run against every
 // implementation (RealVfs, MemoryVfs, FaultyVfs), then MemoryVfs's durability model (what
 // survives powerLoss), then FaultyVfs's faults (crash at every op, EIO/ENOSPC, a full disk).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Random } from '../../src/storage/random.js';
-import { CrashError, FaultyVfs } from '../../src/storage/vfs-faulty.js';
-import { MemoryVfs } from '../../src/storage/vfs-memory.js';
-import { RealVfs } from '../../src/storage/vfs-real.js';
-import { readWholeFile, writeFileAtomic, type Vfs, type VfsFile } from '../../src/storage/vfs.js';
+import { Random } from '../../src/storage/env/random.js';
+import { CrashError, FaultyVfs } from '../../src/storage/env/vfs-faulty.js';
+import { MemoryVfs } from '../../src/storage/env/vfs-memory.js';
+import { RealVfs } from '../../src/storage/env/vfs-real.js';
+import { readWholeFile, writeFileAtomic, type Vfs, type VfsFile } from '../../src/storage/env/vfs.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (vfs: Vfs, path: string): string => new TextDecoder().decode(readWholeFile(vfs, path));

@@ -11,11 +11,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { testStorageOptions, type StorageOptions } from '../../src/storage/options.js';
+import { testStorageOptions, type StorageOptions } from '../../src/storage/db/options.js';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { openEngine, type LsmEngine } from '../../src/storage/index.js';
-import { parseTableFileName } from '../../src/storage/sstable-format.js';
-import { parseWalFileName } from '../../src/storage/wal-format.js';
+import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
+import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
-import { Random } from '../../src/storage/random.js';
-import type { OpenMode, Vfs, VfsFile } from '../../src/storage/vfs.js';
-import { RealVfs } from '../../src/storage/vfs-real.js';
+import { Random } from '../../src/storage/env/random.js';
+import type { OpenMode, Vfs, VfsFile } from '../../src/storage/env/vfs.js';
+import { RealVfs } from '../../src/storage/env/vfs-real.js';
 import {
   MAX_WAL_PAYLOAD,
   WAL_HEADER_BYTES,
@@ -13,9 +13,9 @@ import {
   encodeWalHeader,
   parseWalFileName,
   walFileName,
-} from '../../src/storage/wal-format.js';
-import { type WalReadReport, readWal } from '../../src/storage/wal-reader.js';
-import { WalWriter } from '../../src/storage/wal-writer.js';
+} from '../../src/storage/wal/wal-format.js';
+import { type WalReadReport, readWal } from '../../src/storage/wal/wal-reader.js';
+import { WalWriter } from '../../src/storage/wal/wal-writer.js';
 
 // ---- helpers ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ export interface TimeSource {
   now(): number;
 }
 
-/** A source of uniform floats in [0, 1). `Random` in src/storage/random.ts fits. */
+/** A source of uniform floats in [0, 1). `Random` in src/storage/env/random.ts fits. */
 export interface RandomSource {
   next(): number;
 }

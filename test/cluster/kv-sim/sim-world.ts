@@ -1,7 +1,7 @@
 // A deterministic world for whole-cluster simulations: virtual time and one event queue,
 // driven from one seed. An event runs, then every promise continuation it caused runs
 // (one macrotask turn) before the next event, so a run is a pure function of its seed.
-import { Random } from '../../../src/storage/random.js';
+import { Random } from '../../../src/storage/env/random.js';
 
 interface Event {
   at: number;

@@ -4,7 +4,7 @@
 // every fault is undone (heal, resume, restart) except the removed node.
 import { isMemberStatus } from '../../../src/cluster/membership/node-record.js';
 import { defaultFailureDetectorOptions } from '../../../src/cluster/membership/failure-detector.js';
-import { Random } from '../../../src/storage/random.js';
+import { Random } from '../../../src/storage/env/random.js';
 import { SimCluster, type SimNode } from './sim-cluster.js';
 
 /** The fault window: faults start after FAULTS_FROM and are all undone by FAULTS_UNTIL. */

@@ -7,7 +7,7 @@ import { Gossiper } from '../../../src/cluster/membership/gossip.js';
 import type { GossipOptions } from '../../../src/cluster/membership/gossip-options.js';
 import { isMemberStatus } from '../../../src/cluster/membership/node-record.js';
 import type { Ring, RingJSON } from '../../../src/ring/index.js';
-import { Random } from '../../../src/storage/random.js';
+import { Random } from '../../../src/storage/env/random.js';
 import { Scheduler } from './scheduler.js';
 import { SimNetwork, type Endpoint, type LinkOptions, type NodeState } from './sim-network.js';
 

@@ -7,7 +7,7 @@
 // Messages are serialised to JSON when sent and parsed when delivered, as over TCP.
 import type { Destination } from '../../../src/cluster/membership/gossip-targets.js';
 import type { GossipMessage } from '../../../src/cluster/membership/gossip-message.js';
-import { Random } from '../../../src/storage/random.js';
+import { Random } from '../../../src/storage/env/random.js';
 import type { Scheduler } from './scheduler.js';
 
 export type NodeState = 'running' | 'paused' | 'crashed';

@@ -4,7 +4,7 @@
 // re-exported so every storage file finds its codecs in one place.
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 
-export { compareBytes, getFixed32, getFixed64, getVarint, putFixed32, putFixed64, putVarint, varintSize as varintLength } from '../encoding/index.js';
+export { compareBytes, getFixed32, getFixed64, getVarint, putFixed32, putFixed64, putVarint, varintSize as varintLength } from '../../encoding/index.js';
 
 /** CRC32C (Castagnoli) of `data`, continuing from `initial`; hardware-accelerated native code. */
 export function crc32c(data: Uint8Array, initial = 0): number {

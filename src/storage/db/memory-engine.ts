@@ -1,9 +1,9 @@
 // Runs on: any thread. An in-memory model of the StorageEngine contract: a Map and a sort.
 // For tests of logic (the conformance suite and the random-ops check compare the LSM
 // engine with it), never as a production store.
-import { TOKEN_BYTES, createTokenHasher, readToken, type TokenHasher } from '../hash/index.js';
-import { ErrorCode, RingkvError } from '../errors.js';
-import { makeIkey, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './record.js';
+import { TOKEN_BYTES, createTokenHasher, readToken, type TokenHasher } from '../../hash/index.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
+import { makeIkey, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../record/index.js';
 import type { EngineStats, ScanEntry, StorageEngine, WriteOp } from './types.js';
 
 export class MemoryEngine implements StorageEngine {

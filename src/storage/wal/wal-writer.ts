@@ -13,8 +13,8 @@
 // not be durable (the kernel may have dropped the dirty pages, so a retried fsync would
 // lie): the engine must not acknowledge them on the strength of this segment.
 import { dirname } from 'node:path';
-import { ErrorCode, RingkvError, ioError } from '../errors.js';
-import type { Vfs, VfsFile } from './vfs.js';
+import { ErrorCode, RingkvError, ioError } from '../../errors.js';
+import type { Vfs, VfsFile } from '../env/index.js';
 import { MAX_WAL_PAYLOAD, WAL_HEADER_BYTES, WAL_LENGTH_OFFSET, WalRecordType, encodeWalHeader } from './wal-format.js';
 
 /** First size of the scratch buffer a record is assembled in; a batch of ~100 small writes. */

@@ -27,9 +27,9 @@
 // own), so the caller may reuse its buffers. A chunk is never rewritten: the views handed
 // out by value() and sorted() stay valid for as long as they are held.
 // Owned by one thread; a frozen memtable is read-only.
-import { TOKEN_BYTES, writeToken } from '../hash/index.js';
-import { invariant } from '../errors.js';
-import type { RecordKind } from './record.js';
+import { TOKEN_BYTES, writeToken } from '../../hash/index.js';
+import { invariant } from '../../errors.js';
+import type { RecordKind } from '../record/index.js';
 
 /** One record of a sorted memtable (flushes, scans). Views into the memtable's chunks. */
 export interface MemEntry {

@@ -14,7 +14,7 @@
 import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import fsx from 'fs-native-extensions';
-import { ErrorCode, RingkvError, ioError } from '../errors.js';
+import { ErrorCode, RingkvError, ioError } from '../../errors.js';
 
 /** The lock file's name inside the data dir. */
 export const LOCK_FILE = 'LOCK';

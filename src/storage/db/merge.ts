@@ -8,11 +8,10 @@
 //
 // Written as a generator that yields every few hundred records, so the same code can run
 // to completion in a job thread or in slices on a shard's event loop.
-import { TableReader } from './sstable-reader.js';
-import { TableWriter, type TableProperties } from './sstable-writer.js';
+import { TableReader, TableWriter, type TableProperties } from '../table/index.js';
 import { MergingIterator } from './merging-iterator.js';
-import { RecordKind } from './record.js';
-import type { Vfs } from './vfs.js';
+import { RecordKind } from '../record/index.js';
+import type { Vfs } from '../env/index.js';
 
 export interface MergeJob {
   /** Input table paths, newest first. */

@@ -34,26 +34,21 @@
 // whose fsync failed has an unknown outcome, as a timed-out request: its record may have
 // reached the file, so a restart may replay it (all of the batch, never part); any later
 // acknowledged write of the same key wins over it.
-import { ErrorCode, RingkvError, corruption, ioError, walCorruption } from '../errors.js';
-import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../hash/index.js';
+import { ErrorCode, RingkvError, corruption, ioError, walCorruption } from '../../errors.js';
+import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../../hash/index.js';
 import type { StorageOptions } from './options.js';
-import { BlockCache } from './block-cache.js';
+import { BlockCache, parseTableFileName, tableFileName, TableReader, TableWriter, type TableProperties } from '../table/index.js';
 import { pickCompaction } from './compaction-picker.js';
 import { runToEnd, type JobRunner } from './job-runner.js';
 import { MANIFEST_NAME, readManifest, writeManifest, type ManifestState, type TableMeta } from './manifest.js';
 import { Memtable } from './memtable.js';
 import type { MergeResult } from './merge.js';
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind } from './record.js';
-import { parseTableFileName, tableFileName } from './sstable-format.js';
-import { TableReader } from './sstable-reader.js';
-import { TableWriter, type TableProperties } from './sstable-writer.js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind } from '../record/index.js';
 import { MergingIterator, MemtableIterator, type EntryIterator } from './merging-iterator.js';
 import type { EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
-import { DAMAGED_WAL_SUFFIX, MAX_WAL_PAYLOAD, parseWalFileName, walFileName } from './wal-format.js';
-import { readWal } from './wal-reader.js';
-import { WalWriter } from './wal-writer.js';
+import { DAMAGED_WAL_SUFFIX, MAX_WAL_PAYLOAD, parseWalFileName, walFileName, readWal, WalWriter } from '../wal/index.js';
 import { BatchEncoder, decodeBatch } from './write-batch.js';
-import { readWholeFile, type Vfs } from './vfs.js';
+import { readWholeFile, type Vfs } from '../env/index.js';
 
 interface LiveTable {
   meta: TableMeta;

@@ -1,10 +1,10 @@
 // Runs on: a shard worker. Where a compaction's merge runs.
 //
-// In production the merge runs in a piscina job thread (src/storage/job-pool.ts), over the real files,
+// In production the merge runs in a piscina job thread (src/storage/db/job-pool.ts), over the real files,
 // so the shard keeps serving. With an in-memory or fault-injecting Vfs the files exist only
 // in this thread, so the same merge code runs here instead, in slices between requests.
 import { mergeTables, type MergeJob, type MergeResult } from './merge.js';
-import type { Vfs } from './vfs.js';
+import type { Vfs } from '../env/index.js';
 
 export interface JobRunner {
   merge(job: MergeJob): Promise<MergeResult>;

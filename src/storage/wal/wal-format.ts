@@ -38,7 +38,7 @@
 //
 // EVERYTHING IN THIS FILE IS ON DISK: the layout, the constants and the names never change.
 // Record types are only ever added, never renumbered or reused.
-import { crc32c, getFixed32, maskCrc, putFixed32 } from './coding.js';
+import { crc32c, getFixed32, maskCrc, putFixed32 } from '../record/index.js';
 
 /** Bytes of a record header: crc (4) + length (4) + type (1). On disk: never changes. */
 export const WAL_HEADER_BYTES = 9;

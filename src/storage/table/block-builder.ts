@@ -1,8 +1,8 @@
 // Runs on: a shard worker or a piscina job (whoever writes the table). Builds the contents
 // of one data block (format in block-format.ts) into a buffer that is reused from block to
 // block: after `finish()` the returned view is valid until the next `add` or `reset`.
-import { invariant } from '../errors.js';
-import { putFixed32, putVarint } from './coding.js';
+import { invariant } from '../../errors.js';
+import { putFixed32, putVarint } from '../record/index.js';
 import { entryLength } from './block-format.js';
 
 const INITIAL_CAPACITY = 8 * 1024;

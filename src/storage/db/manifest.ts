@@ -16,9 +16,9 @@
 // Tables are listed newest first: for a key in several tables, the first one listed wins.
 // WAL segments numbered >= logNumber hold writes not yet in any table; older ones are garbage.
 // All integers little-endian.
-import { corruption } from '../errors.js';
-import { crc32c, getFixed32, getFixed64, maskCrc, putFixed32, putFixed64, unmaskCrc } from './coding.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from './vfs.js';
+import { corruption } from '../../errors.js';
+import { crc32c, getFixed32, getFixed64, maskCrc, putFixed32, putFixed64, unmaskCrc } from '../record/index.js';
+import { readWholeFile, writeFileAtomic, type Vfs } from '../env/index.js';
 
 export const MANIFEST_NAME = 'MANIFEST';
 /** On disk: 'RKMF' read as a little-endian u32. Never changes. */

@@ -12,8 +12,8 @@
 // The file is streamed through one buffer that starts at READ_CHUNK_BYTES and grows only
 // to hold a record bigger than that, so a large log is never loaded at once and a large
 // record is read in one call, not piecewise.
-import { ioError } from '../errors.js';
-import type { Vfs, VfsFile } from './vfs.js';
+import { ioError } from '../../errors.js';
+import type { Vfs, VfsFile } from '../env/index.js';
 import {
   MAX_WAL_PAYLOAD,
   WAL_HEADER_BYTES,

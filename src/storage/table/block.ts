@@ -5,13 +5,12 @@
 // at whichever cached block a `get` lands in. Contents must have passed `Block.check` once
 // (when read from disk); after that every accessor trusts the lengths and never reads
 // outside the block.
-import { corruption } from '../errors.js';
-import { getFixed32, getVarint } from './coding.js';
+import { corruption } from '../../errors.js';
+import { getFixed32, getVarint, RecordKind } from '../record/index.js';
 import { IKEY_TOKEN_BYTES } from './block-format.js';
 
 /** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
 const VARINT = { value: 0 };
-import { RecordKind } from './record.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Longest ikey a valid block holds: token + a 64 KiB user key. */

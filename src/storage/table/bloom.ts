@@ -15,7 +15,7 @@
 //   d_{i+1} = d_i + i + 1, h_{i+1} = h_i + d_{i+1} (mod m).
 // Changing this derivation changes which bits old filters set: it is part of the on-disk
 // format and never changes (a new derivation would need a new table format version).
-import { invariant } from '../errors.js';
+import { invariant } from '../../errors.js';
 
 /** Default filter size per key: 10 bits gives ~1% false positives (k = 7). */
 export const DEFAULT_BLOOM_BITS_PER_KEY = 10;

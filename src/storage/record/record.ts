@@ -3,7 +3,7 @@
 // Internal key ("ikey") = token (8 bytes, big-endian xxhash64 of the user key) ‖ user key.
 // Comparing ikeys as unsigned bytes orders records by (token, key), as Cassandra orders
 // rows by partitioner token, so a ring range is one contiguous run of an SSTable.
-import { TOKEN_BYTES, writeToken } from '../hash/index.js';
+import { TOKEN_BYTES, writeToken } from '../../hash/index.js';
 
 /** Record kinds. On disk in WAL batches and SSTable entries: never renumber, only add. */
 export const RecordKind = {

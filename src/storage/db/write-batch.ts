@@ -9,9 +9,8 @@
 //        [kind u8][varint keyLength][key]                              (DELETE)
 //
 // Op i has sequence number `first seq + i`. Integers little-endian; kinds from RecordKind.
-import { corruption } from '../errors.js';
-import { getFixed32, getFixed64, getVarint, putFixed32, putFixed64, putVarint, varintLength } from './coding.js';
-import { RecordKind } from './record.js';
+import { corruption } from '../../errors.js';
+import { getFixed32, getFixed64, getVarint, putFixed32, putFixed64, putVarint, varintLength, RecordKind } from '../record/index.js';
 import type { WriteOp } from './types.js';
 
 const HEADER_BYTES = 12;

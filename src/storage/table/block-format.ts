@@ -29,8 +29,8 @@
 //              Chosen only when it saves >= 1/8 of the bytes.
 import { uncompressSync } from 'lz4-napi';
 import { lz4Compress } from './lz4.js';
-import { corruption } from '../errors.js';
-import { crc32c, getFixed32, maskCrc, unmaskCrc, varintLength } from './coding.js';
+import { corruption } from '../../errors.js';
+import { crc32c, getFixed32, maskCrc, unmaskCrc, varintLength } from '../record/index.js';
 
 /** Block compression types. On disk in every block trailer: never renumber, only add. */
 export const CompressionType = {

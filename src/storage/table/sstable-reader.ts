@@ -11,15 +11,15 @@
 // again (a cached block, a freshly read block or read-ahead chunk): the bytes stay valid
 // and unchanged for as long as the view lives, even after eviction or close. A view pins
 // its whole buffer (a 4 KiB block, or a 256 KiB chunk for iterators): copy it to keep it long.
-import { ErrorCode, RingkvError, corruption, invariant, ioError } from '../errors.js';
+import { ErrorCode, RingkvError, corruption, invariant, ioError } from '../../errors.js';
 import type { BlockCache } from './block-cache.js';
 import { BLOCK_TRAILER_SIZE, decodeStoredBlock } from './block-format.js';
 import { Block } from './block.js';
 import { BloomFilter } from './bloom.js';
 import { FOOTER_SIZE, TableIndex, decodeFooter, type Footer } from './sstable-format.js';
 import type { TableProperties } from './sstable-writer.js';
-import { ikeyHi, ikeyLo } from './record.js';
-import type { Vfs, VfsFile } from './vfs.js';
+import { ikeyHi, ikeyLo } from '../record/index.js';
+import type { Vfs, VfsFile } from '../env/index.js';
 
 /** Bytes an iterator reads at a time: sequential I/O for merges and range scans. */
 export const READ_AHEAD_BYTES = 256 * 1024;

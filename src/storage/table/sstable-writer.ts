@@ -6,13 +6,13 @@
 // the file: it opens it ('create'), calls `finish()` (which fsyncs), then closes it, renames
 // it into place or syncs its directory as its protocol requires. After an error the file is
 // garbage: the caller deletes it.
-import { invariant, ioError } from '../errors.js';
+import { invariant, ioError } from '../../errors.js';
 import { BlockBuilder } from './block-builder.js';
 import { BLOCK_TRAILER_SIZE, CompressionType, DEFAULT_BLOCK_SIZE, entryLength, maybeCompress, putTrailer } from './block-format.js';
 import { BloomBuilder, DEFAULT_BLOOM_BITS_PER_KEY } from './bloom.js';
 import { FOOTER_SIZE, IndexBuilder, encodeFooter } from './sstable-format.js';
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind, ikeyHi, ikeyLo } from './record.js';
-import type { VfsFile } from './vfs.js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind, ikeyHi, ikeyLo } from '../record/index.js';
+import type { VfsFile } from '../env/index.js';
 
 /** Bytes gathered before each `append`: big enough that syscalls do not matter, small enough to stream. */
 export const WRITE_CHUNK_BYTES = 256 * 1024;

@@ -32,9 +32,9 @@
 //   56  data bytes before compression (sum of data block contents) u64
 //   64  format version u32          68  masked crc32c u32 of footer bytes [0, 68)
 //   72  magic, 8 bytes: 72 6b 76 73 73 74 0d 0a ("rkvsst\r\n": a text-mode copy breaks it)
-import { corruption, invariant } from '../errors.js';
+import { corruption, invariant } from '../../errors.js';
 import { compareIkeyAt, searchProbe, tokenAt, tokenValue } from './block.js';
-import { crc32c, getFixed32, getFixed64, getVarint, maskCrc, putFixed32, putFixed64, putVarint, unmaskCrc, varintLength } from './coding.js';
+import { crc32c, getFixed32, getFixed64, getVarint, maskCrc, putFixed32, putFixed64, putVarint, unmaskCrc, varintLength } from '../record/index.js';
 
 /** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
 const VARINT = { value: 0 };

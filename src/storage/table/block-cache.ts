@@ -14,7 +14,7 @@
 // at anyone else's. Cached Buffers are never written: views into them stay valid after
 // eviction.
 
-import { invariant } from '../errors.js';
+import { invariant } from '../../errors.js';
 
 /** What a cached block costs beyond its bytes: the entry, its Map slot, the Buffer object. */
 const ENTRY_OVERHEAD = 160;

@@ -4,7 +4,7 @@
 // benchStorageOptions() for the benchmarks.
 import { DEFAULT_COMPACTION, type CompactionOptions } from './compaction-picker.js';
 import type { SyncMode } from './types.js';
-import { ErrorCode, RingkvError } from '../errors.js';
+import { ErrorCode, RingkvError } from '../../errors.js';
 
 export interface StorageOptions {
   /** `batch` fsyncs the WAL before a write returns (group commit), `periodic` every syncIntervalMs, `none` never. */
