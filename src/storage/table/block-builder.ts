@@ -4,6 +4,7 @@
 import { invariant } from '../../errors.js';
 import { putFixed32, putVarint } from '../record/index.js';
 import { entryLength } from './block-format.js';
+import { grownBuffer } from './grow-buffer.js';
 
 const INITIAL_CAPACITY = 8 * 1024;
 /** A buffer grown past this for one huge entry is dropped at the next reset, not kept for the table's life. */
@@ -70,12 +71,6 @@ export class BlockBuilder {
   }
 
   private reserve(extra: number): void {
-    const need = this.pos + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const grown = Buffer.allocUnsafe(cap);
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    this.buf = grownBuffer(this.buf, this.pos, this.pos + extra);
   }
 }

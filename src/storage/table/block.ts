@@ -8,6 +8,7 @@
 import { corruption } from '../../errors.js';
 import { getFixed32, getVarint, RecordKind } from '../record/index.js';
 import { IKEY_TOKEN_BYTES } from './block-format.js';
+import { NATIVE_COMPARE_FROM, searchIkeys, type IkeyProbe } from './ikey-search.js';
 
 /** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
 const VARINT = { value: 0 };
@@ -15,70 +16,14 @@ const VARINT = { value: 0 };
 const EMPTY = Buffer.alloc(0);
 /** Longest ikey a valid block holds: token + a 64 KiB user key. */
 const MAX_IKEY_BYTES = IKEY_TOKEN_BYTES + 64 * 1024;
-/** Past this many bytes of user key, a native compare beats a JS byte loop. */
-const NATIVE_COMPARE_FROM = 32;
-
-/**
- * Compares the ikey `buf[start .. start+len)` with `target` as unsigned bytes: <0, 0, >0.
- * `hi`/`lo` are target's token halves (its first 8 bytes, big-endian): the tokens, which
- * decide almost every comparison, compare as two u32s without touching `target`.
- * REQUIRES: len >= 8, target.length >= 8. Does not allocate.
- */
-export function compareIkeyAt(buf: Buffer, start: number, len: number, target: Uint8Array, hi: number, lo: number): number {
-  const h = ((buf[start]! << 24) | (buf[start + 1]! << 16) | (buf[start + 2]! << 8) | buf[start + 3]!) >>> 0;
-  if (h !== hi) return h < hi ? -1 : 1;
-  const l = ((buf[start + 4]! << 24) | (buf[start + 5]! << 16) | (buf[start + 6]! << 8) | buf[start + 7]!) >>> 0;
-  if (l !== lo) return l < lo ? -1 : 1;
-  const tlen = target.length;
-  const n = len < tlen ? len : tlen;
-  if (n - IKEY_TOKEN_BYTES > NATIVE_COMPARE_FROM) {
-    return buf.compare(target, IKEY_TOKEN_BYTES, tlen, start + IKEY_TOKEN_BYTES, start + len);
-  }
-  for (let i = IKEY_TOKEN_BYTES; i < n; i++) {
-    const d = buf[start + i]! - target[i]!;
-    if (d !== 0) return d;
-  }
-  return len - tlen;
-}
-
-/** A token as a double, hi · 2^32 + lo: exact below 2^53, ordered and close enough above for interpolation. */
-export function tokenValue(hi: number, lo: number): number {
-  return hi * 4294967296 + lo;
-}
-
-/** `tokenValue` of the ikey at `buf[p]`. */
-export function tokenAt(buf: Uint8Array, p: number): number {
-  const h = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
-  const l = ((buf[p + 4]! << 24) | (buf[p + 5]! << 16) | (buf[p + 6]! << 8) | buf[p + 7]!) >>> 0;
-  return h * 4294967296 + l;
-}
-
-/**
- * Interpolation steps before a search falls back to bisection. Keys sorted by a hash token
- * are uniform, so interpolation converges in a few steps; skewed data (equal tokens, tests
- * with crafted tokens) cannot make a search worse than this many probes plus bisection.
- */
-const INTERPOLATION_STEPS = 3;
-
-/**
- * The probe for a search of [left, right) (left < right) for token t, given that the tokens
- * there lie in [low, high]: interpolated while that is informative, else the midpoint.
- * Always in [left, right), so the caller's bisection loop stays correct whatever it returns.
- */
-export function searchProbe(left: number, right: number, t: number, low: number, high: number, step: number): number {
-  if (step < INTERPOLATION_STEPS && t > low && t <= high) {
-    const mid = left + Math.floor(((t - low) / (high - low)) * (right - left));
-    return mid < right ? mid : right - 1;
-  }
-  return (left + right) >>> 1;
-}
-
-export class Block {
+export class Block implements IkeyProbe {
   /** The block's contents. */
   buf: Buffer = EMPTY;
   /** Number of entries. */
   count = 0;
   private offsetsAt = 0;
+  /** Length of the ikey found by the last `probeIkey`. */
+  probeLength = 0;
 
   // The entry decoded by the last `entry(i)`; ikey and value are `buf` ranges.
   kind = 0;
@@ -104,30 +49,19 @@ export class Block {
    * Without bounds (NaN) it bisects.
    */
   seek(target: Uint8Array, hi: number, lo: number, lowToken = NaN, highToken = NaN): number {
+    return searchIkeys(this, this.count, target, hi, lo, lowToken, highToken);
+  }
+
+  /** IkeyProbe: where entry i's ikey starts (its length into `probeLength`). */
+  probeIkey(i: number): number {
     const buf = this.buf;
-    const t = tokenValue(hi, lo);
-    let low = lowToken;
-    let high = highToken;
-    let left = 0;
-    let right = this.count;
-    let step = 0;
-    while (left < right) {
-      const mid = searchProbe(left, right, t, low, high, step++);
-      // Entry mid's ikey: skip kind and seq, read ikeyLen, skip valueLen.
-      let p = getFixed32(buf, this.offsetsAt + 4 * mid) + 1;
-      while (buf[p++]! >= 0x80);
-      p = getVarint(buf, p, buf.length, VARINT);
-      const len = VARINT.value;
-      while (buf[p++]! >= 0x80);
-      if (compareIkeyAt(buf, p, len, target, hi, lo) < 0) {
-        left = mid + 1;
-        low = tokenAt(buf, p);
-      } else {
-        right = mid;
-        high = tokenAt(buf, p);
-      }
-    }
-    return left;
+    // Skip kind and seq, read ikeyLen, skip valueLen.
+    let p = getFixed32(buf, this.offsetsAt + 4 * i) + 1;
+    while (buf[p++]! >= 0x80);
+    p = getVarint(buf, p, buf.length, VARINT);
+    this.probeLength = VARINT.value;
+    while (buf[p++]! >= 0x80);
+    return p;
   }
 
   /** Decodes entry i into kind, seq, ikeyStart/Length, valueStart/Length. REQUIRES: 0 <= i < count. */

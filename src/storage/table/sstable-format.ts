@@ -33,7 +33,8 @@
 //   64  format version u32          68  masked crc32c u32 of footer bytes [0, 68)
 //   72  magic, 8 bytes: 72 6b 76 73 73 74 0d 0a ("rkvsst\r\n": a text-mode copy breaks it)
 import { corruption, invariant } from '../../errors.js';
-import { compareIkeyAt, searchProbe, tokenAt, tokenValue } from './block.js';
+import { searchIkeys, tokenAt, type IkeyProbe } from './ikey-search.js';
+import { grownBuffer } from './grow-buffer.js';
 import { crc32c, getFixed32, getFixed64, getVarint, maskCrc, putFixed32, putFixed64, putVarint, unmaskCrc, varintLength } from '../record/index.js';
 
 /** Scratch for decoding varints on the lookup path (one thread, no re-entry). */
@@ -152,13 +153,7 @@ export class IndexBuilder {
   }
 
   private reserve(extra: number): void {
-    const need = this.pos + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const grown = Buffer.allocUnsafe(cap);
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    this.buf = grownBuffer(this.buf, this.pos, this.pos + extra);
   }
 }
 
@@ -168,13 +163,16 @@ export class IndexBuilder {
  * Immutable after decode; `handle(i)` writes its result into `offset`/`size` (no allocation),
  * so one TableIndex serves one thread.
  */
-export class TableIndex {
+export class TableIndex implements IkeyProbe {
   /** Result of the last `handle(i)`: data block i's file offset and stored size (no trailer). */
   offset = 0;
   size = 0;
+  /** Length of the ikey found by the last `probeIkey`. */
+  probeLength = 0;
 
   private constructor(
-    private readonly buf: Buffer,
+    /** The index block contents. */
+    readonly buf: Buffer,
     private readonly starts: Uint32Array,
     /** Number of data blocks. */
     readonly count: number,
@@ -227,27 +225,14 @@ export class TableIndex {
    * Interpolates on the token first (tokens are uniform over [0, 2^64)), then bisects.
    */
   find(target: Uint8Array, hi: number, lo: number): number {
-    const buf = this.buf;
-    const starts = this.starts;
-    const t = tokenValue(hi, lo);
-    let low = -1;
-    let high = TOKEN_LIMIT;
-    let left = 0;
-    let right = this.count;
-    let step = 0;
-    while (left < right) {
-      const mid = searchProbe(left, right, t, low, high, step++);
-      const p = getVarint(buf, starts[mid]!, buf.length, VARINT);
-      const len = VARINT.value;
-      if (compareIkeyAt(buf, p, len, target, hi, lo) < 0) {
-        left = mid + 1;
-        low = tokenAt(buf, p);
-      } else {
-        right = mid;
-        high = tokenAt(buf, p);
-      }
-    }
-    return left;
+    return searchIkeys(this, this.count, target, hi, lo, -1, TOKEN_LIMIT);
+  }
+
+  /** IkeyProbe: where data block i's last ikey starts (its length into `probeLength`). */
+  probeIkey(i: number): number {
+    const p = getVarint(this.buf, this.starts[i]!, this.buf.length, VARINT);
+    this.probeLength = VARINT.value;
+    return p;
   }
 
   /**
