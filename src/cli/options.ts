@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { SyncMode } from '../storage/index.js';
-import { WAL_RECOVERY_MODES, type WalRecovery } from '../storage/index.js';
+import { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type SyncMode, type WalRecovery } from '../storage/index.js';
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from '../coordinator/index.js';
 import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
@@ -29,10 +28,10 @@ const DEFAULT_QUORUM = 2;
 
 /** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
 const DEFAULT_TIMEOUT_MS = 2000;
-/** Per shard: 64 MiB memtables flush into tables of a useful size (the storage engine's default). */
-const DEFAULT_MEMTABLE_BYTES = 64 * 1024 * 1024;
-/** Per shard: 128 MiB of cached data blocks (the storage engine's default). */
-const DEFAULT_BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
+/** The storage rows' defaults are the engine's own (src/storage/db/options.ts): one place. */
+const STORAGE_DEFAULTS = defaultStorageOptions();
+const DEFAULT_MEMTABLE_BYTES = STORAGE_DEFAULTS.memtableBytes;
+const DEFAULT_BLOCK_CACHE_BYTES = STORAGE_DEFAULTS.blockCacheBytes;
 /** Peer (cluster) port: RESP port + 1000, admin port - 1000. */
 export const DEFAULT_CLUSTER_PORT = 7380;
 /** Gossip round: Cassandra's 1 s (news reaches a handful of nodes in a couple of seconds). */
@@ -104,9 +103,32 @@ export interface OptionSpec<T> {
   defaultText: string;
   /** Parses a flag or env string, or a config-file value. Throws a message string. */
   parse(raw: unknown): T;
+  /**
+   * Where the value goes besides StartOptions, under the same name (the row's key is the
+   * field it sets): `storage` into the storage options every shard gets, `quorum` into the
+   * quorum settings (N, R, W, timeout); open() and the cluster node both take them from
+   * `optionsInto` (src/cli/start.ts), so no field is copied by hand.
+   */
+  into?: OptionTarget;
 }
 
 type OptionTable = { [K in keyof StartOptions]: OptionSpec<StartOptions[K]> };
+
+/** The option objects a row's value can go into (OptionSpec.into), and their types. */
+interface OptionTargets {
+  storage: Partial<StorageOptions>;
+  quorum: Pick<StartOptions, 'n' | 'r' | 'w' | 'timeoutMs'>;
+}
+type OptionTarget = keyof OptionTargets;
+
+/** The values of `o` whose rows go `into` target, each under its own name. */
+export function optionsInto<K extends OptionTarget>(o: StartOptions, target: K): OptionTargets[K] {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(START_OPTIONS) as [keyof StartOptions, OptionSpec<unknown>][]) {
+    if (spec.into === target) out[key] = o[key];
+  }
+  return out as OptionTargets[K];
+}
 
 // ----- value parsers: each throws a message that resolveStartOptions wraps with where the value came from.
 
@@ -273,42 +295,42 @@ export const START_OPTIONS: OptionTable = {
   n: {
     flag: 'n', env: 'RINGKV_N', configKey: 'n', value: 'count',
     help: 'Replicas per key (N)',
-    default: (o) => (o.nodeId !== undefined ? DEFAULT_N : Math.min(DEFAULT_N, o.shards ?? DEFAULT_N)), defaultText: `${DEFAULT_N} (alone: at most --shards; with --replication: their sum)`, parse: integer(1, 1024),
+    default: (o) => (o.nodeId !== undefined ? DEFAULT_N : Math.min(DEFAULT_N, o.shards ?? DEFAULT_N)), defaultText: `${DEFAULT_N} (alone: at most --shards; with --replication: their sum)`, parse: integer(1, 1024), into: 'quorum',
   },
   r: {
     flag: 'r', env: 'RINGKV_R', configKey: 'r', value: 'count',
     help: 'Replies a read waits for (R)',
-    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024), into: 'quorum',
   },
   w: {
     flag: 'w', env: 'RINGKV_W', configKey: 'w', value: 'count',
     help: 'Acknowledgements a write waits for (W)',
-    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024),
+    default: (o) => Math.min(DEFAULT_QUORUM, o.n ?? DEFAULT_QUORUM), defaultText: `${DEFAULT_QUORUM} (at most N)`, parse: integer(1, 1024), into: 'quorum',
   },
   syncMode: {
     flag: 'sync-mode', env: 'RINGKV_SYNC_MODE', configKey: 'syncMode', value: SYNC_MODES.join('|'),
     help: 'WAL durability: batch = fsync before OK (group commit), periodic = every 100 ms, none = OS decides',
-    default: 'batch', defaultText: 'batch', parse: oneOf(SYNC_MODES),
+    default: STORAGE_DEFAULTS.syncMode, defaultText: STORAGE_DEFAULTS.syncMode, parse: oneOf(SYNC_MODES), into: 'storage',
   },
   memtableBytes: {
     flag: 'memtable-bytes', env: 'RINGKV_MEMTABLE_BYTES', configKey: 'memtableBytes', value: 'size',
     help: 'Memtable size per shard before it is flushed to an SSTable (e.g. 64MiB)',
-    default: DEFAULT_MEMTABLE_BYTES, defaultText: formatBytes(DEFAULT_MEMTABLE_BYTES), parse: (raw) => parseSize(raw, MIN_MEMTABLE_BYTES),
+    default: DEFAULT_MEMTABLE_BYTES, defaultText: formatBytes(DEFAULT_MEMTABLE_BYTES), parse: (raw) => parseSize(raw, MIN_MEMTABLE_BYTES), into: 'storage',
   },
   blockCacheBytes: {
     flag: 'block-cache-bytes', env: 'RINGKV_BLOCK_CACHE_BYTES', configKey: 'blockCacheBytes', value: 'size',
     help: 'Block cache budget per shard (e.g. 128MiB; 0 disables it)',
-    default: DEFAULT_BLOCK_CACHE_BYTES, defaultText: formatBytes(DEFAULT_BLOCK_CACHE_BYTES), parse: (raw) => parseSize(raw, 0),
+    default: DEFAULT_BLOCK_CACHE_BYTES, defaultText: formatBytes(DEFAULT_BLOCK_CACHE_BYTES), parse: (raw) => parseSize(raw, 0), into: 'storage',
   },
   walRecovery: {
     flag: 'wal-recovery', env: 'RINGKV_WAL_RECOVERY', configKey: 'walRecovery', value: WAL_RECOVERY_MODES.join('|'),
     help: 'A WAL segment damaged in the middle at start: strict = refuse to start (ERR_CORRUPTION), skip-damaged = keep every valid record, keep the segment as <n>.log.damaged, mark the shard for repair',
-    default: 'strict', defaultText: 'strict', parse: oneOf(WAL_RECOVERY_MODES),
+    default: STORAGE_DEFAULTS.walRecovery, defaultText: STORAGE_DEFAULTS.walRecovery, parse: oneOf(WAL_RECOVERY_MODES), into: 'storage',
   },
   timeoutMs: {
     flag: 'timeout-ms', env: 'RINGKV_TIMEOUT_MS', configKey: 'timeoutMs', value: 'ms',
     help: 'Per-replica request timeout',
-    default: DEFAULT_TIMEOUT_MS, defaultText: String(DEFAULT_TIMEOUT_MS), parse: integer(1, 3_600_000),
+    default: DEFAULT_TIMEOUT_MS, defaultText: String(DEFAULT_TIMEOUT_MS), parse: integer(1, 3_600_000), into: 'quorum',
   },
   requirepass: {
     flag: 'requirepass', env: 'RINGKV_REQUIREPASS', configKey: 'requirepass', value: 'password',

@@ -17,7 +17,7 @@ import { reservedFds, startRespServer, type RespServer } from '../server/resp/in
 import { CliError, CliErrorCode } from './cli-error.js';
 import { takeDirLock, type DirLock } from './lock-file.js';
 import { createLogger } from './logger.js';
-import { resolveStartOptions, startHelp, type StartOptions } from './options.js';
+import { resolveStartOptions, startHelp, optionsInto, type StartOptions } from './options.js';
 import { ringkvVersion } from './version.js';
 
 /** Shutdown taking longer than this (a wedged shard) ends the process with status 1. */
@@ -74,16 +74,15 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
   let store: Store | undefined;
   let cluster: ClusterNode | undefined;
   let resp: RespServer | undefined;
+  const storage = optionsInto(o, 'storage');
+  const quorum = optionsInto(o, 'quorum');
   try {
     if (o.nodeId === undefined) {
       store = await open({
         dir: o.dir,
         shards: o.shards,
-        n: o.n,
-        r: o.r,
-        w: o.w,
-        timeoutMs: o.timeoutMs,
-        storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes, walRecovery: o.walRecovery },
+        ...quorum,
+        storage,
       });
     } else {
       try {
@@ -99,9 +98,9 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
           weight: o.weight,
           dir: o.dir,
           shards: o.shards,
-          storage: { syncMode: o.syncMode, memtableBytes: o.memtableBytes, blockCacheBytes: o.blockCacheBytes, walRecovery: o.walRecovery },
+          storage,
           defaults: {
-            n: o.n, r: o.r, w: o.w, timeoutMs: o.timeoutMs, sloppy: true, maxSiblings: 64, lww: false, localDc: o.dc,
+            ...quorum, sloppy: true, maxSiblings: 64, lww: false, localDc: o.dc,
             ...(o.consistency === undefined ? {} : { level: o.consistency }),
           },
           handoffIntervalMs: HANDOFF_INTERVAL_MS,

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CliError, CliErrorCode } from '../../src/cli/cli-error.js';
-import { parseSize, resolveStartOptions, START_OPTIONS, type StartOptions } from '../../src/cli/options.js';
+import { optionsInto, parseSize, resolveStartOptions, START_OPTIONS, type StartOptions } from '../../src/cli/options.js';
+import { defaultStorageOptions } from '../../src/storage/index.js';
 import { runCli } from './cli-harness.js';
 import { DEFAULT_MAXMEMORY_CLIENTS } from '../../src/server/resp/index.js';
 
@@ -223,6 +224,18 @@ test('client limits: maxclients, client-query-buffer-limit and maxmemory-clients
   assert.throws(() => resolve(['--maxclients', '0']), /--maxclients/);
   assert.throws(() => resolve(['--client-query-buffer-limit', '1MiB']), /--client-query-buffer-limit: expected a size in bytes of at least 17825792/);
   assert.throws(() => resolve(['--maxmemory-clients', '1MiB']), /expected 0 or a size of at least/);
+});
+
+test('rows name where their value goes: open() and the cluster node take storage and quorum from optionsInto', () => {
+  const o = resolve(['--dir', dir, '--memtable-bytes', '1MiB', '--sync-mode', 'none', '--n', '1', '--timeout-ms', '700']);
+  assert.equal(optionsInto(o, 'storage'), { syncMode: 'none', memtableBytes: 1024 * 1024, blockCacheBytes: defaultStorageOptions().blockCacheBytes, walRecovery: 'strict' });
+  assert.equal(optionsInto(o, 'quorum'), { n: 1, r: 1, w: 1, timeoutMs: 700 });
+  // The storage rows' defaults are the engine's: one place.
+  const d = resolve(['--dir', dir]);
+  const engine = defaultStorageOptions();
+  for (const [key, value] of Object.entries(optionsInto(d, 'storage'))) assert.equal(value, engine[key as keyof typeof engine], key);
+  // Every storage row names a StorageOptions field.
+  for (const [key, spec] of Object.entries(START_OPTIONS)) if (spec.into === 'storage') assert.ok(key in engine, key);
 });
 
 test.run();
