@@ -16,6 +16,12 @@ export const ADMIN_PORT = 8380;
 export const COMMAND_TIMEOUT_MS = 10_000;
 /** Fast gossip and short timeouts for the fault tests: failures are noticed within a few seconds. */
 export const FAULT_NODE_FLAGS = ['--shards', '1', '--sync-mode', 'batch', '--gossip-interval-ms', '250', '--timeout-ms', '1000'];
+/**
+ * Pause between one load worker's writes in the fault tests: a few thousand writes over a
+ * scenario is plenty to catch a loss, and an unpaced load would only burn the cores the nodes
+ * under test (and the runner's other test file) need.
+ */
+export const FAULT_LOAD_PAUSE_MS = 5;
 
 export interface NodeSpec {
   id: string;
@@ -114,8 +120,11 @@ export class Cluster {
     for (let i = 0; i < list.length; i++) this.nodes.push(new NodeProc(list[i]!, i === 0 ? [] : [seed], extra, this.root));
   }
 
+  /** Starts the first node (the seed), then the others side by side. */
   async start(): Promise<void> {
-    for (const n of this.nodes) await n.start();
+    const [seed, ...rest] = this.nodes;
+    await seed!.start();
+    await Promise.all(rest.map((n) => n.start()));
   }
 
   /**

@@ -6,7 +6,7 @@
 // process-membership.test.ts: one file each, so the runner runs them side by side.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster, COMMAND_TIMEOUT_MS, FAULT_NODE_FLAGS as NODE_FLAGS, WriteLoad, lostAfter, lostWrites, reportLoad as report, vgetValues } from './cluster-harness.js';
+import { Cluster, COMMAND_TIMEOUT_MS, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, WriteLoad, lostAfter, lostWrites, reportLoad as report, vgetValues } from './cluster-harness.js';
 import { enterNetns, heal, partition } from './netns.js';
 
 const inside = await enterNetns();
@@ -39,7 +39,7 @@ if (inside) {
     try {
       await cluster.start();
       await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4);
+      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
       load.start();
       const rounds = LONG ? 6 : 3;
       const every = LONG ? 10_000 : 5000;
@@ -68,7 +68,7 @@ if (inside) {
     try {
       await cluster.start();
       await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4);
+      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
       const paused = cluster.nodes[2]!;
       load.start();
       await sleep(1000);
@@ -105,7 +105,7 @@ if (inside) {
     try {
       await cluster.start();
       await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4);
+      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
       load.start();
       const minority = cluster.nodes.slice(3).map((n) => n.host);
       const bothSides = new Map<string, string[]>();

@@ -4,7 +4,7 @@
 // down under LOCAL_QUORUM. No acknowledged write is lost.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ADMIN_PORT, Cluster, FAULT_NODE_FLAGS as NODE_FLAGS, SECRET, WriteLoad, lostAfter, reportLoad as report } from './cluster-harness.js';
+import { ADMIN_PORT, Cluster, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, SECRET, WriteLoad, lostAfter, reportLoad as report } from './cluster-harness.js';
 import { enterNetns } from './netns.js';
 
 const inside = await enterNetns();
@@ -17,7 +17,7 @@ if (inside) {
     try {
       for (const n of cluster.nodes.slice(0, 4)) await n.start();
       await cluster.settle(4);
-      const load = new WriteLoad(cluster, 4);
+      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
       load.start();
       await sleep(1000);
       await cluster.nodes[4]!.start(); // n5 joins through n1

@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
-import { Cluster } from './cluster-harness.js';
+import { Cluster, FAULT_LOAD_PAUSE_MS } from './cluster-harness.js';
 import { enterNetns, heal, partition } from './netns.js';
 
 const inside = await enterNetns();
@@ -60,6 +60,7 @@ class RmwLoad {
         let set = this.acked.get(key);
         if (set === undefined) this.acked.set(key, (set = new Set()));
         set.add(element);
+        await sleep(FAULT_LOAD_PAUSE_MS);
       } catch (err) {
         this.failed++;
         const why = (err as Error).message.split(' ').slice(0, 4).join(' ');
