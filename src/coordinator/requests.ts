@@ -1,6 +1,6 @@
 // Runs on: the main thread. What a caller passes to the coordinator's requests and what it
 // gets back: options (N/R/W, consistency level, timeout, context, TTL) and results with
-// their receipt. Shared by coordinator.ts and the requests in flight (operations.ts).
+// their receipt. Shared by coordinator.ts and the request types (put.ts, get.ts, many.ts).
 /**
  * Cassandra's consistency levels, for a request instead of numeric R and W. LOCAL_* and
  * EACH_QUORUM need per-DC replication in the ring; quorum = floor(replicas / 2) + 1.

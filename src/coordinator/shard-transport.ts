@@ -24,9 +24,9 @@ import { CoordinatorChannel, createChannelBuffer } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type ObjectReply, type Reply, type Request } from '../protocol/index.js';
 import type { StorageOptions } from '../storage/index.js';
 import type { ShardControl, ShardStartError, ShardWorkerData } from '../shard/index.js';
-import { Deadlines } from './deadlines.js';
+import { type InFlight, PromiseSink, RequestTable } from './request-table.js';
 import { timeoutError, unavailableError, type ReplySink, type Transport } from './transport.js';
-import { type LinkStats, Pending, PromiseSink, ShardLink } from './shard-link.js';
+import { type LinkStats, ShardLink } from './shard-link.js';
 
 export type { LinkStats } from './shard-link.js';
 
@@ -83,10 +83,8 @@ export class ShardTransport implements Transport {
   /** Every OBJECT reply is decoded into this one object: sinks use a reply during onReply only (transport.ts). */
   private readonly objectReply: ObjectReply = { type: FrameType.OBJECT, object: new Uint8Array(0) };
   private closing = false;
-  /** Settled Pending objects, for reuse. */
-  private readonly free: Pending[] = [];
-  /** Timeouts: one queue per distinct timeout value, one timer for the transport. */
-  private readonly deadlines = new Deadlines<Pending>((p) => this.expire(p));
+  /** Requests in flight (each link's by id), their deadlines and their settling. */
+  private readonly table = new RequestTable();
 
   /** Each shard's actor id (grows with addShard). */
   private readonly actorIds: number[];
@@ -190,14 +188,7 @@ export class ShardTransport implements Transport {
       sink.onError(err as Error, tag);
       return;
     }
-    const p = this.free.pop() ?? new Pending();
-    p.id = id;
-    p.link = link;
-    p.sink = sink;
-    p.tag = tag;
-    p.timeoutMs = timeoutMs;
-    link.pending.set(id, p);
-    this.deadlines.track(p);
+    this.table.track(link, id, link.id, timeoutMs, sink, tag);
   }
 
   isDown(replica: string): boolean {
@@ -265,7 +256,7 @@ export class ShardTransport implements Transport {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.links.map((l) => this.stopLink(l, 'the store is closing')));
-    this.deadlines.close();
+    this.table.close();
   }
 
   /** Shuts one shard down cleanly (stores closed, WAL durable), then ends its worker. */
@@ -279,7 +270,7 @@ export class ShardTransport implements Transport {
       }
     }
     l.up = false;
-    this.failAll(l, unavailableError(l.id, why));
+    this.table.failAll(l, unavailableError(l.id, why));
     await l.channel?.close();
     await worker?.terminate(); // its 'exit' handler releases the control proxy
   }
@@ -345,7 +336,7 @@ export class ShardTransport implements Transport {
         clearTimeout(timer);
         const wasStarting = !link.up;
         link.up = false;
-        this.failAll(link, unavailableError(link.id, 'its worker exited'));
+        this.table.failAll(link, unavailableError(link.id, 'its worker exited'));
         for (const fail of link.controlCalls) fail(unavailableError(link.id, 'its worker exited'));
         link.controlCalls.clear();
         control[releaseProxy]();
@@ -369,7 +360,7 @@ export class ShardTransport implements Transport {
   private onReply(link: ShardLink, buf: Uint8Array, at: number, length: number): void {
     const reader = this.reader;
     let reply: Reply;
-    let p: Pending | undefined;
+    let p: InFlight | undefined;
     try {
       reader.reset(buf, at, length);
       p = link.pending.get(reader.requestId);
@@ -378,46 +369,7 @@ export class ShardTransport implements Transport {
     } catch {
       return; // a reply that does not parse: its request times out
     }
-    const sink = this.settle(p);
-    try {
-      sink.onReply(reply, p.tag);
-    } catch {
-      // A sink must not throw; if one does, it must not stop the reply loop of every request.
-    }
-  }
-
-  /** Takes `p` out of flight (its queue entry goes stale) and returns its sink. */
-  private settle(p: Pending): ReplySink {
-    const sink = p.sink!;
-    p.link!.pending.delete(p.id);
-    p.id = 0;
-    p.sink = undefined;
-    p.link = undefined;
-    this.deadlines.settled(p);
-    this.free.push(p);
-    return sink;
-  }
-
-  /** Rejects every request in flight to `link` (it died or the store closes). */
-  private failAll(link: ShardLink, err: Error): void {
-    if (link.pending.size === 0) return;
-    for (const p of [...link.pending.values()]) this.settleWith(p, err);
-  }
-
-  /** A request past its deadline: fails with ERR_TIMEOUT. */
-  private expire(p: Pending): void {
-    this.settleWith(p, timeoutError(p.link!.id, p.timeoutMs));
-  }
-
-  /** Takes `p` out of flight and fails it with `err`. */
-  private settleWith(p: Pending, err: Error): void {
-    const tag = p.tag;
-    const sink = this.settle(p);
-    try {
-      sink.onError(err, tag);
-    } catch {
-      // see onReply
-    }
+    this.table.reply(p, reply);
   }
 
   private async call<T>(link: ShardLink, f: (c: Remote<ShardControl>) => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@
 // each frame that arrives once the link is up.
 import { connect as netConnect, type Socket } from 'node:net';
 import { ErrorCode, RingkvError } from '../../errors.js';
+import { RequestGroup } from '../../coordinator/index.js';
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES } from '../../protocol/index.js';
 import { backoffDelay, versionRange, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { FrameSplitter } from './peer-frame-splitter.js';
@@ -20,8 +21,6 @@ import {
   encodeRefused, handshakeMac, macMatches, newNonce,
 } from './peer-protocol.js';
 
-/** Request ids stay below 2^30 (small integers: fast Map keys); a late reply can only match a request 2^30 ids later. */
-const MAX_REQUEST_ID = 0x3fffffff;
 /** How long a refused peer may take to read our REFUSED frame before the socket is destroyed. */
 const REFUSED_LINGER_MS = 1000;
 
@@ -58,10 +57,9 @@ export function isSeedId(node: string): boolean {
   return node.startsWith(SEED_PREFIX);
 }
 
-export class OutboundLink<P = unknown> {
+/** Its request ids and requests in flight are a RequestGroup (the transport's RequestTable settles them). */
+export class OutboundLink extends RequestGroup {
   state: LinkState = 'idle';
-  /** Requests in flight, by request id. */
-  readonly pending = new Map<number, P>();
   readonly outbox = new Outbox();
   /** The ROUTE last staged on this connection ('' : none yet). */
   route = '';
@@ -71,7 +69,6 @@ export class OutboundLink<P = unknown> {
   attempt = 0;
   /** Why the link is in back-off. */
   lastError = '';
-  private nextId = 1;
   private socket: Socket | undefined;
   private splitter: FrameSplitter | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -82,12 +79,8 @@ export class OutboundLink<P = unknown> {
   constructor(
     readonly node: string,
     private readonly ctx: LinkContext,
-  ) {}
-
-  takeId(): number {
-    const id = this.nextId;
-    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
-    return id;
+  ) {
+    super();
   }
 
   /** Opens the connection (from idle or back-off). */

@@ -10,9 +10,9 @@
 // refuses more at once ("peer link saturated"): back-pressure, never unbounded memory.
 import { ErrorCode, RingkvError } from '../../errors.js';
 import {
-  FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, Slab, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request,
+  FrameReader, FrameWriter, MAX_FRAME_BYTES, Slab, decodeReply, encodeRequest, encodeRequestInto, requestFrameSize, type Reply, type Request,
 } from '../../protocol/index.js';
-import { timeoutError, unavailableError, type ReplySink, type Transport, Deadlines, type Deadlined } from '../../coordinator/index.js';
+import { PromiseSink, RequestTable, unavailableError, type InFlight, type ReplySink, type Transport } from '../../coordinator/index.js';
 import { DEFAULT_LINK_LIMITS, checkIdentity, silentLogger, type PeerIdentity, type PeerLinkLimits, type PeerLogger } from './peer-config.js';
 import { OutboundLink, type LinkContext, type LinkState, type PeerAddress } from './peer-link.js';
 import { PeerFrameType, decodeControlReply, encodeControl, encodeRoute, secretBytes } from './peer-protocol.js';
@@ -48,36 +48,7 @@ export interface PeerLinkStats {
   lastError: string;
 }
 
-/** A request in flight. Pooled: reused once settled (a stale deadline entry tells by `id`). */
-class Pending implements Deadlined {
-  id = 0;
-  timeoutMs = 0;
-  queue: Deadlined['queue'] = undefined;
-  link: OutboundLink<Pending> | undefined;
-  replica = '';
-  sink: ReplySink | undefined;
-  tag = 0;
-  /** Set for a CONTROL message (its reply is a CONTROL_REPLY). */
-  control: ControlSink | undefined;
-}
-
-/** request()'s sink: settles a promise with a copy of the reply (replies are views into the receive buffer). */
-class PromiseSink implements ReplySink {
-  constructor(
-    private readonly slab: Slab,
-    private readonly resolve: (reply: Reply) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-
-  onReply(reply: Reply): void {
-    this.resolve(copyReply(reply, this.slab));
-  }
-
-  onError(err: Error): void {
-    this.reject(err);
-  }
-}
-
+/** A CONTROL message's sink: its CONTROL_REPLY settles it with the decoded JSON (onFrame). */
 class ControlSink implements ReplySink {
   constructor(
     readonly resolve: (value: unknown) => void,
@@ -97,12 +68,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class PeerTransport implements Transport {
-  private readonly links = new Map<string, OutboundLink<Pending>>();
+  private readonly links = new Map<string, OutboundLink>();
   /** Replica id -> its node's id (parsed once per replica). */
   private readonly nodeOfReplica = new Map<string, string>();
   private readonly upListeners: ((replica: string) => void)[] = [];
-  private readonly free: Pending[] = [];
-  private readonly deadlines = new Deadlines<Pending>((p) => this.settleWith(p, timeoutError(p.replica, p.timeoutMs)));
+  /** Requests in flight (each link's by id), their deadlines and their settling. */
+  private readonly table = new RequestTable();
   private readonly writer = new FrameWriter();
   private readonly slab = new Slab();
   private readonly ctx: LinkContext;
@@ -123,14 +94,14 @@ export class PeerTransport implements Transport {
       log: o.logger ?? silentLogger,
       writer: new FrameWriter(),
       reader: new FrameReader(),
-      onUp: (link) => this.linkUp(link as OutboundLink<Pending>),
-      onDown: (link, err) => this.failAll(link as OutboundLink<Pending>, err),
-      onFrame: (link, r) => this.onFrame(link as OutboundLink<Pending>, r),
+      onUp: (link) => this.linkUp(link),
+      onDown: (link, err) => this.failAll(link, err),
+      onFrame: (link, r) => this.onFrame(link, r),
     };
   }
 
   request(replica: string, req: Request, timeoutMs: number): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => this.send(replica, req, timeoutMs, new PromiseSink(this.slab, resolve, reject), 0));
+    return new Promise<Reply>((resolve, reject) => this.send(replica, req, timeoutMs, new PromiseSink(resolve, reject, this.slab), 0));
   }
 
   /** request() without a promise: the frame is encoded straight into the link's outbox. */
@@ -162,7 +133,7 @@ export class PeerTransport implements Transport {
       sink.onError(err as Error, tag);
       return;
     }
-    this.track(link, id, replica, timeoutMs, sink, tag, undefined);
+    this.table.track(link, id, replica, timeoutMs, sink, tag);
   }
 
   /** Sends a CONTROL message (JSON) to `node`'s peer server; resolves with its JSON answer. */
@@ -180,8 +151,7 @@ export class PeerTransport implements Transport {
         reject(err as Error);
         return;
       }
-      const sink = new ControlSink(resolve, reject);
-      this.track(link, id, node, timeoutMs, sink, 0, sink);
+      this.table.track(link, id, node, timeoutMs, new ControlSink(resolve, reject), 0);
     });
   }
 
@@ -227,11 +197,11 @@ export class PeerTransport implements Transport {
       link.close();
       this.failAll(link, new RingkvError(ErrorCode.UNAVAILABLE, 'the peer transport is closing'));
     }
-    this.deadlines.close();
+    this.table.close();
   }
 
   /** The link a new request may use, or why it may not. */
-  private admit(target: string, node: string): OutboundLink<Pending> | string {
+  private admit(target: string, node: string): OutboundLink | string {
     if (this.closed) return 'the peer transport is closed';
     let link = this.links.get(node);
     if (link === undefined) {
@@ -249,23 +219,10 @@ export class PeerTransport implements Transport {
     return link;
   }
 
-  private track(link: OutboundLink<Pending>, id: number, replica: string, timeoutMs: number, sink: ReplySink, tag: number, control: ControlSink | undefined): void {
-    const p = this.free.pop() ?? new Pending();
-    p.id = id;
-    p.timeoutMs = timeoutMs;
-    p.link = link;
-    p.replica = replica;
-    p.sink = sink;
-    p.tag = tag;
-    p.control = control;
-    link.pending.set(id, p);
-    this.deadlines.track(p);
-  }
-
-  private linkFor(node: string): OutboundLink<Pending> {
+  private linkFor(node: string): OutboundLink {
     let link = this.links.get(node);
     if (link === undefined) {
-      link = new OutboundLink<Pending>(node, this.ctx);
+      link = new OutboundLink(node, this.ctx);
       this.links.set(node, link);
     }
     return link;
@@ -281,14 +238,14 @@ export class PeerTransport implements Transport {
     return node;
   }
 
-  private onFrame(link: OutboundLink<Pending>, r: FrameReader): void {
+  private onFrame(link: OutboundLink, r: FrameReader): void {
     const p = link.pending.get(r.requestId);
     if (r.type === PeerFrameType.CONTROL_REPLY) {
       const reply = decodeControlReply(r);
       if (p === undefined) return; // timed out already
-      const control = p.control;
-      if (control === undefined) throw new RingkvError(ErrorCode.PROTOCOL, `a CONTROL_REPLY to data request ${r.requestId}`);
-      this.settle(p);
+      const control = p.sink;
+      if (!(control instanceof ControlSink)) throw new RingkvError(ErrorCode.PROTOCOL, `a CONTROL_REPLY to data request ${r.requestId}`);
+      this.table.settle(p);
       if (!reply.ok) control.reject(new RingkvError(reply.code as ErrorCode, reply.message));
       else {
         try {
@@ -301,17 +258,11 @@ export class PeerTransport implements Transport {
     }
     const reply = decodeReply(r);
     if (p === undefined) return; // timed out already
-    if (p.control !== undefined) throw new RingkvError(ErrorCode.PROTOCOL, `a data reply (type ${reply.type}) to CONTROL message ${r.requestId}`);
-    const tag = p.tag;
-    const sink = this.settle(p);
-    try {
-      sink.onReply(reply, tag);
-    } catch {
-      // A sink must not throw; if one does, it must not stop the replies of every other request.
-    }
+    if (p.sink instanceof ControlSink) throw new RingkvError(ErrorCode.PROTOCOL, `a data reply (type ${reply.type}) to CONTROL message ${r.requestId}`);
+    this.table.reply(p, reply);
   }
 
-  private linkUp(link: OutboundLink<Pending>): void {
+  private linkUp(link: OutboundLink): void {
     let replicas: readonly string[];
     try {
       replicas = this.o.replicasOf(link.node);
@@ -329,52 +280,17 @@ export class PeerTransport implements Transport {
     }
   }
 
-  /** Takes `p` out of flight (its deadline entry goes stale) and returns its sink. */
-  private settle(p: Pending): ReplySink {
-    const sink = p.sink!;
-    p.link!.pending.delete(p.id);
-    p.id = 0;
-    p.sink = undefined;
-    p.link = undefined;
-    p.control = undefined;
-    this.deadlines.settled(p);
-    this.free.push(p);
-    return sink;
+  private failAll(link: OutboundLink, err: RingkvError): void {
+    this.table.failAll(link, err, controlOrReplicaError);
   }
+}
 
-  private settleWith(p: Pending, err: Error): void {
-    const tag = p.tag;
-    const sink = this.settle(p);
-    try {
-      sink.onError(err, tag);
-    } catch {
-      // see onFrame
-    }
-  }
-
-  private failAll(link: OutboundLink<Pending>, err: RingkvError): void {
-    if (link.pending.size === 0) return;
-    for (const p of [...link.pending.values()]) {
-      this.settleWith(p, p.control !== undefined ? err : unavailableError(p.replica, err.message));
-    }
-  }
+/** What a request on a link that failed with `err` fails with: a CONTROL message with `err`, a replica request with ERR_UNAVAILABLE naming its replica. */
+function controlOrReplicaError(p: InFlight, err: Error): Error {
+  return p.sink instanceof ControlSink ? err : unavailableError(p.target, err.message);
 }
 
 /** The timeout as ROUTE carries it (u32 ms). */
 function wireTimeout(ms: number): number {
   return Number.isFinite(ms) ? Math.min(0xffffffff, Math.max(0, Math.round(ms))) : 0xffffffff;
-}
-
-/** Copies a reply's views (into the link's receive buffer) so it can be kept. */
-function copyReply(reply: Reply, slab: Slab): Reply {
-  switch (reply.type) {
-    case FrameType.OBJECT:
-      return { type: FrameType.OBJECT, object: slab.copy(reply.object, 0, reply.object.length) };
-    case FrameType.HINTS:
-      return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
-    case FrameType.KEYS:
-      return { ...reply, keys: reply.keys.map((k) => k.slice()) };
-    default:
-      return reply;
-  }
 }

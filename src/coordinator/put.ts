@@ -1,280 +1,49 @@
-// Runs on: the main thread. The coordinator's requests in flight: one object per get or put
-// (GetOp, PutOp) that is the ReplySink of its requests to replicas and settles the caller's
-// promise (or its slot of a getMany/putMany) once the quorum rules of coordinator.ts are met.
-// No promise, closure or timer per replica request: replies arrive as sink calls.
+// Runs on: the main thread. A put (an overwrite, an increment and a delete are puts too):
+//   1. The preference list: the first N distinct replicas clockwise from the key's partition.
+//   2. The first healthy one coordinates the version (PUT): it advances its own clock entry
+//      past the stored clock and the caller's context and returns the new object. If it fails
+//      or times out, the next healthy primary is asked. If none can (all down or cut off)
+//      and the quorum is sloppy, stand-ins do (Dynamo): the first healthy members past the
+//      list, one per primary; they store the write in their own data (range cleanup hands it
+//      to the primaries later) and keep a hint of it for every primary; their acks count.
+//   3. The object goes to the other primaries (REPLICATE). A primary that is down or fails
+//      is replaced by the next healthy member on the ring, which keeps the object as a
+//      durable HINT for it (sloppy quorum); the hint is handed back when the primary returns.
+//   4. Success after W acknowledgements (the coordinating replica's included). With
+//      `sloppy: false` (strict quorum) hints are still written but do not count toward W.
+// One PutOp per put is the ReplySink of its requests: no promise, closure or timer per
+// replica request. At N=1 the context is read straight from the object's bytes.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { parseInt64 } from '../encoding/index.js';
-import { FrameType, type PutRequest, type Reply, type Request, type Slab } from '../protocol/index.js';
-import { decodeObject, type DecodeOptions, type VObject } from '../version/index.js';
-import type { CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteResult } from './requests.js';
-import type { ReplySink, Transport } from './transport.js';
+import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Fallback } from '../ring/index.js';
+import { decodeObject, readSingle, type SingleRead, type VObject } from '../version/index.js';
+import { EMPTY, NO_OPTIONS, NO_REPLICAS, Op, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type Quorum } from './op.js';
+import type { Receipt, WriteOptions, WriteResult } from './requests.js';
+import type { ReplySink } from './transport.js';
 
-export const EMPTY = new Uint8Array(0);
 /** Error codes a replica returns that are the caller's to handle, not a replica failure. */
 const CLIENT_ERRORS = new Set<string>([ErrorCode.TOO_MANY_SIBLINGS, ErrorCode.TOO_LARGE, ErrorCode.INVALID_ARGUMENT, ErrorCode.CONFLICT, ErrorCode.NOT_INTEGER]);
 /** Error codes of a replica's storage (descriptors, disk full, EIO): a failed write reports them, not ERR_QUORUM. */
 const STORAGE_ERRORS = new Set<string>([ErrorCode.IO, ErrorCode.NO_SPACE]);
-/** No options: the store's defaults (a shared object, so a call without options allocates none). */
-export const NO_OPTIONS: RequestOptions = Object.freeze({});
-/** Shared empty lists (frozen: never pushed to). */
-export const NO_REPLICAS = Object.freeze([]) as unknown as string[];
-const NO_OBJECTS = Object.freeze([]) as unknown as (VObject | undefined)[];
 /** The tag of a put's PUT request (its REPLICATEs are tagged with their index in `others`). */
 const COORDINATE = -1;
+/** Wait before a put refused as routed by an older ring is asked again: about a gossip round. */
+const STALE_RETRY_MS = 250;
+/** Stand-ins a put tries for one missed primary before its coordinating replica keeps the
+ *  hint (each try may cost a timeout, and a failing put waits for them). */
+const MAX_STAND_INS = 2;
+/** Tries of the coordinating replica to keep a hint (in the background). */
+const HOLDER_TRIES = 3;
 
-/** What a request in flight calls back on the coordinator that began it (coordinator.ts's
- *  Coordinator), declared here so that this file need not import it. */
-export interface OpHost {
-  readonly counters: CoordinatorCounters;
-  readonly slab: Slab;
-  readonly transport: Transport;
-  readonly now: () => number;
-  dispatch(replica: string, req: Request, timeoutMs: number, sink: ReplySink, tag: number): void;
-  context(obj: VObject): Uint8Array;
-  copyOptions(id: string): DecodeOptions;
-  viewOptions(id: string): DecodeOptions;
-  finishGet(op: GetOp): void;
-  finishSingle(op: GetOp, object: Uint8Array): boolean;
-  finishSinglePut(op: PutOp, replica: string, object: Uint8Array): boolean;
-  readRepair(op: GetOp): void;
-  standInsFor(op: PutOp): readonly Fallback[];
-  hintStandIns(op: PutOp, standIns: readonly Fallback[], object: Uint8Array): void;
-  hint(op: PutOp, primary: string): Promise<void>;
-  retryStale(op: PutOp): void;
-  /** Where replicas' storage errors are reported (the store's fault tracking). */
-  readonly storageFaults: StorageFaultSink | undefined;
-  /** Replicas still receiving the hints they missed while down (Coordinator.catchingUp). */
-  readonly catchingUp: ReadonlySet<string>;
-  /** A sloppy read whose replica failed asks the next spare member; false when none is left. */
-  askSpare(op: GetOp): boolean;
-}
-
-export interface Quorum {
-  readonly n: number;
-  readonly r: number;
-  readonly w: number;
-  readonly timeoutMs: number;
-  readonly sloppy: boolean;
-  /** DC-aware levels (LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE): replies or acks needed in each
-   *  DC, instead of r or w in total. */
-  readonly perDc?: PerDc;
-}
-
-/** Replies or acknowledgements a DC-aware level needs per DC, and each member's DC. */
-export interface PerDc {
-  readonly needed: ReadonlyMap<string, number>;
-  dcOf(member: string): string | undefined;
-}
-
-/** Whether `members` (that replied or acknowledged) include what `perDc` needs in every DC. */
-export function meetsPerDc(perDc: PerDc, members: readonly string[]): boolean {
-  for (const [dc, needed] of perDc.needed) {
-    let got = 0;
-    for (const m of members) if (perDc.dcOf(m) === dc) got++;
-    if (got < needed) return false;
-  }
-  return true;
-}
-
-// A promise's resolving functions, taken without allocating an executor closure per
-// request: `new Promise<T>(capture)`, then resolver<T>() and rejecter() hand them out.
-let capturedResolve: (value: never) => void = () => {};
-let capturedReject: (err: Error) => void = () => {};
-export function capture(resolve: (value: never) => void, reject: (err: Error) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-/** The resolve function of the promise just created with `new Promise<T>(capture)`. */
-export function resolver<T>(): (value: T) => void {
-  return capturedResolve as (value: T) => void;
-}
-/** Its reject function. */
-export function rejecter(): (err: Error) => void {
-  return capturedReject;
-}
-
-/** Results of getMany/putMany: one promise for the whole batch, rejected by the first failure (as Promise.all). */
-export class ManyOp<T> {
-  readonly results: T[];
-  private remaining: number;
-  private failed = false;
-
-  constructor(
-    count: number,
-    private readonly resolve: (results: T[]) => void,
-    private readonly reject: (err: Error) => void,
-  ) {
-    this.results = new Array<T>(count);
-    this.remaining = count;
-    if (count === 0) resolve(this.results);
-  }
-
-  done(index: number, result: T): void {
-    if (this.failed) return;
-    this.results[index] = result;
-    if (--this.remaining === 0) this.resolve(this.results);
-  }
-
-  fail(err: Error): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.reject(err);
-  }
-}
-
-/** Where an operation's outcome goes: its own promise, or its slot in a ManyOp. */
-export abstract class Op<T> {
-  resolve: ((result: T) => void) | undefined;
-  reject: ((err: Error) => void) | undefined;
-  many: ManyOp<T> | undefined;
-  index = 0;
-
-  /** Settles the caller's promise or slot (nothing once the op handed its caller over). */
-  succeed(result: T): void {
-    if (this.many !== undefined) this.many.done(this.index, result);
-    else this.resolve?.(result);
-  }
-
-  fail(err: Error): void {
-    if (this.many !== undefined) this.many.fail(err);
-    else this.reject?.(err);
-  }
-}
-
-/**
- * One get: asks the up primaries and, when the quorum is sloppy, stand-ins for the down
- * ones (Dynamo's sloppy read, Riak's fallbacks); answers after R replies, read-repairs
- * the primaries after all.
- */
-export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
-  /** Who was asked, by tag: the reachable primaries first, then fallbacks. */
-  up: readonly string[] = NO_REPLICAS;
-  /** up[0..primaries) are primaries; the rest stand in for primaries that are down. */
-  primaries = 0;
-  r = 0;
-  perDc: PerDc | undefined;
-  /** Whether a fallback's not-found counts toward R (Riak's notfound_ok). */
-  notfoundOk = true;
-  /** Not-founds from fallbacks so far (they do not count when notfoundOk is false). */
-  fallbackNotFounds = 0;
-  /** Answers from replicas still receiving their hints (they do not count toward R). */
-  catchingUpAnswers = 0;
-  /** Sloppy: a primary that fails to answer is replaced by the next spare, once each. */
-  sloppy = false;
-  partition = 0;
-  n = 0;
-  hi = 0;
-  lo = 0;
-  key: Uint8Array = EMPTY;
-  timeoutMs = 0;
-  /**
-   * Replicas that answered, in order of arrival, and their objects (undefined: none held).
-   * Arrays of their own from the first answer on (a get on the fast path allocates none).
-   */
-  replicas: string[] = NO_REPLICAS;
-  objects: (VObject | undefined)[] = NO_OBJECTS;
-  settled = 0;
-  done = false;
-  /**
-   * Replicas that answered ERR_CORRUPTION (their copy of the key fails its checksum), and
-   * the first such error: the read fails with it, not ERR_QUORUM, when too few others
-   * answered; read repair writes the merge of the others to them.
-   */
-  corrupt: string[] = NO_REPLICAS;
-  corruption: RingkvError | undefined;
-
-  constructor(private readonly c: OpHost) {
-    super();
-  }
-
-  /**
-   * Back to a fresh op's state, for reuse by the coordinator (beginGet sets the rest).
-   * REQUIRES: settled, and nothing (a transport, a caller) still refers to it.
-   */
-  reset(): void {
-    this.resolve = undefined;
-    this.reject = undefined;
-    this.many = undefined;
-    this.index = 0;
-    this.up = NO_REPLICAS;
-    this.perDc = undefined;
-    this.fallbackNotFounds = 0;
-    this.catchingUpAnswers = 0;
-    this.key = EMPTY;
-    this.replicas = NO_REPLICAS;
-    this.objects = NO_OBJECTS;
-    this.settled = 0;
-    this.done = false;
-    this.corrupt = NO_REPLICAS;
-    this.corruption = undefined;
-  }
-
-  onReply(reply: Reply, tag: number): void {
-    if (this.up.length === 1 && reply.type === FrameType.OBJECT && this.c.finishSingle(this, reply.object)) return;
-    this.settled++;
-    if (reply.type === FrameType.ERROR && reply.code === ErrorCode.CORRUPTION) {
-      const id = this.up[tag]!;
-      if (this.corrupt === NO_REPLICAS) this.corrupt = [];
-      this.corrupt.push(id);
-      this.corruption ??= new RingkvError(ErrorCode.CORRUPTION, `replica ${id}: ${reply.message}`);
-    }
-    // An ERROR reply (corruption, an I/O error) is an answer from a reachable replica: no
-    // stand-in is asked in its place, whose not-found could hide a value that exists.
-    if (reply.type !== FrameType.OBJECT) {
-      this.check();
-      return;
-    }
-    const id = this.up[tag]!;
-    try {
-      const obj = reply.object.length === 0 ? undefined : decodeObject(reply.object, this.c.copyOptions(id));
-      if (this.replicas === NO_REPLICAS) {
-        this.replicas = [id];
-        this.objects = [obj];
-      } else {
-        this.replicas.push(id);
-        this.objects.push(obj);
-      }
-      if (obj === undefined && tag >= this.primaries) this.fallbackNotFounds++;
-      const catchingUp = this.c.catchingUp;
-      if (catchingUp.size > 0 && catchingUp.has(id)) this.catchingUpAnswers++;
-    } catch {
-      // A replica whose object does not decode counts as not answering.
-    }
-    this.check();
-  }
-
-  onError(): void {
-    this.settled++;
-    // A replica that timed out or became unavailable (cut off before the failure detector
-    // noticed): ask a stand-in instead, once the replicas still out cannot make R.
-    if (this.sloppy && !this.done && this.replicas.length + (this.up.length - this.settled) < this.r) this.c.askSpare(this);
-    this.check();
-  }
-
-  /** Whether up[i] is a fallback, not a primary. */
-  isFallback(id: string): boolean {
-    const i = this.up.indexOf(id);
-    return i >= this.primaries;
-  }
-
-  private check(): void {
-    const all = this.settled === this.up.length;
-    if (!this.done && (this.enough() || all)) {
-      this.done = true;
-      this.c.finishGet(this);
-    }
-    if (all && (this.replicas.length > 1 || (this.replicas.length > 0 && this.corrupt.length > 0))) this.c.readRepair(this);
-  }
-
-  /** Whether the replies in are what the read needs (R in total, or per DC). */
-  enough(): boolean {
-    if (this.perDc !== undefined) return meetsPerDc(this.perDc, this.replicas);
-    // Replicas catching up count only once everyone asked has answered: they are not to
-    // outrun an up-to-date replica, but when all are in, the merge is the best there is.
-    const catchingUp = this.settled === this.up.length ? 0 : this.catchingUpAnswers;
-    return this.replicas.length - catchingUp - (this.notfoundOk ? 0 : this.fallbackNotFounds) >= this.r;
-  }
+/** Writes `value` (null: a delete, stored as a tombstone) for `key`. */
+export function put(c: OpHost, key: Uint8Array, value: Uint8Array | null, opts: WriteOptions = NO_OPTIONS): Promise<WriteResult> {
+  const promise = new Promise<WriteResult>(capture);
+  const op = new PutOp(c);
+  op.resolve = resolver();
+  op.reject = rejecter();
+  op.begin(key, value, opts);
+  return promise;
 }
 
 /**
@@ -325,6 +94,46 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     super();
   }
 
+  /** Routes the put (preference list, quorum), builds its PUT and asks the first primary to coordinate it. */
+  begin(key: Uint8Array, value: Uint8Array | null, opts: WriteOptions): void {
+    const c = this.c;
+    try {
+      const ring = c.ring();
+      const q = c.quorum(ring, opts);
+      const h = c.hasher;
+      h.hash(key);
+      const hi = h.hi;
+      const lo = h.lo;
+      const partition = ring.partitionOf(hi, lo);
+      const now = c.now();
+      if (opts.ttlMs !== undefined && !(Number.isSafeInteger(opts.ttlMs) && opts.ttlMs > 0)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `ttlMs must be a positive integer, got ${opts.ttlMs}`);
+      }
+      if (opts.expiresAt !== undefined && !(Number.isSafeInteger(opts.expiresAt) && opts.expiresAt > 0)) {
+        throw new RingkvError(ErrorCode.INVALID_ARGUMENT, `expiresAt must be a positive integer (ms since the epoch), got ${opts.expiresAt}`);
+      }
+      this.req = {
+        type: FrameType.PUT, hi, lo, key,
+        context: opts.context ?? EMPTY,
+        value,
+        writtenAt: now,
+        expiresAt: opts.expiresAt ?? (opts.ttlMs ? now + opts.ttlMs : 0),
+        maxSiblings: c.defaults.maxSiblings,
+        lww: c.defaults.lww,
+        overwrite: opts.overwrite === true,
+        ...(opts.increment === true ? { increment: true } : {}),
+      };
+      this.q = q;
+      this.partition = partition;
+      this.primaries = ring.listOf(partition, q.n);
+      c.counters.puts++;
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.tryNext();
+  }
+
   /** Hands the caller over to `next` (a retry of this put): late replies to this one change nothing. */
   handOver(next: PutOp): void {
     this.done = true;
@@ -355,7 +164,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       }
       if (this.standIns !== undefined || !this.q!.sloppy || this.q!.perDc !== undefined) break;
       // Every primary failed to coordinate: stand-ins do (Dynamo's sloppy quorum).
-      this.standIns = this.c.standInsFor(this);
+      this.standIns = this.standInsFor();
       this.candidates = this.standIns.map((f) => f.member);
       this.next = 0;
     }
@@ -427,7 +236,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     const ps = this.standIns === undefined ? this.primaries : this.candidates;
     // One primary (N=1) and one value after the write: the context is read straight from
     // the object's bytes, without decoding it (an increment decodes: its sum is the value).
-    if (ps.length === 1 && this.standIns === undefined && this.req!.increment !== true && this.c.finishSinglePut(this, id, reply.object)) {
+    if (ps.length === 1 && this.standIns === undefined && this.req!.increment !== true && this.finishSingle(id, reply.object)) {
       this.done = true;
       return;
     }
@@ -442,7 +251,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.receipt = this.standIns === undefined
       ? { replicas: [id], hints: [], siblings: this.object.siblings.length }
       : { replicas: [], hints: [{ replica: id, for: this.standInFor(id) }], siblings: this.object.siblings.length };
-    if (this.standIns !== undefined) this.c.hintStandIns(this, this.standIns, reply.object);
+    if (this.standIns !== undefined) this.hintStandIns(this.standIns, reply.object);
     if (ps.length === 1 && this.standIns === undefined) {
       this.done = true;
       this.succeed(this.result(this.receipt));
@@ -474,7 +283,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     }
     const primary = this.others[j]!;
     (this.failed ??= new Set<string>()).add(primary);
-    void this.c.hint(this, primary).then(() => this.settleOther());
+    void this.hint(primary).then(() => this.settleOther());
   }
 
   private settleOther(): void {
@@ -496,7 +305,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     if (!enough && this.sawStale && !this.retried) {
       // Refused as routed by an older ring: this coordinator's ring is behind and gossip is
       // bringing the newer one; ask again under it once rather than fail the caller.
-      this.c.retryStale(this);
+      this.retryStale();
       return;
     }
     this.done = true;
@@ -513,6 +322,114 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.succeed(this.result(snapshot));
   }
 
+  /**
+   * A put whose only primary coordinated it into `object`: succeeds with the context read
+   * straight from the object's bytes when it holds one value (codec.readSingle, whose
+   * context is the object's clock prefix, copied from offset 0; the value, copied from
+   * further in, is not wanted and not copied). False: decode it (more siblings, bad bytes).
+   */
+  private finishSingle(replica: string, object: Uint8Array): boolean {
+    const c = this.c;
+    let read: SingleRead | null;
+    try {
+      read = readSingle(object, 0, c.contextCopier, c.copyOptions(replica).source!);
+    } catch {
+      return false;
+    }
+    if (read === null) return false;
+    this.succeed({ context: read.context, receipt: c.soleReceipt(replica, false) });
+    return true;
+  }
+
+  /**
+   * The stand-ins of a put whose primaries all failed to coordinate: the first healthy
+   * members past the preference list, one per primary (none when no spare member is up).
+   */
+  private standInsFor(): readonly Fallback[] {
+    const primaries = this.primaries;
+    try {
+      return this.c.standIns(this.c.ring(), this.partition, this.q!.n, (id) => primaries.includes(id));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Stores a hint for `primary`, which missed the write: on the member that stands in for it
+   * (sloppy quorum: the hint counts toward W), trying the next stand-in when one fails too;
+   * when none is left (every other member is a primary, down or failed: 3 nodes with N=3),
+   * on the replica that coordinated the write, where it does not count toward W again but
+   * still hands the write to the primary when it is back, so the primary catches up within
+   * seconds rather than at the next anti-entropy round.
+   */
+  private async hint(primary: string): Promise<void> {
+    const c = this.c;
+    const req = this.req!;
+    const q = this.q!;
+    const failed = this.failed!;
+    const frame: Request = { type: FrameType.HINT, target: primary, hi: req.hi, lo: req.lo, key: req.key, object: this.objectBytes };
+    for (let attempt = 0; attempt < MAX_STAND_INS; attempt++) {
+      let stand: string | undefined;
+      try {
+        stand = c.standIns(c.ring(), this.partition, q.n, (id) => failed.has(id)).find((f) => f.hintFor === primary)?.member;
+      } catch {
+        stand = undefined;
+      }
+      if (stand === undefined) break;
+      const reply = await ask(c, stand, frame, q.timeoutMs);
+      if (reply?.type === FrameType.ACK) {
+        c.counters.hintsWritten++;
+        this.receipt!.hints.push({ replica: stand, for: primary });
+        return;
+      }
+      failed.add(stand);
+    }
+    void keepHint(c, this.coordinatorId, frame, q.timeoutMs);
+  }
+
+  /**
+   * After stand-ins took a put: they also keep a hint of it for every primary (each for the
+   * one it stands in for, the coordinating stand-in for those no stand-in was left for), in
+   * the background (the write's acknowledgement does not wait), so hinted handoff brings it
+   * to every primary within seconds of its return; range cleanup later hands off and
+   * deletes the stand-ins' own copies.
+   */
+  private hintStandIns(standIns: readonly Fallback[], object: Uint8Array): void {
+    const c = this.c;
+    const req = this.req!;
+    const frame: Request = { type: FrameType.HINT, target: '', hi: req.hi, lo: req.lo, key: req.key, object: object.slice() };
+    for (const primary of this.primaries) {
+      const holder = standIns.find((f) => f.hintFor === primary)?.member ?? this.coordinatorId;
+      if (c.transport.isDown(holder)) continue;
+      void ask(c, holder, { ...frame, target: primary }, this.q!.timeoutMs).then((reply) => {
+        if (reply?.type === FrameType.ACK) c.counters.hintsWritten++;
+      });
+    }
+  }
+
+  /**
+   * A put that a replica refused as routed by an older ring (and that fell short of W): asks
+   * again after STALE_RETRY_MS, under the ring in force then (gossip brings the newer one
+   * within a round). Once per put.
+   */
+  private retryStale(): void {
+    const c = this.c;
+    const next = new PutOp(c);
+    this.handOver(next);
+    setTimeout(() => {
+      try {
+        const ring = c.ring();
+        const req = next.req!;
+        next.partition = ring.partitionOf(req.hi, req.lo);
+        next.primaries = ring.listOf(next.partition, ring.listLength(next.q!.n));
+      } catch (err) {
+        next.fail(err as Error);
+        return;
+      }
+      next.tryNext();
+    }, STALE_RETRY_MS);
+  }
+
   private result(receipt: Receipt): WriteResult {
     const context = this.c.context(this.object!);
     return this.sum === undefined ? { context, receipt } : { context, receipt, sum: this.sum };
@@ -527,15 +444,28 @@ function sumOf(obj: VObject): bigint {
   return n;
 }
 
-/** '2 in dc1, 1 in dc2': what a DC-aware level needs, for error messages. */
-export function neededText(perDc: PerDc): string {
-  return [...perDc.needed].map(([dc, n]) => `${n} in ${dc}`).join(', ');
+
+/**
+ * The coordinating replica keeps a hint (in the background: the put does not wait for it).
+ * A few tries: it answered the PUT moments ago, so a failure here is most likely a brief
+ * cut that heals.
+ */
+async function keepHint(c: OpHost, holder: string, frame: Request, timeoutMs: number): Promise<void> {
+  for (let attempt = 0; attempt < HOLDER_TRIES; attempt++) {
+    const reply = await ask(c, holder, frame, timeoutMs);
+    if (reply?.type === FrameType.ACK) {
+      c.counters.hintsWritten++;
+      return;
+    }
+    if (reply !== undefined) return; // an ERROR reply: it will not take it
+  }
 }
 
-/** A sink for requests whose outcome nobody waits for (read repair). */
-export const IGNORE: ReplySink = { onReply() {}, onError() {} };
-
-export function quorumError(message: string, got: number, needed: number): RingkvError {
-  const err = new RingkvError(ErrorCode.QUORUM, message);
-  return Object.assign(err, { acks: got, needed });
+/** The reply, or undefined if the replica timed out or is unavailable. */
+async function ask(c: OpHost, replica: string, req: Request, timeoutMs: number): Promise<Reply | undefined> {
+  try {
+    return await c.transport.request(replica, req, timeoutMs);
+  } catch {
+    return undefined;
+  }
 }
