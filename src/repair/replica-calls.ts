@@ -6,7 +6,7 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { TOKEN_END } from '../hash/index.js';
 import { FrameType, HASH_BYTES, REPLICATE_MANY_MAX_BYTES, REPLICATE_MANY_MAX_ENTRIES, type RangeEntry, type Reply, type Request, type TokenBound } from '../protocol/index.js';
-import type { ReplySink, Transport } from '../coordinator/index.js';
+import { PromiseSink, copyReply, type Transport } from '../coordinator/index.js';
 
 export interface LeafLevel {
   entries: number;
@@ -61,37 +61,6 @@ export function batches<T extends RangeEntry>(entries: readonly T[], maxEntries 
 /** Replies that did not make sense (wrong type, wrong size, out of range): a bug or a corrupt link. */
 export class BadReplies {
   count = 0;
-}
-
-/** A reply copied out of the transport's buffer. */
-function copyReply(reply: Reply): Reply {
-  switch (reply.type) {
-    case FrameType.HASHES:
-      return { ...reply, leaves: reply.leaves.slice() };
-    case FrameType.OBJECTS:
-      return { ...reply, entries: reply.entries.map((e) => ({ hi: e.hi, lo: e.lo, key: e.key.slice(), object: e.object.slice() })) };
-    case FrameType.ERROR:
-    case FrameType.ACK:
-    case FrameType.PURGED:
-      return reply;
-    default:
-      return { type: FrameType.ERROR, code: ErrorCode.PROTOCOL, message: `unexpected reply type ${reply.type}` };
-  }
-}
-
-class CopySink implements ReplySink {
-  constructor(
-    private readonly resolve: (r: Reply) => void,
-    private readonly reject: (e: Error) => void,
-  ) {}
-
-  onReply(reply: Reply): void {
-    this.resolve(copyReply(reply));
-  }
-
-  onError(err: Error): void {
-    this.reject(err);
-  }
 }
 
 export class ReplicaCalls {
@@ -169,7 +138,7 @@ export class ReplicaCalls {
   private call(replica: string, req: Request): Promise<Reply> {
     const t = this.transport;
     if (t.send === undefined) return t.request(replica, req, this.timeoutMs).then(copyReply);
-    return new Promise<Reply>((resolve, reject) => t.send!(replica, req, this.timeoutMs, new CopySink(resolve, reject), 0));
+    return new Promise<Reply>((resolve, reject) => t.send!(replica, req, this.timeoutMs, new PromiseSink(resolve, reject), 0));
   }
 
   private unexpected(replica: string, what: string, reply: Reply): RingkvError {
