@@ -134,6 +134,9 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         maxmemoryClients: o.maxmemoryClients,
         scriptTimeLimitMs: o.busyReplyThreshold,
         log,
+        // CONFIG GET/SET loglevel speaks Redis's words; pino's levels below them.
+        logLevel: ({ trace: 'debug', debug: 'debug', info: 'notice', silent: 'nothing' } as Record<string, string>)[o.logLevel] ?? 'warning',
+        setLogLevel: (level) => (log.level = level),
         storeConfig: storeConfig(o),
         version: ringkvVersion(),
       });

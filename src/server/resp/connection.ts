@@ -58,7 +58,6 @@ export interface ConnectionHost {
   /** A client's AUTH (or HELLO ... AUTH) failed: for the rate-limited log line. */
   authFailed(address: string): void;
   readonly maxPendingReplyBytes: number;
-  readonly idleTimeoutMs: number;
   /** Called once, when the socket has closed. */
   closed(conn: Connection): void;
 }
@@ -115,11 +114,7 @@ export class Connection implements ParserEvents, InputHolder {
     socket.on('drain', () => this.updateReading());
     // Resets and write errors end in 'close'; without a listener they would crash the process.
     socket.on('error', () => {});
-    if (host.idleTimeoutMs > 0) {
-      socket.setTimeout(host.idleTimeoutMs, () => {
-        if (this.queue.length === this.head) socket.destroy();
-      });
-    }
+    this.applyIdleTimeout(host.context.options.idleTimeoutMs);
     this.finished = new Promise((resolve) => {
       socket.once('close', () => {
         this.closing = true;
@@ -129,6 +124,17 @@ export class Connection implements ParserEvents, InputHolder {
       });
     });
   }
+
+  /** Closes the connection once it has been idle `ms` (no command in flight); 0 = never (CONFIG SET timeout). */
+  applyIdleTimeout(ms: number): void {
+    if (this.ended) return;
+    this.socket.setTimeout(ms, ms === 0 ? undefined : this.onIdle);
+    if (ms === 0) this.socket.removeListener('timeout', this.onIdle);
+  }
+
+  private readonly onIdle = (): void => {
+    if (this.queue.length === this.head) this.socket.destroy();
+  };
 
   /** Stops reading, lets the commands already received answer, then ends the socket. */
   shutdown(): Promise<void> {

@@ -23,6 +23,10 @@ export interface ResolvedOptions {
   /** A script running longer than this (ms) is stopped. */
   scriptTimeLimitMs: number;
   lww: boolean;
+  /** Redis's loglevel word (CONFIG SET loglevel; config.ts maps it to the logger's level). */
+  logLevel: string;
+  /** The consistency level of connections that have not sent CONSISTENCY; undefined = the store's. */
+  defaultConsistency: ConsistencyLevel | undefined;
   storeConfig: Record<string, string>;
   version: string;
 }
@@ -57,6 +61,10 @@ export interface ServerContext {
   port(): number;
   /** Every open connection's session (CLIENT LIST, INFO clients). */
   sessions(): Iterable<Session>;
+  /** After CONFIG SET changed `options`: applies them to open connections, parsers, the budget and the log. */
+  reconfigure(): void;
+  /** CONFIG RESETSTAT: zeroes the counters INFO reports. */
+  resetStats(): void;
 }
 
 /** Read/write options of one connection (CONSISTENCY ...); undefined = the store's default. */
@@ -87,6 +95,8 @@ export class Session {
   readOptions: { r?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
   writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
+  /** The connection sent CONSISTENCY: the server's default (CONFIG SET ringkv-consistency) no longer applies. */
+  ownConsistency = false;
   readonly createdAt = Date.now();
   lastCommandAt = Date.now();
 
@@ -97,6 +107,16 @@ export class Session {
     readonly address: string,
   ) {
     this.authed = server.options.requirepass === undefined;
+    this.useDefaultConsistency();
+  }
+
+  /** Takes the server's default consistency level (unless this connection chose its own). */
+  useDefaultConsistency(): void {
+    if (this.ownConsistency) return;
+    const level = this.server.options.defaultConsistency;
+    const { readOptions, writeOptions } = requestOptions({ r: undefined, w: undefined, level, sloppy: undefined });
+    this.readOptions = readOptions;
+    this.writeOptions = writeOptions;
   }
 
   get consistency(): Consistency {
@@ -104,6 +124,7 @@ export class Session {
   }
 
   setConsistency(c: Consistency): void {
+    this.ownConsistency = true;
     const { readOptions, writeOptions } = requestOptions(c);
     this.readOptions = readOptions;
     this.writeOptions = writeOptions;
