@@ -10,6 +10,7 @@ import type { Store } from '../src/index.js';
 import { ClientInputBudget } from '../src/server/resp/client-input.js';
 import { Connection, type ConnectionHost } from '../src/server/resp/connection.js';
 import { KeyLocks } from '../src/server/resp/key-locks.js';
+import { LatencyRecorder } from '../src/server/resp/latency.js';
 import { MemoryRelease } from '../src/server/resp/memory-release.js';
 import type { ParserLimits } from '../src/server/resp/parser.js';
 import type { ResolvedOptions, ServerContext } from '../src/server/resp/session.js';
@@ -82,7 +83,7 @@ function host(store: MapStore): ConnectionHost {
   };
   const context: ServerContext = {
     store: store as unknown as Store, options, locks: new KeyLocks(), startedAt: Date.now(), port: () => 0, sessions: () => [],
-    reconfigure: () => {}, resetStats: () => {},
+    reconfigure: () => {}, resetStats: () => {}, latency: new LatencyRecorder(),
     stats: {
       connectionsReceived: 0, connectionsRejected: 0, commandsProcessed: 0, protocolErrors: 0, outputLimitCloses: 0,
       queryLimitCloses: 0, keyspaceHits: 0, keyspaceMisses: 0, conflicts: 0, netInputBytes: 0, netOutputBytes: 0, errorReplies: new Map(),

@@ -146,7 +146,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
     let admin: AdminServer;
     try {
       admin = await startAdminServer(store, {
-        host: o.adminHost, port: o.adminPort, n: o.n, needed: Math.max(o.r, o.w), draining, log, credentials: [o.requirepass, o.clusterSecret],
+        host: o.adminHost, port: o.adminPort, n: o.n, needed: Math.max(o.r, o.w), draining, log, credentials: [o.requirepass, o.clusterSecret], latency: resp.latency,
         ...(cluster === undefined ? {} : { cluster: cluster.admin(o.clusterSecret!) }),
       });
     } catch (err) {

@@ -16,6 +16,7 @@ import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
 import { isLoopback } from '../resp/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
+import { type LatencySource, registerLatencyMetrics } from './latency-metrics.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 import { placementWarnings } from '../../ring/index.js';
@@ -47,6 +48,8 @@ export interface AdminServerOptions {
    * password and the cluster secret (undefined ones are ignored). Loopback: not needed.
    */
   credentials?: readonly (string | undefined)[];
+  /** The RESP server's latency histograms, for /metrics (read on scrape). */
+  latency?: LatencySource;
 }
 
 export interface AdminServer {
@@ -191,6 +194,7 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   };
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
+  if (options.latency !== undefined) registerLatencyMetrics(metrics.registry, options.latency);
   const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed }, metrics);
   const log = options.log;
 

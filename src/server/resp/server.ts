@@ -21,6 +21,7 @@ import { Connection, type ConnectionHost } from './connection.js';
 import { fitMaxClients, FD_RESERVE_BASE } from './fd-limit.js';
 import { MemoryRelease } from './memory-release.js';
 import { KeyLocks } from './key-locks.js';
+import { LatencyRecorder } from './latency.js';
 import type { ParserLimits } from './parser.js';
 import type { ResolvedOptions, ServerContext, ServerStats, Session } from './session.js';
 import { FlushQueue } from './writer.js';
@@ -78,6 +79,8 @@ export interface RespServer {
   connections(): number;
   /** maxclients in force (the one asked for, or lower to fit the open-file limit). */
   readonly maxclients: number;
+  /** Latency per command type and per consistency level (the admin port's /metrics reads it on scrape). */
+  readonly latency: LatencyRecorder;
   /** Bytes of unparsed input all clients hold now (what maxmemory-clients bounds). */
   clientInputBytes(): number;
   /** Stops accepting, lets commands already received finish and answer, closes every socket. */
@@ -212,6 +215,7 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     options: o,
     locks: new KeyLocks(),
     stats: newStats(),
+    latency: new LatencyRecorder(),
     startedAt: Date.now(),
     port: () => listening,
     *sessions(): Iterable<Session> {
@@ -220,6 +224,7 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     reconfigure: () => reconfigure(),
     resetStats: () => {
       Object.assign(context.stats, newStats());
+      context.latency.reset();
       inputBudget.closes = 0;
     },
   };
@@ -316,6 +321,7 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     get maxclients() {
       return o.maxclients;
     },
+    latency: context.latency,
     clientInputBytes: () => inputBudget.bytes,
     close: () => (closing ??= close()),
   };

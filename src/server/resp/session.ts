@@ -3,6 +3,7 @@
 // dispatched, so a connection's state changes in the order its commands arrive.
 import type { Store, ConsistencyLevel } from '../../index.js';
 import type { KeyLocks } from './key-locks.js';
+import type { LatencyRecorder } from './latency.js';
 import type { Protocol } from './writer.js';
 
 /** The server's options with every default filled in. */
@@ -55,6 +56,8 @@ export interface ServerContext {
   readonly options: ResolvedOptions;
   readonly locks: KeyLocks;
   readonly stats: ServerStats;
+  /** Latency per command type and consistency level (INFO commandstats, /metrics). */
+  readonly latency: LatencyRecorder;
   /** Date.now() when the server started. */
   readonly startedAt: number;
   /** The port the server listens on (known once it listens). */
