@@ -96,4 +96,15 @@ test('/metrics has request latency histograms per command and per consistency le
   assert.match(text, /^ringkv_request_consistency_duration_seconds_count\{consistency="default"\} \d+$/m);
 });
 
+test('GET /latency (the dashboard\'s chart) lists calls, p50 and p99 per command type, busiest first', async () => {
+  for (let i = 0; i < 30; i++) await redis.get(`l${i}`);
+  const res = await fetch(`http://127.0.0.1:${admin.port}/latency`);
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { commands: { command: string; calls: number; p50Us: number; p99Us: number }[] };
+  const get = body.commands.find((c) => c.command === 'get');
+  assert.ok(get !== undefined && get.calls >= 30, JSON.stringify(body));
+  assert.ok(get.p50Us > 0 && get.p50Us <= get.p99Us, JSON.stringify(get));
+  for (let i = 1; i < body.commands.length; i++) assert.ok(body.commands[i - 1]!.calls >= body.commands[i]!.calls);
+});
+
 test.run();

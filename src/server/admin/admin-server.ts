@@ -16,7 +16,7 @@ import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
 import { isLoopback } from '../resp/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
-import { type LatencySource, registerLatencyMetrics } from './latency-metrics.js';
+import { latencyAnswer, type LatencySource, registerLatencyMetrics } from './latency-metrics.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 import { placementWarnings } from '../../ring/index.js';
@@ -74,9 +74,11 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed'>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed' | 'latency'>, metrics: StoreMetrics): Map<string, Handler> {
   const cluster = o.cluster;
+  const latency = o.latency;
   return new Map<string, Handler>([
+    ...(latency === undefined ? [] : [['/latency', async (_store, _url, res) => sendJson(res, 200, latencyAnswer(latency))] as [string, Handler]]),
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
     ...dashboardRoutes(),
     ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
@@ -195,7 +197,7 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
   if (options.latency !== undefined) registerLatencyMetrics(metrics.registry, options.latency);
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed }, metrics);
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed, latency: options.latency }, metrics);
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
