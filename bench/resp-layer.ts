@@ -10,6 +10,7 @@ import type { Store } from '../src/index.js';
 import { ClientInputBudget } from '../src/server/resp/client-input.js';
 import { Connection, type ConnectionHost } from '../src/server/resp/connection.js';
 import { KeyLocks } from '../src/server/resp/key-locks.js';
+import { LatencyRecorder } from '../src/server/resp/latency.js';
 import { MemoryRelease } from '../src/server/resp/memory-release.js';
 import type { ParserLimits } from '../src/server/resp/parser.js';
 import type { ResolvedOptions, ServerContext } from '../src/server/resp/session.js';
@@ -78,9 +79,11 @@ function host(store: MapStore): ConnectionHost {
     host: '127.0.0.1', port: 0, requirepass: undefined, maxBulkBytes: 512 << 20, maxInlineBytes: 64 << 10,
     maxArgs: 1 << 20, maxPendingReplyBytes: 64 << 20, idleTimeoutMs: 0, maxclients: 10_000, queryBufferLimit: 1 << 30,
     maxmemoryClients: 0, maxValueBytes: 16 << 20, flushdbEnabled: false, lww: false, storeConfig: {}, version: '0.0.0', scriptTimeLimitMs: 5000,
+    logLevel: 'notice', defaultConsistency: undefined,
   };
   const context: ServerContext = {
     store: store as unknown as Store, options, locks: new KeyLocks(), startedAt: Date.now(), port: () => 0, sessions: () => [],
+    reconfigure: () => {}, resetStats: () => {}, latency: new LatencyRecorder(),
     stats: {
       connectionsReceived: 0, connectionsRejected: 0, commandsProcessed: 0, protocolErrors: 0, outputLimitCloses: 0,
       queryLimitCloses: 0, keyspaceHits: 0, keyspaceMisses: 0, conflicts: 0, netInputBytes: 0, netOutputBytes: 0, errorReplies: new Map(),
@@ -89,7 +92,7 @@ function host(store: MapStore): ConnectionHost {
   const limits: ParserLimits = { maxBulkBytes: options.maxBulkBytes, maxInlineBytes: options.maxInlineBytes, maxArgs: options.maxArgs, maxValueBytes: options.maxValueBytes };
   return {
     context, flushQueue: new FlushQueue(), limits, unauthenticatedLimits: limits, inputBudget: new ClientInputBudget(0, () => []),
-    memory: new MemoryRelease(), authFailed: () => {}, maxPendingReplyBytes: options.maxPendingReplyBytes, idleTimeoutMs: 0, closed: () => {},
+    memory: new MemoryRelease(), authFailed: () => {}, maxPendingReplyBytes: options.maxPendingReplyBytes, closed: () => {},
   };
 }
 

@@ -133,6 +133,9 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
         maxmemoryClients: o.maxmemoryClients,
         scriptTimeLimitMs: o.busyReplyThreshold,
         log,
+        // CONFIG GET/SET loglevel speaks Redis's words; pino's levels below them.
+        logLevel: ({ trace: 'debug', debug: 'debug', info: 'notice', silent: 'nothing' } as Record<string, string>)[o.logLevel] ?? 'warning',
+        setLogLevel: (level) => (log.level = level),
         storeConfig: storeConfig(o),
         version: ringkvVersion(),
       });
@@ -142,7 +145,7 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
     let admin: AdminServer;
     try {
       admin = await startAdminServer(store, {
-        host: o.adminHost, port: o.adminPort, n: o.n, needed: Math.max(o.r, o.w), draining, log, credentials: [o.requirepass, o.clusterSecret],
+        host: o.adminHost, port: o.adminPort, n: o.n, needed: Math.max(o.r, o.w), draining, log, credentials: [o.requirepass, o.clusterSecret], latency: resp.latency,
         ...(cluster === undefined ? {} : { cluster: cluster.admin(o.clusterSecret!) }),
       });
     } catch (err) {

@@ -1,7 +1,8 @@
 // The admin dashboard in a real browser: Debian's Chromium driven by playwright-core (no
 // browser download). A store with 2 shards and its admin server run in this process; the
 // page must draw one ring arc per partition with the ring's owners, chart the puts it is
-// sent, and show a killed shard as down. Saves docs/dashboard.png (README "Dashboard").
+// sent, chart the p50/p99 latency per command type of a RESP server in front of the store,
+// and show a killed shard as down. Saves docs/dashboard.png (README "Dashboard").
 // Skipped, saying so, when /usr/bin/chromium is absent (.ci/run installs it).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Store } from '../../src/index.js';
 import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
+import { startRespServer, type RespServer } from '../../src/server/resp/index.js';
+import { Redis } from 'ioredis';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -27,13 +30,15 @@ const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.m
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-dashboard-browser-'));
 let store: Store;
 let admin: AdminServer;
+let resp: RespServer;
 let browser: Browser;
 let page: Page;
 
 test.before(async () => {
   if (!haveChromium) return;
   store = await open({ dir, shards: 2, storage: { syncMode: 'none' }, restartDelayMs: RESTART_DELAY_MS, timeoutMs: 500 });
-  admin = await startAdminServer(store, { port: 0 });
+  resp = await startRespServer(store, { port: 0 });
+  admin = await startAdminServer(store, { port: 0, latency: resp.latency });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: DEADLINE_MS });
   page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
   page.setDefaultTimeout(DEADLINE_MS);
@@ -44,6 +49,7 @@ test.after(async () => {
   if (!haveChromium) return;
   await browser?.close();
   await admin?.close();
+  await resp?.close();
   await store?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -86,6 +92,31 @@ test('the ops/s chart receives points after puts and gets', async () => {
   assert.ok(mem.some((m) => !m.startsWith('0 B')), `memtable cells: ${mem.join(', ')}`);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.ok(existsSync(SCREENSHOT));
+});
+
+test('the latency chart receives p50 and p99 points per command type from the RESP server', async () => {
+  if (!haveChromium) return console.log(SKIP);
+  const redis = new Redis({ port: resp.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  try {
+    const until = Date.now() + DEADLINE_MS;
+    let points = 0;
+    let i = 0;
+    while (points < 2 && Date.now() < until) {
+      for (let k = 0; k < 50; k++, i++) {
+        await redis.set(`lat-${i}`, 'v');
+        await redis.get(`lat-${i}`);
+      }
+      points = await page.$eval('#latency-chart polyline[data-series="set p99"]', (p) => Number(p.getAttribute('data-points'))).catch(() => 0);
+    }
+    assert.ok(points >= 2, `the set p99 series has ${points} points after ${i} SETs`);
+    const peaks = await page.$$eval('#latency-chart polyline', (ps) => ps.map((p) => [p.getAttribute('data-series'), Number(p.getAttribute('data-peak'))] as [string, number]));
+    const names = peaks.map(([n]) => n);
+    for (const name of ['get p50', 'get p99', 'set p50', 'set p99']) assert.ok(names.includes(name), `series ${names.join(', ')}`);
+    for (const [name, peak] of peaks) if (name?.startsWith('set') === true) assert.ok(peak > 0, `${name} peaks at ${peak}`);
+  } finally {
+    redis.disconnect();
+  }
 });
 
 test('a killed shard shows as down, in the shards table and on the ring', async () => {

@@ -16,6 +16,7 @@ import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ClusterAdmin } from '../../cluster/index.js';
 import { isLoopback } from '../resp/index.js';
 import { dashboardRoutes } from './dashboard/index.js';
+import { latencyAnswer, type LatencySource, registerLatencyMetrics } from './latency-metrics.js';
 import { StoreMetrics } from './metrics.js';
 import { readinessChecks, renderChecks, repairChecks } from './readiness.js';
 import { placementWarnings } from '../../ring/index.js';
@@ -47,6 +48,8 @@ export interface AdminServerOptions {
    * password and the cluster secret (undefined ones are ignored). Loopback: not needed.
    */
   credentials?: readonly (string | undefined)[];
+  /** The RESP server's latency histograms, for /metrics (read on scrape). */
+  latency?: LatencySource;
 }
 
 export interface AdminServer {
@@ -71,9 +74,11 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed'>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed' | 'latency'>, metrics: StoreMetrics): Map<string, Handler> {
   const cluster = o.cluster;
+  const latency = o.latency;
   return new Map<string, Handler>([
+    ...(latency === undefined ? [] : [['/latency', async (_store, _url, res) => sendJson(res, 200, latencyAnswer(latency))] as [string, Handler]]),
     ...(cluster === undefined ? [] : clusterRoutes(cluster)),
     ...dashboardRoutes(),
     ['/livez', async (_store, _url, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
@@ -191,7 +196,8 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
   };
   const cluster = options.cluster;
   const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
-  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed }, metrics);
+  if (options.latency !== undefined) registerLatencyMetrics(metrics.registry, options.latency);
+  const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed, latency: options.latency }, metrics);
   const log = options.log;
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {

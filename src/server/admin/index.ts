@@ -13,3 +13,4 @@
 export { startAdminServer, DEFAULT_ADMIN_PORT, type AdminServer, type AdminServerOptions } from './admin-server.js';
 export { readAllShardNumbers, readShardNumbers, type EngineNumbers, type ShardNumbers } from '../../shard/index.js';
 export { StoreMetrics } from './metrics.js';
+export { type LatencySource } from './latency-metrics.js';

@@ -18,8 +18,8 @@ export class ClientInputBudget {
   closes = 0;
 
   constructor(
-    /** 0: no budget. */
-    readonly limit: number,
+    /** 0: no budget. CONFIG SET maxmemory-clients changes it. */
+    public limit: number,
     private readonly holders: () => Iterable<InputHolder>,
   ) {}
 

@@ -33,6 +33,7 @@ import { arityFits } from './command.js';
 import { commandNames, execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
 import type { ClientInputBudget, InputHolder } from './client-input.js';
 import type { MemoryRelease } from './memory-release.js';
+import { type CommandStat, DEFAULT_LEVEL, type Histogram, type LatencyRecorder } from './latency.js';
 import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
 import { ErrorPrefix, errorReply, type Reply, ReplyError } from './reply.js';
 import { type ServerContext, Session } from './session.js';
@@ -58,7 +59,6 @@ export interface ConnectionHost {
   /** A client's AUTH (or HELLO ... AUTH) failed: for the rate-limited log line. */
   authFailed(address: string): void;
   readonly maxPendingReplyBytes: number;
-  readonly idleTimeoutMs: number;
   /** Called once, when the socket has closed. */
   closed(conn: Connection): void;
 }
@@ -73,12 +73,24 @@ class Slot {
   proto: Protocol = 2;
   /** The last command of its socket read: its replies are written once this one is encoded. */
   endsRead = false;
+  /** Where its latency is counted (undefined: an unknown command), from startedAt (performance.now()). */
+  stat: CommandStat | undefined = undefined;
+  level: Histogram | undefined = undefined;
+  startedAt = 0;
   readonly resolve: (reply: Reply) => void;
   readonly reject: (err: unknown) => void;
 
   constructor(conn: Connection) {
     this.resolve = (reply) => conn.settle(this, reply);
     this.reject = (err) => conn.settle(this, errorReply(err));
+  }
+
+  /** Counts the reply's latency (one clock read) and forgets where. */
+  count(latency: LatencyRecorder, reply: Reply): void {
+    if (this.stat === undefined) return;
+    latency.record(this.stat, this.level!, (performance.now() - this.startedAt) * 1000, reply instanceof ReplyError);
+    this.stat = undefined;
+    this.level = undefined;
   }
 }
 
@@ -98,6 +110,11 @@ export class Connection implements ParserEvents, InputHolder {
   private closing = false;
   private ended = false;
   private paused = false;
+  /** performance.now() at the current socket read: the start of its commands' latency. */
+  private readAt = 0;
+  /** The latency histogram of the session's consistency level, for the readOptions it was found for. */
+  private levelOf: object | undefined;
+  private levelHistogram: Histogram | undefined;
   /** What the parser held when last reported to the input budget. */
   bufferedInput = 0;
 
@@ -115,11 +132,7 @@ export class Connection implements ParserEvents, InputHolder {
     socket.on('drain', () => this.updateReading());
     // Resets and write errors end in 'close'; without a listener they would crash the process.
     socket.on('error', () => {});
-    if (host.idleTimeoutMs > 0) {
-      socket.setTimeout(host.idleTimeoutMs, () => {
-        if (this.queue.length === this.head) socket.destroy();
-      });
-    }
+    this.applyIdleTimeout(host.context.options.idleTimeoutMs);
     this.finished = new Promise((resolve) => {
       socket.once('close', () => {
         this.closing = true;
@@ -129,6 +142,17 @@ export class Connection implements ParserEvents, InputHolder {
       });
     });
   }
+
+  /** Closes the connection once it has been idle `ms` (no command in flight); 0 = never (CONFIG SET timeout). */
+  applyIdleTimeout(ms: number): void {
+    if (this.ended) return;
+    this.socket.setTimeout(ms, ms === 0 ? undefined : this.onIdle);
+    if (ms === 0) this.socket.removeListener('timeout', this.onIdle);
+  }
+
+  private readonly onIdle = (): void => {
+    if (this.queue.length === this.head) this.socket.destroy();
+  };
 
   /** Stops reading, lets the commands already received answer, then ends the socket. */
   shutdown(): Promise<void> {
@@ -143,6 +167,7 @@ export class Connection implements ParserEvents, InputHolder {
 
   private readonly onData = (chunk: Buffer): void => {
     this.host.context.stats.netInputBytes += chunk.length;
+    this.readAt = performance.now();
     this.session.lastCommandAt = Date.now();
     const taken = this.slotsTaken;
     this.reading = true;
@@ -226,10 +251,16 @@ export class Connection implements ParserEvents, InputHolder {
     s.server.stats.commandsProcessed++;
     let result: Reply | Promise<Reply>;
     const spec = lookupCommand(args[0]!);
+    let stat: CommandStat | undefined;
     if (spec === undefined) result = unknownCommand(args, s);
-    else if (!arityFits(spec, args)) result = wrongArity(spec, s);
-    else if (!s.authed && !spec.noAuth) result = NOAUTH;
-    else {
+    else if (!arityFits(spec, args)) {
+      result = wrongArity(spec, s);
+      s.server.latency.command(spec.name).rejected++;
+    } else if (!s.authed && !spec.noAuth) {
+      result = NOAUTH;
+      s.server.latency.command(spec.name).rejected++;
+    } else {
+      stat = s.server.latency.command(spec.name);
       try {
         result = execute(spec, s, args);
       } catch (err) {
@@ -241,7 +272,7 @@ export class Connection implements ParserEvents, InputHolder {
     if (this.parser.currentLimits !== limits) this.parser.setLimits(limits);
     if (!s.authed && result instanceof ReplyError && result.prefix === ErrorPrefix.WRONGPASS) this.host.authFailed(s.address);
     // After the command: HELLO 3 answers in RESP3.
-    this.push(result, s.proto);
+    this.push(result, s.proto, stat);
     if (s.quit) this.beginClose();
   }
 
@@ -252,7 +283,20 @@ export class Connection implements ParserEvents, InputHolder {
     this.beginClose();
   }
 
-  private push(result: Reply | Promise<Reply>, proto: Protocol): void {
+  /** The latency histogram of the session's consistency level now. */
+  private levelNow(): Histogram {
+    const ro = this.session.readOptions;
+    if (this.levelOf !== ro || this.levelHistogram === undefined) {
+      this.levelOf = ro;
+      this.levelHistogram = this.host.context.latency.level(ro.level ?? DEFAULT_LEVEL);
+    }
+    return this.levelHistogram;
+  }
+
+  private push(result: Reply | Promise<Reply>, proto: Protocol, stat?: CommandStat): void {
+    if (stat !== undefined && !(result instanceof Promise)) {
+      this.host.context.latency.record(stat, this.levelNow(), (performance.now() - this.readAt) * 1000, result instanceof ReplyError);
+    }
     if (!(result instanceof Promise)) {
       if (this.head === this.queue.length) {
         this.writer.write(result, proto);
@@ -265,6 +309,11 @@ export class Connection implements ParserEvents, InputHolder {
       return;
     }
     const slot = this.takeSlot(proto);
+    if (stat !== undefined) {
+      slot.stat = stat;
+      slot.level = this.levelNow();
+      slot.startedAt = this.readAt;
+    }
     result.then(slot.resolve, slot.reject);
   }
 
@@ -278,6 +327,7 @@ export class Connection implements ParserEvents, InputHolder {
 
   /** A queued command's reply is ready (Slot's callbacks). */
   settle(slot: Slot, reply: Reply): void {
+    slot.count(this.host.context.latency, reply);
     slot.done = true;
     slot.reply = reply;
     if (slot === this.queue[this.head]) this.drain();

@@ -6,6 +6,7 @@ import { arch, platform, release } from 'node:os';
 import type { StoreStats } from '../../index.js';
 import { readAllShardNumbers } from '../../shard/index.js';
 import { expiresAtOf } from './expiry.js';
+import { commandstatsFields, latencystatsFields } from './latency.js';
 import { scriptStats } from './scripting.js';
 import type { ServerContext, Session } from './session.js';
 
@@ -29,14 +30,17 @@ const COUNT_PAGE_KEYS = 1000;
 /** INFO's `expires` and `avg_ttl` read the expiry of this many keys (exact up to it, scaled beyond). */
 const EXPIRES_SAMPLE_KEYS = 1000;
 
-const SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'errorstats', 'keyspace'] as const;
+const SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'errorstats', 'commandstats', 'latencystats', 'keyspace'] as const;
 type Section = (typeof SECTIONS)[number];
+/** Left out of INFO and INFO default, as in Redis 7 (long: a line per command type). */
+const NOT_DEFAULT: readonly Section[] = ['commandstats', 'latencystats'];
 
-/** The sections named by INFO's arguments (none, default, all, everything: every one). */
+/** The sections named by INFO's arguments (none or default: all but NOT_DEFAULT; all, everything: every one). */
 export function infoSections(names: readonly string[]): Section[] {
   const lower = names.map((n) => n.toLowerCase());
-  if (lower.length === 0 || lower.some((n) => n === 'default' || n === 'all' || n === 'everything')) return [...SECTIONS];
-  return SECTIONS.filter((s) => lower.includes(s));
+  if (lower.some((n) => n === 'all' || n === 'everything')) return [...SECTIONS];
+  const wanted = lower.includes('default') || lower.length === 0 ? SECTIONS.filter((s) => !NOT_DEFAULT.includes(s)) : [];
+  return SECTIONS.filter((s) => wanted.includes(s) || lower.includes(s));
 }
 
 /**
@@ -312,6 +316,12 @@ export async function infoText(s: Session, sections: readonly Section[]): Promis
         section('Errorstats', fields);
         break;
       }
+      case 'commandstats':
+        section('Commandstats', commandstatsFields(srv.latency));
+        break;
+      case 'latencystats':
+        section('Latencystats', latencystatsFields(srv.latency));
+        break;
       case 'keyspace': {
         const k = await keyspaceFigures(s, stats);
         section('Keyspace', k.keys > 0 ? { db0: `keys=${k.keys},expires=${k.expires},avg_ttl=${k.avgTtlMs}` } : {});

@@ -1,5 +1,5 @@
 // Runs on: the main thread. Commands about the server and the whole keyspace: INFO,
-// DBSIZE, SCAN, CONFIG GET, FLUSHDB.
+// DBSIZE, SCAN, CONFIG, FLUSHDB.
 //
 // - DBSIZE counts the live keys exactly with a scan while the store's `approxKeys` is small
 //   (info.ts, keyCount); above that it answers `approxKeys`, an approximation that counts
@@ -14,15 +14,13 @@
 //   number in flight, and answer +OK when the walk is done. ASYNC and SYNC are accepted and
 //   behave alike (the reply waits for the walk). It is not atomic: a key written while the
 //   flush runs may survive it; other clients are served meanwhile.
-// - CONFIG GET answers save '' (no snapshots), appendonly from the store's sync mode,
-//   the server's own limits as enforced (maxclients after fitting it to the open-file
-//   limit, client-query-buffer-limit, maxmemory-clients), and every entry of storeConfig;
-//   CONFIG SET is refused.
+// - CONFIG: config.ts.
 import { isWord, parseInteger, text } from './args.js';
 import { defineCommand, type CommandSpec } from './command.js';
+import { config } from './config.js';
 import { globMatch } from './glob.js';
-import { appendOnly, forgetKeyspaceFigures, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
-import { ErrorPrefix, OK, type Reply, ReplyError, RespMap, syntaxError } from './reply.js';
+import { forgetKeyspaceFigures, infoSections, infoText, keyCount, storeStatsSoon } from './info.js';
+import { ErrorPrefix, OK, type Reply, ReplyError, syntaxError } from './reply.js';
 import type { Session } from './session.js';
 
 async function info(s: Session, args: Buffer[]): Promise<Reply> {
@@ -60,51 +58,6 @@ async function scan(s: Session, args: Buffer[]): Promise<Reply> {
     ? []
     : page.keys.filter((k) => match === undefined || globMatch(match, Buffer.from(k).toString('latin1')));
   return [page.cursor, keys.map((k) => Buffer.from(k))];
-}
-
-/** Every parameter CONFIG GET knows, name -> value. */
-function configTable(s: Session): Map<string, string> {
-  const o = s.server.options;
-  const t = new Map<string, string>([
-    ['save', ''],
-    ['appendonly', appendOnly(o.storeConfig)],
-    ['databases', '1'],
-    ['bind', o.host],
-    ['port', String(s.server.port())],
-    ['protected-mode', o.requirepass === undefined ? 'yes' : 'no'],
-    ['timeout', String(Math.floor(o.idleTimeoutMs / 1000))],
-    ['proto-max-bulk-len', String(o.maxBulkBytes)],
-    ['client-query-buffer-limit', String(o.queryBufferLimit)],
-    ['maxclients', String(o.maxclients)],
-    ['maxmemory-clients', String(o.maxmemoryClients)],
-    ['maxmemory', '0'],
-    // Redis answers BUSY past it; ringkv stops the script (scripting.ts). lua-time-limit is its old name.
-    ['busy-reply-threshold', String(o.scriptTimeLimitMs)],
-    ['lua-time-limit', String(o.scriptTimeLimitMs)],
-    ['ringkv-max-inline-bytes', String(o.maxInlineBytes)],
-    ['ringkv-max-args', String(o.maxArgs)],
-    ['ringkv-max-pending-reply-bytes', String(o.maxPendingReplyBytes)],
-    ['ringkv-flushdb-enabled', o.flushdbEnabled ? 'yes' : 'no'],
-    ['ringkv-lww', o.lww ? 'yes' : 'no'],
-  ]);
-  for (const [k, v] of Object.entries(o.storeConfig)) t.set(k, v);
-  return t;
-}
-
-function config(s: Session, args: Buffer[]): Reply {
-  const sub = args[1]!;
-  if (isWord(sub, 'get') && args.length >= 3) {
-    const patterns = args.slice(2).map(text);
-    const out: Reply[] = [];
-    for (const [name, value] of configTable(s)) {
-      if (patterns.some((p) => globMatch(p, name, true))) out.push(name, value);
-    }
-    return new RespMap(out);
-  }
-  if (isWord(sub, 'set') || isWord(sub, 'rewrite') || isWord(sub, 'resetstat')) {
-    return new ReplyError(ErrorPrefix.ERR, `CONFIG ${text(sub).toUpperCase()} is not supported by ringkv (restart with other options)`);
-  }
-  return new ReplyError(ErrorPrefix.ERR, `unknown subcommand or wrong number of arguments for '${text(sub)}'. Try CONFIG GET.`);
 }
 
 async function flushdb(s: Session, args: Buffer[]): Promise<Reply> {

@@ -16,10 +16,12 @@ import { MAX_PUT_VALUE_BYTES } from '../../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../../errors.js';
 import { LogLimiter, sourceOf, type WarnLog } from '../../log-limiter.js';
 import { ClientInputBudget } from './client-input.js';
+import { REDIS_LOG_LEVELS } from './config.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { fitMaxClients, FD_RESERVE_BASE } from './fd-limit.js';
 import { MemoryRelease } from './memory-release.js';
 import { KeyLocks } from './key-locks.js';
+import { LatencyRecorder } from './latency.js';
 import type { ParserLimits } from './parser.js';
 import type { ResolvedOptions, ServerContext, ServerStats, Session } from './session.js';
 import { FlushQueue } from './writer.js';
@@ -61,6 +63,10 @@ export interface RespServerOptions {
   lww?: boolean;
   /** The store's settings, reported by CONFIG GET (e.g. { shards: '4', n: '3', 'sync-mode': 'batch' }). */
   storeConfig?: Record<string, string>;
+  /** Redis's loglevel word the process logs at (CONFIG GET loglevel). Default 'notice'. */
+  logLevel?: string;
+  /** Called by CONFIG SET loglevel with the logger's level (pino's: debug, info, warn, silent). */
+  setLogLevel?: (level: string) => void;
   /** ringkv's version, for INFO and HELLO. Default '0.0.0'. */
   version?: string;
 }
@@ -73,6 +79,8 @@ export interface RespServer {
   connections(): number;
   /** maxclients in force (the one asked for, or lower to fit the open-file limit). */
   readonly maxclients: number;
+  /** Latency per command type and per consistency level (the admin port's /metrics reads it on scrape). */
+  readonly latency: LatencyRecorder;
   /** Bytes of unparsed input all clients hold now (what maxmemory-clients bounds). */
   clientInputBytes(): number;
   /** Stops accepting, lets commands already received finish and answer, closes every socket. */
@@ -156,6 +164,8 @@ function resolveOptions(o: RespServerOptions): ResolvedOptions {
     scriptTimeLimitMs: count('scriptTimeLimitMs', 1),
     flushdbEnabled: o.flushdbEnabled ?? false,
     lww: o.lww ?? false,
+    logLevel: o.logLevel ?? 'notice',
+    defaultConsistency: undefined,
     storeConfig: { ...(o.storeConfig ?? {}) },
     version: o.version ?? '0.0.0',
   };
@@ -205,10 +215,17 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     options: o,
     locks: new KeyLocks(),
     stats: newStats(),
+    latency: new LatencyRecorder(),
     startedAt: Date.now(),
     port: () => listening,
     *sessions(): Iterable<Session> {
       for (const c of open) yield c.session;
+    },
+    reconfigure: () => reconfigure(),
+    resetStats: () => {
+      Object.assign(context.stats, newStats());
+      context.latency.reset();
+      inputBudget.closes = 0;
     },
   };
   const limits: ParserLimits = {
@@ -227,6 +244,20 @@ export async function startRespServer(store: Store, options: RespServerOptions =
   const authLog = new LogLimiter();
   const memory = new MemoryRelease();
   const inputBudget = new ClientInputBudget(o.maxmemoryClients, () => open);
+  /** CONFIG SET changed `o`: every value takes effect now, for open connections too. */
+  const reconfigure = (): void => {
+    limits.maxBulkBytes = o.maxBulkBytes;
+    limits.maxCommandBytes = o.queryBufferLimit;
+    unauthenticatedLimits.maxBulkBytes = Math.min(o.maxBulkBytes, UNAUTHENTICATED_MAX_BULK_BYTES);
+    unauthenticatedLimits.maxCommandBytes = o.queryBufferLimit;
+    inputBudget.limit = o.maxmemoryClients;
+    inputBudget.change(0);
+    for (const c of open) {
+      c.applyIdleTimeout(o.idleTimeoutMs);
+      c.session.useDefaultConsistency();
+    }
+    options.setLogLevel?.(REDIS_LOG_LEVELS[o.logLevel] ?? 'info');
+  };
   const host: ConnectionHost = {
     context,
     flushQueue: new FlushQueue(),
@@ -240,7 +271,6 @@ export async function startRespServer(store: Store, options: RespServerOptions =
       if (suppressed !== false) options.log?.warn({ source, suppressed }, `failed AUTH from ${source} (wrong password)${suppressed > 0 ? `; ${suppressed} more from it not logged in the last minute` : ''}`);
     },
     maxPendingReplyBytes: o.maxPendingReplyBytes,
-    idleTimeoutMs: o.idleTimeoutMs,
     closed: (conn) => open.delete(conn),
   };
   const server = createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true }, (socket: Socket) => {
@@ -288,7 +318,10 @@ export async function startRespServer(store: Store, options: RespServerOptions =
     port: listening,
     address: o.host,
     connections: () => open.size,
-    maxclients: o.maxclients,
+    get maxclients() {
+      return o.maxclients;
+    },
+    latency: context.latency,
     clientInputBytes: () => inputBudget.bytes,
     close: () => (closing ??= close()),
   };

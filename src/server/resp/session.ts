@@ -3,6 +3,7 @@
 // dispatched, so a connection's state changes in the order its commands arrive.
 import type { Store, ConsistencyLevel } from '../../index.js';
 import type { KeyLocks } from './key-locks.js';
+import type { LatencyRecorder } from './latency.js';
 import type { Protocol } from './writer.js';
 
 /** The server's options with every default filled in. */
@@ -23,6 +24,10 @@ export interface ResolvedOptions {
   /** A script running longer than this (ms) is stopped. */
   scriptTimeLimitMs: number;
   lww: boolean;
+  /** Redis's loglevel word (CONFIG SET loglevel; config.ts maps it to the logger's level). */
+  logLevel: string;
+  /** The consistency level of connections that have not sent CONSISTENCY; undefined = the store's. */
+  defaultConsistency: ConsistencyLevel | undefined;
   storeConfig: Record<string, string>;
   version: string;
 }
@@ -51,12 +56,18 @@ export interface ServerContext {
   readonly options: ResolvedOptions;
   readonly locks: KeyLocks;
   readonly stats: ServerStats;
+  /** Latency per command type and consistency level (INFO commandstats, /metrics). */
+  readonly latency: LatencyRecorder;
   /** Date.now() when the server started. */
   readonly startedAt: number;
   /** The port the server listens on (known once it listens). */
   port(): number;
   /** Every open connection's session (CLIENT LIST, INFO clients). */
   sessions(): Iterable<Session>;
+  /** After CONFIG SET changed `options`: applies them to open connections, parsers, the budget and the log. */
+  reconfigure(): void;
+  /** CONFIG RESETSTAT: zeroes the counters INFO reports. */
+  resetStats(): void;
 }
 
 /** Read/write options of one connection (CONSISTENCY ...); undefined = the store's default. */
@@ -87,6 +98,8 @@ export class Session {
   readOptions: { r?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
   writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
+  /** The connection sent CONSISTENCY: the server's default (CONFIG SET ringkv-consistency) no longer applies. */
+  ownConsistency = false;
   readonly createdAt = Date.now();
   lastCommandAt = Date.now();
 
@@ -97,6 +110,16 @@ export class Session {
     readonly address: string,
   ) {
     this.authed = server.options.requirepass === undefined;
+    this.useDefaultConsistency();
+  }
+
+  /** Takes the server's default consistency level (unless this connection chose its own). */
+  useDefaultConsistency(): void {
+    if (this.ownConsistency) return;
+    const level = this.server.options.defaultConsistency;
+    const { readOptions, writeOptions } = requestOptions({ r: undefined, w: undefined, level, sloppy: undefined });
+    this.readOptions = readOptions;
+    this.writeOptions = writeOptions;
   }
 
   get consistency(): Consistency {
@@ -104,6 +127,7 @@ export class Session {
   }
 
   setConsistency(c: Consistency): void {
+    this.ownConsistency = true;
     const { readOptions, writeOptions } = requestOptions(c);
     this.readOptions = readOptions;
     this.writeOptions = writeOptions;

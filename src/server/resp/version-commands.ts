@@ -118,7 +118,9 @@ function consistency(s: Session, args: Buffer[]): Reply {
     return ['R', c.r ?? 0, 'W', c.w ?? 0, 'LEVEL', c.level ?? '', 'QUORUM', c.sloppy === undefined ? '' : c.sloppy ? 'sloppy' : 'strict'];
   }
   if (args.length === 2 && isWord(args[1]!, 'default')) {
-    s.setConsistency({ r: undefined, w: undefined, level: undefined, sloppy: undefined });
+    // Back to the server's default (CONFIG SET ringkv-consistency), else the store's.
+    s.ownConsistency = false;
+    s.useDefaultConsistency();
     return OK;
   }
   // STRICT or SLOPPY may close any form; alone, it keeps R, W and the level.

@@ -1,7 +1,8 @@
 // Runs on: the browser (the dashboard page, GET / on the admin port). Polls the admin
 // server's JSON endpoints (/ring?lists, /stats, and /cluster on a cluster node) every
-// POLL_MS and redraws the panels: the ring, the nodes and shards, live charts of ops/s and
-// of the hint backlog, the backlogs, placement warnings, and the membership commands to run.
+// POLL_MS and redraws the panels: the ring, the nodes and shards, live charts of ops/s, of
+// the hint backlog and of p50/p99 per command type (/latency, when a RESP server is in
+// front of the store), the backlogs, placement warnings, and the membership commands to run.
 // Read-only: it never POSTs; membership changes are shown as `ringkv cluster ...` commands.
 /// <reference lib="dom" />
 import { readAllShardNumbers, type ShardNumbers } from '../../../../shard/shard-stats.js';
@@ -64,6 +65,31 @@ const opsChart = new LiveChart(byId('ops-chart'), [
 const hintChart = new LiveChart(byId('hint-chart'), [{ name: 'hints held', colour: '#e0b341', points: [] }], CHART_WINDOW_MS, '');
 
 let previous: { t: number; puts: number; gets: number } | undefined;
+
+interface LatencyAnswer {
+  commands: { command: string; calls: number; p50Us: number; p99Us: number }[];
+}
+
+/** The latency chart shows the busiest this many command types (two lines each: p50, p99). */
+const LATENCY_COMMANDS = 3;
+const LATENCY_COLOURS = ['#4f9de0', '#4caf7d', '#e0b341'];
+let latencyChart: { names: string; chart: LiveChart } | undefined;
+
+/** Adds the RESP server's p50/p99 per command type (GET /latency) to the latency chart; rebuilt when the busiest types change. */
+function renderLatency(answer: LatencyAnswer, now: number): void {
+  const top = answer.commands.slice(0, LATENCY_COMMANDS).sort((a, b) => (a.command < b.command ? -1 : 1));
+  if (top.length === 0) return;
+  const names = top.map((c) => c.command).join(',');
+  if (latencyChart?.names !== names) {
+    const series = top.flatMap((c, i) => [
+      { name: `${c.command} p50`, colour: LATENCY_COLOURS[i]!, points: [] as [number, number][] },
+      { name: `${c.command} p99`, colour: LATENCY_COLOURS[i]!, points: [] as [number, number][] },
+    ]);
+    latencyChart = { names, chart: new LiveChart(byId('latency-chart'), series, CHART_WINDOW_MS, ' µs') };
+  }
+  latencyChart.chart.add(now, top.flatMap((c) => [c.p50Us, c.p99Us]));
+  latencyChart.chart.draw(now);
+}
 
 /** One status word per node: liveness (as this node judges it) first, then membership status. */
 function nodeState(n: ClusterAnswer['nodes'][number]): string {
@@ -191,6 +217,9 @@ async function poll(): Promise<void> {
     // A cluster node's /ring lists the nodes; a single server has no /cluster (not asked: a 404 would log).
     const cluster = ring.nodes === undefined ? undefined : await json<ClusterAnswer>('/cluster');
     render(ring, stats, cluster);
+    // A store without a RESP server in front (embedded) has no /latency.
+    const latency = await json<LatencyAnswer>('/latency');
+    if (latency !== undefined) renderLatency(latency, Date.now());
     if (actionsFor !== (cluster !== undefined)) renderActions((actionsFor = cluster !== undefined));
     document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
   } catch (err) {

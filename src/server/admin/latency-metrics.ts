@@ -1,0 +1,95 @@
+// Runs on: the main thread. /metrics histograms of the RESP server's request latency, per
+// command and per consistency level, read from its typed-array histograms on each scrape
+// (nothing is done per command for Prometheus: the RESP server counts into its buckets,
+// resp/latency.ts, and this turns them into cumulative `le` buckets when scraped).
+//
+// A Prometheus bucket `le` counts every log-linear bucket whose upper bound is at most `le`:
+// a value in a log-linear bucket that straddles `le` counts in the next `le` (an error of
+// at most 12.5% of the value). Fsync latency is not here: the shard stats do not expose it.
+import type { Registry } from 'prom-client';
+
+/** The bounds (seconds) of the exported buckets: 10 µs to 10 s, about 2.5x apart. */
+export const LATENCY_BUCKETS_SECONDS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One histogram as the RESP server keeps it: counts per log-linear bucket, over µs. */
+export interface HistogramView {
+  readonly counts: Float64Array;
+  readonly count: number;
+  readonly sumUs: number;
+}
+
+/** What the RESP server's LatencyRecorder offers (typed here: the admin port does not import resp). */
+export interface LatencySource {
+  readonly commands: ReadonlyMap<string, { readonly latency: HistogramView }>;
+  readonly levels: ReadonlyMap<string, HistogramView>;
+  /** The largest value (µs) of log-linear bucket i. */
+  bucketUpperBoundUs(i: number): number;
+}
+
+interface Value {
+  value: number;
+  labels: Record<string, string>;
+  metricName: string;
+}
+
+/** A histogram metric for prom-client's Registry whose values are read from `histograms()` on scrape. */
+class ScrapedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly label: string,
+    private readonly source: LatencySource,
+    private readonly histograms: () => Iterable<[string, HistogramView]>,
+  ) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: Value[] } {
+    const values: Value[] = [];
+    for (const [key, h] of this.histograms()) {
+      if (h.count === 0) continue;
+      let i = 0;
+      let cumulative = 0;
+      for (const le of LATENCY_BUCKETS_SECONDS) {
+        const leUs = le * 1e6;
+        while (i < h.counts.length && this.source.bucketUpperBoundUs(i) <= leUs) cumulative += h.counts[i++]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: key, le: String(le) }, value: cumulative });
+      }
+      values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: key, le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: key }, value: h.sumUs / 1e6 });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.label]: key }, value: h.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {}
+}
+
+/** Registers the request-latency histograms of `source` in `registry`. */
+export function registerLatencyMetrics(registry: Registry, source: LatencySource): void {
+  const add = (m: ScrapedHistogram): void => registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
+  add(new ScrapedHistogram('ringkv_request_duration_seconds', 'RESP request latency, from the socket read to the reply, per command.', 'command', source, () =>
+    [...source.commands].map(([name, c]) => [name, c.latency] as [string, HistogramView])));
+  add(new ScrapedHistogram('ringkv_request_consistency_duration_seconds', 'RESP request latency per consistency level of the connection (default: the store\'s R and W).', 'consistency', source, () => source.levels));
+}
+
+/** The value (µs) at or below which a fraction `q` of `h`'s values lie (its bucket's upper bound); 0 when empty. */
+export function percentileUs(h: HistogramView, q: number, source: LatencySource): number {
+  if (h.count === 0) return 0;
+  const rank = Math.max(1, Math.ceil(q * h.count));
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    seen += h.counts[i]!;
+    if (seen >= rank) return source.bucketUpperBoundUs(i);
+  }
+  return source.bucketUpperBoundUs(h.counts.length - 1);
+}
+
+/** GET /latency (the dashboard's latency chart): per command type, calls and p50/p99 since start or CONFIG RESETSTAT, busiest first. */
+export function latencyAnswer(source: LatencySource): { commands: { command: string; calls: number; p50Us: number; p99Us: number }[] } {
+  const commands = [...source.commands]
+    .filter(([, c]) => c.latency.count > 0)
+    .map(([command, c]) => ({ command, calls: c.latency.count, p50Us: percentileUs(c.latency, 0.5, source), p99Us: percentileUs(c.latency, 0.99, source) }))
+    .sort((a, b) => b.calls - a.calls);
+  return { commands };
+}
