@@ -2,7 +2,7 @@
 // browser download). A store with 2 shards and its admin server run in this process; the
 // page must draw one ring arc per partition with the ring's owners, chart the puts it is
 // sent, chart the p50/p99 latency per command type of a RESP server in front of the store,
-// and show a killed shard as down. Saves docs/dashboard.png (README "Dashboard").
+// and show a killed shard as down. Saves dist/test-artifacts/dashboard.png (docs/dashboard.png with RINGKV_SCREENSHOTS=docs) (README "Dashboard").
 // Skipped, saying so, when /usr/bin/chromium is absent (.ci/run installs it).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,8 @@ const DEADLINE_MS = 60_000;
 const RESTART_DELAY_MS = 120_000;
 /** Rates charted before the screenshot is taken (a line rather than a dot). */
 const SCREENSHOT_POINTS = 6;
-const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.meta.url));
+/** A test artifact under dist/; RINGKV_SCREENSHOTS=docs refreshes README's picture in docs/ instead. */
+const SCREENSHOT = fileURLToPath(new URL(process.env.RINGKV_SCREENSHOTS === 'docs' ? '../../../docs/dashboard.png' : '../../test-artifacts/dashboard.png', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-dashboard-browser-'));
 let store: Store;

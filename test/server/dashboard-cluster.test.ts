@@ -2,7 +2,7 @@
 // playwright-core): 3 `ringkv start` processes on 127.0.0.2-4 inside a private network
 // namespace. The page on n1 must draw the cluster's ring with its owners, show n3 down
 // after kill -9, show the hint backlog rising while n3 is down under writes, and falling to
-// 0 once it is back. Saves docs/dashboard-cluster.png. Skips, saying why, without Chromium
+// 0 once it is back. Saves dist/test-artifacts/dashboard-cluster.png (docs/dashboard-cluster.png with RINGKV_SCREENSHOTS=docs). Skips, saying why, without Chromium
 // or namespaces.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,8 @@ const inside = haveChromium ? await enterNetns() : false;
 const DEADLINE_MS = 90_000;
 /** Fast gossip and short timeouts: a killed node is judged down within seconds. */
 const NODE_FLAGS = ['--shards', '1', '--sync-mode', 'none', '--gossip-interval-ms', '250', '--timeout-ms', '1000'];
-const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard-cluster.png', import.meta.url));
+/** A test artifact under dist/; RINGKV_SCREENSHOTS=docs refreshes README's picture in docs/ instead. */
+const SCREENSHOT = fileURLToPath(new URL(process.env.RINGKV_SCREENSHOTS === 'docs' ? '../../../docs/dashboard-cluster.png' : '../../test-artifacts/dashboard-cluster.png', import.meta.url));
 
 /** The number at the start of a backlog cell ("12 (1.2 KiB, oldest 3 s)" → 12). */
 async function hintsHeld(page: Page): Promise<number> {
