@@ -261,13 +261,15 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     this.objectBytes = this.c.slab.copy(reply.object, 0, reply.object.length);
     const others = ps.filter((p) => p !== id);
     this.others = others;
-    this.check();
     const req = this.req!;
     const replicate: Request = { type: FrameType.REPLICATE, hi: req.hi, lo: req.lo, key: req.key, object: this.objectBytes };
     for (let j = 0; j < others.length; j++) {
       if (this.c.transport.isDown(others[j]!)) this.fallback(j);
       else this.c.dispatch(others[j]!, replicate, this.q!.timeoutMs, this, j);
     }
+    // Only now may W=1 acknowledge: the caller's next request of this key (released at
+    // once by the acknowledgement) must queue behind these REPLICATEs at every replica.
+    this.check();
   }
 
   /** The primary stand-in `member` stands in for. */
