@@ -24,8 +24,8 @@ import { PeerTransport } from '../src/cluster/peer/peer-transport.js';
 import { XxHash64 } from '../src/hash/xxhash64.js';
 import { FrameType } from '../src/protocol/index.js';
 import { Ring, type RingJSON } from '../src/ring/index.js';
-import { CLUSTER_PORT, Cluster, SECRET, WriteLoad } from '../test/cluster/cluster-harness.js';
-import { enterNetns, heal, netnsUnavailable, partition } from '../test/cluster/netns.js';
+import { CLUSTER_PORT, Cluster, SECRET, WriteLoad } from '../test/support/cluster-harness.js';
+import { enterNetns, heal, netnsUnavailable, partition } from '../test/support/netns.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 
 const HELP = `Usage: node dist/bench/converge.js [options]

@@ -11,7 +11,7 @@ import { open, type Store } from '../../src/index.js';
 import { startRespServer, type RespServer } from '../../src/server/resp/index.js';
 import { formatProgress, showProgress, TestRun } from '../../src/cli/bench-report.js';
 import { takeDirLock } from '../../src/storage/env/dir-lock.js';
-import { runCli } from './cli-harness.js';
+import { runCli } from '../support/cli-harness.js';
 
 /** A result line of `ringkv bench`, as redis-benchmark -q prints it plus p50/p99. */
 function resultLine(test: string): RegExp {

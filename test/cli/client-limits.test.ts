@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli, startServer, type Server } from './cli-harness.js';
+import { runCli, startServer, type Server } from '../support/cli-harness.js';
 
 const MiB = 1024 * 1024;
 /** The loose bound on RSS growth under the attack. */

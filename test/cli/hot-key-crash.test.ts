@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startServer, type Server } from './cli-harness.js';
+import { startServer, type Server } from '../support/cli-harness.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openFileLimit } from '../../src/server/resp/fd-limit.js';
-import { startServer, type Server } from './cli-harness.js';
+import { startServer, type Server } from '../support/cli-harness.js';
 
 /** Redis's default maxclients, and ringkv's. */
 const MAXCLIENTS = 10_000;

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { CliError, CliErrorCode } from '../../src/cli/cli-error.js';
 import { optionsInto, parseSize, resolveStartOptions, START_OPTIONS, type StartOptions } from '../../src/cli/options.js';
 import { defaultStorageOptions } from '../../src/storage/index.js';
-import { runCli } from './cli-harness.js';
+import { runCli } from '../support/cli-harness.js';
 import { DEFAULT_MAXMEMORY_CLIENTS } from '../../src/server/resp/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-options-'));

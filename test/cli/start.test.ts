@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, open, RingkvError } from '../../src/index.js';
 import { takeDirLock } from '../../src/storage/env/dir-lock.js';
-import { runCli, startServer, type Server } from './cli-harness.js';
+import { runCli, startServer, type Server } from '../support/cli-harness.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];

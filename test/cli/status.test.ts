@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { open, type Store } from '../../src/index.js';
 import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
 import { renderStatus } from '../../src/cli/status.js';
-import { runCli } from './cli-harness.js';
+import { runCli } from '../support/cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringkv-status-'));
 let store: Store;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open, type Store } from '../../src/index.js';
 import { AntiEntropy } from '../../src/repair/anti-entropy.js';
-import { checkMerged, diverge, inBatches, perPartition, sameEverywhere, treesAgree, type Divergence } from './diverge.js';
+import { checkMerged, diverge, inBatches, perPartition, sameEverywhere, treesAgree, type Divergence } from '../support/diverge.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];

@@ -10,8 +10,8 @@ import { timeoutError, type Transport } from '../../src/coordinator/transport.js
 import { FrameType, type Reply, type Request } from '../../src/protocol/index.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
 import { EMPTY_CLOCK, encodeContext } from '../../src/version/index.js';
-import { localCluster, type LocalCluster } from '../coordinator/local-cluster.js';
-import { checkMerged, diverge, inBatches, partitionOf, perPartition, readAlone, replicasOf, sameEverywhere, tokenOf, treesAgree, type Divergence } from './diverge.js';
+import { localCluster, type LocalCluster } from '../support/local-cluster.js';
+import { checkMerged, diverge, inBatches, partitionOf, perPartition, readAlone, replicasOf, sameEverywhere, tokenOf, treesAgree, type Divergence } from '../support/diverge.js';
 
 const clusters: LocalCluster[] = [];
 const engines: AntiEntropy[] = [];

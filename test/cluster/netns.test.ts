@@ -3,7 +3,7 @@
 import { connect, createServer, type Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enterNetns, heal, partition } from './netns.js';
+import { enterNetns, heal, partition } from '../support/netns.js';
 
 const inside = await enterNetns();
 

@@ -6,8 +6,8 @@
 // process-membership.test.ts: one file each, so the runner runs them side by side.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster, COMMAND_TIMEOUT_MS, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, WriteLoad, lostAfter, lostWrites, reportLoad as report, vgetValues } from './cluster-harness.js';
-import { enterNetns, heal, partition } from './netns.js';
+import { Cluster, COMMAND_TIMEOUT_MS, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, WriteLoad, lostAfter, lostWrites, reportLoad as report, vgetValues } from '../support/cluster-harness.js';
+import { enterNetns, heal, partition } from '../support/netns.js';
 
 const inside = await enterNetns();
 const LONG = process.env.RINGKV_LONG === '1';

@@ -4,8 +4,8 @@
 // down under LOCAL_QUORUM. No acknowledged write is lost.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ADMIN_PORT, Cluster, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, SECRET, WriteLoad, lostAfter, reportLoad as report } from './cluster-harness.js';
-import { enterNetns } from './netns.js';
+import { ADMIN_PORT, Cluster, FAULT_LOAD_PAUSE_MS, FAULT_NODE_FLAGS as NODE_FLAGS, SECRET, WriteLoad, lostAfter, reportLoad as report } from '../support/cluster-harness.js';
+import { enterNetns } from '../support/netns.js';
 
 const inside = await enterNetns();
 

@@ -8,8 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
-import { Cluster, FAULT_LOAD_PAUSE_MS } from './cluster-harness.js';
-import { enterNetns, heal, partition } from './netns.js';
+import { Cluster, FAULT_LOAD_PAUSE_MS } from '../support/cluster-harness.js';
+import { enterNetns, heal, partition } from '../support/netns.js';
 
 const inside = await enterNetns();
 const LONG = process.env.RINGKV_LONG === '1';

@@ -19,8 +19,8 @@ import { planTransfers } from '../../src/cluster/transfer/transfer-plan.js';
 import type { TransferStatus } from '../../src/cluster/transfer/transfer.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { Ring, type RingJSON } from '../../src/ring/index.js';
-import { Cluster, type NodeProc, WriteLoad, lostAfter, vgetValues } from './cluster-harness.js';
-import { enterNetns } from './netns.js';
+import { Cluster, type NodeProc, WriteLoad, lostAfter, vgetValues } from '../support/cluster-harness.js';
+import { enterNetns } from '../support/netns.js';
 
 const inside = await enterNetns();
 const LONG = process.env.RINGKV_LONG === '1';

@@ -24,8 +24,8 @@ import { Replica } from '../../src/shard/replica.js';
 import { MemoryVfs, openEngine } from '../../src/storage/index.js';
 import { Store } from '../../src/store.js';
 import { EMPTY_CLOCK, counterOf, decodeObject, encodeContext, encodeObject, mergeObjects, type VObject } from '../../src/version/index.js';
-import { enterNetns } from './netns.js';
-import { partitionOf, tokenOf } from './diverge.js';
+import { enterNetns } from '../support/netns.js';
+import { partitionOf, tokenOf } from '../support/diverge.js';
 import { N, Nodes, eventually, missingReplicas, preload } from './transfer-harness.js';
 import { nodeOfMember } from '../../src/cluster/membership/ring-state.js';
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli, startServer } from '../cli/cli-harness.js';
-import { enterNetns } from './netns.js';
+import { runCli, startServer } from '../support/cli-harness.js';
+import { enterNetns } from '../support/netns.js';
 import { eventually } from './transfer-harness.js';
 
 const inside = await enterNetns();

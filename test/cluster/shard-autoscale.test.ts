@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { ClusterNode } from '../../src/cluster/node.js';
 import type { ShardScalerOptions } from '../../src/cluster/scaling/shard-scaler.js';
 import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { N, Nodes, PORT, SECRET, WriteLoad, eventually, hostOf, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
 const inside = await enterNetns();

@@ -6,10 +6,10 @@
 // acknowledged write is lost.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { existsSync } from 'node:fs';
 import { N, Nodes, WriteLoad, eventually, lostWrites, missingReplicas, preload } from './transfer-harness.js';
-import { tokenOf } from './diverge.js';
+import { tokenOf } from '../support/diverge.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { EMPTY_CLOCK, encodeContext } from '../../src/version/index.js';
 

@@ -18,7 +18,7 @@ import type { StorageEngine } from '../../src/storage/db/types.js';
 import { Store } from '../../src/store.js';
 import { EMPTY_CLOCK, decodeObject, encodeContext, encodeObject, isTombstoneOnly, mergeObjects, type VObject } from '../../src/version/index.js';
 import { open } from '../../src/index.js';
-import { partitionOf, replicasOf, tokenOf } from './diverge.js';
+import { partitionOf, replicasOf, tokenOf } from '../support/diverge.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const GRACE = DAY;

@@ -5,10 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startAdminServer, type AdminServer } from '../../src/server/admin/index.js';
-import { runCli } from '../cli/cli-harness.js';
-import { enterNetns } from './netns.js';
+import { runCli } from '../support/cli-harness.js';
+import { enterNetns } from '../support/netns.js';
 import { N, Nodes, SECRET, eventually, hostOf, missingReplicas, preload } from './transfer-harness.js';
-import { tokenOf } from './diverge.js';
+import { tokenOf } from '../support/diverge.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { EMPTY_CLOCK, encodeContext } from '../../src/version/index.js';
 

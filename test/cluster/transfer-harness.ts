@@ -10,7 +10,7 @@ import type { RangeCleanupOptions } from '../../src/cluster/transfer/range-clean
 import { XxHash64 } from '../../src/hash/xxhash64.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { decodeObject, visibleValues } from '../../src/version/index.js';
-import { LoadLoop } from './load-loop.js';
+import { LoadLoop } from '../support/load-loop.js';
 
 export const PORT = 7391;
 export const N = 2;

@@ -5,7 +5,7 @@
 // (its reads ask the senders too). Prints the keys and bytes moved and their rate.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { Nodes, ReadLoad, WriteLoad, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
 const inside = await enterNetns();

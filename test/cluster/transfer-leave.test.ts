@@ -5,7 +5,7 @@
 // lost, and no R = 1 read missed a key meanwhile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { Nodes, ReadLoad, SECRET, WriteLoad, eventually, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
 const inside = await enterNetns();

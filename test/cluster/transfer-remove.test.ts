@@ -5,7 +5,7 @@
 // partitions were sent by survivors only.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { Nodes, SECRET, WriteLoad, eventually, lostWrites, missingReplicas, preload } from './transfer-harness.js';
 
 const inside = await enterNetns();

@@ -12,7 +12,7 @@ import { planTransfers } from '../../src/cluster/transfer/transfer-plan.js';
 import { RealVfs } from '../../src/storage/env/vfs-real.js';
 import type { Ring } from '../../src/ring/index.js';
 import { XxHash64 } from '../../src/hash/xxhash64.js';
-import { enterNetns } from './netns.js';
+import { enterNetns } from '../support/netns.js';
 import { N, Nodes, eventually, missingReplicas, preload, type TransferTuning } from './transfer-harness.js';
 
 const inside = await enterNetns();

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { localCluster } from './local-cluster.js';
+import { localCluster } from '../support/local-cluster.js';
 
 const hasher = await createTokenHasher();
 

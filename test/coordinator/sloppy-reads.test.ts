@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTokenHasher } from '../../src/hash/index.js';
-import { localCluster, type LocalCluster } from './local-cluster.js';
+import { localCluster, type LocalCluster } from '../support/local-cluster.js';
 
 const hasher = await createTokenHasher();
 const text = (v: Uint8Array) => new TextDecoder().decode(v);

@@ -11,8 +11,8 @@ import { BadReplies, ReplicaCalls } from '../../src/repair/replica-calls.js';
 import { FrameType } from '../../src/protocol/index.js';
 import type { Store } from '../../src/store.js';
 import { decodeObject } from '../../src/version/index.js';
-import { localCluster, type LocalCluster } from './local-cluster.js';
-import { tokenOf } from '../cluster/diverge.js';
+import { localCluster, type LocalCluster } from '../support/local-cluster.js';
+import { tokenOf } from '../support/diverge.js';
 
 const dec = new TextDecoder();
 

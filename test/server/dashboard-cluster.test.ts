@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ADMIN_PORT, Cluster } from '../cluster/cluster-harness.js';
-import { enterNetns } from '../cluster/netns.js';
+import { ADMIN_PORT, Cluster } from '../support/cluster-harness.js';
+import { enterNetns } from '../support/netns.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startServer, type Server } from '../cli/cli-harness.js';
+import { startServer, type Server } from '../support/cli-harness.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../test/server/redis-py-client.py', import.meta.url));
 /** The whole script's deadline: its checks sleep well under a second each, the rest is a loaded machine. */

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Harness, rejects, startHarness } from './resp-harness.js';
-import { tokenOf } from '../cluster/diverge.js';
+import { tokenOf } from '../support/diverge.js';
 
 let h: Harness;
 let redis: Redis;

@@ -3,7 +3,7 @@
 // another key does not.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster } from '../cluster/cluster-harness.js';
+import { Cluster } from '../support/cluster-harness.js';
 
 const NODE_FLAGS = ['--shards', '1', '--n', '2', '--r', '2', '--w', '2', '--sync-mode', 'none', '--gossip-interval-ms', '200'];
 

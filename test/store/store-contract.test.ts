@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open } from '../../src/index.js';
-import { localCluster } from '../coordinator/local-cluster.js';
-import { storeContract } from './store-contract.js';
+import { localCluster } from '../support/local-cluster.js';
+import { storeContract } from '../support/store-contract.js';
 
 storeContract('in-memory shards (4, N=3)', { create: async () => (await localCluster(4)).store });
 

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** dist/test/cli/cli-harness.js → bin/ringkv.mjs at the package root. */
+/** dist/test/support/cli-harness.js → bin/ringkv.mjs at the package root. */
 export const BIN = fileURLToPath(new URL('../../../bin/ringkv.mjs', import.meta.url));
 /** Opening a store of shard workers takes ~1 s here; two shared cores under load, more. */
 const READY_TIMEOUT_MS = 20_000;

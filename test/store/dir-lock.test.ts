@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { ErrorCode, open, RingkvError } from '../../src/index.js';
 import { takeDirLock } from '../../src/storage/env/dir-lock.js';
 
-/** dist/test/engine/ → dist/src/index.js, which a child process imports. */
+/** dist/test/store/ → dist/src/index.js, which a child process imports. */
 const INDEX = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 /** A child opening a store of one shard worker takes about a second; far more under load. */
 const CHILD_READY_MS = 60_000;

@@ -10,7 +10,7 @@ import { FaultyVfs, openEngine, type LsmEngine } from '../../src/storage/index.j
 import { readinessChecks } from '../../src/server/admin/readiness.js';
 import type { StorageFaultEvent } from '../../src/store.js';
 import { errorReply } from '../../src/server/resp/reply.js';
-import { localCluster } from '../coordinator/local-cluster.js';
+import { localCluster } from '../support/local-cluster.js';
 
 async function faultyCluster() {
   const vfs = new Map<string, FaultyVfs>();

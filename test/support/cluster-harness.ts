@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
-import { startServer, type Server } from '../cli/cli-harness.js';
+import { startServer, type Server } from './cli-harness.js';
 import { LoadLoop } from './load-loop.js';
 
 export const SECRET = 'test-cluster-secret';

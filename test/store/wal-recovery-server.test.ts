@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli, startServer, type Server } from '../cli/cli-harness.js';
+import { runCli, startServer, type Server } from '../support/cli-harness.js';
 import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
 import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
 
