@@ -13,7 +13,7 @@ import { createTokenHasher } from './hash/index.js';
 import { defaultShardCount, suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { takeDirLock, type DirLock } from './storage/index.js';
-import { Store } from './store.js';
+import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, type LocalStoreOptions, Store } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
@@ -63,12 +63,6 @@ export interface OpenOptions {
   tombstoneGraceMs?: number;
 }
 
-/**
- * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
- * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of
- * their time on it, and a replica that missed writes converges within about a minute.
- */
-const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 
 /** The store's layout, kept in `<dir>/STORE.json`: reopening with another layout is refused. */
 interface Layout {
@@ -110,18 +104,11 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
   const members = Array.from({ length: layout.shards }, (_, i) => ({ id: `s${i}`, host: 'local', rack: 'local', dc: 'local', weight: 1 }));
   const ring = Ring.build(members, layout.partitions);
   const n = options.n ?? Math.min(3, layout.shards);
-  const transport = await ShardTransport.start({
+  // The flat public options, resolved into the options type a cluster node takes too.
+  const local: LocalStoreOptions = {
     dir,
     shards: layout.shards,
     storage: options.storage ?? {},
-    spinMicros: suggestedSpinMicros(layout.shards, availableParallelism()),
-    restartDelayMs: options.restartDelayMs ?? 100,
-    controlTimeoutMs: 30_000,
-  });
-  return new Store({
-    ring,
-    transport,
-    hasher: await createTokenHasher(),
     defaults: {
       n,
       r: options.r ?? Math.min(2, n),
@@ -132,7 +119,23 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
       lww: options.lww ?? false,
     },
     handoffIntervalMs: options.handoffIntervalMs ?? 5000,
-    antiEntropy: { intervalMs: antiEntropyIntervalMs, tombstoneGraceMs },
+    antiEntropyIntervalMs,
+  };
+  const transport = await ShardTransport.start({
+    dir: local.dir,
+    shards: local.shards,
+    storage: local.storage,
+    spinMicros: suggestedSpinMicros(local.shards, availableParallelism()),
+    restartDelayMs: options.restartDelayMs ?? 100,
+    controlTimeoutMs: 30_000,
+  });
+  return new Store({
+    ring,
+    transport,
+    hasher: await createTokenHasher(),
+    defaults: local.defaults,
+    handoffIntervalMs: local.handoffIntervalMs,
+    antiEntropy: { intervalMs: local.antiEntropyIntervalMs, tombstoneGraceMs },
     close: async () => {
       try {
         await transport.close();

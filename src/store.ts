@@ -8,6 +8,7 @@ import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
 import { AntiEntropy, type AntiEntropyOptions } from './repair/index.js';
+import type { StorageOptions } from './storage/index.js';
 
 export type Bytes = string | Uint8Array;
 
@@ -93,6 +94,33 @@ export interface AntiEntropySummary {
   /** Age of the stalest partition's last successful exchange, in ms; null while one has had none. */
   oldestExchangeAgeMs: number | null;
 }
+
+/**
+ * What a store's local part is built from, resolved (every default filled in): the one
+ * options type of `open()` (index.ts resolves its flat public options into it) and of a
+ * cluster node (ClusterNodeOptions extends it). An option both take is added here once.
+ */
+export interface LocalStoreOptions {
+  /** Where the shards' data lives. */
+  dir: string;
+  /** Shard worker threads. */
+  shards: number;
+  /** Storage engine options of every shard (defaults: storage/db/options.ts). */
+  storage: Partial<StorageOptions>;
+  /** N, R, W and the rest of a request's defaults. */
+  defaults: QuorumDefaults;
+  /** How often hints are swept to replicas that are up (ms). */
+  handoffIntervalMs: number;
+  /** Pause between anti-entropy rounds (ms; 0: off). Default DEFAULT_ANTI_ENTROPY_INTERVAL_MS. */
+  antiEntropyIntervalMs?: number;
+}
+
+/**
+ * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
+ * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of
+ * their time on it, and a replica that missed writes converges within about a minute.
+ */
+export const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 
 export interface StoreParts {
   /** The ring, or a function giving the current one (a cluster's ring changes with its membership). */

@@ -19,13 +19,13 @@
 // of the whole cluster keeps its ownership).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { type StorageOptions, Random, readWholeFile, writeFileAtomic, RealVfs } from '../storage/index.js';
-import { ShardTransport, type QuorumDefaults } from '../coordinator/index.js';
+import { Random, readWholeFile, writeFileAtomic, RealVfs } from '../storage/index.js';
+import { ShardTransport } from '../coordinator/index.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { createTokenHasher } from '../hash/index.js';
 import { suggestedSpinMicros } from '../ipc/index.js';
 import { placementWarnings, type Ring, type RingJSON } from '../ring/index.js';
-import { Store } from '../store.js';
+import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, type LocalStoreOptions, Store } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
 import {
   systemTime,
@@ -70,7 +70,8 @@ import {
 } from './scaling/index.js';
 import { availableParallelism } from 'node:os';
 
-export interface ClusterNodeOptions {
+/** A node's options: its local store's (shared with open(), store.ts) and the cluster's. */
+export interface ClusterNodeOptions extends LocalStoreOptions {
   /** This node's id: unique in the cluster, stable across restarts (kept in NODE.json). */
   id: string;
   /** The address the node's peer server binds and its outgoing links leave from. */
@@ -84,14 +85,7 @@ export interface ClusterNodeOptions {
   dc: string;
   rack: string;
   weight: number;
-  dir: string;
-  shards: number;
-  storage: Partial<StorageOptions>;
-  defaults: QuorumDefaults;
-  handoffIntervalMs: number;
   gossip?: Partial<GossipOptions>;
-  /** Pause between anti-entropy rounds (ms; 0: off). */
-  antiEntropyIntervalMs?: number;
   /** Streaming of ranges to new replicas on ring changes (transfer.ts; defaults there). */
   transfer?: Partial<Pick<TransferOptions, 'bytesPerSecond' | 'retryMs' | 'settleMs' | 'pageEntries'>>;
   /** Deletion of the ranges handed away (range-cleanup.ts; defaults there). */
@@ -125,8 +119,6 @@ interface TransferEnvelope {
 
 /** Gossip messages are small and periodic: one that takes longer than this is lost. */
 const GOSSIP_SEND_TIMEOUT_MS = 2000;
-/** Anti-entropy rounds: Riak exchanges each partition about hourly; a minute keeps repairs quick. */
-const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 /** Most shards one node runs (each is a worker thread; the cores bound what helps). */
 const MAX_NODE_SHARDS = 64;
 /** How often a shrinking node checks whether a surplus shard has drained. */
