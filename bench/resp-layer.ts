@@ -77,7 +77,7 @@ function encode(args: (string | Buffer)[]): Buffer {
 function host(store: MapStore): ConnectionHost {
   const options: ResolvedOptions = {
     host: '127.0.0.1', port: 0, requirepass: undefined, maxBulkBytes: 512 << 20, maxInlineBytes: 64 << 10,
-    maxArgs: 1 << 20, maxPendingReplyBytes: 64 << 20, idleTimeoutMs: 0, maxclients: 10_000, queryBufferLimit: 1 << 30,
+    maxArgs: 1 << 20, maxPendingReplyBytes: 64 << 20, idleTimeoutMs: 0, maxclients: 10_000, reservedFds: 256, queryBufferLimit: 1 << 30,
     maxmemoryClients: 0, maxValueBytes: 16 << 20, flushdbEnabled: false, lww: false, storeConfig: {}, version: '0.0.0', scriptTimeLimitMs: 5000,
     logLevel: 'notice', defaultConsistency: undefined,
   };

@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FD_RESERVE_BASE, fitMaxClients, openFileLimit } from '../../src/server/resp/fd-limit.js';
 import { encodeCommand, type Harness, RawClient, rejects, startHarness } from './resp-harness.js';
 
 /** Generous: a loaded 2-core machine; the idle timeout itself is 1 s. */
@@ -31,6 +32,13 @@ test('CONFIG SET errors are Redis 7 words: unknown, immutable, bad values, dupli
   await rejects(redis.call('config', 'set', 'appendonly', 'yes'), setFailed('appendonly', "can't set immutable config"));
   await rejects(redis.call('config', 'set', 'maxclients', 'abc'), setFailed('maxclients', "argument couldn't be parsed into an integer"));
   await rejects(redis.call('config', 'set', 'maxclients', '0'), setFailed('maxclients', 'argument must be between 1 and 4294967295 inclusive'));
+  // More clients than the open-file limit allows, less the engines' reserve: refused as Redis does, with the most it can take.
+  const fdLimit = openFileLimit();
+  if (fdLimit !== undefined) {
+    const most = fitMaxClients(fdLimit * 2, FD_RESERVE_BASE).maxclients;
+    await rejects(redis.call('config', 'set', 'maxclients', String(fdLimit * 2)), setFailed('maxclients', `The operating system is not able to handle the specified number of clients, try with ${most}`));
+    assert.equal(await redis.call('config', 'get', 'maxclients'), ['maxclients', String(h.server.maxclients)], 'unchanged');
+  }
   await rejects(redis.call('config', 'set', 'timeout', '-1'), setFailed('timeout', 'argument must be between 0 and 2147483647 inclusive'));
   await rejects(redis.call('config', 'set', 'client-query-buffer-limit', '1'), setFailed('client-query-buffer-limit', 'argument must be between 1048576 and 9223372036854775807 inclusive'));
   await rejects(redis.call('config', 'set', 'loglevel', 'bogus'), setFailed('loglevel', 'argument\\(s\\) must be one of the following: debug, verbose, notice, warning'));

@@ -15,6 +15,7 @@ import { isWord, text } from './args.js';
 import { globMatch } from './glob.js';
 import { appendOnly } from './info.js';
 import { ErrorPrefix, OK, type Reply, ReplyError, RespMap } from './reply.js';
+import { fitMaxClients } from './fd-limit.js';
 import type { ResolvedOptions, Session } from './session.js';
 
 /** Redis's loglevel words, and pino's level for each (the server logs through pino). */
@@ -49,7 +50,7 @@ function memoryIn(value: string, min: number): number {
 interface Settable {
   get(o: ResolvedOptions): string;
   /** Checks `value`; throws BadValue (Redis's reason). Returns the change to apply. */
-  parse(value: string): (o: ResolvedOptions) => void;
+  parse(value: string, o: ResolvedOptions): (o: ResolvedOptions) => void;
 }
 
 const busyThreshold: Settable = {
@@ -79,8 +80,11 @@ const SETTABLE: ReadonlyMap<string, Settable> = new Map<string, Settable>([
   }],
   ['maxclients', {
     get: (o) => String(o.maxclients),
-    parse: (v) => {
+    parse: (v, now) => {
       const n = integerIn(v, 1, UINT32_MAX);
+      // As Redis: more clients than the open-file limit allows (less the engines' reserve) is refused.
+      const fitted = fitMaxClients(n, now.reservedFds);
+      if (fitted.maxclients < n) throw new BadValue(`The operating system is not able to handle the specified number of clients, try with ${fitted.maxclients}`);
       return (o) => (o.maxclients = n);
     },
   }],
@@ -160,7 +164,7 @@ function configSet(s: Session, args: Buffer[]): Reply {
     if (seen.has(name)) return setFailed(name, 'duplicate parameter');
     seen.add(name);
     try {
-      changes.push(p.parse(text(args[i + 1]!)));
+      changes.push(p.parse(text(args[i + 1]!), s.server.options));
     } catch (err) {
       if (err instanceof BadValue) return setFailed(name, err.message);
       throw err;

@@ -158,6 +158,7 @@ function resolveOptions(o: RespServerOptions): ResolvedOptions {
     maxPendingReplyBytes: count('maxPendingReplyBytes', 1024),
     idleTimeoutMs: count('idleTimeoutMs', 0),
     maxclients: count('maxclients', 1),
+    reservedFds: count('reservedFds', 0),
     queryBufferLimit: count('queryBufferLimit', 1024 * 1024),
     maxmemoryClients: count('maxmemoryClients', 0),
     maxValueBytes: count('maxValueBytes', 1),
@@ -201,8 +202,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 
 export async function startRespServer(store: Store, options: RespServerOptions = {}): Promise<RespServer> {
   const o = resolveOptions(options);
-  const reservedFds = options.reservedFds ?? DEFAULTS.reservedFds;
-  if (!Number.isSafeInteger(reservedFds) || reservedFds < 0) throw invalid(`RESP server option reservedFds must be an integer >= 0, got ${String(reservedFds)}`);
+  const reservedFds = o.reservedFds;
   const fitted = fitMaxClients(o.maxclients, reservedFds);
   if (fitted.warning !== undefined) options.log?.warn({ maxclients: fitted.maxclients, asked: o.maxclients, openFileLimit: fitted.openFileLimit, reservedFds }, fitted.warning);
   o.maxclients = fitted.maxclients;

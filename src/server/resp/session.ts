@@ -17,6 +17,8 @@ export interface ResolvedOptions {
   maxPendingReplyBytes: number;
   idleTimeoutMs: number;
   maxclients: number;
+  /** Descriptors kept for the engines: CONFIG SET maxclients may not take them (fd-limit.ts). */
+  reservedFds: number;
   queryBufferLimit: number;
   maxmemoryClients: number;
   maxValueBytes: number;
