@@ -1,10 +1,18 @@
 // Runs on: a shard worker thread. The shard's repair mark: the NEEDS_REPAIR file in its
-// directory (docs/formats.md), written (fsynced, then the directory) before the shard serves
-// when its engines' WAL recovery skipped damaged records (--wal-recovery skip-damaged), so a
-// restart before the repair keeps the mark although the salvaged WAL is clean by then. It is
-// removed only once anti-entropy has exchanged every partition the shard holds with another
-// healthy replica (src/repair/repair-marks.ts). While it exists the replica answers reads
-// OBJECT_PARTIAL ("may be missing data").
+// directory (`<dir>/shard-<i>/NEEDS_REPAIR`), UTF-8 text, one field a line:
+//
+//   ringkv needs-repair 1          format and version
+//   since <ISO 8601 UTC time>      when the shard was first marked
+//   reason <text>                  one line per damaged WAL stretch skipped ("data: ..." or
+//                                  "hints: ...", as /stats recovery.damage says it)
+//
+// Written (file fsynced, renamed into place, directory fsynced) before the shard serves when
+// its engines' WAL recovery skipped damaged records (--wal-recovery skip-damaged), so a
+// restart before the repair keeps the mark although the salvaged WAL is clean by then; a
+// later salvage appends its reasons and keeps `since`. Any file of that name is a mark,
+// parsed or not. Removed (directory fsynced) only once anti-entropy has exchanged every
+// partition the shard holds with another healthy replica (src/repair/repair-marks.ts).
+// While it exists the replica answers GETs OBJECT_PARTIAL ("may be missing data").
 import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
 
 /** The marker file's name in the shard's directory. */
