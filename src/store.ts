@@ -7,7 +7,7 @@ import { Coordinator, Handoff, type ReadResult, type RequestOptions, type Transp
 import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
-import { AntiEntropy, type AntiEntropyOptions } from './repair/index.js';
+import { AntiEntropy, RepairMarks, type AntiEntropyOptions } from './repair/index.js';
 import type { StorageOptions } from './storage/index.js';
 
 export type Bytes = string | Uint8Array;
@@ -151,6 +151,8 @@ export interface ShardControlSurface {
   compact(): Promise<void>;
   kill(replica: string, how?: 'terminate' | 'throw'): Promise<void>;
   waitUp(replica: string, timeoutMs: number): Promise<void>;
+  /** Tells a shard marked for repair that its ranges are restored (ShardControl.repaired); true when it was marked. */
+  repaired?(replica: string): Promise<boolean>;
 }
 
 export interface ClearOptions extends RequestOptions {
@@ -196,6 +198,9 @@ export class Store {
   /** Replicas whose storage is failing, with the cause last told (see onStorageFault). */
   private readonly storageFaults = new Map<string, { cause: string; code: string; message: string }>();
   private readonly storageFaultListeners: ((event: StorageFaultEvent) => void)[] = [];
+  /** Replicas marked for repair, until anti-entropy restored their ranges. */
+  private readonly repairMarks: RepairMarks;
+  private readonly repairedListeners: ((replica: string, partitions: number) => void)[] = [];
 
   /** The current ring. */
   private readonly currentRing: () => Ring;
@@ -215,7 +220,16 @@ export class Store {
     // (with R=1 its not-found could otherwise hide a write it missed while down).
     const catchingUp = new Set<string>();
     this.coordinator.catchingUp = catchingUp;
+    this.repairMarks = new RepairMarks(this.currentRing, {
+      n: parts.defaults.n,
+      clear: (replica) => parts.shards?.repaired?.(replica) ?? Promise.resolve(false),
+      onRepaired: (replica, partitions) => {
+        for (const l of this.repairedListeners) l(replica, partitions);
+      },
+    });
+    void this.learnRepairMarks();
     parts.transport.onUp((replica) => {
+      void this.learnRepairMarks(); // a shard restarted before its repair is marked again
       catchingUp.add(replica);
       void this.handoff.deliverTo(replica).finally(() => catchingUp.delete(replica));
     });
@@ -228,6 +242,7 @@ export class Store {
       timeoutMs: parts.defaults.timeoutMs,
       intervalMs: 0,
       ...parts.antiEntropy,
+      onExchange: (result) => this.repairMarks.exchanged(result),
     });
     this.antiEntropy.start();
   }
@@ -238,6 +253,24 @@ export class Store {
    */
   onStorageFault(listener: (event: StorageFaultEvent) => void): void {
     this.storageFaultListeners.push(listener);
+  }
+
+  /**
+   * Calls `listener` when a shard marked for repair (its WAL recovery skipped damaged records)
+   * had every partition it holds exchanged with a healthy replica and dropped its mark.
+   */
+  onRepaired(listener: (replica: string, partitions: number) => void): void {
+    this.repairedListeners.push(listener);
+  }
+
+  /** Learns which local shards are marked for repair from their stats (nothing to learn without shard control). */
+  private async learnRepairMarks(): Promise<void> {
+    if (this.parts.shardStats === undefined || this.parts.shards?.repaired === undefined) return;
+    try {
+      this.repairMarks.learn(await this.parts.shardStats());
+    } catch {
+      // stats unavailable (closing): the next replica up asks again
+    }
   }
 
   private storageFailed(replica: string, code: string, message: string): void {

@@ -21,6 +21,7 @@ const FORMAT_FILES = [
   'src/cluster/membership/node-record.ts',
   'src/cluster/membership/gossip-message.ts',
   'src/shard/hint-store.ts',
+  'src/shard/repair-mark.ts',
 ];
 
 const root = new URL('../..', import.meta.url);

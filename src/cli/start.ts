@@ -121,6 +121,8 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
       if (e.state === 'failing') log.error({ replica: e.replica, code: e.code, cause: e.message }, `storage of shard ${e.replica} failing: ${e.message}`);
       else log.info({ replica: e.replica, code: e.code }, `storage of shard ${e.replica} works again`);
     });
+    // A shard salvaged by --wal-recovery skip-damaged, restored by anti-entropy: one line.
+    store.onRepaired((replica, partitions) => log.info({ shard: replica, partitions }, `shard ${replica} repaired: anti-entropy exchanged its ${partitions} partitions with healthy replicas; NEEDS_REPAIR removed`));
     try {
       resp = await startRespServer(store, {
         host: o.host,

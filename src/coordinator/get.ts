@@ -4,7 +4,9 @@
 // then read-repairs the replicas that answered with less once every reply is in
 // (read-repair.ts). One GetOp per get is the ReplySink of its requests: no promise, closure
 // or timer per replica request. At N=1 (one replica asked) the answer is read straight from
-// the object's bytes and the GetOp is pooled for the next get.
+// the object's bytes and the GetOp is pooled for the next get. A replica marked for repair
+// (its WAL recovery skipped records) answers OBJECT_PARTIAL: it counts as a catching-up
+// replica's answer (see enough()); when it is the only one asked, its answer is the read's.
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameType, type GetRequest, type Reply } from '../protocol/index.js';
 import { decodeObject, mergeAll, readSingle, visibleSiblings, type SingleRead, type VObject } from '../version/index.js';
@@ -53,7 +55,10 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   notfoundOk = true;
   /** Not-founds from fallbacks so far (they do not count when notfoundOk is false). */
   fallbackNotFounds = 0;
-  /** Answers from replicas still receiving their hints (they do not count toward R). */
+  /**
+   * Answers from replicas still receiving their hints, or marked for repair (OBJECT_PARTIAL):
+   * they count toward R only once everyone asked has answered.
+   */
   catchingUpAnswers = 0;
   /** Sloppy: a primary that fails to answer is replaced by the next spare, once each. */
   sloppy = false;
@@ -168,7 +173,9 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     }
     // An ERROR reply (corruption, an I/O error) is an answer from a reachable replica: no
     // stand-in is asked in its place, whose not-found could hide a value that exists.
-    if (reply.type !== FrameType.OBJECT) {
+    // OBJECT_PARTIAL: a replica marked for repair (it may miss writes) counts as catching up.
+    const partial = reply.type === FrameType.OBJECT_PARTIAL;
+    if (reply.type !== FrameType.OBJECT && !partial) {
       this.check();
       return;
     }
@@ -184,7 +191,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
       }
       if (obj === undefined && tag >= this.primaries) this.fallbackNotFounds++;
       const catchingUp = this.c.catchingUp;
-      if (catchingUp.size > 0 && catchingUp.has(id)) this.catchingUpAnswers++;
+      if (partial || (catchingUp.size > 0 && catchingUp.has(id))) this.catchingUpAnswers++;
     } catch {
       // A replica whose object does not decode counts as not answering.
     }

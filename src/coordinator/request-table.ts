@@ -126,6 +126,8 @@ export function copyReply(reply: Reply, slab?: Slab): Reply {
   switch (reply.type) {
     case FrameType.OBJECT:
       return { type: FrameType.OBJECT, object: slab === undefined ? reply.object.slice() : slab.copy(reply.object, 0, reply.object.length) };
+    case FrameType.OBJECT_PARTIAL:
+      return { type: FrameType.OBJECT_PARTIAL, object: reply.object.slice() };
     case FrameType.HINTS:
       return { type: FrameType.HINTS, hints: reply.hints.map((h) => ({ hi: h.hi, lo: h.lo, key: h.key.slice(), object: h.object.slice() })) };
     case FrameType.KEYS:

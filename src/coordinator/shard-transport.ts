@@ -235,6 +235,13 @@ export class ShardTransport implements Transport {
     await Promise.all(this.links.filter((l) => l.up).map((l) => this.call(l, (c) => c.compact())));
   }
 
+  /** Tells a shard marked for repair that anti-entropy restored its ranges (ShardControl.repaired). False: it was not marked. */
+  async repaired(replica: string): Promise<boolean> {
+    const l = this.byId.get(replica);
+    if (l === undefined || !l.up || !l.control) return false;
+    return this.call(l, (c) => c.repaired());
+  }
+
   /** Tests and operators: kill a shard's worker (it restarts). `how`: terminate, or an uncaught throw inside it. */
   async kill(replica: string, how: 'terminate' | 'throw' = 'terminate'): Promise<void> {
     const link = this.byId.get(replica);

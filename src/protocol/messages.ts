@@ -71,6 +71,11 @@
 //                 nextHi u32, nextLo u32 (done = 1: the range is exhausted; else resume at next)
 //   PURGED    71  purged u32, done u8, nextHi u32, nextLo u32 (purged: objects deleted; done = 1:
 //                 the range is exhausted; else resume at next)
+//   OBJECT_PARTIAL
+//             72  object bytes: an OBJECT from a replica marked for repair (its WAL recovery
+//                 skipped damaged records: NEEDS_REPAIR in docs/formats.md), which may be
+//                 missing acknowledged writes; the coordinator counts it as a catching-up
+//                 replica's answer (src/coordinator/get.ts)
 //
 // `bytes` = varint length + bytes; `string` = UTF-8 bytes. Objects and contexts are the
 // version module's encodings, opaque here. hi/lo are the key's token halves, computed once
@@ -99,6 +104,7 @@ export const FrameType = {
   HASHES: 69,
   OBJECTS: 70,
   PURGED: 71,
+  OBJECT_PARTIAL: 72,
 } as const;
 
 /** Bytes of one Merkle hash in a HASHES reply (SHA-256). On the wire: never changes. */
@@ -245,6 +251,8 @@ export interface HintEntry extends KeyRef {
 
 export type Reply =
   | { type: typeof FrameType.OBJECT; object: Uint8Array }
+  /** An OBJECT from a replica marked for repair: it may be missing acknowledged writes. */
+  | { type: typeof FrameType.OBJECT_PARTIAL; object: Uint8Array }
   | { type: typeof FrameType.ACK }
   | { type: typeof FrameType.ERROR; code: string; message: string }
   | { type: typeof FrameType.HINTS; hints: HintEntry[] }
@@ -379,9 +387,9 @@ export function encodeRequestInto(buf: Uint8Array, at: number, requestId: number
   }
 }
 
-/** Bytes of `reply`'s frame when it can be encoded in place (OBJECT, ACK), else 0 (use encodeReply). */
+/** Bytes of `reply`'s frame when it can be encoded in place (OBJECT, OBJECT_PARTIAL, ACK), else 0 (use encodeReply). */
 export function replyFrameSize(reply: Reply): number {
-  if (reply.type === FrameType.OBJECT) return FRAME_HEADER_BYTES + sized(reply.object.length);
+  if (reply.type === FrameType.OBJECT || reply.type === FrameType.OBJECT_PARTIAL) return FRAME_HEADER_BYTES + sized(reply.object.length);
   if (reply.type === FrameType.ACK) return FRAME_HEADER_BYTES;
   return 0;
 }
@@ -389,7 +397,7 @@ export function replyFrameSize(reply: Reply): number {
 /** Encodes `reply` at buf[at], the same bytes as encodeReply. REQUIRES: size = replyFrameSize(reply) > 0. */
 export function encodeReplyInto(buf: Uint8Array, at: number, requestId: number, reply: Reply, size: number): void {
   putHeader(buf, at, size, reply.type, requestId);
-  if (reply.type === FrameType.OBJECT) putBytes(buf, at + FRAME_HEADER_BYTES, reply.object);
+  if (reply.type === FrameType.OBJECT || reply.type === FrameType.OBJECT_PARTIAL) putBytes(buf, at + FRAME_HEADER_BYTES, reply.object);
 }
 
 /** Bytes of a `bytes` field of n bytes. */
@@ -494,7 +502,7 @@ export function decodeRequest(r: FrameReader): Request {
 
 export function encodeReply(w: FrameWriter, requestId: number, reply: Reply): Uint8Array {
   w.begin(reply.type, requestId);
-  if (reply.type === FrameType.OBJECT) w.bytes(reply.object);
+  if (reply.type === FrameType.OBJECT || reply.type === FrameType.OBJECT_PARTIAL) w.bytes(reply.object);
   else if (reply.type === FrameType.ERROR) {
     w.string(reply.code);
     w.string(reply.message);
@@ -556,6 +564,9 @@ export function decodeReply(r: FrameReader, scratch?: ObjectReply): Reply {
         scratch.object = r.bytes();
         reply = scratch;
       }
+      break;
+    case FrameType.OBJECT_PARTIAL:
+      reply = { type: FrameType.OBJECT_PARTIAL, object: r.bytes() };
       break;
     case FrameType.ACK:
       reply = ACK_REPLY;

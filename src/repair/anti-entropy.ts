@@ -85,6 +85,8 @@ export interface AntiEntropyOptions {
   tombstoneGraceMs?: number;
   /** How far node clocks may disagree (ms): a hand-off's DROP keeps writes that recent. Default MAX_CLOCK_SKEW_MS. */
   clockSkewMs?: number;
+  /** Told each exchange's result once it is settled (repair-marks.ts clears a shard's repair mark from them). */
+  onExchange?: (result: ExchangeResult) => void;
   /** Whether exchanges purge tombstones at all. Default true. */
   purgeTombstones?: boolean;
   /**
@@ -422,6 +424,7 @@ export class AntiEntropy {
       this.counters.keysRepaired += tally.keysRepaired;
       this.counters.objectsSent += tally.objectsSent;
       this.counters.bytesMoved += result.bytes;
+      this.o.onExchange?.(result);
     }
     for (let i = 0; i < purges.length && !this.stopping; i++) {
       if (i > 0 && this.pauseMs > 0) await this.sleep(this.pauseMs); // paced as the inspections are

@@ -24,7 +24,7 @@ function row<T extends Request['type']>(answersNow: boolean, run: (r: ReplicaSta
 
 /** GET (outside the shard's streaming path, which answers GETs itself): the stored object's raw bytes. */
 function get(r: ReplicaState, req: RequestOf<typeof FrameType.GET>): Reply {
-  return { type: FrameType.OBJECT, object: r.readData(req.key, req.hi, req.lo) ?? EMPTY };
+  return { type: r.needsRepair ? FrameType.OBJECT_PARTIAL : FrameType.OBJECT, object: r.readData(req.key, req.hi, req.lo) ?? EMPTY };
 }
 
 /** HINTS_FOR: the hints held for a replica (it may stage drops of expired hints, but what it lists does not depend on them). */

@@ -31,6 +31,8 @@ export interface ReplicaState {
   purgedStaged: number;
   /** Key and value bytes of the writes staged since the last commit. */
   stagedBytes: number;
+  /** Marked for repair: GETs answer OBJECT_PARTIAL (replica.ts). */
+  needsRepair: boolean;
   /** The actor this replica coordinates puts as. */
   actor: Actor;
   /** A new incarnation epoch for the actor, never used before. */

@@ -4,7 +4,8 @@
 // storage engine (the LSM engine, or the in-memory model in tests). A small contract, as a
 // riak_core vnode: handle a batch of requests, answer each.
 //
-// - GET        reads the stored object (the raw bytes: the coordinator decodes and merges).
+// - GET        reads the stored object (the raw bytes: the coordinator decodes and merges);
+//              OBJECT_PARTIAL instead of OBJECT while the replica is marked for repair.
 // - PUT        coordinates a version: reads what is stored, advances this replica's actor
 //              (replica id, incarnation epoch) past both the stored clock and the caller's
 //              context, drops what the context saw, keeps concurrent values as siblings,
@@ -132,6 +133,11 @@ export class Replica implements ReplicaState {
   /** Key and value bytes of the writes staged since the last commit (a shard commits before one engine write grows too big). */
   stagedBytes = 0;
 
+  /**
+   * Marked for repair (its WAL recovery skipped damaged records; the shard keeps the mark in
+   * its NEEDS_REPAIR file until anti-entropy restored its ranges): GETs answer OBJECT_PARTIAL.
+   */
+  needsRepair = false;
   /** The actor this replica coordinates puts as: (replica id, incarnation epoch). */
   actor: Actor;
   readonly renew: () => number;
@@ -188,9 +194,11 @@ export class Replica implements ReplicaState {
       if (req.type === FrameType.GET) {
         // A read of a write staged in this batch waits for its commit (and fails with it):
         // a reply never shows what may still be lost or refused.
+        // A replica marked for repair flags its answer (OBJECT_PARTIAL): it may miss writes.
+        const type = this.needsRepair ? FrameType.OBJECT_PARTIAL : FrameType.OBJECT;
         const p = this.pendingWrite(req.key, req.hi, req.lo);
-        if (p === undefined) return { type: FrameType.OBJECT, object: this.stores.data.get(req.key, req.hi, req.lo) ?? EMPTY };
-        this.staged.push({ type: FrameType.OBJECT, object: p.bytes ?? EMPTY });
+        if (p === undefined) return { type, object: this.stores.data.get(req.key, req.hi, req.lo) ?? EMPTY };
+        this.staged.push({ type, object: p.bytes ?? EMPTY });
         return undefined;
       }
       const handler = HANDLERS[req.type];

@@ -10,14 +10,16 @@
 //
 // Each start is a new incarnation: the epoch in `<dir>/EPOCH` is bumped and made durable
 // before the first request is served, so this replica's clock entries never reuse a counter
-// of an earlier life that may have lost writes (Riak's KV679).
+// of an earlier life that may have lost writes (Riak's KV679). So is the repair mark
+// (repair-mark.ts) when its WAL recovery skipped damaged records.
 import { parentPort, workerData } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ShardChannel } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type HintEntry, type Reply, type Request } from '../protocol/index.js';
-import { openEngine, RealVfs, readWholeFile, writeFileAtomic, defaultStorageOptions, type LsmEngine, type StorageOptions } from '../storage/index.js';
+import { openEngine, RealVfs, readWholeFile, writeFileAtomic, defaultStorageOptions, type EngineStats, type LsmEngine, type StorageOptions } from '../storage/index.js';
 import { Replica } from './replica.js';
+import { clearRepairMark, markAfterRecovery } from './repair-mark.js';
 import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 
@@ -51,6 +53,11 @@ export interface ShardControl {
   shutdown(): Promise<void>;
   /** Tests only: throws from the event loop, as a bug in the shard would. */
   crash(): void;
+  /**
+   * Anti-entropy restored every range of a shard marked for repair: drops its NEEDS_REPAIR
+   * file and answers reads as complete again. True when it was marked.
+   */
+  repaired(): boolean;
 }
 
 const data = workerData as ShardWorkerData;
@@ -64,6 +71,9 @@ vfs.mkdirp(data.dir);
 const epoch = nextEpoch(data.dir);
 const stores = await openStores();
 const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: data.hints ?? {}, renew: () => nextEpoch(data.dir) });
+/** The repair mark (repair-mark.ts), durable before the first request is served. */
+let mark = markAfterRecovery(vfs, data.dir, skippedRecords(), new Date());
+replica.needsRepair = mark !== undefined;
 const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
 /**
@@ -166,7 +176,17 @@ function load(): { busyMs: number; elapsedMs: number } {
 
 const control: ShardControl = {
   load,
-  stats: () => ({ epoch: replica.actor.epoch, load: load(), data: stores.data.stats(), hints: stores.hints.stats(), hintStore: replica.hintStats(), tombstonesPurged: replica.tombstonesPurged }),
+  stats: () => ({
+    epoch: replica.actor.epoch, load: load(), data: markedStats(stores.data.stats(), true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
+    tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
+  }),
+  repaired: () => {
+    if (mark === undefined) return false;
+    clearRepairMark(vfs, data.dir);
+    mark = undefined;
+    replica.needsRepair = false;
+    return true;
+  },
   flush: async () => {
     await stores.data.flush();
     await stores.hints.flush();
@@ -211,6 +231,25 @@ async function openStores(): Promise<{ data: LsmEngine; hints: LsmEngine }> {
     clearInterval(startup);
     throw err;
   }
+}
+
+/** What this open's WAL recovery skipped (damage in the middle, salvaged), one line each, by engine. */
+function skippedRecords(): string[] {
+  const lines: string[] = [];
+  for (const [name, engine] of [['data', stores.data], ['hints', stores.hints]] as const) {
+    const r = engine.stats().recovery;
+    if (r.needsRepair) lines.push(...r.damage.filter((l) => !l.includes(': torn tail: ')).map((l) => `${name}: ${l}`));
+  }
+  return lines;
+}
+
+/**
+ * An engine's stats with `recovery.needsRepair` the shard's mark (which outlives the open
+ * that skipped records and ends with the repair), as /readyz, /metrics and `ringkv status` read it.
+ */
+function markedStats(s: EngineStats, isData: boolean): EngineStats {
+  const needsRepair = mark !== undefined && (isData || s.recovery.needsRepair);
+  return needsRepair === s.recovery.needsRepair ? s : { ...s, recovery: { ...s.recovery, needsRepair } };
 }
 
 /** Reads, bumps and durably stores the shard's incarnation number. */

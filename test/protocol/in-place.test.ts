@@ -46,6 +46,7 @@ test('OBJECT and ACK replies encoded in place equal FrameWriter frames', () => {
     { type: FrameType.OBJECT, object: b('xyz') },
     { type: FrameType.OBJECT, object: new Uint8Array(0) },
     { type: FrameType.OBJECT, object: new Uint8Array(300).fill(1) },
+    { type: FrameType.OBJECT_PARTIAL, object: b('partial') },
     { type: FrameType.ACK },
   ];
   for (const reply of replies) {

@@ -51,6 +51,7 @@ test('replies round-trip', () => {
   const replies: Reply[] = [
     { type: FrameType.OBJECT, object: b('xyz') },
     { type: FrameType.OBJECT, object: new Uint8Array(0) },
+    { type: FrameType.OBJECT_PARTIAL, object: b('partial') },
     { type: FrameType.ACK },
     { type: FrameType.ERROR, code: 'ERR_QUORUM', message: 'only 1 of 2 acks' },
     { type: FrameType.HINTS, hints: [{ hi: 1, lo: 2, key: b('a'), object: b('o1') }, { hi: 3, lo: 4, key: b(''), object: b('') }] },
