@@ -13,7 +13,7 @@ import { createTokenHasher } from './hash/index.js';
 import { defaultShardCount, suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { takeDirLock, type DirLock } from './storage/index.js';
-import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, type LocalStoreOptions, Store } from './store.js';
+import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_N, DEFAULT_QUORUM, DEFAULT_TIMEOUT_MS, type LocalStoreOptions, Store } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
@@ -103,7 +103,7 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
   });
   const members = Array.from({ length: layout.shards }, (_, i) => ({ id: `s${i}`, host: 'local', rack: 'local', dc: 'local', weight: 1 }));
   const ring = Ring.build(members, layout.partitions);
-  const n = options.n ?? Math.min(3, layout.shards);
+  const n = options.n ?? Math.min(DEFAULT_N, layout.shards);
   // The flat public options, resolved into the options type a cluster node takes too.
   const local: LocalStoreOptions = {
     dir,
@@ -111,9 +111,9 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
     storage: options.storage ?? {},
     defaults: {
       n,
-      r: options.r ?? Math.min(2, n),
-      w: options.w ?? Math.min(2, n),
-      timeoutMs: options.timeoutMs ?? 2000,
+      r: options.r ?? Math.min(DEFAULT_QUORUM, n),
+      w: options.w ?? Math.min(DEFAULT_QUORUM, n),
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       sloppy: options.sloppy ?? true,
       maxSiblings: options.maxSiblings ?? 64,
       lww: options.lww ?? false,

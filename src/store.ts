@@ -115,6 +115,13 @@ export interface LocalStoreOptions {
   antiEntropyIntervalMs?: number;
 }
 
+/** Replicas per key: Dynamo's and Cassandra's usual N (at most the shards of a lone store). */
+export const DEFAULT_N = 3;
+/** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
+export const DEFAULT_QUORUM = 2;
+/** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
+export const DEFAULT_TIMEOUT_MS = 2000;
+
 /**
  * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
  * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of

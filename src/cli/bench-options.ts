@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../storage/index.js';
 import { defaultShardCount } from '../ipc/index.js';
+import { DEFAULT_N, DEFAULT_QUORUM } from '../store.js';
 import { usage } from './cli-error.js';
 import { DEFAULT_RESP_PORT, existingShards } from './options.js';
 
@@ -16,8 +17,6 @@ const SYNC_MODES: readonly SyncMode[] = ['batch', 'periodic', 'none'];
 /** redis-benchmark's defaults: 50 clients, 100000 requests, 3-byte values, keyspace of 100000 with -r. */
 const DEFAULTS = { clients: 50, requests: 100_000, dataSize: 3, pipeline: 1, keyspace: 100_000 };
 /** Embedded store defaults, as `ringkv start`'s: N 3 and R/W 2, each at most the shard count. */
-const DEFAULT_N = 3;
-const DEFAULT_QUORUM = 2;
 
 export const BENCH_HELP = `Usage: ringkv bench [options]
 

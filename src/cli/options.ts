@@ -13,6 +13,7 @@ import { DEFAULT_ADMIN_PORT } from '../server/admin/index.js';
 import { DEFAULT_CLEANUP_DELAY_MS, DEFAULT_TRANSFER_BYTES_PER_SECOND } from '../cluster/index.js';
 import { DEFAULT_MAXMEMORY_CLIENTS } from '../server/resp/index.js';
 import { defaultShardCount } from '../ipc/index.js';
+import { DEFAULT_N, DEFAULT_QUORUM, DEFAULT_TIMEOUT_MS } from '../store.js';
 import { usage } from './cli-error.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -21,13 +22,6 @@ const SYNC_MODES: readonly SyncMode[] = ['batch', 'periodic', 'none'];
 
 /** RESP port: Redis's 6379 + 1, so a Redis on the same machine keeps its port. */
 export const DEFAULT_RESP_PORT = 6380;
-/** Replicas per key: Dynamo's and Cassandra's usual N. */
-const DEFAULT_N = 3;
-/** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
-const DEFAULT_QUORUM = 2;
-
-/** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
-const DEFAULT_TIMEOUT_MS = 2000;
 /** The storage rows' defaults are the engine's own (src/storage/db/options.ts): one place. */
 const STORAGE_DEFAULTS = defaultStorageOptions();
 const DEFAULT_MEMTABLE_BYTES = STORAGE_DEFAULTS.memtableBytes;
