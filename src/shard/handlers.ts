@@ -1,11 +1,12 @@
 // Runs on: a shard worker (or, in tests, any one thread that owns the engines). The
 // replica's frame handlers as one table keyed by request frame type: what each does is in
 // write-handlers.ts (PUT, REPLICATE, REPLICATE_MANY, HINT, HINT_DONE) and range-handlers.ts
-// (SCAN, TREE, RANGE, PURGE, DROP); GET and HINTS_FOR are here. `answersNow`: a read,
-// answered at once; the others' replies wait for the batch's commit (replica.ts's stage).
+// (SCAN, TREE, RANGE, PURGE, DROP); HINTS_FOR is here. GET has no row: replica.ts's stage()
+// answers it itself (it may wait for a write staged in the same batch). `answersNow`: a read,
+// answered at once; the others' replies wait for the batch's commit.
 import { FrameType, type Reply, type Request } from '../protocol/index.js';
 import { drop, purge, range, scanKeys, tree } from './range-handlers.js';
-import { EMPTY, type ReplicaState } from './replica-state.js';
+import type { ReplicaState } from './replica-state.js';
 import { hint, hintDone, put, replicate, replicateMany } from './write-handlers.js';
 
 type RequestOf<T extends Request['type']> = Extract<Request, { type: T }>;
@@ -22,18 +23,13 @@ function row<T extends Request['type']>(answersNow: boolean, run: (r: ReplicaSta
   return { run: run as (r: ReplicaState, req: Request) => Reply, answersNow };
 }
 
-/** GET (outside the shard's streaming path, which answers GETs itself): the stored object's raw bytes. */
-function get(r: ReplicaState, req: RequestOf<typeof FrameType.GET>): Reply {
-  return { type: r.needsRepair ? FrameType.OBJECT_PARTIAL : FrameType.OBJECT, object: r.readData(req.key, req.hi, req.lo) ?? EMPTY };
-}
-
 /** HINTS_FOR: the hints held for a replica (it may stage drops of expired hints, but what it lists does not depend on them). */
 function hintsFor(r: ReplicaState, req: RequestOf<typeof FrameType.HINTS_FOR>): Reply {
   return { type: FrameType.HINTS, hints: r.hints.list(req.target, req.max) };
 }
 
-const ROWS: { readonly [T in Request['type']]: Handler } = {
-  [FrameType.GET]: row<typeof FrameType.GET>(false, get),
+/** Every request type but GET (see the header). */
+const ROWS: { readonly [T in Exclude<Request['type'], typeof FrameType.GET>]: Handler } = {
   [FrameType.PUT]: row<typeof FrameType.PUT>(false, put),
   [FrameType.REPLICATE]: row<typeof FrameType.REPLICATE>(false, replicate),
   [FrameType.REPLICATE_MANY]: row<typeof FrameType.REPLICATE_MANY>(false, replicateMany),

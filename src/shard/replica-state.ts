@@ -42,7 +42,6 @@ export interface ReplicaState {
   readObject(key: Uint8Array, hi: number, lo: number): VObject | undefined;
   readClock(key: Uint8Array, hi: number, lo: number): VersionVector;
   readObjectOrCorrupt(key: Uint8Array, hi: number, lo: number): VObject | undefined;
-  readData(key: Uint8Array, hi: number, lo: number): Uint8Array | undefined;
   /** This batch's staged write of `key` (bytes null: a delete), if any. */
   pendingWrite(key: Uint8Array, hi: number, lo: number): { readonly bytes: Uint8Array | null } | undefined;
   encode(obj: VObject): Uint8Array;

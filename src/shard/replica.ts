@@ -298,7 +298,7 @@ export class Replica implements ReplicaState {
   }
 
   /** What the data store holds for `key` (token hi, lo), this batch's writes included. */
-  readData(key: Uint8Array, hi: number, lo: number): Uint8Array | undefined {
+  private readData(key: Uint8Array, hi: number, lo: number): Uint8Array | undefined {
     const p = this.pendingWrite(key, hi, lo);
     if (p !== undefined) return p.bytes ?? undefined;
     return this.stores.data.get(key, hi, lo);
