@@ -16,6 +16,8 @@ export interface HistogramView {
   readonly counts: Float64Array;
   readonly count: number;
   readonly sumUs: number;
+  /** The value (µs) at or below which a fraction `q` of the values lie (its bucket's upper bound); 0 when empty. */
+  percentile(q: number): number;
 }
 
 /** What the RESP server's LatencyRecorder offers (typed here: the admin port does not import resp). */
@@ -73,23 +75,11 @@ export function registerLatencyMetrics(registry: Registry, source: LatencySource
   add(new ScrapedHistogram('ringkv_request_consistency_duration_seconds', 'RESP request latency per consistency level of the connection (default: the store\'s R and W).', 'consistency', source, () => source.levels));
 }
 
-/** The value (µs) at or below which a fraction `q` of `h`'s values lie (its bucket's upper bound); 0 when empty. */
-export function percentileUs(h: HistogramView, q: number, source: LatencySource): number {
-  if (h.count === 0) return 0;
-  const rank = Math.max(1, Math.ceil(q * h.count));
-  let seen = 0;
-  for (let i = 0; i < h.counts.length; i++) {
-    seen += h.counts[i]!;
-    if (seen >= rank) return source.bucketUpperBoundUs(i);
-  }
-  return source.bucketUpperBoundUs(h.counts.length - 1);
-}
-
 /** GET /latency (the dashboard's latency chart): per command type, calls and p50/p99 since start or CONFIG RESETSTAT, busiest first. */
 export function latencyAnswer(source: LatencySource): { commands: { command: string; calls: number; p50Us: number; p99Us: number }[] } {
   const commands = [...source.commands]
     .filter(([, c]) => c.latency.count > 0)
-    .map(([command, c]) => ({ command, calls: c.latency.count, p50Us: percentileUs(c.latency, 0.5, source), p99Us: percentileUs(c.latency, 0.99, source) }))
+    .map(([command, c]) => ({ command, calls: c.latency.count, p50Us: c.latency.percentile(0.5), p99Us: c.latency.percentile(0.99) }))
     .sort((a, b) => b.calls - a.calls);
   return { commands };
 }
