@@ -2,6 +2,8 @@
 // namespace, under a steady write load through redis clients, with real faults: kill -9,
 // SIGSTOP, and iptables partitions. Each scenario checks that no acknowledged write is lost
 // and that nearly every write succeeds. RINGKV_LONG=1 runs the issue's full durations.
+// The scenarios run one after the other on one 5-node cluster (each settles it back to 5
+// nodes up on one ring before the next), with keys of their own.
 // Membership changes under load (a join, a decommission, a DC down) are in
 // process-membership.test.ts: one file each, so the runner runs them side by side.
 import { test } from 'uvu';
@@ -34,78 +36,75 @@ async function waitLiveness(cluster: Cluster, viewer: number, target: string, wa
 }
 
 if (inside) {
+  const cluster = new Cluster(5, NODE_FLAGS);
+
+  test.before(async () => {
+    await cluster.start();
+    await cluster.settle(5);
+  });
+
+  test.after(async () => {
+    heal();
+    await cluster.close();
+  });
+
   test('kill -9 a node of 5 every few seconds under writes: 0 acknowledged writes lost, >= 99% succeed', async () => {
-    const cluster = new Cluster(5, NODE_FLAGS);
-    try {
-      await cluster.start();
-      await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
-      load.start();
-      const rounds = LONG ? 6 : 3;
-      const every = LONG ? 10_000 : 5000;
-      for (let i = 0; i < rounds; i++) {
-        await sleep(every / 2);
-        const victim = cluster.nodes[1 + (i % 4)]!; // n1 is the seed the others restart through
-        await victim.kill();
-        await sleep(every / 2);
-        await victim.start();
-      }
-      await sleep(2000);
-      await load.stop();
-      await cluster.settle(5);
-      const lost = await lostWrites(cluster, load.acked);
-      report('kill -9', load, lost);
-      assert.equal(lost, [], 'no acknowledged write may be lost');
-      assert.ok(load.acked.size > 100, `the load ran (${load.acked.size} acknowledged)`);
-      assert.ok(load.acked.size >= 0.99 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
-    } finally {
-      await cluster.close();
+    const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS, 'kill:');
+    load.start();
+    const rounds = LONG ? 6 : 3;
+    const every = LONG ? 10_000 : 5000;
+    for (let i = 0; i < rounds; i++) {
+      await sleep(every / 2);
+      const victim = cluster.nodes[1 + (i % 4)]!; // n1 is the seed the others restart through
+      await victim.kill();
+      await sleep(every / 2);
+      await victim.start();
     }
+    await sleep(2000);
+    await load.stop();
+    await cluster.settle(5);
+    const lost = await lostWrites(cluster, load.acked);
+    report('kill -9', load, lost);
+    assert.equal(lost, [], 'no acknowledged write may be lost');
+    assert.ok(load.acked.size > 100, `the load ran (${load.acked.size} acknowledged)`);
+    assert.ok(load.acked.size >= 0.99 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
   });
 
   test('SIGSTOP a node: suspected, no request hangs, writes keep succeeding', async () => {
-    const cluster = new Cluster(5, NODE_FLAGS);
-    try {
-      await cluster.start();
-      await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
-      const paused = cluster.nodes[2]!;
-      load.start();
-      await sleep(1000);
-      // Clients of the paused node itself would hang with it (as with any paused server):
-      // the load stops using it first, then it is paused.
-      const running = paused.server!;
-      paused.server = undefined;
-      await sleep(300);
-      running.child.kill('SIGSTOP');
-      // Suspected in a few seconds with 250 ms gossip; the deadline is generous for a loaded machine.
-      const suspectedAfter = await waitLiveness(cluster, 0, paused.spec.id, ['suspect', 'down'], SUSPECT_DEADLINE_MS);
-      await sleep(LONG ? 15_000 - Math.max(0, suspectedAfter) : 3000);
-      running.child.kill('SIGCONT');
-      paused.server = running;
-      await sleep(1000);
-      await load.stop();
-      const aliveAgain = await waitLiveness(cluster, 0, paused.spec.id, ['alive'], 20_000);
-      const lost = await lostWrites(cluster, load.acked);
-      report('SIGSTOP', load, lost);
-      console.log(`  suspected after ${suspectedAfter} ms, alive again after ${aliveAgain} ms of SIGCONT`);
-      assert.ok(suspectedAfter >= 0, `the paused node is suspected (within ${SUSPECT_DEADLINE_MS} ms)`);
-      assert.ok(aliveAgain >= 0, 'and alive again after SIGCONT');
-      assert.equal(lost, []);
-      // A write that waited for the paused node would fail with the client's own timeout.
-      assert.not.ok(load.errors.has('Command timed out'), `no write waited for the paused node (${COMMAND_TIMEOUT_MS} ms client timeout): ${JSON.stringify(Object.fromEntries(load.errors))}`);
-      assert.ok(load.acked.size >= 0.99 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
-    } finally {
-      await cluster.close();
-    }
+    await cluster.settle(5);
+    const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS, 'stop:');
+    const paused = cluster.nodes[2]!;
+    load.start();
+    await sleep(1000);
+    // Clients of the paused node itself would hang with it (as with any paused server):
+    // the load stops using it first, then it is paused.
+    const running = paused.server!;
+    paused.server = undefined;
+    await sleep(300);
+    running.child.kill('SIGSTOP');
+    // Suspected in a few seconds with 250 ms gossip; the deadline is generous for a loaded machine.
+    const suspectedAfter = await waitLiveness(cluster, 0, paused.spec.id, ['suspect', 'down'], SUSPECT_DEADLINE_MS);
+    await sleep(LONG ? 15_000 - Math.max(0, suspectedAfter) : 3000);
+    running.child.kill('SIGCONT');
+    paused.server = running;
+    await sleep(1000);
+    await load.stop();
+    const aliveAgain = await waitLiveness(cluster, 0, paused.spec.id, ['alive'], 20_000);
+    const lost = await lostWrites(cluster, load.acked);
+    report('SIGSTOP', load, lost);
+    console.log(`  suspected after ${suspectedAfter} ms, alive again after ${aliveAgain} ms of SIGCONT`);
+    assert.ok(suspectedAfter >= 0, `the paused node is suspected (within ${SUSPECT_DEADLINE_MS} ms)`);
+    assert.ok(aliveAgain >= 0, 'and alive again after SIGCONT');
+    assert.equal(lost, []);
+    // A write that waited for the paused node would fail with the client's own timeout.
+    assert.not.ok(load.errors.has('Command timed out'), `no write waited for the paused node (${COMMAND_TIMEOUT_MS} ms client timeout): ${JSON.stringify(Object.fromEntries(load.errors))}`);
+    assert.ok(load.acked.size >= 0.99 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
   });
 
   test('partition 2 of 5 nodes, heal: writes succeed on both sides, nothing acknowledged is lost', async () => {
-    const cluster = new Cluster(5, NODE_FLAGS);
+    await cluster.settle(5);
     try {
-      await cluster.start();
-      await cluster.settle(5);
-      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS);
+      const load = new WriteLoad(cluster, 4, FAULT_LOAD_PAUSE_MS, 'part:');
       load.start();
       const minority = cluster.nodes.slice(3).map((n) => n.host);
       const bothSides = new Map<string, string[]>();
@@ -165,7 +164,6 @@ if (inside) {
       assert.ok(load.acked.size >= 0.95 * load.attempted, `${load.acked.size} of ${load.attempted} writes succeeded`);
     } finally {
       heal();
-      await cluster.close();
     }
   });
 }

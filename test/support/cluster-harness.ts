@@ -21,7 +21,7 @@ export const FAULT_NODE_FLAGS = ['--shards', '1', '--sync-mode', 'batch', '--gos
  * scenario is plenty to catch a loss, and an unpaced load would only burn the cores the nodes
  * under test (and the runner's other test file) need.
  */
-export const FAULT_LOAD_PAUSE_MS = 5;
+export const FAULT_LOAD_PAUSE_MS = 10;
 
 export interface NodeSpec {
   id: string;
@@ -175,8 +175,11 @@ export class WriteLoad extends LoadLoop {
   maxLatencyMs = 0;
   readonly errors = new Map<string, number>();
 
-  /** `pauseMs` between one worker's writes makes a light load (0: as fast as acknowledged). */
-  constructor(private readonly cluster: Cluster, workers = 4, private readonly pauseMs = 0) {
+  /**
+   * `pauseMs` between one worker's writes makes a light load (0: as fast as acknowledged);
+   * `prefix` keeps the keys of loads that run one after the other on one cluster apart.
+   */
+  constructor(private readonly cluster: Cluster, workers = 4, private readonly pauseMs = 0, private readonly prefix = '') {
     super(workers);
   }
 
@@ -196,7 +199,7 @@ export class WriteLoad extends LoadLoop {
         c.on('error', () => {});
         clients.set(node, c);
       }
-      const key = `w${w}:${i++}`;
+      const key = `${this.prefix}w${w}:${i++}`;
       const value = `v-${key}-${Date.now()}`;
       this.attempted++;
       const t0 = performance.now();
