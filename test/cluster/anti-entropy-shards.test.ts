@@ -1,5 +1,5 @@
 // Anti-entropy on a real embedded store: four worker shards with LSM engines on disk, N = 3,
-// hinted handoff off. 10k of 40k keys (RINGKV_LONG=1: of 110k) diverge (written to single
+// hinted handoff off. 10k of 20k keys (RINGKV_LONG=1: of 110k) diverge (written to single
 // replicas through the transport: fresh keys, concurrent versions, deletes); one round
 // converges every replica of every key; equal replicas then exchange roots only; a shard killed mid-round fails its
 // exchanges cleanly and the next round repairs what it missed.
@@ -29,7 +29,7 @@ async function store(restartDelayMs = 100): Promise<Store> {
 }
 
 /** Keys the divergence leaves alone, plus the 2000 it deletes: RINGKV_LONG=1 loads the issue's 100k. */
-const BASE_KEYS = process.env.RINGKV_LONG === '1' ? 100_000 : 30_000;
+const BASE_KEYS = process.env.RINGKV_LONG === '1' ? 100_000 : 10_000;
 
 const keys = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 

@@ -25,7 +25,6 @@
 // zero (NaN, infinities and values out of range become INT64_MIN, as the C cast on x86
 // gives); a number passed to redis.call is formatted as %.17g. Strings are bytes both ways.
 import { createHash } from 'node:crypto';
-import { LuaFactory } from 'wasmoon';
 import {
   type LuaApi, LuaBytes, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION,
   LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_YIELD,
@@ -169,6 +168,9 @@ export class LuaEngine {
   }
 
   static async create(): Promise<LuaEngine> {
+    // Loaded on the first script, not at start: wasmoon costs ~50 ms of CPU to import, and
+    // most servers never run a script.
+    const { LuaFactory } = await import('wasmoon');
     const lua = await new LuaFactory().getLuaModule();
     return new LuaEngine(lua.module as unknown as LuaApi);
   }
