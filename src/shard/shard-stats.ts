@@ -3,6 +3,7 @@
 // /metrics and by `ringkv status` (which reads them back from /stats JSON).
 //
 // A shard that is down, or whose stats call failed, has zeros for every engine number.
+import { readSummary, type HistogramSummary } from '../histogram.js';
 
 /** The numbers of one LSM engine (a shard's data engine, or its hint engine). */
 export interface EngineNumbers {
@@ -41,8 +42,23 @@ export interface ShardNumbers {
   tombstonesPurged: number;
   /** Time the shard's worker was busy (not waiting for requests) since it started, ms. */
   busyMs: number;
+  /** Round trips of requests to this shard as the coordinator saw them (send to reply), since the process started. */
+  latency: HistogramSummary;
+  /** fsyncs of the shard's files on its thread, since its worker started. */
+  fsync: HistogramSummary;
+  /** Siblings and tombstones, estimated from a sample of the shard's objects (object-sample.ts). */
+  objects: ObjectNumbers;
   /** Why the shard's stats are missing, when they are. */
   error: string | undefined;
+}
+
+/** The sampled object counts (ObjectSample of object-sample.ts), zeros when absent. */
+export interface ObjectNumbers {
+  sampled: number;
+  withSiblings: number;
+  tombstoneOnly: number;
+  siblingKeysEstimate: number;
+  tombstonesEstimate: number;
 }
 
 function num(o: unknown, key: string): number {
@@ -81,6 +97,16 @@ function hintStore(h: unknown): HintStoreNumbers {
   };
 }
 
+function objectNumbers(o: unknown): ObjectNumbers {
+  return {
+    sampled: num(o, 'sampled'),
+    withSiblings: num(o, 'withSiblings'),
+    tombstoneOnly: num(o, 'tombstoneOnly'),
+    siblingKeysEstimate: num(o, 'siblingKeysEstimate'),
+    tombstonesEstimate: num(o, 'tombstonesEstimate'),
+  };
+}
+
 /** Reads one entry of `stats().shards`; `index` names it when it carries no id. */
 export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
   const id = field(entry, 'id');
@@ -94,6 +120,9 @@ export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
     hintStore: hintStore(field(entry, 'hintStore')),
     tombstonesPurged: num(entry, 'tombstonesPurged'),
     busyMs: num(field(entry, 'load'), 'busyMs'),
+    latency: readSummary(field(entry, 'latency')),
+    fsync: readSummary(field(entry, 'fsync')),
+    objects: objectNumbers(field(entry, 'objects')),
     error: typeof error === 'string' ? error : undefined,
   };
 }
