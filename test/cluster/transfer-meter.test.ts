@@ -12,9 +12,11 @@ test('nothing measured yet: no rate, the size unknown, no ETA; nothing pending: 
   const m = new TransferMeter();
   assert.is(m.rate(1000), 0);
   assert.is(m.remainingBytes([task(0)], () => 0), null);
-  assert.is(m.etaMs(null, 1000), null);
+  assert.is(m.etaMs(null, 1, 1000), null);
   assert.is(m.remainingBytes([], () => 0), 0);
-  assert.is(m.etaMs(0, 1000), 0);
+  assert.is(m.etaMs(0, 0, 1000), 0);
+  // Pending but nothing streaming (a target down): no ETA, even with nothing left to measure.
+  assert.is(m.etaMs(0, 3, 1000), null);
 });
 
 test('a task a quarter through after 1000 bytes has about 3000 left; one not started counts as the mean size', () => {
@@ -37,9 +39,9 @@ test('the rate is bytes over the window; the ETA is what is left at that rate; a
   // 1000 bytes every 500 ms: 2000 B/s once a whole window has passed.
   const rate = m.rate(6000);
   assert.ok(rate > 1900 && rate < 2300, `rate ${rate}`);
-  assert.is(m.etaMs(4000, 6000), Math.round((4000 / rate) * 1000));
+  assert.is(m.etaMs(4000, 1, 6000), Math.round((4000 / rate) * 1000));
   assert.is(m.rate(6000 + 10_000), 0, 'no page for longer than the window');
-  assert.is(m.etaMs(4000, 6000 + 10_000), null);
+  assert.is(m.etaMs(4000, 1, 6000 + 10_000), null);
 });
 
 test.run();

@@ -1,8 +1,9 @@
 // The admin dashboard of a cluster node in a real browser (Debian's Chromium through
 // playwright-core): 3 `ringkv start` processes on 127.0.0.2-4 inside a private network
 // namespace. The page on n1 must draw the cluster's ring with its owners, show n3 down
-// after kill -9, show the hint backlog rising while n3 is down under writes, and falling to
-// 0 once it is back. Saves dist/test-artifacts/dashboard-cluster.png (docs/dashboard-cluster.png with RINGKV_SCREENSHOTS=docs). Skips, saying why, without Chromium
+// after kill -9, show the hint backlog rising while n3 is down under writes (with n1's
+// per-shard latency chart, fsync histogram and transfer and anti-entropy backlogs filled),
+// and falling to 0 once it is back. Saves dist/test-artifacts/dashboard-cluster.png (docs/dashboard-cluster.png with RINGKV_SCREENSHOTS=docs). Skips, saying why, without Chromium
 // or namespaces.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +68,11 @@ test('a cluster node\'s dashboard: the ring and its owners, a killed node down, 
       // A few more polls so the charts show the rise, then the artifact.
       await page.waitForFunction(() => Number(document.querySelector('polyline[data-series="hints held"]')?.getAttribute('data-peak')) > 0);
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      // The per-shard panels have data from n1's own shard; the backlogs name transfers and anti-entropy ages.
+      await page.waitForSelector('#shard-latency-chart polyline[data-series="n1/s0 p99"]');
+      assert.ok(Number(await page.getAttribute('#fsync-histogram svg', 'data-count')) > 0, 'n1\'s fsyncs are drawn');
+      assert.match((await page.textContent('[data-backlog="transfers"]')) ?? '', /^\d+ ranges/);
+      assert.match((await page.textContent('[data-backlog="anti-entropy"]')) ?? '', /partitions exchanged|no partition led here/);
     } finally {
       client.disconnect();
     }

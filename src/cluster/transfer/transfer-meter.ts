@@ -81,10 +81,13 @@ export class TransferMeter {
     return remaining + (measuredTotal / measured) * unmeasured;
   }
 
-  /** Time (ms) to send `remaining` bytes at the current rate, or null when either is unknown. */
-  etaMs(remaining: number | null, now: number): number | null {
+  /**
+   * Time (ms) to send `remaining` bytes of `pending` transfers at the current rate: 0 when
+   * none is pending, null when the size or the rate is unknown (nothing streams: waiting).
+   */
+  etaMs(remaining: number | null, pending: number, now: number): number | null {
+    if (pending === 0) return 0;
     if (remaining === null) return null;
-    if (remaining === 0) return 0;
     const r = this.rate(now);
     return r > 0 ? Math.round((remaining / r) * 1000) : null;
   }

@@ -243,7 +243,7 @@ export class Transfers {
       return view;
     });
     const remainingBytes = this.meter.remainingBytes(this.tasks, (t) => this.progressOf(t));
-    const rates = { rateBytesPerSecond: Math.round(this.meter.rate(now)), remainingBytes: remainingBytes === null ? null : Math.round(remainingBytes), etaMs: this.meter.etaMs(remainingBytes, now) };
+    const rates = { rateBytesPerSecond: Math.round(this.meter.rate(now)), remainingBytes: remainingBytes === null ? null : Math.round(remainingBytes), etaMs: this.meter.etaMs(remainingBytes, this.tasks.length, now) };
     return { pending: this.tasks.length, ...this.counters, ...(this.lastError === undefined ? {} : { lastError: this.lastError }), ...rates, tasks };
   }
 

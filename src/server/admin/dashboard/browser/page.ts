@@ -28,7 +28,10 @@ interface RingAnswer {
   owners: string[];
   owned: Record<string, number>;
   preferenceLists: Record<string, string[]>;
-  transfers?: { pending: number; done: number; bytesMoved: number; keysMoved: number; failures: number; rateBytesPerSecond?: number; remainingBytes?: number | null; etaMs?: number | null };
+  transfers?: {
+    pending: number; done: number; bytesMoved: number; keysMoved: number; failures: number; rateBytesPerSecond?: number; remainingBytes?: number | null; etaMs?: number | null;
+    tasks?: { waiting?: string }[];
+  };
   /** The nodes, on a cluster node only. */
   nodes?: unknown[];
   /** Placement warnings (replicas sharing a rack or dc, ...), when the server reports them. */
@@ -183,7 +186,7 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
   const maxMem = Math.max(0, ...shards.map((sh) => sh.data.memtableBytes));
   const maxCache = Math.max(0, ...shards.map((sh) => sh.data.blockCacheBytes));
   const local = (id: string): string => (cluster === undefined ? id : `${cluster.self}/${id}`);
-  const pair = (hs: HistogramSummary | undefined): string => (hs === undefined || hs.count === 0 ? '–' : `${micros(hs.p50Us)} / ${micros(hs.p99Us)}`);
+  const pair = (hs: HistogramSummary | undefined): string => (hs === undefined || hs.count === 0 ? '–' : `${micros(hs.p50Us)}/${micros(hs.p99Us)}`);
   const estimate = (sh: ShardNumbers | undefined, n: number | undefined): string => (sh === undefined || sh.objects.sampled === 0 ? '–' : String(n));
   replace(byId('shards').querySelector('tbody')!, ...stats.replicas.filter((r) => cluster === undefined || splitMember(r.id).node === cluster.self).map((r) => {
     const sh = shards.find((x) => x.id === r.id || local(x.id) === r.id);
@@ -240,7 +243,8 @@ function transferText(t: NonNullable<RingAnswer['transfers']>): string {
   if (t.pending === 0) return head;
   const rate = t.rateBytesPerSecond ?? 0;
   const left = t.remainingBytes == null ? 'size not measured yet' : `~${bytes(t.remainingBytes)} left`;
-  const eta = t.etaMs == null ? 'ETA unknown' : `ETA ${age(t.etaMs)}`;
+  const waiting = t.tasks?.find((x) => x.waiting !== undefined)?.waiting;
+  const eta = t.etaMs == null ? (waiting === undefined ? 'ETA unknown' : `waiting: ${waiting}`) : `ETA ${age(t.etaMs)}`;
   return `${head} · ${bytes(rate)}/s · ${left} · ${eta}`;
 }
 
