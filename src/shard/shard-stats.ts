@@ -87,25 +87,15 @@ function engine(e: unknown): EngineNumbers {
   };
 }
 
-function hintStore(h: unknown): HintStoreNumbers {
-  return {
-    pending: num(h, 'pending'),
-    bytes: num(h, 'bytes'),
-    oldestAgeMs: num(h, 'oldestAgeMs'),
-    droppedExpired: num(h, 'droppedExpired'),
-    refusedFull: num(h, 'refusedFull'),
-  };
+/** The numbers at `keys` of `o` (0 for each one missing or not a finite number). */
+function numbers<K extends string>(o: unknown, keys: readonly K[]): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of keys) out[k] = num(o, k);
+  return out;
 }
 
-function objectNumbers(o: unknown): ObjectNumbers {
-  return {
-    sampled: num(o, 'sampled'),
-    withSiblings: num(o, 'withSiblings'),
-    tombstoneOnly: num(o, 'tombstoneOnly'),
-    siblingKeysEstimate: num(o, 'siblingKeysEstimate'),
-    tombstonesEstimate: num(o, 'tombstonesEstimate'),
-  };
-}
+const HINT_STORE_KEYS = ['pending', 'bytes', 'oldestAgeMs', 'droppedExpired', 'refusedFull'] as const satisfies readonly (keyof HintStoreNumbers)[];
+const OBJECT_KEYS = ['sampled', 'withSiblings', 'tombstoneOnly', 'siblingKeysEstimate', 'tombstonesEstimate'] as const satisfies readonly (keyof ObjectNumbers)[];
 
 /** Reads one entry of `stats().shards`; `index` names it when it carries no id. */
 export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
@@ -117,12 +107,12 @@ export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
     restarts: num(entry, 'restarts'),
     data: engine(field(entry, 'data')),
     hints: engine(field(entry, 'hints')),
-    hintStore: hintStore(field(entry, 'hintStore')),
+    hintStore: numbers(field(entry, 'hintStore'), HINT_STORE_KEYS),
     tombstonesPurged: num(entry, 'tombstonesPurged'),
     busyMs: num(field(entry, 'load'), 'busyMs'),
     latency: readSummary(field(entry, 'latency')),
     fsync: readSummary(field(entry, 'fsync')),
-    objects: objectNumbers(field(entry, 'objects')),
+    objects: numbers(field(entry, 'objects'), OBJECT_KEYS),
     error: typeof error === 'string' ? error : undefined,
   };
 }
