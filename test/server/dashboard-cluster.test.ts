@@ -45,7 +45,11 @@ test('a cluster node\'s dashboard: the ring and its owners, a killed node down, 
 
     // The ring as n1 has it: one arc per partition, with its owner.
     await page.waitForSelector('#nodes tr[data-node="n3"]');
-    const ring = (await n1.admin('/ring')) as { q: number; owners: string[] };
+    const ring = (await n1.admin('/ring')) as { q: number; owners: string[]; transfers: { pending: number; rateBytesPerSecond: number; remainingBytes: number | null; etaMs: number | null } };
+    // The transfer backlog's progress numbers (what the page shows as rate, bytes left and ETA).
+    assert.is(typeof ring.transfers.rateBytesPerSecond, 'number');
+    assert.ok('remainingBytes' in ring.transfers && 'etaMs' in ring.transfers);
+    if (ring.transfers.pending === 0) assert.is(ring.transfers.etaMs, 0);
     const drawn = await page.$$eval('#ring path[data-partition]', (arcs) => arcs.map((a) => a.getAttribute('data-owner')));
     assert.is(drawn.length, ring.q);
     assert.equal(drawn, ring.owners);

@@ -11,7 +11,8 @@ type Buckets = readonly (readonly [number, number])[];
 const WIDTH = 560;
 const HEIGHT = 150;
 const BOTTOM = 18;
-const TOP = 8;
+/** Room above the bars for the totals line. */
+const TOP = 20;
 
 /** The buckets of `now` less those of `before` (the same histogram read one poll earlier); all of `now` if it was reset since. */
 export function bucketsBetween(now: HistogramSummary, before: HistogramSummary | undefined): [number, number][] {
@@ -71,6 +72,6 @@ export function histogramSvg(buckets: Buckets, colour: string): SVGElement {
     svg.append(s('rect', { x: i * slot + 1, y: HEIGHT - BOTTOM - height, width: Math.max(1, slot - 2), height, fill: colour, 'data-upper-us': upper, 'data-count': count }));
     if (i % labelEvery === 0) svg.append(s('text', { x: i * slot + 1, y: HEIGHT - 3 }, `≤${micros(upper)}`));
   });
-  svg.append(s('text', { x: WIDTH, y: TOP + 10, 'text-anchor': 'end' }, `${total} fsyncs · p50 ${micros(p50)} · p99 ${micros(p99)}`));
+  svg.append(s('text', { x: WIDTH, y: TOP - 6, 'text-anchor': 'end' }, `${total} fsyncs · p50 ${micros(p50)} · p99 ${micros(p99)}`));
   return svg;
 }
