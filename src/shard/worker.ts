@@ -180,11 +180,14 @@ function load(): { busyMs: number; elapsedMs: number } {
 
 const control: ShardControl = {
   load,
-  stats: () => ({
-    epoch: replica.actor.epoch, load: load(), data: markedStats(stores.data.stats(), true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
-    tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
-    fsync: fsyncs.summary(), objects: sampleObjects(stores.data, stores.data.stats().approxEntries),
-  }),
+  stats: () => {
+    const dataStats = stores.data.stats();
+    return {
+      epoch: replica.actor.epoch, load: load(), data: markedStats(dataStats, true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
+      tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
+      fsync: fsyncs.summary(), objects: sampleObjects(stores.data, dataStats.approxEntries),
+    };
+  },
   repaired: () => {
     if (mark === undefined) return false;
     clearRepairMark(vfs, data.dir);
