@@ -25,14 +25,17 @@ export class Deadlines<T extends Deadlined> {
   /** @param onExpire called for each request past its deadline; it must settle it (set id 0, call settled). */
   constructor(private readonly onExpire: (p: T) => void) {}
 
-  track(p: T): void {
+  /** Tracks `p` from now; returns now (performance.now()), for the caller's latency. */
+  track(p: T): number {
     const timeoutMs = p.timeoutMs;
     let q = this.last;
     if (q === undefined || q.timeoutMs !== timeoutMs) q = this.queueFor(timeoutMs);
     p.queue = q;
-    const deadline = performance.now() + timeoutMs;
+    const now = performance.now();
+    const deadline = now + timeoutMs;
     q.push(p, deadline);
     if (deadline < this.timerDeadline) this.arm(deadline);
+    return now;
   }
 
   /** After `p` was settled (its id set to 0): drops stale entries at its queue's head. */

@@ -6,6 +6,9 @@
 // reply it hands out (replies are views into a ring or a receive buffer).
 //
 // Hot path: track, take and reply allocate nothing; an entry is reused once it settled.
+// Each group keeps a latency histogram of its replies (send to reply: the deadline's clock
+// read at send, one more at the reply), which the shard transport reports per shard.
+import { Histogram } from '../histogram.js';
 import { FrameType, type Reply, type Slab } from '../protocol/index.js';
 import { Deadlines, type Deadlined } from './deadlines.js';
 import { timeoutError, type ReplySink } from './transport.js';
@@ -17,6 +20,8 @@ const MAX_REQUEST_ID = 0x3fffffff;
 export class RequestGroup {
   /** Requests in flight, by request id. */
   readonly pending = new Map<number, InFlight>();
+  /** Send-to-reply time of the requests answered (not of those failed or timed out). */
+  readonly latency = new Histogram();
   private nextId = 1;
 
   takeId(): number {
@@ -36,6 +41,8 @@ export class InFlight implements Deadlined {
   target = '';
   sink: ReplySink | undefined;
   tag = 0;
+  /** performance.now() when it was tracked (sent). */
+  sentAt = 0;
 }
 
 /** The requests in flight of one transport, over all its groups (links). */
@@ -55,7 +62,7 @@ export class RequestTable {
     p.sink = sink;
     p.tag = tag;
     group.pending.set(id, p);
-    this.deadlines.track(p);
+    p.sentAt = this.deadlines.track(p);
   }
 
   /** Takes `p` out of flight (its deadline entry goes stale) and returns its sink. */
@@ -73,6 +80,7 @@ export class RequestTable {
   /** Takes `p` out of flight and hands its sink `reply`. */
   reply(p: InFlight, reply: Reply): void {
     const tag = p.tag;
+    p.group!.latency.recordMs(performance.now() - p.sentAt);
     const sink = this.settle(p);
     try {
       sink.onReply(reply, tag);

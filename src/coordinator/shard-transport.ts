@@ -202,11 +202,13 @@ export class ShardTransport implements Transport {
   /** The shards' own stats (storage engines), each call bounded by the control timeout. */
   async shardStats(): Promise<unknown[]> {
     return Promise.all(this.links.map(async (l) => {
-      if (!l.up || !l.control) return { id: l.id, up: false, restarts: l.restarts };
+      // latency: this side's send-to-reply histogram of the shard's requests (request-table.ts), kept across restarts.
+      const latency = l.latency.summary();
+      if (!l.up || !l.control) return { id: l.id, up: false, restarts: l.restarts, latency };
       try {
-        return { id: l.id, up: true, restarts: l.restarts, ...(await this.call(l, (c) => c.stats())) as object };
+        return { id: l.id, up: true, restarts: l.restarts, latency, ...(await this.call(l, (c) => c.stats())) as object };
       } catch (err) {
-        return { id: l.id, up: l.up, restarts: l.restarts, error: (err as Error).message };
+        return { id: l.id, up: l.up, restarts: l.restarts, latency, error: (err as Error).message };
       }
     }));
   }

@@ -145,6 +145,22 @@ export interface AntiEntropyStats {
   lastExchangeAt: number[];
 }
 
+/** Partitions exchangeAges() lists by name: the stalest few, enough to see a pattern. */
+export const EXCHANGE_AGES_LISTED = 8;
+
+/** exchangeAges(): this node's led partitions and how long ago each last exchanged with all N replicas. */
+export interface ExchangeAges {
+  /** Partitions this node leads (exchanges). */
+  partitions: number;
+  /** Of those, partitions exchanged at least once since start. */
+  exchanged: number;
+  /** Age of the oldest exchange among those exchanged, ms (null: none yet). */
+  oldestAgeMs: number | null;
+  medianAgeMs: number | null;
+  /** The stalest partitions, oldest first; ageMs null: never exchanged since start. */
+  stalest: { partition: number; ageMs: number | null }[];
+}
+
 /** Aim for this many objects per Merkle leaf when roots differ: a differing leaf costs a RANGE of about this many objects per replica. */
 const LEAF_ENTRIES = 4;
 /** A partition is cut into at most 2^this segments (then a TREE refusal fails the exchange). */
@@ -247,6 +263,27 @@ export class AntiEntropy {
     let oldest = Infinity;
     for (let p = 0; p < this.ring().q; p++) if (this.o.leads?.(p) !== false) oldest = Math.min(oldest, this.lastAt[p] ?? 0);
     return oldest === 0 ? null : oldest === Infinity ? 0 : Math.max(0, now - oldest);
+  }
+
+  /**
+   * The ages of the last successful exchange of the partitions this node leads, compact
+   * (the dashboard's backlog view): oldest and median age, and the `stalest` partitions,
+   * never-exchanged ones first (age null).
+   */
+  exchangeAges(stalest = EXCHANGE_AGES_LISTED, now = this.now()): ExchangeAges {
+    const q = this.ring().q;
+    const at: { partition: number; at: number }[] = [];
+    for (let p = 0; p < q; p++) if (this.o.leads?.(p) !== false) at.push({ partition: p, at: this.lastAt[p] ?? 0 });
+    at.sort((a, b) => a.at - b.at || a.partition - b.partition);
+    const ages = at.filter((x) => x.at > 0).map((x) => Math.max(0, now - x.at));
+    const age = (x: { at: number }): number | null => (x.at === 0 ? null : Math.max(0, now - x.at));
+    return {
+      partitions: at.length,
+      exchanged: ages.length,
+      oldestAgeMs: ages.length === 0 ? null : ages[0]!,
+      medianAgeMs: ages.length === 0 ? null : ages[Math.floor((ages.length - 1) / 2)]!,
+      stalest: at.slice(0, stalest).map((x) => ({ partition: x.partition, ageMs: age(x) })),
+    };
   }
 
   /** Exchanges partition p now (after any exchange in progress). Never rejects: a failure is in the result. */

@@ -3,6 +3,7 @@
 // /metrics and by `ringkv status` (which reads them back from /stats JSON).
 //
 // A shard that is down, or whose stats call failed, has zeros for every engine number.
+import { readSummary, type HistogramSummary } from '../histogram.js';
 
 /** The numbers of one LSM engine (a shard's data engine, or its hint engine). */
 export interface EngineNumbers {
@@ -41,8 +42,23 @@ export interface ShardNumbers {
   tombstonesPurged: number;
   /** Time the shard's worker was busy (not waiting for requests) since it started, ms. */
   busyMs: number;
+  /** Round trips of requests to this shard as the coordinator saw them (send to reply), since the process started. */
+  latency: HistogramSummary;
+  /** fsyncs of the shard's files on its thread, since its worker started. */
+  fsync: HistogramSummary;
+  /** Siblings and tombstones, estimated from a sample of the shard's objects (object-sample.ts). */
+  objects: ObjectNumbers;
   /** Why the shard's stats are missing, when they are. */
   error: string | undefined;
+}
+
+/** The sampled object counts (ObjectSample of object-sample.ts), zeros when absent. */
+export interface ObjectNumbers {
+  sampled: number;
+  withSiblings: number;
+  tombstoneOnly: number;
+  siblingKeysEstimate: number;
+  tombstonesEstimate: number;
 }
 
 function num(o: unknown, key: string): number {
@@ -71,15 +87,15 @@ function engine(e: unknown): EngineNumbers {
   };
 }
 
-function hintStore(h: unknown): HintStoreNumbers {
-  return {
-    pending: num(h, 'pending'),
-    bytes: num(h, 'bytes'),
-    oldestAgeMs: num(h, 'oldestAgeMs'),
-    droppedExpired: num(h, 'droppedExpired'),
-    refusedFull: num(h, 'refusedFull'),
-  };
+/** The numbers at `keys` of `o` (0 for each one missing or not a finite number). */
+function numbers<K extends string>(o: unknown, keys: readonly K[]): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of keys) out[k] = num(o, k);
+  return out;
 }
+
+const HINT_STORE_KEYS = ['pending', 'bytes', 'oldestAgeMs', 'droppedExpired', 'refusedFull'] as const satisfies readonly (keyof HintStoreNumbers)[];
+const OBJECT_KEYS = ['sampled', 'withSiblings', 'tombstoneOnly', 'siblingKeysEstimate', 'tombstonesEstimate'] as const satisfies readonly (keyof ObjectNumbers)[];
 
 /** Reads one entry of `stats().shards`; `index` names it when it carries no id. */
 export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
@@ -91,9 +107,12 @@ export function readShardNumbers(entry: unknown, index: number): ShardNumbers {
     restarts: num(entry, 'restarts'),
     data: engine(field(entry, 'data')),
     hints: engine(field(entry, 'hints')),
-    hintStore: hintStore(field(entry, 'hintStore')),
+    hintStore: numbers(field(entry, 'hintStore'), HINT_STORE_KEYS),
     tombstonesPurged: num(entry, 'tombstonesPurged'),
     busyMs: num(field(entry, 'load'), 'busyMs'),
+    latency: readSummary(field(entry, 'latency')),
+    fsync: readSummary(field(entry, 'fsync')),
+    objects: numbers(field(entry, 'objects'), OBJECT_KEYS),
     error: typeof error === 'string' ? error : undefined,
   };
 }

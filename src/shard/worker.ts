@@ -22,6 +22,8 @@ import { Replica } from './replica.js';
 import { clearRepairMark, markAfterRecovery } from './repair-mark.js';
 import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';
+import { Histogram } from '../histogram.js';
+import { sampleObjects } from './object-sample.js';
 
 export interface ShardWorkerData {
   sab: SharedArrayBuffer;
@@ -65,7 +67,9 @@ const data = workerData as ShardWorkerData;
 // compile (hash-wasm) does not hold the event loop, and a worker whose loop empties exits
 // ("shard exited while starting", about 1 start in 6 under load). Cleared once serving.
 const startup = setInterval(() => {}, 1 << 30);
-const vfs = new RealVfs();
+/** Every fsync of this shard's files on its thread (WAL, flushed tables, manifest, directories), for its stats. */
+const fsyncs = new Histogram();
+const vfs = new RealVfs(fsyncs);
 vfs.mkdirp(data.dir);
 
 const epoch = nextEpoch(data.dir);
@@ -176,10 +180,14 @@ function load(): { busyMs: number; elapsedMs: number } {
 
 const control: ShardControl = {
   load,
-  stats: () => ({
-    epoch: replica.actor.epoch, load: load(), data: markedStats(stores.data.stats(), true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
-    tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
-  }),
+  stats: () => {
+    const dataStats = stores.data.stats();
+    return {
+      epoch: replica.actor.epoch, load: load(), data: markedStats(dataStats, true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
+      tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
+      fsync: fsyncs.summary(), objects: sampleObjects(stores.data, dataStats.approxEntries),
+    };
+  },
   repaired: () => {
     if (mark === undefined) return false;
     clearRepairMark(vfs, data.dir);
@@ -219,8 +227,8 @@ clearInterval(startup);
 async function openStores(): Promise<{ data: LsmEngine; hints: LsmEngine }> {
   let dataEngine: LsmEngine | undefined;
   try {
-    dataEngine = await openEngine({ ...data.storage, dir: `${data.dir}/data` });
-    const hints = await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints` });
+    dataEngine = await openEngine({ ...data.storage, dir: `${data.dir}/data`, vfs });
+    const hints = await openEngine({ ...data.storage, memtableBytes: Math.min(data.storage.memtableBytes ?? 8 << 20, 8 << 20), dir: `${data.dir}/hints`, vfs });
     return { data: dataEngine, hints };
   } catch (err) {
     await dataEngine?.close().catch(() => {});

@@ -1,7 +1,8 @@
 // The admin dashboard in a real browser: Debian's Chromium driven by playwright-core (no
 // browser download). A store with 2 shards and its admin server run in this process; the
 // page must draw one ring arc per partition with the ring's owners, chart the puts it is
-// sent, chart the p50/p99 latency per command type of a RESP server in front of the store,
+// sent, chart the p50/p99 latency per command type of a RESP server in front of the store
+// and per shard, draw the fsync histogram (growing after a flush), fill the backlog ages,
 // and show a killed shard as down. Saves dist/test-artifacts/dashboard.png (docs/dashboard.png with RINGKV_SCREENSHOTS=docs) (README "Dashboard").
 // Skipped, saying so, when /usr/bin/chromium is absent (.ci/run installs it).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -93,6 +94,29 @@ test('the ops/s chart receives points after puts and gets', async () => {
   assert.ok(mem.some((m) => !m.startsWith('0 B')), `memtable cells: ${mem.join(', ')}`);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.ok(existsSync(SCREENSHOT));
+});
+
+test('per shard: the latency chart gets p50/p99 points, the table shows round trip and fsync figures, the fsync histogram grows after a flush', async () => {
+  if (!haveChromium) return console.log(SKIP);
+  const until = Date.now() + DEADLINE_MS;
+  let points = 0;
+  for (let i = 0; points < 2 && Date.now() < until; i++) {
+    for (let k = 0; k < 50; k++) await store.put(`shard-lat-${i}-${k}`, 'v');
+    points = await page.$eval('#shard-latency-chart polyline[data-series="s0 p99"]', (p) => Number(p.getAttribute('data-points'))).catch(() => 0);
+  }
+  assert.ok(points >= 2, `the s0 p99 series has ${points} points`);
+  for (const name of ['s0 p50', 's0 p99', 's1 p50', 's1 p99']) assert.ok(await page.$(`#shard-latency-chart polyline[data-series="${name}"]`), name);
+  assert.match((await page.textContent('#shards tr[data-shard="s0"] [data-cell="latency"]')) ?? '', /\d+(\.\d)? (µs|ms)\/\d/);
+  // fsyncs: each shard's start made its EPOCH file durable; a flush adds the table's, the manifest's and the directory's.
+  const before = Number(await page.getAttribute('#fsync-histogram svg', 'data-count'));
+  await store.shards!.flush();
+  await page.waitForFunction((n) => Number(document.querySelector('#fsync-histogram svg')?.getAttribute('data-count')) > n, before);
+  assert.ok((await page.$$('#fsync-histogram rect[data-count]')).length > 0, 'bars drawn');
+  assert.match((await page.textContent('#shards tr[data-shard="s1"] [data-cell="fsync"]')) ?? '', /(µs|ms)\/\d/);
+  // Backlogs: the anti-entropy ages (no exchange yet in this store's life: its schedule is a minute) and the sampled counts.
+  assert.match((await page.textContent('[data-backlog="anti-entropy"]')) ?? '', /partitions exchanged/);
+  assert.ok(await page.$('#stalest li[data-partition]'), 'the stalest partitions are listed');
+  assert.match((await page.textContent('[data-backlog="tombstones"]')) ?? '', /objects sampled/);
 });
 
 test('the latency chart receives p50 and p99 points per command type from the RESP server', async () => {

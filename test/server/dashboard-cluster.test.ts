@@ -1,8 +1,9 @@
 // The admin dashboard of a cluster node in a real browser (Debian's Chromium through
 // playwright-core): 3 `ringkv start` processes on 127.0.0.2-4 inside a private network
 // namespace. The page on n1 must draw the cluster's ring with its owners, show n3 down
-// after kill -9, show the hint backlog rising while n3 is down under writes, and falling to
-// 0 once it is back. Saves dist/test-artifacts/dashboard-cluster.png (docs/dashboard-cluster.png with RINGKV_SCREENSHOTS=docs). Skips, saying why, without Chromium
+// after kill -9, show the hint backlog rising while n3 is down under writes (with n1's
+// per-shard latency chart, fsync histogram and transfer and anti-entropy backlogs filled),
+// and falling to 0 once it is back. Saves dist/test-artifacts/dashboard-cluster.png (docs/dashboard-cluster.png with RINGKV_SCREENSHOTS=docs). Skips, saying why, without Chromium
 // or namespaces.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +45,11 @@ test('a cluster node\'s dashboard: the ring and its owners, a killed node down, 
 
     // The ring as n1 has it: one arc per partition, with its owner.
     await page.waitForSelector('#nodes tr[data-node="n3"]');
-    const ring = (await n1.admin('/ring')) as { q: number; owners: string[] };
+    const ring = (await n1.admin('/ring')) as { q: number; owners: string[]; transfers: { pending: number; rateBytesPerSecond: number; remainingBytes: number | null; etaMs: number | null } };
+    // The transfer backlog's progress numbers (what the page shows as rate, bytes left and ETA).
+    assert.is(typeof ring.transfers.rateBytesPerSecond, 'number');
+    assert.ok('remainingBytes' in ring.transfers && 'etaMs' in ring.transfers);
+    if (ring.transfers.pending === 0) assert.is(ring.transfers.etaMs, 0);
     const drawn = await page.$$eval('#ring path[data-partition]', (arcs) => arcs.map((a) => a.getAttribute('data-owner')));
     assert.is(drawn.length, ring.q);
     assert.equal(drawn, ring.owners);
@@ -67,6 +72,11 @@ test('a cluster node\'s dashboard: the ring and its owners, a killed node down, 
       // A few more polls so the charts show the rise, then the artifact.
       await page.waitForFunction(() => Number(document.querySelector('polyline[data-series="hints held"]')?.getAttribute('data-peak')) > 0);
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      // The per-shard panels have data from n1's own shard; the backlogs name transfers and anti-entropy ages.
+      await page.waitForSelector('#shard-latency-chart polyline[data-series="n1/s0 p99"]');
+      assert.ok(Number(await page.getAttribute('#fsync-histogram svg', 'data-count')) > 0, 'n1\'s fsyncs are drawn');
+      assert.match((await page.textContent('[data-backlog="transfers"]')) ?? '', /^\d+ ranges/);
+      assert.match((await page.textContent('[data-backlog="anti-entropy"]')) ?? '', /partitions exchanged|no partition led here/);
     } finally {
       client.disconnect();
     }

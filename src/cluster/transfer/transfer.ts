@@ -44,6 +44,7 @@ import { BadReplies, ReplicaCalls, batches, type RangePage } from '../../repair/
 import { loadTransfers, saveTransfers, type TransferProgress } from './transfer-file.js';
 import type { TransferDone } from './transfer-fill.js';
 import { planTransfers } from './transfer-plan.js';
+import { TransferMeter } from './transfer-meter.js';
 
 /** Objects moved per second at most, by default: 16 MiB/s streams a node's 100 GiB in under
  *  2 h while leaving most of a 1 Gbit/s link and of the shards' disks to clients. */
@@ -105,6 +106,8 @@ export interface TransferTaskView {
   epoch: number;
   /** Fraction of the partition's token range sent (0..1). */
   progress: number;
+  /** Bytes this process has sent of it (since it started). */
+  bytesSent: number;
   /** Why it waits, if it does (for status). */
   waiting?: string;
 }
@@ -123,6 +126,12 @@ export interface TransferStatus {
   /** Transfers dropped because a later ring moved their partition on. */
   dropped: number;
   lastError?: string;
+  /** Bytes per second streamed lately (transfer-meter.ts; 0 when none streamed for a while). */
+  rateBytesPerSecond: number;
+  /** Estimated bytes still to send, all pending transfers together; null until one has been measured. */
+  remainingBytes: number | null;
+  /** remainingBytes at the current rate, in ms; null while either is unknown (0: nothing pending). */
+  etaMs: number | null;
   /** The first few pending transfers. */
   tasks: TransferTaskView[];
 }
@@ -136,6 +145,8 @@ export class Transfers {
   private readonly readyAt = new Map<number, number>();
   private readonly counters = { done: 0, keysMoved: 0, bytesMoved: 0, pages: 0, failures: 0, dropped: 0 };
   private lastError: string | undefined;
+  /** Rate and ETA (progress numbers for status). */
+  private readonly meter = new TransferMeter();
   private loop: Promise<void> | undefined;
   private stopping = false;
   /** Ends the runner's idle sleep (new work, a stream done). */
@@ -224,18 +235,24 @@ export class Transfers {
   }
 
   status(): TransferStatus {
-    const ring = this.membership.ring;
+    const now = performance.now();
     const tasks = this.tasks.slice(0, STATUS_TASKS).map((t): TransferTaskView => {
-      const view: TransferTaskView = { partition: t.partition, source: t.source, target: t.target, epoch: t.epoch, progress: 0 };
-      if (ring !== undefined && t.partition < ring.q) {
-        const { from, to } = ring.partitionRange(t.partition);
-        view.progress = Number(((t.cursor - from) * 1000n) / (to - from)) / 1000;
-      }
-      const why = this.waitingFor(t, performance.now());
+      const view: TransferTaskView = { partition: t.partition, source: t.source, target: t.target, epoch: t.epoch, progress: this.progressOf(t), bytesSent: this.meter.bytesOf(t) };
+      const why = this.waitingFor(t, now);
       if (why !== undefined) view.waiting = why;
       return view;
     });
-    return { pending: this.tasks.length, ...this.counters, ...(this.lastError === undefined ? {} : { lastError: this.lastError }), tasks };
+    const remainingBytes = this.meter.remainingBytes(this.tasks, (t) => this.progressOf(t));
+    const rates = { rateBytesPerSecond: Math.round(this.meter.rate(now)), remainingBytes: remainingBytes === null ? null : Math.round(remainingBytes), etaMs: this.meter.etaMs(remainingBytes, this.tasks.length, now) };
+    return { pending: this.tasks.length, ...this.counters, ...(this.lastError === undefined ? {} : { lastError: this.lastError }), ...rates, tasks };
+  }
+
+  /** Fraction of `t`'s partition range sent (0..1), in thousandths; 0 without a ring that has it. */
+  private progressOf(t: TransferProgress): number {
+    const ring = this.membership.ring;
+    if (ring === undefined || t.partition >= ring.q) return 0;
+    const { from, to } = ring.partitionRange(t.partition);
+    return Number(((t.cursor - from) * 1000n) / (to - from)) / 1000;
   }
 
   /** Starts streaming (in the background). */
@@ -324,11 +341,13 @@ export class Transfers {
         for (const e of page.entries) bytes += e.key.length + e.object.length + 8;
         await this.send(task.target, page.entries);
         if (!this.tasks.includes(task)) return; // dropped meanwhile: nothing more to save
+        const before = this.progressOf(task);
         task.cursor = page.next;
         this.counters.pages++;
         this.counters.keysMoved += page.entries.length;
         this.counters.bytesMoved += bytes;
         if (page.done) task.cursor = to;
+        this.meter.page(task, bytes, before, performance.now());
         this.dirty = true;
         await this.pace(bytes);
       }

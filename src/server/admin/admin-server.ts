@@ -103,6 +103,8 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
     ],
     ['/metrics', async (_store, _url, res) => send(res, 200, metrics.contentType, await metrics.render())],
     ['/stats', async (store, _url, res) => sendJson(res, 200, await store.stats())],
+    // The dashboard's anti-entropy backlog: ages of the last exchange per partition, compact.
+    ['/anti-entropy', async (store, _url, res) => sendJson(res, 200, store.antiEntropy.exchangeAges())],
     [
       '/ring',
       async (store, url, res) => {

@@ -12,7 +12,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
 import type { ShardPolicyFigures } from '../../cluster/index.js';
-import { readAllShardNumbers, type EngineNumbers } from '../../shard/index.js';
+import { readAllShardNumbers, type EngineNumbers, type ShardNumbers } from '../../shard/index.js';
+import { registerShardHistograms } from './latency-metrics.js';
 
 const ENGINES = ['data', 'hints'] as const;
 
@@ -64,6 +65,10 @@ export class StoreMetrics {
   private readonly policyDecision: Gauge<'decision' | 'reason'>;
   private readonly recoveryNeedsRepair: Gauge<'shard' | 'engine'>;
   private readonly recoveryDroppedBytes: Gauge<'shard' | 'engine'>;
+  private readonly siblingKeys: Gauge<'shard'>;
+  private readonly tombstones: Gauge<'shard'>;
+  /** The shard numbers of the scrape in progress, for the per-shard histograms (read after render's stats call). */
+  private scraped: ShardNumbers[] = [];
 
   constructor(
     private readonly store: Store,
@@ -129,6 +134,9 @@ export class StoreMetrics {
     this.recoveryNeedsRepair = gauge('ringkv_shard_recovery_needs_repair', '1 when the engine\'s last open skipped damaged WAL records (--wal-recovery skip-damaged): it may miss acknowledged writes until repaired.', ['shard', 'engine']);
     this.recoveryDroppedBytes = gauge('ringkv_shard_recovery_dropped_bytes', 'WAL bytes the engine\'s last open dropped (torn tails) or skipped (damage in the middle).', ['shard', 'engine']);
     this.policyDecision = gauge('ringkv_shard_policy_decision', '1 for the last decision of --auto-shards (grow, shrink, hold) and its reason code.', ['decision', 'reason']);
+    this.siblingKeys = gauge('ringkv_shard_sibling_keys_estimate', 'Keys with more than one sibling, estimated from a sample of the shard\'s objects (SAMPLE_OBJECTS per scrape).', ['shard']);
+    this.tombstones = gauge('ringkv_shard_tombstones_estimate', 'Tombstone-only objects (deletes awaiting tombstone GC), estimated from a sample of the shard\'s objects.', ['shard']);
+    registerShardHistograms(this.registry, () => this.scraped);
     collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
@@ -153,10 +161,15 @@ export class StoreMetrics {
     this.shardUp.reset();
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
-    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge, this.recoveryNeedsRepair, this.recoveryDroppedBytes]) m.reset();
+    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge, this.recoveryNeedsRepair, this.recoveryDroppedBytes, this.siblingKeys, this.tombstones]) m.reset();
     for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped, this.shardBusy]) m.reset();
-    for (const sh of readAllShardNumbers(s.shards)) {
+    this.scraped = readAllShardNumbers(s.shards);
+    for (const sh of this.scraped) {
       const shard = sh.id;
+      if (sh.objects.sampled > 0) {
+        this.siblingKeys.set({ shard }, sh.objects.siblingKeysEstimate);
+        this.tombstones.set({ shard }, sh.objects.tombstonesEstimate);
+      }
       this.shardRestarts.inc({ shard }, sh.restarts);
       this.shardBusy.inc({ shard }, sh.busyMs / 1000);
       this.cacheHits.inc({ shard }, sh.data.blockCacheHits);

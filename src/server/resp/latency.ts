@@ -3,68 +3,12 @@
 //
 // The hot path is one clock read per reply (connection.ts reads the clock once per socket
 // read for the start of its commands, once per reply for the end) and a few typed-array
-// increments. Buckets are log-linear over microseconds: values 0..15 have a bucket each,
-// then every power of two is split into SUB_BUCKETS equal parts (at most 12.5% wide), up
-// to 2^MAX_EXPONENT µs (~71 minutes); longer ones land in the last bucket. A percentile
-// answers its bucket's upper bound (Redis's own latencystats are HdrHistogram
-// estimates, too).
+// increments. The buckets are src/histogram.ts's log-linear ones; a percentile answers its
+// bucket's upper bound (Redis's own latencystats are HdrHistogram estimates, too).
 
-/** Sub-buckets per power of two: 8 keeps a bucket within 12.5% of its value. */
-const SUB_BITS = 3;
-const SUB_BUCKETS = 1 << SUB_BITS;
-/** Values below this (µs) have a bucket each. */
-const LINEAR = 2 * SUB_BUCKETS;
-/** Longest value tracked apart: 2^32 µs. */
-const MAX_EXPONENT = 32;
-/** Bucket count: the linear part, then SUB_BUCKETS per power of two from LINEAR up. */
-export const BUCKETS = LINEAR + (MAX_EXPONENT - (SUB_BITS + 1)) * SUB_BUCKETS;
+import { Histogram } from '../../histogram.js';
 
-/** The bucket of `us` microseconds (an integer >= 0). */
-export function bucketOf(us: number): number {
-  if (us < LINEAR) return us;
-  if (us >= 2 ** MAX_EXPONENT) return BUCKETS - 1;
-  const exponent = 31 - Math.clz32(us); // >= SUB_BITS + 1
-  const sub = (us >>> (exponent - SUB_BITS)) & (SUB_BUCKETS - 1);
-  return LINEAR + (exponent - SUB_BITS - 1) * SUB_BUCKETS + sub;
-}
-
-/** The largest value (µs) in bucket `i`. */
-export function bucketUpperBound(i: number): number {
-  if (i < LINEAR) return i;
-  const exponent = Math.floor((i - LINEAR) / SUB_BUCKETS) + SUB_BITS + 1;
-  const sub = (i - LINEAR) % SUB_BUCKETS;
-  return (1 << SUB_BITS | sub) * 2 ** (exponent - SUB_BITS) + 2 ** (exponent - SUB_BITS) - 1;
-}
-
-export class Histogram {
-  readonly counts = new Float64Array(BUCKETS);
-  count = 0;
-  sumUs = 0;
-
-  record(us: number): void {
-    this.counts[bucketOf(us)]!++;
-    this.count++;
-    this.sumUs += us;
-  }
-
-  /** The value (µs) at or below which a fraction `q` of the recorded values lie; 0 when empty. */
-  percentile(q: number): number {
-    if (this.count === 0) return 0;
-    const rank = Math.max(1, Math.ceil(q * this.count));
-    let seen = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      seen += this.counts[i]!;
-      if (seen >= rank) return bucketUpperBound(i);
-    }
-    return bucketUpperBound(BUCKETS - 1);
-  }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.count = 0;
-    this.sumUs = 0;
-  }
-}
+export { BUCKETS, bucketOf, bucketUpperBound, Histogram } from '../../histogram.js';
 
 /** One command type's figures (INFO commandstats). */
 export class CommandStat {
@@ -108,11 +52,6 @@ export class LatencyRecorder {
     stat.latency.record(whole);
     level.record(whole);
     if (failed) stat.failed++;
-  }
-
-  /** The largest value (µs) of bucket i (the admin port's /metrics reads the buckets). */
-  bucketUpperBoundUs(i: number): number {
-    return bucketUpperBound(i);
   }
 
   reset(): void {

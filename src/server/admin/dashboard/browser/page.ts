@@ -1,8 +1,10 @@
 // Runs on: the browser (the dashboard page, GET / on the admin port). Polls the admin
-// server's JSON endpoints (/ring?lists, /stats, and /cluster on a cluster node) every
-// POLL_MS and redraws the panels: the ring, the nodes and shards, live charts of ops/s, of
-// the hint backlog and of p50/p99 per command type (/latency, when a RESP server is in
-// front of the store), the backlogs, placement warnings, and the membership commands to run.
+// server's JSON endpoints (/ring?lists, /stats, /anti-entropy, and /cluster on a cluster
+// node) every POLL_MS and redraws the panels: the ring, the nodes and shards, live charts
+// of ops/s, of the hint backlog, of p50/p99 per command type (/latency, when a RESP server
+// is in front of the store) and per shard (the shard stats' round-trip histograms, as
+// differences between polls), the fsync histogram, the backlogs with their ages, placement
+// warnings, and the membership commands to run.
 // Read-only: it never POSTs; membership changes are shown as `ringkv cluster ...` commands.
 /// <reference lib="dom" />
 import { readAllShardNumbers, type ShardNumbers } from '../../../../shard/shard-stats.js';
@@ -10,6 +12,8 @@ import { LiveChart } from './chart.js';
 import { memberColours, splitMember } from './colours.js';
 import { age, byId, bytes, h, replace } from './dom.js';
 import { ringSvg } from './ring-view.js';
+import { bucketsBetween, histogramSvg, mergeBuckets, micros, percentileOf } from './histogram-view.js';
+import type { HistogramSummary } from '../../../../histogram.js';
 
 /** Between the end of one poll and the start of the next: live enough, and cheap for the server. */
 const POLL_MS = 1500;
@@ -24,7 +28,10 @@ interface RingAnswer {
   owners: string[];
   owned: Record<string, number>;
   preferenceLists: Record<string, string[]>;
-  transfers?: { pending: number; done: number; bytesMoved: number; keysMoved: number; failures: number };
+  transfers?: {
+    pending: number; done: number; bytesMoved: number; keysMoved: number; failures: number; rateBytesPerSecond?: number; remainingBytes?: number | null; etaMs?: number | null;
+    tasks?: { waiting?: string }[];
+  };
   /** The nodes, on a cluster node only. */
   nodes?: unknown[];
   /** Placement warnings (replicas sharing a rack or dc, ...), when the server reports them. */
@@ -41,6 +48,15 @@ interface StatsAnswer {
   shards?: unknown[];
   hintStore?: { pending: number; bytes: number; oldestAgeMs: number };
   antiEntropy?: { oldestExchangeAgeMs: number | null; exchanges: number };
+}
+
+/** GET /anti-entropy: ages of the last exchange of the partitions this node leads. */
+interface AntiEntropyAnswer {
+  partitions: number;
+  exchanged: number;
+  oldestAgeMs: number | null;
+  medianAgeMs: number | null;
+  stalest: { partition: number; ageMs: number | null }[];
 }
 
 interface ClusterAnswer {
@@ -91,6 +107,32 @@ function renderLatency(answer: LatencyAnswer, now: number): void {
   latencyChart.chart.draw(now);
 }
 
+/** The per-shard latency chart shows this many shards at most (two lines each: p50, p99). */
+const LATENCY_SHARDS = 4;
+let shardChart: { ids: string; chart: LiveChart } | undefined;
+/** Each shard's round-trip histogram at the previous poll: the chart plots what happened since. */
+const lastLatency = new Map<string, HistogramSummary>();
+
+/** Adds each shard's p50/p99 since the previous poll to the per-shard chart (rebuilt when the shards change). */
+function renderShardLatency(shards: readonly { id: string; latency: HistogramSummary }[], colours: ReadonlyMap<string, string>, now: number): void {
+  const shown = shards.slice(0, LATENCY_SHARDS);
+  if (shown.every((sh) => sh.latency.count === 0)) return;
+  const ids = shown.map((sh) => sh.id).join(',');
+  if (shardChart?.ids !== ids) {
+    const series = shown.flatMap((sh) => [
+      { name: `${sh.id} p50`, colour: colours.get(sh.id) ?? '#777', points: [] as [number, number][] },
+      { name: `${sh.id} p99`, colour: colours.get(sh.id) ?? '#777', points: [] as [number, number][] },
+    ]);
+    shardChart = { ids, chart: new LiveChart(byId('shard-latency-chart'), series, CHART_WINDOW_MS, ' µs') };
+  }
+  shardChart.chart.add(now, shown.flatMap((sh) => {
+    const between = bucketsBetween(sh.latency, lastLatency.get(sh.id));
+    lastLatency.set(sh.id, sh.latency);
+    return [percentileOf(between, 0.5), percentileOf(between, 0.99)];
+  }));
+  shardChart.chart.draw(now);
+}
+
 /** One status word per node: liveness (as this node judges it) first, then membership status. */
 function nodeState(n: ClusterAnswer['nodes'][number]): string {
   if (n.liveness === 'down' || n.liveness === 'suspect') return n.liveness;
@@ -115,7 +157,7 @@ function bar(value: number, max: number, colour: string): HTMLElement {
   return e;
 }
 
-function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | undefined): void {
+function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | undefined, ae: AntiEntropyAnswer | undefined): void {
   const now = Date.now();
   const ids = ring.members.map((m) => m.id);
   const colours = memberColours(ids);
@@ -144,6 +186,8 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
   const maxMem = Math.max(0, ...shards.map((sh) => sh.data.memtableBytes));
   const maxCache = Math.max(0, ...shards.map((sh) => sh.data.blockCacheBytes));
   const local = (id: string): string => (cluster === undefined ? id : `${cluster.self}/${id}`);
+  const pair = (hs: HistogramSummary | undefined): string => (hs === undefined || hs.count === 0 ? '–' : `${micros(hs.p50Us)}/${micros(hs.p99Us)}`);
+  const estimate = (sh: ShardNumbers | undefined, n: number | undefined): string => (sh === undefined || sh.objects.sampled === 0 ? '–' : String(n));
   replace(byId('shards').querySelector('tbody')!, ...stats.replicas.filter((r) => cluster === undefined || splitMember(r.id).node === cluster.self).map((r) => {
     const sh = shards.find((x) => x.id === r.id || local(x.id) === r.id);
     const colour = colours.get(r.id) ?? '#777';
@@ -151,8 +195,12 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
       h('td', {}, swatch(colour), r.id), h('td', {}, state(r.up ? 'up' : 'down')), h('td', {}, String(ring.owned[r.id] ?? 0)),
       h('td', {}, bar(sh?.data.memtableBytes ?? 0, maxMem, colour), bytes(sh?.data.memtableBytes ?? 0)),
       h('td', {}, bar(sh?.data.blockCacheBytes ?? 0, maxCache, colour), bytes(sh?.data.blockCacheBytes ?? 0)),
-      h('td', {}, String(sh?.hintStore.pending ?? 0)));
+      h('td', {}, String(sh?.hintStore.pending ?? 0)),
+      h('td', { 'data-cell': 'latency' }, pair(sh?.latency)), h('td', { 'data-cell': 'fsync' }, pair(sh?.fsync)),
+      h('td', { 'data-cell': 'siblings' }, estimate(sh, sh?.objects.siblingKeysEstimate)), h('td', { 'data-cell': 'tombstones' }, estimate(sh, sh?.objects.tombstonesEstimate)));
   }));
+  renderShardLatency(shards.map((sh) => ({ id: local(sh.id), latency: sh.latency })), colours, now);
+  replace(byId('fsync-histogram'), histogramSvg(mergeBuckets(shards.map((sh) => sh.fsync.buckets)), '#b07de0'));
 
   // Charts: rates from the counters' change since the previous poll.
   if (previous !== undefined && now > previous.t) {
@@ -170,12 +218,17 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
   const rows: [string, string, string][] = [
     ['hints-held', 'hints held by shards', hs === undefined ? 'n/a' : `${hs.pending} (${bytes(hs.bytes)}, oldest ${age(hs.oldestAgeMs)})`],
     ['hints-undelivered', 'hints written − delivered', String(Math.max(0, stats.hintsWritten - stats.hintsDelivered))],
-    ['transfers', 'transfers in flight', t === undefined ? 'none (single server)' : `${t.pending} ranges (${t.done} done, ${bytes(t.bytesMoved)} moved, ${t.failures} failed pages)`],
+    ['transfers', 'transfers in flight', t === undefined ? 'none (single server)' : transferText(t)],
     ['pending-moves', 'partitions a commit would move', cluster === undefined ? 'n/a' : cluster.pendingMoves < 0 ? 'staged membership cannot form a ring' : String(cluster.pendingMoves)],
-    ['anti-entropy', 'stalest anti-entropy exchange', stats.antiEntropy?.oldestExchangeAgeMs == null ? 'not every partition yet' : age(stats.antiEntropy.oldestExchangeAgeMs)],
+    ['anti-entropy', 'anti-entropy last exchange', ae === undefined ? 'n/a' : exchangeText(ae)],
+    ['siblings', 'keys with siblings (sampled)', objectText(shards, (sh) => sh.objects.siblingKeysEstimate, (sh) => sh.objects.withSiblings)],
+    ['tombstones', 'tombstones awaiting GC (sampled)', objectText(shards, (sh) => sh.objects.tombstonesEstimate, (sh) => sh.objects.tombstoneOnly)],
     ['quorum-failures', 'quorum failures (total)', String(stats.quorumFailures)],
   ];
   replace(byId('backlogs'), ...rows.flatMap(([key, label, value]) => [h('dt', {}, label), h('dd', { 'data-backlog': key }, value)]));
+  replace(byId('stalest'), ...(ae === undefined || ae.stalest.length === 0
+    ? [h('li', { class: 'muted' }, 'no partition led here')]
+    : ae.stalest.map((x) => h('li', { 'data-partition': x.partition }, `p${x.partition} · ${x.ageMs === null ? 'never' : age(x.ageMs)}`))));
 
   const warnings = ring.warnings;
   replace(byId('warnings'), ...(warnings === undefined
@@ -183,6 +236,31 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
     : warnings.length === 0
       ? [h('li', { class: 'muted' }, 'none')]
       : warnings.map((w) => h('li', { 'data-warning': '' }, warningText(w)))));
+}
+
+function transferText(t: NonNullable<RingAnswer['transfers']>): string {
+  const head = `${t.pending} ranges (${t.done} done, ${bytes(t.bytesMoved)} moved, ${t.failures} failed pages)`;
+  if (t.pending === 0) return head;
+  const rate = t.rateBytesPerSecond ?? 0;
+  const left = t.remainingBytes == null ? 'size not measured yet' : `~${bytes(t.remainingBytes)} left`;
+  const waiting = t.tasks?.find((x) => x.waiting !== undefined)?.waiting;
+  const eta = t.etaMs == null ? (waiting === undefined ? 'ETA unknown' : `waiting: ${waiting}`) : `ETA ${age(t.etaMs)}`;
+  return `${head} · ${bytes(rate)}/s · ${left} · ${eta}`;
+}
+
+function exchangeText(ae: AntiEntropyAnswer): string {
+  if (ae.partitions === 0) return 'no partition led here';
+  const never = ae.partitions - ae.exchanged;
+  const ages = ae.oldestAgeMs === null || ae.medianAgeMs === null ? 'none exchanged yet' : `oldest ${age(ae.oldestAgeMs)}, median ${age(ae.medianAgeMs)}`;
+  return `${ages} · ${ae.exchanged}/${ae.partitions} partitions exchanged${never > 0 ? `, ${never} not yet` : ''}`;
+}
+
+/** A sampled estimate over the shards: "~N (k in the m objects sampled)". */
+function objectText(shards: readonly ShardNumbers[], estimate: (sh: ShardNumbers) => number, seen: (sh: ShardNumbers) => number): string {
+  const sampled = shards.reduce((n, sh) => n + sh.objects.sampled, 0);
+  if (sampled === 0) return 'no objects sampled yet';
+  const total = shards.reduce((n, sh) => n + estimate(sh), 0);
+  return `~${total} (${shards.reduce((n, sh) => n + seen(sh), 0)} in ${sampled} objects sampled)`;
 }
 
 function warningText(w: unknown): string {
@@ -216,7 +294,8 @@ async function poll(): Promise<void> {
     if (ring === undefined || stats === undefined) throw new Error('/ring or /stats missing');
     // A cluster node's /ring lists the nodes; a single server has no /cluster (not asked: a 404 would log).
     const cluster = ring.nodes === undefined ? undefined : await json<ClusterAnswer>('/cluster');
-    render(ring, stats, cluster);
+    const ae = await json<AntiEntropyAnswer>('/anti-entropy');
+    render(ring, stats, cluster, ae);
     // A store without a RESP server in front (embedded) has no /latency.
     const latency = await json<LatencyAnswer>('/latency');
     if (latency !== undefined) renderLatency(latency, Date.now());
