@@ -113,6 +113,8 @@ test('per shard: the latency chart gets p50/p99 points, the table shows round tr
   await page.waitForFunction((n) => Number(document.querySelector('#fsync-histogram svg')?.getAttribute('data-count')) > n, before);
   assert.ok((await page.$$('#fsync-histogram rect[data-count]')).length > 0, 'bars drawn');
   assert.match((await page.textContent('#shards tr[data-shard="s1"] [data-cell="fsync"]')) ?? '', /(µs|ms)\/\d/);
+  // The flush made a table on each shard: tables · flushes · compactions, both at least 1.
+  await page.waitForFunction(() => /^[1-9]\d* · [1-9]\d* · \d+$/.test(document.querySelector('#shards tr[data-shard="s0"] [data-cell="tables"]')?.textContent ?? ''));
   // Backlogs: the anti-entropy ages (no exchange yet in this store's life: its schedule is a minute) and the sampled counts.
   assert.match((await page.textContent('[data-backlog="anti-entropy"]')) ?? '', /partitions exchanged/);
   assert.ok(await page.$('#stalest li[data-partition]'), 'the stalest partitions are listed');

@@ -195,6 +195,7 @@ function render(ring: RingAnswer, stats: StatsAnswer, cluster: ClusterAnswer | u
       h('td', {}, swatch(colour), r.id), h('td', {}, state(r.up ? 'up' : 'down')), h('td', {}, String(ring.owned[r.id] ?? 0)),
       h('td', {}, bar(sh?.data.memtableBytes ?? 0, maxMem, colour), bytes(sh?.data.memtableBytes ?? 0)),
       h('td', {}, bar(sh?.data.blockCacheBytes ?? 0, maxCache, colour), bytes(sh?.data.blockCacheBytes ?? 0)),
+      h('td', { 'data-cell': 'tables' }, sh === undefined ? '–' : `${sh.data.tables} · ${sh.data.flushes} · ${sh.data.compactions}`),
       h('td', {}, String(sh?.hintStore.pending ?? 0)),
       h('td', { 'data-cell': 'latency' }, pair(sh?.latency)), h('td', { 'data-cell': 'fsync' }, pair(sh?.fsync)),
       h('td', { 'data-cell': 'siblings' }, estimate(sh, sh?.objects.siblingKeysEstimate)), h('td', { 'data-cell': 'tombstones' }, estimate(sh, sh?.objects.tombstonesEstimate)));
