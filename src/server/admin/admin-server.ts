@@ -74,7 +74,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
 }
 
-function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed' | 'latency'>, metrics: StoreMetrics): Map<string, Handler> {
+function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<AdminServerOptions, 'cluster' | 'needed' | 'latency'>, metrics: () => Promise<StoreMetrics>): Map<string, Handler> {
   const cluster = o.cluster;
   const latency = o.latency;
   return new Map<string, Handler>([
@@ -101,7 +101,10 @@ function routes(o: Required<Pick<AdminServerOptions, 'n' | 'draining'>> & Pick<A
         send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', renderChecks(checks, url.searchParams.has('verbose')));
       },
     ],
-    ['/metrics', async (_store, _url, res) => send(res, 200, metrics.contentType, await metrics.render())],
+    ['/metrics', async (_store, _url, res) => {
+      const m = await metrics();
+      send(res, 200, m.contentType, await m.render());
+    }],
     ['/stats', async (store, _url, res) => sendJson(res, 200, await store.stats())],
     // The dashboard's anti-entropy backlog: ages of the last exchange per partition, compact.
     ['/anti-entropy', async (store, _url, res) => sendJson(res, 200, store.antiEntropy.exchangeAges())],
@@ -197,8 +200,12 @@ export async function startAdminServer(store: Store, options: AdminServerOptions
     return false;
   };
   const cluster = options.cluster;
-  const metrics = new StoreMetrics(store, cluster === undefined ? undefined : () => cluster.snapshot());
-  if (options.latency !== undefined) registerLatencyMetrics(metrics.registry, options.latency);
+  // Made on the first scrape (prom-client is loaded then, not at start).
+  let made: Promise<StoreMetrics> | undefined;
+  const metrics = (): Promise<StoreMetrics> => made ??= StoreMetrics.create(store, cluster === undefined ? undefined : () => cluster.snapshot()).then((m) => {
+    if (options.latency !== undefined) registerLatencyMetrics(m.registry, options.latency);
+    return m;
+  });
   const table = routes({ n: options.n ?? 3, draining: options.draining ?? (() => false), cluster, needed: options.needed, latency: options.latency }, metrics);
   const log = options.log;
 

@@ -9,7 +9,10 @@
 // Counters copied from the store are totals since the process (or, per shard, since the
 // shard's worker) started: a restarted shard resets its counters, which Prometheus'
 // rate() treats as a counter reset.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+//
+// prom-client is imported by `StoreMetrics.create()`, on the first scrape (admin-server.ts),
+// not at start: it costs ~80 ms of CPU to load, and many servers are never scraped.
+import type { Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../../index.js';
 import type { ShardPolicyFigures } from '../../cluster/index.js';
 import { readAllShardNumbers, type EngineNumbers, type ShardNumbers } from '../../shard/index.js';
@@ -17,8 +20,19 @@ import { registerShardHistograms } from './latency-metrics.js';
 
 const ENGINES = ['data', 'hints'] as const;
 
+type PromClient = typeof import('prom-client');
+type ClusterView = () => {
+  readonly epoch: number;
+  readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
+  readonly transfers?: {
+    readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number;
+    readonly cleanup?: { readonly rangesDropped: number; readonly objectsDropped: number; readonly failures: number };
+  };
+  readonly shardPolicy?: ShardPolicyFigures;
+};
+
 export class StoreMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly ops: Counter<'op'>;
   private readonly quorumFailures: Counter;
   private readonly hintsWritten: Counter;
@@ -70,24 +84,23 @@ export class StoreMetrics {
   /** The shard numbers of the scrape in progress, for the per-shard histograms (read after render's stats call). */
   private scraped: ShardNumbers[] = [];
 
-  constructor(
+  /** The metrics of `store` (and of the cluster node whose view `cluster` gives), prom-client loaded. */
+  static async create(store: Store, cluster?: ClusterView): Promise<StoreMetrics> {
+    return new StoreMetrics(await import('prom-client'), store, cluster);
+  }
+
+  private constructor(
+    prom: PromClient,
     private readonly store: Store,
     /** A cluster node's view of the nodes (absent on a single node). */
-    private readonly cluster?: () => {
-      readonly epoch: number;
-      readonly nodes: readonly { readonly id: string; readonly liveness: string }[];
-      readonly transfers?: {
-        readonly pending: number; readonly done: number; readonly keysMoved: number; readonly bytesMoved: number; readonly failures: number;
-        readonly cleanup?: { readonly rangesDropped: number; readonly objectsDropped: number; readonly failures: number };
-      };
-      readonly shardPolicy?: ShardPolicyFigures;
-    },
+    private readonly cluster?: ClusterView,
   ) {
+    this.registry = new prom.Registry();
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> =>
-      new Counter<L>({ name, help, labelNames, registers });
+      new prom.Counter<L>({ name, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []): Gauge<L> =>
-      new Gauge<L>({ name, help, labelNames, registers });
+      new prom.Gauge<L>({ name, help, labelNames, registers });
     this.ops = counter('ringkv_ops_total', 'Requests coordinated by the store, by op (put includes deletes).', ['op']);
     this.quorumFailures = counter('ringkv_quorum_failures_total', 'Requests that got fewer answers than their R or W.');
     this.hintsWritten = counter('ringkv_hints_written_total', 'Writes stored as hints on a fallback shard (sloppy quorum).');
@@ -137,7 +150,7 @@ export class StoreMetrics {
     this.siblingKeys = gauge('ringkv_shard_sibling_keys_estimate', 'Keys with more than one sibling, estimated from a sample of the shard\'s objects (SAMPLE_OBJECTS per scrape).', ['shard']);
     this.tombstones = gauge('ringkv_shard_tombstones_estimate', 'Tombstone-only objects (deletes awaiting tombstone GC), estimated from a sample of the shard\'s objects.', ['shard']);
     registerShardHistograms(this.registry, () => this.scraped);
-    collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
+    prom.collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_' });
   }
 
   get contentType(): string {
