@@ -212,6 +212,7 @@ export async function missingReplicas(via: ClusterNode, expected: Map<string, st
   for (let i = 0; i < checks.length; i += 200) {
     await Promise.all(checks.slice(i, i + 200).map(async (c) => {
       const reply = await via.store.transport.request(c.member, { type: FrameType.GET, hi: c.hi, lo: c.lo, key: c.bytes }, 5000);
+      if (reply.type === FrameType.ERROR) return void missing.push(`${c.key} on ${c.member}: ${reply.code} ${reply.message}`);
       if (reply.type !== FrameType.OBJECT) return void missing.push(`${c.key} on ${c.member}: reply type ${reply.type}`);
       if (reply.object.length === 0) return void missing.push(`${c.key} on ${c.member}: absent`);
       const values = visibleValues(decodeObject(reply.object), Date.now()).map((v) => dec.decode(v));
