@@ -277,6 +277,9 @@ export class ClusterNode {
       close: async () => node.self?.closeParts(),
       shardStats: () => local.shardStats(),
       shards: local,
+      // A salvaged shard's mark goes once a replica on another node vouched for each of its
+      // partitions (its own node's other shards may share its damaged disk).
+      repairMarks: { memberPrefix: `${o.id}/`, vouches: (replica, other) => nodeOfMember(other) !== nodeOfMember(replica) },
     });
     let transfers: Transfers;
     try {
