@@ -6,14 +6,14 @@
 // through any node; `ringkv cluster repair` on n3 (an anti-entropy round now) then clears
 // it: n3 exchanges every partition its shard holds, also those another node leads, with
 // replicas on other nodes that answer as complete. Afterwards n3's own engine holds the keys.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLUSTER_PORT, Cluster, FAULT_NODE_FLAGS, NodeProc, SECRET } from '../support/cluster-harness.js';
 import { enterNetns } from '../support/netns.js';
 import { openEngine } from '../../src/storage/index.js';
-import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
+import { damageWalRecords } from '../support/wal-damage.js';
 
 const inside = await enterNetns();
 
@@ -36,22 +36,18 @@ if (inside) {
       } finally {
         c1.disconnect();
       }
-      await sleep(1000); // W=2 acknowledges before the third replica has it: let every REPLICATE land
       const n3 = cluster.nodes[2]!;
+      const data = join(n3.dir, 'shard-0', 'data');
+      // W=2 acknowledges before the third replica has it: wait until n3's WAL holds every key.
+      const inWal = (): boolean => {
+        const wal = Buffer.concat(readdirSync(data).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(data, n))));
+        return Array.from({ length: KEYS }, (_, i) => key(i)).every((k) => wal.includes(k));
+      };
+      for (const until = Date.now() + 60_000; !inWal() && Date.now() < until; ) await sleep(100);
       await n3.stop();
 
       // Damage the DAMAGED keys' records in n3's data WAL.
-      const data = join(n3.dir, 'shard-0', 'data');
-      const logs = readdirSync(data).filter((n) => parseWalFileName(n) !== undefined && readFileSync(join(data, n)).length > 0);
-      assert.is(logs.length, 1, `one WAL segment: ${readdirSync(data)}`);
-      const log = join(data, logs[0]!);
-      const bytes = readFileSync(log);
-      for (const i of DAMAGED) {
-        const at = bytes.indexOf(Buffer.from(key(i)));
-        assert.ok(at > 0, `${key(i)} is in n3's WAL`);
-        for (let b = 0; b < 8; b++) bytes[at + b]! ^= 0xff;
-      }
-      writeFileSync(log, bytes);
+      damageWalRecords(data, DAMAGED.map(key));
 
       // Restart n3 in salvage mode.
       const salvaged = new NodeProc(n3.spec, [`${cluster.nodes[0]!.host}:${CLUSTER_PORT}`], [...FAULT_NODE_FLAGS, '--wal-recovery', 'skip-damaged'], cluster.root);
