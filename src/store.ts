@@ -151,6 +151,16 @@ export interface StoreParts {
   shardStats?: () => Promise<unknown[]>;
   /** Control of the shards behind the transport (flush, compact, kill for tests), when local. */
   shards?: ShardControlSurface;
+  /** How repair marks of the local shards are named and vouched for (a cluster node; defaults: one lone store). */
+  repairMarks?: RepairMarkNaming;
+}
+
+/** A cluster node's view of its shards' repair marks (repair-marks.ts). */
+export interface RepairMarkNaming {
+  /** The ring member of a local shard is `${memberPrefix}${its id in shardStats}` (a cluster node: '<node>/'). Default ''. */
+  memberPrefix?: string;
+  /** Whether `other` may vouch for `replica`'s ranges (a cluster node: one on another node). Default: any. */
+  vouches?: (replica: string, other: string) => boolean;
 }
 
 export interface ShardControlSurface {
@@ -185,6 +195,8 @@ function writeOptions(opts: PutOptions): WriteOptions {
   if (opts.overwrite !== undefined || opts.context !== undefined) return opts as WriteOptions;
   return { ...opts, overwrite: true } as WriteOptions;
 }
+/** The key a repair probe reads (repair-marks.ts): any key does; the reply's type is the answer. */
+const REPAIR_PROBE_KEY = new TextEncoder().encode('\u0000ringkv:repair-probe');
 /** clear() holds one page of keys at a time: memory stays bounded whatever the store's size. */
 const CLEAR_PAGE_KEYS = 1000;
 /**
@@ -227,12 +239,15 @@ export class Store {
     // (with R=1 its not-found could otherwise hide a write it missed while down).
     const catchingUp = new Set<string>();
     this.coordinator.catchingUp = catchingUp;
+    const prefix = parts.repairMarks?.memberPrefix ?? '';
     this.repairMarks = new RepairMarks(this.currentRing, {
       n: parts.defaults.n,
-      clear: (replica) => parts.shards?.repaired?.(replica) ?? Promise.resolve(false),
+      clear: (replica) => (replica.startsWith(prefix) ? parts.shards?.repaired?.(replica.slice(prefix.length)) : undefined) ?? Promise.resolve(false),
       onRepaired: (replica, partitions) => {
         for (const l of this.repairedListeners) l(replica, partitions);
       },
+      ...(parts.repairMarks?.vouches === undefined ? {} : { vouches: parts.repairMarks.vouches }),
+      healthy: (other, p) => this.answersComplete(other, p),
     });
     void this.learnRepairMarks();
     parts.transport.onUp((replica) => {
@@ -249,6 +264,8 @@ export class Store {
       timeoutMs: parts.defaults.timeoutMs,
       intervalMs: 0,
       ...parts.antiEntropy,
+      // A marked local shard's partitions are exchanged here too: another leader's exchanges are not seen.
+      leads: (p) => parts.antiEntropy?.leads?.(p) !== false || this.repairMarks.wants(p),
       onExchange: (result) => this.repairMarks.exchanged(result),
     });
     this.antiEntropy.start();
@@ -273,11 +290,28 @@ export class Store {
   /** Learns which local shards are marked for repair from their stats (nothing to learn without shard control). */
   private async learnRepairMarks(): Promise<void> {
     if (this.parts.shardStats === undefined || this.parts.shards?.repaired === undefined) return;
+    const prefix = this.parts.repairMarks?.memberPrefix ?? '';
     try {
-      this.repairMarks.learn(await this.parts.shardStats());
+      const shards = await this.parts.shardStats();
+      this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
+        const id = (s as { id?: unknown }).id;
+        return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
+      }));
     } catch {
       // stats unavailable (closing): the next replica up asks again
     }
+  }
+
+  /**
+   * Whether `replica` answers partition p as complete (not marked for repair anywhere): a GET
+   * of a probe key in p's range, whose reply type says it (OBJECT, not OBJECT_PARTIAL).
+   */
+  private async answersComplete(replica: string, p: number): Promise<boolean> {
+    const { from } = this.currentRing().partitionRange(p);
+    const hi = Number(from >> 32n);
+    const lo = Number(from & 0xffffffffn);
+    const reply = await this.parts.transport.request(replica, { type: FrameType.GET, hi, lo, key: REPAIR_PROBE_KEY }, this.parts.defaults.timeoutMs);
+    return reply.type === FrameType.OBJECT;
   }
 
   private storageFailed(replica: string, code: string, message: string): void {

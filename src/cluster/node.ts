@@ -53,6 +53,7 @@ import {
   type TransferOptions,
   type TransferStatus,
   Filling,
+  FILLING_FILE,
   FillingTransport,
   parseTransferDone,
   type TransferDone,
@@ -235,7 +236,7 @@ export class ClusterNode {
         control: async (from, msg) => {
           const envelope = msg as Partial<GossipEnvelope & TransferEnvelope> | null;
           if (envelope?.transfer !== undefined) {
-            filling.done(parseTransferDone(envelope.transfer));
+            await filling.done(parseTransferDone(envelope.transfer)); // acknowledged once durable
             return null;
           }
           const gossip = envelope?.gossip;
@@ -277,6 +278,9 @@ export class ClusterNode {
       close: async () => node.self?.closeParts(),
       shardStats: () => local.shardStats(),
       shards: local,
+      // A salvaged shard's mark goes once a replica on another node vouched for each of its
+      // partitions (its own node's other shards may share its damaged disk).
+      repairMarks: { memberPrefix: `${o.id}/`, vouches: (replica, other) => nodeOfMember(other) !== nodeOfMember(replica) },
     });
     let transfers: Transfers;
     try {
@@ -288,7 +292,7 @@ export class ClusterNode {
         },
         notify: async (done) => {
           const node = nodeOfMember(done.target);
-          if (node === o.id) filling.done(done);
+          if (node === o.id) await filling.done(done);
           else await peers.call(node, { transfer: done } satisfies TransferEnvelope, GOSSIP_SEND_TIMEOUT_MS);
         },
       });
@@ -315,10 +319,12 @@ export class ClusterNode {
     const self = new ClusterNode(o.id, store, g, peers, server, local, transfers, filling, cleanup, file, o.dir, actorOf);
     node.self = self;
     // Transfers are planned (durably) before the ring is saved: a crash between the two plans again.
+    // So are the fills (FILLING.json, written off the event loop): the ring is saved once
+    // they are durable; if they cannot be written it is not saved, and a restart plans them again.
     g.on('ring', ({ ring: adopted, previous }) => {
-      filling.onRing(adopted, previous, (id) => g.record(id)?.status);
+      const filled = filling.onRing(adopted, previous, (id) => g.record(id)?.status);
       transfers.onRing(adopted, previous);
-      self.persistRing(adopted);
+      filled.then(() => self.persistRing(adopted), (err: Error) => (o.logger ?? silentLogger).warn({ epoch: adopted.epoch, cause: err.message }, `ring ${adopted.epoch} not saved: ${FILLING_FILE} could not be written`));
       warnPlacement(adopted);
     });
     // A node alive again after a cut gets its hints now, not at the next sweep: a partition
@@ -495,6 +501,7 @@ export class ClusterNode {
     clearTimeout(this.retireTimer);
     await this.cleanup.stop();
     await this.transfers.stop();
+    await this.filling.saved().catch(() => {}); // the fills' last write (its error was logged with the ring)
     await this.server.close();
     await this.peers.close();
     await this.local.close();

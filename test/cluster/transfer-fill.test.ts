@@ -60,6 +60,7 @@ async function setup(key: Uint8Array): Promise<Setup> {
   return {
     dir, filling, filled, all,
     close: async () => {
+      await filling.saved();
       for (const e of engines) await e.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -83,7 +84,7 @@ test('a GET to a filling replica answers what its senders hold, until they repor
   const { key, p, hi, lo } = keyFilledByC();
   const s = await setup(key);
   try {
-    s.filling.onRing(next, previous, up);
+    await s.filling.onRing(next, previous, up);
     const sources = s.filling.sourcesOf(p, 'c/s0');
     assert.ok(sources !== undefined && sources.size === 1);
     const senders = ['a', 'b'].flatMap((n) => planTransfers(previous, next, N, n, up)).filter((t) => t.partition === p && t.target === 'c/s0');
@@ -96,9 +97,9 @@ test('a GET to a filling replica answers what its senders hold, until they repor
     // A restart keeps asking.
     const again = new Filling('c', N, new RealVfs(), s.dir);
     assert.equal([...(again.sourcesOf(p, 'c/s0') ?? [])], [...sources!]);
-    s.filling.done({ partition: p, target: 'c/s0', source: 'zz/s0' }); // not a sender: ignored
+    await s.filling.done({ partition: p, target: 'c/s0', source: 'zz/s0' }); // not a sender: ignored
     assert.ok(s.filling.sourcesOf(p, 'c/s0') !== undefined);
-    s.filling.done({ partition: p, target: 'c/s0', source: [...sources!][0]! });
+    await s.filling.done({ partition: p, target: 'c/s0', source: [...sources!][0]! });
     assert.is(s.filling.sourcesOf(p, 'c/s0'), undefined);
     assert.equal(values(await s.filled.request('s0', get, 1000)), [], 'done: c answers for itself');
     assert.is(new Filling('c', N, new RealVfs(), s.dir).sourcesOf(p, 'c/s0'), undefined, 'done is durable');
@@ -111,7 +112,7 @@ test('a sender that cannot answer is left out; writes pass straight through; a l
   const { key, p, hi, lo } = keyFilledByC();
   const s = await setup(key);
   try {
-    s.filling.onRing(next, previous, up);
+    await s.filling.onRing(next, previous, up);
     for (const src of s.filling.sourcesOf(p, 'c/s0')!) s.all.setDown(src, true);
     const get: Request = { type: FrameType.GET, hi, lo, key };
     const r = await s.filled.request('s0', get, 200);
@@ -120,7 +121,7 @@ test('a sender that cannot answer is left out; writes pass straight through; a l
     const obj = coordinatePut(undefined, EMPTY_CLOCK, { replica: 9, epoch: 1 }, { value: new TextEncoder().encode('new'), writtenAt: 2, expiresAt: 0 }, { maxSiblings: 8, lww: false });
     assert.is((await s.filled.request('s0', { type: FrameType.REPLICATE, hi, lo, key, object: encodeObject(obj) }, 1000)).type, FrameType.ACK);
     assert.equal(values(await s.all.request('c/s0', get, 1000)), ['new']);
-    s.filling.onRing(Ring.build(['a', 'b'].map(member), Q, { previous: next }), undefined, up);
+    await s.filling.onRing(Ring.build(['a', 'b'].map(member), Q, { previous: next }), undefined, up);
     assert.is(s.filling.size, 0);
   } finally {
     await s.close();
@@ -131,7 +132,7 @@ test('an overwrite PUT coordinated by a filling replica supersedes what the send
   const { key, p, hi, lo } = keyFilledByC();
   const s = await setup(key);
   try {
-    s.filling.onRing(next, previous, up);
+    await s.filling.onRing(next, previous, up);
     assert.ok(s.filling.sourcesOf(p, 'c/s0') !== undefined);
     const put: Request = {
       type: FrameType.PUT, hi, lo, key, context: new Uint8Array(0), value: new TextEncoder().encode('new'),
@@ -153,10 +154,37 @@ test('a sender removed from the cluster is no longer waited for', async () => {
   const { key, p } = keyFilledByC();
   const s = await setup(key);
   try {
-    s.filling.onRing(next, previous, up);
+    await s.filling.onRing(next, previous, up);
     const sender = [...s.filling.sourcesOf(p, 'c/s0')!][0]!;
-    s.filling.onRing(next, undefined, (node) => (`${node}/s0` === sender ? 'removed' : 'up'));
+    await s.filling.onRing(next, undefined, (node) => (`${node}/s0` === sender ? 'removed' : 'up'));
     assert.is(s.filling.sourcesOf(p, 'c/s0'), undefined);
+  } finally {
+    await s.close();
+  }
+});
+
+test('reports arriving together are written as one coalesced state: each resolves once durable, the file holds the latest', async () => {
+  const { key } = keyFilledByC();
+  const s = await setup(key);
+  try {
+    await s.filling.onRing(next, previous, up);
+    const entries: { p: number; source: string }[] = [];
+    for (let p = 0; p < Q; p++) for (const source of s.filling.sourcesOf(p, 'c/s0') ?? []) entries.push({ p, source });
+    assert.ok(entries.length >= 4, `c fills ${entries.length} (partition, sender) pairs`);
+    let renames = 0;
+    const vfs = new RealVfs();
+    const counting = Object.assign(Object.create(vfs) as RealVfs, {
+      rename: (from: string, to: string) => {
+        renames++;
+        vfs.rename(from, to);
+      },
+    });
+    const filling = new Filling('c', N, counting, s.dir);
+    const reports = entries.map((e) => filling.done({ partition: e.p, target: 'c/s0', source: e.source }));
+    assert.is(filling.size, 0, 'in force at once');
+    await Promise.all(reports);
+    assert.ok(renames < entries.length, `${entries.length} reports, ${renames} writes`);
+    assert.is(new Filling('c', N, new RealVfs(), s.dir).size, 0, 'the last state is durable');
   } finally {
     await s.close();
   }

@@ -5,14 +5,14 @@
 // not-found from s0's partial answer); a restart before the repair keeps the NEEDS_REPAIR
 // mark; anti-entropy (a short interval) then clears it: marker gone, readiness's repair
 // checks pass, and s0's own engine holds the keys it lost.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Store } from '../../src/index.js';
 import { openEngine } from '../../src/storage/index.js';
-import { parseWalFileName } from '../../src/storage/wal/wal-format.js';
+import { damageWalRecords } from '../support/wal-damage.js';
 import { repairChecks } from '../../src/server/admin/readiness.js';
 
 const KEYS = 300;
@@ -58,16 +58,7 @@ test('a salvaged shard answers reads flagged, keeps its mark across a restart, a
 
   // Damage the records of the DAMAGED keys in s0's data WAL (valid records follow each).
   const data = join(dir, 'shard-0', 'data');
-  const logs = readdirSync(data).filter((n) => parseWalFileName(n) !== undefined && readFileSync(join(data, n)).length > 0);
-  assert.is(logs.length, 1, `one WAL segment: ${readdirSync(data)}`);
-  const log = join(data, logs[0]!);
-  const bytes = readFileSync(log);
-  for (const i of DAMAGED) {
-    const at = bytes.indexOf(Buffer.from(key(i)));
-    assert.ok(at > 0, `${key(i)} is in the WAL`);
-    for (let b = 0; b < 8; b++) bytes[at + b]! ^= 0xff;
-  }
-  writeFileSync(log, bytes);
+  damageWalRecords(data, DAMAGED.map(key));
 
   const marker = join(dir, 'shard-0', 'NEEDS_REPAIR');
   const salvaged = await openStore(dir);

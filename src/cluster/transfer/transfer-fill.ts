@@ -14,11 +14,19 @@
 // the same plan as the senders use (transfer-plan.ts), and kept in `<dir>/FILLING.json`
 // (rewritten whole; JSON { "version": 1, "filling": [{ "partition", "target", "sources" }] })
 // so a restart of the new replica keeps asking the senders until they are done.
+//
+// The file is written off the event loop (its fsyncs in libuv's pool) and coalesced: one
+// write in flight, and a change made meanwhile goes into the next one, which carries the
+// latest state of all of them (a join's hundreds of transfer-done reports cost a few
+// writes, not one blocking fsync each). onRing() and done() resolve once the state they
+// made is durable: the node saves the ring it adopted, and acknowledges a sender's report,
+// only then (a crash before that plans the fills again from the old ring, or has the sender
+// report again).
 import { ErrorCode, RingkvError } from '../../errors.js';
 import type { ReplySink, Transport } from '../../coordinator/index.js';
 import { FrameType, type GetRequest, type PutRequest, type Reply, type Request } from '../../protocol/index.js';
 import type { Ring } from '../../ring/index.js';
-import { readWholeFile, writeFileAtomic, type Vfs } from '../../storage/index.js';
+import { readWholeFile, type Vfs, type VfsFile } from '../../storage/index.js';
 import { decodeObject, encodeObject, mergeObjects, type VObject } from '../../version/index.js';
 import { type NodeStatus, nodeOfMember } from '../membership/index.js';
 import { sendersOf } from './transfer-plan.js';
@@ -47,6 +55,11 @@ export function parseTransferDone(raw: unknown): TransferDone {
 export class Filling {
   /** `${partition}/${target}` -> the senders that have not reported done. */
   private readonly entries = new Map<string, Set<string>>();
+  /** Changes made to `entries` (each a state to write), and how many of them are durable. */
+  private changes = 0;
+  private durable = 0;
+  /** The write in flight, if any (the writer loop: it writes until nothing changed since). */
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly self: string,
@@ -67,8 +80,11 @@ export class Filling {
     return this.entries.get(`${p}/${target}`);
   }
 
-  /** A new ring: this node's new replicas start filling; entries the ring made moot go. */
-  onRing(ring: Ring, previous: Ring | undefined, statusOf: (node: string) => NodeStatus | undefined): void {
+  /**
+   * A new ring: this node's new replicas start filling; entries the ring made moot go. The
+   * change is in force at once; the promise resolves once it is durable.
+   */
+  onRing(ring: Ring, previous: Ring | undefined, statusOf: (node: string) => NodeStatus | undefined): Promise<void> {
     let changed = false;
     const nNext = ring.listLength(this.n);
     if (previous !== undefined && previous.q === ring.q) {
@@ -94,16 +110,24 @@ export class Filling {
         changed = true;
       }
     }
-    if (changed) this.save();
+    return changed ? this.save() : this.saved();
   }
 
-  /** A sender reported done. Unknown reports are ignored (the entry was already closed). */
-  done(d: TransferDone): void {
+  /**
+   * A sender reported done. Unknown reports are ignored (the entry was already closed). In
+   * force at once; the promise resolves once it is durable (then the report may be acknowledged).
+   */
+  done(d: TransferDone): Promise<void> {
     const key = `${d.partition}/${d.target}`;
     const sources = this.entries.get(key);
-    if (sources === undefined || !sources.delete(d.source)) return;
+    if (sources === undefined || !sources.delete(d.source)) return this.saved();
     if (sources.size === 0) this.entries.delete(key);
-    this.save();
+    return this.save();
+  }
+
+  /** Resolves once every change made so far is durable. */
+  saved(): Promise<void> {
+    return this.changes === this.durable ? Promise.resolve() : this.save(false);
   }
 
   private load(): void {
@@ -122,13 +146,75 @@ export class Filling {
     }
   }
 
-  private save(): void {
+  /**
+   * Schedules a write of the current state (`change`: a change was just made) and resolves
+   * once a write that started after it has finished. Never an unhandled rejection: a caller
+   * that drops the promise loses only the error (the next change writes again).
+   */
+  private save(change = true): Promise<void> {
+    if (change) this.changes++;
+    const wanted = this.changes;
+    const p = this.writer().then(() => {
+      if (this.durable < wanted) return this.save(false); // a write failed meanwhile or started before this change
+      return undefined;
+    });
+    p.catch(() => {});
+    return p;
+  }
+
+  /** The writer loop: writes the latest state while there is a change not yet durable; one at a time. */
+  private writer(): Promise<void> {
+    this.writing ??= (async () => {
+      try {
+        while (this.durable < this.changes) {
+          const upTo = this.changes;
+          await this.write();
+          this.durable = upTo;
+        }
+      } finally {
+        this.writing = undefined;
+      }
+    })();
+    return this.writing;
+  }
+
+  /** Writes the file whole: a temporary file fsynced, renamed over it, the directory fsynced (fsyncs off the event loop where the Vfs can). */
+  private async write(): Promise<void> {
     const filling = [...this.entries].map(([key, sources]) => {
       const [partition, target] = splitKey(key);
       return { partition, target, sources: [...sources] };
     });
-    writeFileAtomic(this.vfs, this.dir, FILLING_FILE, new TextEncoder().encode(JSON.stringify({ version: VERSION, filling }) + '\n'));
+    const body = new TextEncoder().encode(JSON.stringify({ version: VERSION, filling }) + '\n');
+    const tmp = `${this.dir}/${FILLING_FILE}.tmp`;
+    const file = this.vfs.open(tmp, 'create');
+    const background = file.syncInBackground !== undefined;
+    try {
+      file.append(body);
+      await syncFile(file);
+    } finally {
+      file.close();
+    }
+    this.vfs.rename(tmp, `${this.dir}/${FILLING_FILE}`);
+    if (!background) {
+      this.vfs.syncDir(this.dir);
+      return;
+    }
+    const dir = this.vfs.open(this.dir, 'read'); // a directory opened read-only may be fsynced (Linux, macOS)
+    try {
+      await syncFile(dir);
+    } finally {
+      dir.close();
+    }
   }
+}
+
+/** fsync of `file`, in libuv's pool when the Vfs offers it. */
+function syncFile(file: VfsFile): Promise<void> {
+  if (file.syncInBackground === undefined) {
+    file.sync();
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => file.syncInBackground!((err) => (err === null ? resolve() : reject(err))));
 }
 
 function splitKey(key: string): [number, string] {
