@@ -42,7 +42,7 @@ export interface EngineStats {
   compactions: number;
   compactionBytesRead: number;
   compactionBytesWritten: number;
-  blockCache: { hits: number; misses: number; bytes: number; capacity: number };
+  blockCache: { hits: number; misses: number; bytes: number; capacity: number; slabBytes?: number; pinnedBytes?: number };
   /** What recovery found at the last open: WAL bytes dropped, files removed. */
   recovery: RecoveryReport;
   /** The last background flush or compaction failure, until one succeeds again. */
