@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openEngine } from '../../src/storage/index.js';
 
-const CACHE_BYTES = 2 * 1024 * 1024;
+const CACHE_BYTES = 1024 * 1024;
 const VALUE_BYTES = 100;
 /** 10x the cache in values. */
 const KEYS = Math.ceil((10 * CACHE_BYTES) / VALUE_BYTES);
