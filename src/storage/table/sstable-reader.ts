@@ -56,8 +56,14 @@ const VALUE_POOL_BYTES = 64 * 1024;
 const MAX_POOLED_VALUE = 4 * 1024;
 /** Values up to this long are copied by a loop (a native copy call costs more). */
 const LOOP_COPY_BYTES = 128;
-let valuePool = new ArrayBuffer(VALUE_POOL_BYTES);
+/** The chunk values are carved from now (not zero-filled: every byte handed out is written first). */
+let valuePool = newValuePool();
 let valuePoolAt = 0;
+
+function newValuePool(): ArrayBuffer {
+  const b = Buffer.allocUnsafeSlow(VALUE_POOL_BYTES);
+  return b.buffer as ArrayBuffer;
+}
 
 /**
  * Copies `length` bytes of `buf` at `start` into an array the caller owns. Small values are
@@ -71,7 +77,7 @@ function copyOut(buf: Buffer, start: number, length: number): Uint8Array {
     out = new Uint8Array(length);
   } else {
     if (valuePoolAt + length > VALUE_POOL_BYTES) {
-      valuePool = new ArrayBuffer(VALUE_POOL_BYTES);
+      valuePool = newValuePool();
       valuePoolAt = 0;
     }
     out = new Uint8Array(valuePool, valuePoolAt, length);
