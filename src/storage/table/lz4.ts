@@ -106,6 +106,24 @@ function writeLiteralLength(out: Buffer, op: number, lit: number): number {
   return op;
 }
 
+/** The length `readLengthTail` decoded (one thread, no re-entry: no object per call). */
+let tailLength = 0;
+
+/**
+ * Adds the extra length bytes at `src[ip...]` (each 0..255, continued while 255) to `length`
+ * into `tailLength`; returns the offset after them, or -1 when they run past `to`.
+ */
+function readLengthTail(src: Uint8Array, ip: number, to: number, length: number): number {
+  let b: number;
+  do {
+    if (ip >= to) return -1;
+    b = src[ip++]!;
+    length += b;
+  } while (b === 255);
+  tailLength = length;
+  return ip;
+}
+
 /**
  * Decodes the LZ4 block `src[from, to)` (no framing: the caller read the length word) into
  * `dst[at, at + length)`. Returns true when it decodes to exactly `length` bytes within both
@@ -120,12 +138,9 @@ export function lz4DecompressInto(src: Uint8Array, from: number, to: number, dst
     const token = src[ip++]!;
     let lit = token >>> 4;
     if (lit === 15) {
-      let b: number;
-      do {
-        if (ip >= to) return false;
-        b = src[ip++]!;
-        lit += b;
-      } while (b === 255);
+      ip = readLengthTail(src, ip, to, lit);
+      if (ip < 0) return false;
+      lit = tailLength;
     }
     if (lit > to - ip || lit > end - op) return false;
     if (lit > 16) {
@@ -142,12 +157,9 @@ export function lz4DecompressInto(src: Uint8Array, from: number, to: number, dst
     if (offset === 0 || offset > op - at) return false;
     let len = (token & 15) + MIN_MATCH;
     if ((token & 15) === 15) {
-      let b: number;
-      do {
-        if (ip >= to) return false;
-        b = src[ip++]!;
-        len += b;
-      } while (b === 255);
+      ip = readLengthTail(src, ip, to, len);
+      if (ip < 0) return false;
+      len = tailLength;
     }
     if (len > end - op) return false;
     // Byte by byte: a match may overlap its own output (offset < len repeats a pattern).
