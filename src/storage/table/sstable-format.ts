@@ -48,7 +48,7 @@ const TOKEN_LIMIT = 2 ** 64;
 
 /** Footer size. On disk: never change (a new layout gets a new format version). */
 export const FOOTER_SIZE = 80;
-/** Table format version written; readers refuse others. On disk: only ever increase. */
+/** Table format version written; readers read OLDEST_TABLE_FORMAT_VERSION..this and refuse others. On disk: only ever increase. */
 export const TABLE_FORMAT_VERSION = 2;
 /** Oldest format version readers still read (its filter is the standard Bloom filter). */
 export const OLDEST_TABLE_FORMAT_VERSION = 1;
