@@ -1,14 +1,20 @@
-// Our LZ4 block compressor: its output decompresses exactly with lz4-napi's decoder.
+// Our LZ4 block compressor: its output decompresses exactly with lz4-napi's decoder and with
+// our own decoder into a caller's buffer, which refuses damaged input without leaving its ranges.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uncompressSync } from 'lz4-napi';
-import { lz4Bound, lz4Compress } from '../../src/storage/table/lz4.js';
+import { lz4Bound, lz4Compress, lz4DecompressInto } from '../../src/storage/table/lz4.js';
 import { Random } from '../../src/storage/env/random.js';
 
 function roundTrip(src: Uint8Array): Buffer {
   const c = lz4Compress(src);
   assert.ok(c.length <= lz4Bound(src.length), 'within the bound');
   assert.equal(new Uint8Array(uncompressSync(c)), src);
+  // Ours, into the middle of a bigger buffer: exactly the range, nothing around it touched.
+  const dst = new Uint8Array(src.length + 20).fill(0xee);
+  assert.ok(lz4DecompressInto(c, 4, c.length, dst, 10, src.length));
+  assert.equal(dst.subarray(10, 10 + src.length), src);
+  assert.ok(dst.subarray(0, 10).every((b) => b === 0xee) && dst.subarray(10 + src.length).every((b) => b === 0xee));
   return c;
 }
 
@@ -37,6 +43,24 @@ test('1000 seeded random inputs with repeats round-trip', () => {
     const alphabet = 1 + rnd.int(20);
     for (let i = 0; i < n; i++) src[i] = rnd.int(4) === 0 && i > 70 ? src[i - 1 - rnd.int(70)]! : rnd.int(alphabet);
     roundTrip(src);
+  }
+});
+
+test('the in-place decoder refuses damaged data and wrong lengths, and never writes outside its range', () => {
+  const rnd = new Random(5);
+  const text = new TextEncoder().encode('abcdefgh-0123456789-'.repeat(300));
+  const c = lz4Compress(text);
+  const n = text.length;
+  assert.not.ok(lz4DecompressInto(c, 4, c.length, new Uint8Array(n - 1), 0, n - 1), 'shorter than it decodes to');
+  assert.not.ok(lz4DecompressInto(c, 4, c.length, new Uint8Array(n + 1), 0, n + 1), 'longer than it decodes to');
+  assert.not.ok(lz4DecompressInto(c, 4, c.length - 3, new Uint8Array(n), 0, n), 'cut short');
+  for (let r = 0; r < 2000; r++) {
+    const bad = Uint8Array.from(c);
+    for (let f = 0; f <= rnd.int(3); f++) bad[4 + rnd.int(bad.length - 4)] = rnd.int(256);
+    const dst = new Uint8Array(n + 16).fill(0xee);
+    const ok = lz4DecompressInto(bad, 4, bad.length, dst, 8, n);
+    assert.ok(dst.subarray(0, 8).every((b) => b === 0xee) && dst.subarray(8 + n).every((b) => b === 0xee), 'no write outside');
+    if (ok) assert.is(dst.length, n + 16); // a flip in a literal may still decode to n bytes: the block CRC catches it
   }
 });
 

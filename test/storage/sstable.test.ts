@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RingkvError } from '../../src/errors.js';
 import { BlockCache } from '../../src/storage/table/block-cache.js';
-import { FOOTER_SIZE, parseTableFileName, tableFileName } from '../../src/storage/table/sstable-format.js';
+import { FOOTER_SIZE, TABLE_FORMAT_VERSION, parseTableFileName, tableFileName } from '../../src/storage/table/sstable-format.js';
 import { TableReader, newTableGetResult } from '../../src/storage/table/sstable-reader.js';
 import { TableWriter, type TableProperties, type TableWriterOptions } from '../../src/storage/table/sstable-writer.js';
 import { Random } from '../../src/storage/env/random.js';
@@ -406,10 +406,13 @@ test('gets fill the block cache within its byte budget; repeats hit; close evict
   const cache = new BlockCache(capacity);
   const reader = TableReader.open(real, path, 1, cache);
   const out = newTableGetResult();
+  assert.ok(cache.stats.pinnedBytes >= props.filterBytes, 'the filter and index are charged to the budget');
   for (const r of recs) {
     assert.ok(reader.get(r.ikey, ikeyHi(r.ikey), ikeyLo(r.ikey), out));
     assert.ok(cache.stats.bytes <= capacity);
   }
+  const slab = cache.stats.slabBytes;
+  assert.ok(slab > 0 && slab + cache.stats.pinnedBytes <= capacity);
   assert.ok(cache.stats.evictions > props.dataBlocks - 20, 'a small cache evicts');
   const r0 = recs[0]!;
   reader.get(r0.ikey, ikeyHi(r0.ikey), ikeyLo(r0.ikey), out);
@@ -418,10 +421,50 @@ test('gets fill the block cache within its byte budget; repeats hit; close evict
   assert.is(cache.stats.hits, hits + 1, 'a repeated get hits');
   const held = out.value;
   reader.close();
-  assert.is(cache.stats.bytes, 0, 'close drops the table\'s blocks');
-  assert.is(cache.size, 0);
-  assert.ok(same(held, r0.value), 'a value view stays valid after close');
+  assert.is(cache.size, 0, 'close drops the table\'s blocks');
+  assert.is(cache.stats.pinnedBytes, 0, 'and unpins its filter and index');
+  assert.is(cache.stats.slabBytes, slab, 'the slab stays for the next table');
+  assert.ok(same(held, r0.value), 'a value stays valid after close (it is a copy)');
   assert.throws(() => reader.get(r0.ikey, ikeyHi(r0.ikey), ikeyLo(r0.ikey), out), (e: unknown) => e instanceof RingkvError && e.code === ErrorCode.CLOSED);
+});
+
+test('format version 1 tables (standard Bloom filter) are still read; new tables are version 2 (blocked)', () => {
+  const recs = makeRecords(3_000, 21, (i) => i % 200);
+  for (const version of [1, 2]) {
+    const path = newPath(dir);
+    const props = writeTable(real, path, recs, { formatVersion: version });
+    const bytes = fs.readFileSync(path);
+    assert.is(bytes.readUInt32LE(bytes.length - FOOTER_SIZE + 64), version, 'the footer says its version');
+    verifyTable(real, path, recs, props, new BlockCache(1 << 20));
+  }
+  const path = newPath(dir);
+  writeTable(real, path, recs);
+  const bytes = fs.readFileSync(path);
+  assert.is(bytes.readUInt32LE(bytes.length - FOOTER_SIZE + 64), TABLE_FORMAT_VERSION);
+  assert.is(TABLE_FORMAT_VERSION, 2);
+});
+
+test('a hit served from the cache is the block checked when it was read: a flip on disk after that is not seen, a flip before is', () => {
+  const recs = makeRecords(2_000, 22, () => 50);
+  const path = newPath(dir);
+  writeTable(real, path, recs, { compression: 'none' });
+  const cache = new BlockCache(1 << 20);
+  const reader = TableReader.open(real, path, 1, cache);
+  const out = newTableGetResult();
+  const r0 = recs[0]!;
+  assert.ok(reader.get(r0.ikey, ikeyHi(r0.ikey), ikeyLo(r0.ikey), out));
+  const fd = fs.openSync(path, 'r+');
+  const b = Buffer.alloc(1);
+  fs.readSync(fd, b, 0, 1, 10);
+  b[0]! ^= 0x10;
+  fs.writeSync(fd, b, 0, 1, 10);
+  fs.closeSync(fd);
+  assert.ok(reader.get(r0.ikey, ikeyHi(r0.ikey), ikeyLo(r0.ikey), out), 'served from the cache');
+  assert.ok(same(out.value, r0.value));
+  reader.close();
+  const again = TableReader.open(real, path, 1, new BlockCache(1 << 20));
+  expectCorruption(() => again.get(r0.ikey, ikeyHi(r0.ikey), ikeyLo(r0.ikey), out), path, 'a flip in an uncached block');
+  again.close();
 });
 
 test('an iterator does not touch the block cache', () => {

@@ -35,7 +35,7 @@
 // reached the file, so a restart may replay it (all of the batch, never part); any later
 // acknowledged write of the same key wins over it.
 import { ErrorCode, RingkvError, corruption, ioError, walCorruption } from '../../errors.js';
-import { TOKEN_BYTES, TokenHasher, createTokenHasher, readToken } from '../../hash/index.js';
+import { TOKEN_BYTES, XxHash64, readToken } from '../../hash/index.js';
 import type { StorageOptions } from './options.js';
 import { BlockCache, parseTableFileName, tableFileName, TableReader, TableWriter, type TableProperties } from '../table/index.js';
 import { pickCompaction } from './compaction-picker.js';
@@ -91,7 +91,12 @@ export class LsmEngine implements StorageEngine {
   private readonly vfs: Vfs;
   private readonly runner: JobRunner;
   private readonly o: StorageOptions;
-  private readonly hasher: TokenHasher;
+  /**
+   * Tokens of keys given without one. The JS xxHash64, not hash-wasm's: the same tokens
+   * (test/hash/xxhash64.test.ts) at under half the cost, with no copy into wasm memory and no
+   * digest array per call (measured in docs/storage.md).
+   */
+  private readonly hasher = new XxHash64();
   private readonly cache: BlockCache;
   private readonly encoder = new BatchEncoder();
   private readonly lookup = { kind: 0, seq: 0, value: new Uint8Array(0) };
@@ -137,16 +142,15 @@ export class LsmEngine implements StorageEngine {
 
   /** Opens (creating or recovering) the engine in `deps.dir`. */
   static async open(deps: EngineDeps): Promise<LsmEngine> {
-    return new LsmEngine(deps, await threadHasher());
+    return new LsmEngine(deps);
   }
 
-  private constructor(deps: EngineDeps, hasher: TokenHasher) {
+  private constructor(deps: EngineDeps) {
     this.dir = deps.dir;
     this.vfs = deps.vfs;
     this.runner = deps.runner;
     this.o = deps.options;
-    this.hasher = hasher;
-    this.cache = new BlockCache(this.o.blockCacheBytes);
+    this.cache = new BlockCache(this.o.blockCacheBytes, this.o.blockSize);
     this.recovery = { walRecords: 0, droppedBytes: 0, damage: [], orphansRemoved: [], salvagedRecords: 0, damagedSegments: [], needsRepair: false };
 
     const { vfs, dir } = this;
@@ -947,23 +951,6 @@ export class LsmEngine implements StorageEngine {
 }
 
 const EMPTY = new Uint8Array(0);
-
-let hasherOfThisThread: Promise<TokenHasher> | undefined;
-
-/**
- * The token hasher of this thread, shared by all its engines (hashing is synchronous, so
- * they cannot interleave on it). Creating one instantiates a wasm module; doing it once per
- * thread, not per open, also keeps opens from awaiting wasm on an otherwise idle event loop,
- * where Node can stall for good (nodejs/node#36616; seen as a rare hang of a test that
- * opens thousands of engines).
- */
-function threadHasher(): Promise<TokenHasher> {
-  hasherOfThisThread ??= createTokenHasher().catch((err: unknown) => {
-    hasherOfThisThread = undefined; // let the next open try again
-    throw err;
-  });
-  return hasherOfThisThread;
-}
 
 /**
  * Closes a table reader on a cleanup path. Its handle is read-only, so a failed close loses

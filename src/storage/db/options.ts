@@ -15,9 +15,9 @@ export interface StorageOptions {
   memtableBytes: number;
   /** Frozen memtables allowed to wait for their flush before writes stall (do the flush themselves). */
   maxFrozenMemtables: number;
-  /** Budget of the block cache (uncompressed data blocks). */
+  /** Budget of the block cache: its slab of decoded blocks plus the open tables' filters and indexes. */
   blockCacheBytes: number;
-  /** Target size of an SSTable data block: ~4 KiB is one disk page, as in LevelDB. */
+  /** Target size of an SSTable data block: ~4 KiB is one disk page, as in LevelDB. Also the block cache's slot size. */
   blockSize: number;
   /** Bloom filter bits per key: 10 gives ~1% false positives. */
   bloomBitsPerKey: number;

@@ -42,7 +42,8 @@ export interface EngineStats {
   compactions: number;
   compactionBytesRead: number;
   compactionBytesWritten: number;
-  blockCache: { hits: number; misses: number; bytes: number; capacity: number };
+  /** The LSM engine adds the parts of `bytes` (slab, pinned filters/indexes, big blocks, released): docs/storage.md. */
+  blockCache: { hits: number; misses: number; bytes: number; capacity: number; slabBytes?: number; pinnedBytes?: number; bigBytes?: number; releasedBytes?: number };
   /** What recovery found at the last open: WAL bytes dropped, files removed. */
   recovery: RecoveryReport;
   /** The last background flush or compaction failure, until one succeeds again. */

@@ -28,7 +28,7 @@
 //              lz4-napi's uncompressSync reads; written by our own lz4.ts).
 //              Chosen only when it saves >= 1/8 of the bytes.
 import { uncompressSync } from 'lz4-napi';
-import { lz4Compress } from './lz4.js';
+import { lz4Compress, lz4DecompressInto } from './lz4.js';
 import { corruption } from '../../errors.js';
 import { crc32c, getFixed32, maskCrc, unmaskCrc, varintLength } from '../record/index.js';
 
@@ -120,4 +120,48 @@ export function decodeStoredBlock(raw: Buffer, start: number, size: number, file
     throw corruption(file, `block at offset ${fileOffset}: LZ4 data decompresses to ${contents.length} bytes, not ${claimed}`);
   }
   return contents;
+}
+
+/** Bytes of the LZ4 framing's length word in front of the compressed data. */
+const LZ4_LENGTH_BYTES = 4;
+
+/**
+ * Checks the trailer of the stored block `raw[start .. start+size)` as `decodeStoredBlock`
+ * does (range, type, checksum, LZ4 length claim) and returns the length its contents will
+ * have, without decoding them: the caller picks where they go (a cache slot or a buffer of
+ * its own) and calls `decodeStoredBlockInto`.
+ */
+export function storedContentsLength(raw: Uint8Array, start: number, size: number, file: string, fileOffset: number): number {
+  const t = start + size;
+  if (start < 0 || t + BLOCK_TRAILER_SIZE > raw.length) {
+    throw corruption(file, `block at offset ${fileOffset}: extends past the bytes read`);
+  }
+  const type = raw[t]!;
+  if (type !== CompressionType.NONE && type !== CompressionType.LZ4) {
+    throw corruption(file, `block at offset ${fileOffset}: unknown compression type ${type}`);
+  }
+  if (storedBlockCrc(raw.subarray(start, t), type) !== unmaskCrc(getFixed32(raw, t + 1))) {
+    throw corruption(file, `block at offset ${fileOffset}: checksum mismatch`);
+  }
+  if (type === CompressionType.NONE) return size;
+  const claimed = size >= LZ4_LENGTH_BYTES ? getFixed32(raw, start) : -1;
+  if (claimed < 0 || claimed > MAX_BLOCK_CONTENTS) {
+    throw corruption(file, `block at offset ${fileOffset}: bad LZ4 contents length ${claimed}`);
+  }
+  return claimed;
+}
+
+/**
+ * Writes the contents of the stored block `raw[start .. start+size)`, which passed
+ * `storedContentsLength` (returning `length`), into `dst[at, at + length)`. Allocates nothing.
+ * Throws ERR_CORRUPTION when LZ4 data does not decode to exactly `length` bytes.
+ */
+export function decodeStoredBlockInto(raw: Uint8Array, start: number, size: number, length: number, dst: Uint8Array, at: number, file: string, fileOffset: number): void {
+  if (raw[start + size] === CompressionType.NONE) {
+    dst.set(raw.subarray(start, start + size), at);
+    return;
+  }
+  if (!lz4DecompressInto(raw, start + LZ4_LENGTH_BYTES, start + size, dst, at, length)) {
+    throw corruption(file, `block at offset ${fileOffset}: LZ4 data does not decode to its ${length} bytes`);
+  }
 }

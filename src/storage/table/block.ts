@@ -17,8 +17,11 @@ const EMPTY = Buffer.alloc(0);
 /** Longest ikey a valid block holds: token + a 64 KiB user key. */
 const MAX_IKEY_BYTES = IKEY_TOKEN_BYTES + 64 * 1024;
 export class Block implements IkeyProbe {
-  /** The block's contents. */
+  /** The buffer holding the block's contents (a cache slab, or the block's own buffer). */
   buf: Buffer = EMPTY;
+  /** Where the contents start and end in `buf`; entry offsets are relative to `base`. */
+  private base = 0;
+  private end = 0;
   /** Number of entries. */
   count = 0;
   private offsetsAt = 0;
@@ -33,11 +36,16 @@ export class Block implements IkeyProbe {
   valueStart = 0;
   valueLength = 0;
 
-  /** Aims the cursor at `contents`. REQUIRES: contents passed `Block.check`. */
-  reset(contents: Buffer): void {
-    this.buf = contents;
-    this.count = getFixed32(contents, contents.length - 4);
-    this.offsetsAt = contents.length - 4 - 4 * this.count;
+  /**
+   * Aims the cursor at the contents `buf[start, end)` (all of `buf` by default). Positions it
+   * reports (ikeyStart, valueStart) index `buf`. REQUIRES: the contents passed `Block.check`.
+   */
+  reset(buf: Buffer, start = 0, end = buf.length): void {
+    this.buf = buf;
+    this.base = start;
+    this.end = end;
+    this.count = getFixed32(buf, end - 4);
+    this.offsetsAt = end - 4 - 4 * this.count;
   }
 
   /**
@@ -56,9 +64,9 @@ export class Block implements IkeyProbe {
   probeIkey(i: number): number {
     const buf = this.buf;
     // Skip kind and seq, read ikeyLen, skip valueLen.
-    let p = getFixed32(buf, this.offsetsAt + 4 * i) + 1;
+    let p = this.base + getFixed32(buf, this.offsetsAt + 4 * i) + 1;
     while (buf[p++]! >= 0x80);
-    p = getVarint(buf, p, buf.length, VARINT);
+    p = getVarint(buf, p, this.end, VARINT);
     this.probeLength = VARINT.value;
     while (buf[p++]! >= 0x80);
     return p;
@@ -67,14 +75,15 @@ export class Block implements IkeyProbe {
   /** Decodes entry i into kind, seq, ikeyStart/Length, valueStart/Length. REQUIRES: 0 <= i < count. */
   entry(i: number): void {
     const buf = this.buf;
-    let p = getFixed32(buf, this.offsetsAt + 4 * i);
+    const end = this.end;
+    let p = this.base + getFixed32(buf, this.offsetsAt + 4 * i);
     this.kind = buf[p++]!;
     const v = VARINT;
-    p = getVarint(buf, p, buf.length, v); // the block passed check(): no bounds to fear
+    p = getVarint(buf, p, end, v); // the block passed check(): no bounds to fear
     this.seq = v.value;
-    p = getVarint(buf, p, buf.length, v);
+    p = getVarint(buf, p, end, v);
     this.ikeyLength = v.value;
-    p = getVarint(buf, p, buf.length, v);
+    p = getVarint(buf, p, end, v);
     this.valueLength = v.value;
     this.ikeyStart = p;
     this.valueStart = p + this.ikeyLength;

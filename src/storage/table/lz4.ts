@@ -1,5 +1,7 @@
-// Runs on: any thread. Our own LZ4 block compressor (the decompressor is lz4-napi's native
-// `uncompressSync`).
+// Runs on: any thread. Our own LZ4 block compressor, and a decompressor that writes into a
+// caller's buffer (a block cache slot) so that a cache miss allocates nothing; lz4-napi's
+// native `uncompressSync` (which returns a new Buffer each call) still decodes where a fresh
+// buffer is wanted anyway.
 //
 // Why our own: lz4-napi 2.10.0's `compressSync` leaks ~390 bytes of native memory per call
 // (measured here: RSS +75 MiB per 200k calls of a 4 KiB block, with or without GC; its
@@ -102,4 +104,68 @@ function writeLiteralLength(out: Buffer, op: number, lit: number): number {
     out[op++] = lit << 4;
   }
   return op;
+}
+
+/** The length `readLengthTail` decoded (one thread, no re-entry: no object per call). */
+let tailLength = 0;
+
+/**
+ * Adds the extra length bytes at `src[ip...]` (each 0..255, continued while 255) to `length`
+ * into `tailLength`; returns the offset after them, or -1 when they run past `to`.
+ */
+function readLengthTail(src: Uint8Array, ip: number, to: number, length: number): number {
+  let b: number;
+  do {
+    if (ip >= to) return -1;
+    b = src[ip++]!;
+    length += b;
+  } while (b === 255);
+  tailLength = length;
+  return ip;
+}
+
+/**
+ * Decodes the LZ4 block `src[from, to)` (no framing: the caller read the length word) into
+ * `dst[at, at + length)`. Returns true when it decodes to exactly `length` bytes within both
+ * ranges, false for any damage (a bad offset, a run past either end, a short result): never
+ * reads or writes outside the ranges.
+ */
+export function lz4DecompressInto(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number, length: number): boolean {
+  let ip = from;
+  let op = at;
+  const end = at + length;
+  while (ip < to) {
+    const token = src[ip++]!;
+    let lit = token >>> 4;
+    if (lit === 15) {
+      ip = readLengthTail(src, ip, to, lit);
+      if (ip < 0) return false;
+      lit = tailLength;
+    }
+    if (lit > to - ip || lit > end - op) return false;
+    if (lit > 16) {
+      dst.set(src.subarray(ip, ip + lit), op);
+    } else {
+      for (let i = 0; i < lit; i++) dst[op + i] = src[ip + i]!;
+    }
+    ip += lit;
+    op += lit;
+    if (ip === to) break; // the last sequence has literals only
+    if (to - ip < 2) return false;
+    const offset = src[ip]! | (src[ip + 1]! << 8);
+    ip += 2;
+    if (offset === 0 || offset > op - at) return false;
+    let len = (token & 15) + MIN_MATCH;
+    if ((token & 15) === 15) {
+      ip = readLengthTail(src, ip, to, len);
+      if (ip < 0) return false;
+      len = tailLength;
+    }
+    if (len > end - op) return false;
+    // Byte by byte: a match may overlap its own output (offset < len repeats a pattern).
+    let m = op - offset;
+    const stop = op + len;
+    while (op < stop) dst[op++] = dst[m++]!;
+  }
+  return op === end;
 }

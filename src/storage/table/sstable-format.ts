@@ -31,6 +31,8 @@
 //   32  entry count u64             40  smallest seq u64     48  largest seq u64
 //   56  data bytes before compression (sum of data block contents) u64
 //   64  format version u32          68  masked crc32c u32 of footer bytes [0, 68)
+//       version 1: standard Bloom filter; version 2: blocked Bloom filter (bloom.ts).
+//       Readers read both; writers write TABLE_FORMAT_VERSION.
 //   72  magic, 8 bytes: 72 6b 76 73 73 74 0d 0a ("rkvsst\r\n": a text-mode copy breaks it)
 import { corruption, invariant } from '../../errors.js';
 import { searchIkeys, tokenAt, type IkeyProbe } from './ikey-search.js';
@@ -46,8 +48,10 @@ const TOKEN_LIMIT = 2 ** 64;
 
 /** Footer size. On disk: never change (a new layout gets a new format version). */
 export const FOOTER_SIZE = 80;
-/** Table format version written; readers refuse others. On disk: only ever increase. */
-export const TABLE_FORMAT_VERSION = 1;
+/** Table format version written; readers read OLDEST_TABLE_FORMAT_VERSION..this and refuse others. On disk: only ever increase. */
+export const TABLE_FORMAT_VERSION = 2;
+/** Oldest format version readers still read (its filter is the standard Bloom filter). */
+export const OLDEST_TABLE_FORMAT_VERSION = 1;
 /** Last 8 bytes of every table file. On disk: never change. */
 export const TABLE_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x72, 0x6b, 0x76, 0x73, 0x73, 0x74, 0x0d, 0x0a);
 /** Footer byte offsets. On disk: never change. */
@@ -72,6 +76,8 @@ export interface Footer {
   minSeq: number;
   maxSeq: number;
   rawDataBytes: number;
+  /** Format version: which filter layout the table holds. Written as TABLE_FORMAT_VERSION when absent. */
+  version?: number;
 }
 
 export function encodeFooter(f: Footer, out: Uint8Array): void {
@@ -84,7 +90,7 @@ export function encodeFooter(f: Footer, out: Uint8Array): void {
   putFixed64(out, F_MIN_SEQ, f.minSeq);
   putFixed64(out, F_MAX_SEQ, f.maxSeq);
   putFixed64(out, F_RAW_DATA_BYTES, f.rawDataBytes);
-  putFixed32(out, F_VERSION, TABLE_FORMAT_VERSION);
+  putFixed32(out, F_VERSION, f.version ?? TABLE_FORMAT_VERSION);
   putFixed32(out, F_CRC, maskCrc(crc32c(out.subarray(0, F_CRC))));
   out.set(TABLE_MAGIC, F_MAGIC);
 }
@@ -99,7 +105,7 @@ export function decodeFooter(buf: Uint8Array, fileSize: number, file: string): F
   }
   if (unmaskCrc(getFixed32(buf, F_CRC)) !== crc32c(buf.subarray(0, F_CRC))) throw corruption(file, 'footer checksum mismatch');
   const version = getFixed32(buf, F_VERSION);
-  if (version !== TABLE_FORMAT_VERSION) throw corruption(file, `unknown table format version ${version}`);
+  if (version < OLDEST_TABLE_FORMAT_VERSION || version > TABLE_FORMAT_VERSION) throw corruption(file, `unknown table format version ${version}`);
   const f: Footer = {
     filterOffset: getFixed64(buf, F_FILTER_OFFSET),
     filterSize: getFixed64(buf, F_FILTER_SIZE),
@@ -109,6 +115,7 @@ export function decodeFooter(buf: Uint8Array, fileSize: number, file: string): F
     minSeq: getFixed64(buf, F_MIN_SEQ),
     maxSeq: getFixed64(buf, F_MAX_SEQ),
     rawDataBytes: getFixed64(buf, F_RAW_DATA_BYTES),
+    version,
   };
   if (f.filterOffset + f.filterSize + BLOCK_TRAILER_SIZE !== f.indexOffset
     || f.indexOffset + f.indexSize + BLOCK_TRAILER_SIZE !== fileSize - FOOTER_SIZE) {

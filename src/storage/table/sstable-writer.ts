@@ -9,8 +9,8 @@
 import { invariant, ioError } from '../../errors.js';
 import { BlockBuilder } from './block-builder.js';
 import { BLOCK_TRAILER_SIZE, CompressionType, DEFAULT_BLOCK_SIZE, entryLength, maybeCompress, putTrailer } from './block-format.js';
-import { BloomBuilder, DEFAULT_BLOOM_BITS_PER_KEY } from './bloom.js';
-import { FOOTER_SIZE, IndexBuilder, encodeFooter } from './sstable-format.js';
+import { BlockedBloomBuilder, BloomBuilder, DEFAULT_BLOOM_BITS_PER_KEY } from './bloom.js';
+import { FOOTER_SIZE, IndexBuilder, OLDEST_TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION, encodeFooter } from './sstable-format.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind, ikeyHi, ikeyLo } from '../record/index.js';
 import type { VfsFile } from '../env/index.js';
 
@@ -24,6 +24,8 @@ export interface TableWriterOptions {
   blockSize?: number;
   /** Bloom filter bits per key (default 10, ~1% false positives). */
   bloomBitsPerKey?: number;
+  /** Table format version to write (default TABLE_FORMAT_VERSION; 1 only to test old tables). */
+  formatVersion?: number;
   /** Data block compression (default 'lz4'; a block is compressed only when that saves >= 12.5%). */
   compression?: 'lz4' | 'none';
   /** Upper bound of the records to be added: sizes the Bloom filter up front. */
@@ -54,7 +56,8 @@ export class TableWriter {
   private readonly blockSize: number;
   private readonly compress: boolean;
   private readonly block = new BlockBuilder();
-  private readonly bloom: BloomBuilder;
+  private readonly bloom: BloomBuilder | BlockedBloomBuilder;
+  private readonly version: number;
   private readonly index = new IndexBuilder();
   private readonly out = Buffer.allocUnsafe(WRITE_CHUNK_BYTES);
   private outPos = 0;
@@ -76,7 +79,10 @@ export class TableWriter {
     this.file = file;
     this.blockSize = blockSize;
     this.compress = (options.compression ?? 'lz4') === 'lz4';
-    this.bloom = new BloomBuilder(options.expectedKeys, options.bloomBitsPerKey ?? DEFAULT_BLOOM_BITS_PER_KEY);
+    this.version = options.formatVersion ?? TABLE_FORMAT_VERSION;
+    invariant(this.version >= OLDEST_TABLE_FORMAT_VERSION && this.version <= TABLE_FORMAT_VERSION, 'a table format version readers read');
+    const bits = options.bloomBitsPerKey ?? DEFAULT_BLOOM_BITS_PER_KEY;
+    this.bloom = this.version === 1 ? new BloomBuilder(options.expectedKeys, bits) : new BlockedBloomBuilder(options.expectedKeys, bits);
   }
 
   /** Records added so far. */
@@ -139,6 +145,7 @@ export class TableWriter {
       minSeq: empty ? 0 : this.minSeq,
       maxSeq: this.maxSeq,
       rawDataBytes: this.rawDataBytes,
+      version: this.version,
     }, footer);
     this.put(footer);
     this.flushOut();
