@@ -167,6 +167,18 @@ export class Coordinator implements GetHost {
     return o;
   }
 
+  restarted(primaries: readonly string[], timeoutMs: number): Promise<boolean> | undefined {
+    const t = this.transport;
+    if (t.whenRestarted === undefined) return undefined;
+    let waits: Promise<boolean>[] | undefined;
+    for (const id of primaries) {
+      const wait = t.isDown(id) ? t.whenRestarted(id, timeoutMs) : undefined;
+      if (wait !== undefined) (waits ??= []).push(wait);
+    }
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0]! : Promise.all(waits).then((ups) => ups.includes(true));
+  }
+
   /** The primaries that are not known to be down (the list itself when all are up). */
   upOf(primaries: readonly string[]): readonly string[] {
     const t = this.transport;

@@ -83,6 +83,10 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
    */
   corrupt: string[] = NO_REPLICAS;
   corruption: RingkvError | undefined;
+  /** The caller's options (a get run again after a restart needs them). */
+  opts: RequestOptions = NO_OPTIONS;
+  /** This get already waited for a restarting shard once (awaitRestart): it fails if it falls short again. */
+  waited = false;
 
   constructor(private readonly c: GetHost) {
     super();
@@ -108,6 +112,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     this.done = false;
     this.corrupt = NO_REPLICAS;
     this.corruption = undefined;
+    this.opts = NO_OPTIONS;
+    this.waited = false;
   }
 
   /** Routes the get (preference list, quorum) and asks its replicas; fails it at once when too few are reachable. */
@@ -137,6 +143,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
         up = [...up, ...standIns.map((f) => f.member)];
       }
       if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
+        if (this.awaitRestart(primaries, key, opts, q.timeoutMs)) return;
         c.counters.quorumFailures++;
         const strict = q.perDc === undefined && !q.sloppy ? '; strict quorum: fallbacks do not count' : '';
         throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down${strict})`, 0, q.r);
@@ -149,6 +156,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
       this.partition = partition;
       this.n = q.n;
       this.key = key;
+      this.opts = opts;
       this.timeoutMs = q.timeoutMs;
     } catch (err) {
       this.fail(err as Error);
@@ -206,6 +214,40 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     this.check();
   }
 
+  /**
+   * Too few replicas can answer because some primaries are local shards restarting (a
+   * worker that crashed): hands the caller to a new get that runs once they are up (or their
+   * wait timed out), instead of failing now. Reads change nothing, so asking again is safe.
+   * Once per get. False: nothing to wait for.
+   */
+  private awaitRestart(primaries: readonly string[], key: Uint8Array, opts: RequestOptions, timeoutMs: number): boolean {
+    if (this.waited) return false;
+    const wait = this.c.restarted(primaries, timeoutMs);
+    if (wait === undefined) return false;
+    const next = new GetOp(this.c);
+    next.resolve = this.resolve;
+    next.reject = this.reject;
+    next.many = this.many;
+    next.index = this.index;
+    next.waited = true;
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.many = undefined;
+    this.done = true;
+    // Still down after the wait: the get runs again and fails as it would have.
+    void wait.then(() => next.begin(key, opts));
+    return true;
+  }
+
+  /** The key's primaries under the ring of now. */
+  private primaryList(): readonly string[] {
+    try {
+      return this.c.ring().listOf(this.partition, this.n);
+    } catch {
+      return NO_REPLICAS;
+    }
+  }
+
   /** Whether up[i] is a fallback, not a primary. */
   isFallback(id: string): boolean {
     const i = this.up.indexOf(id);
@@ -258,6 +300,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     const c = this.c;
     const answered = this.replicas.length;
     if (!this.enough()) {
+      if (this.corruption === undefined && this.awaitRestart(this.primaryList(), this.key, this.opts, this.timeoutMs)) return;
       c.counters.quorumFailures++;
       // A replica's copy failing its checksum is the cause to report, with its code.
       const e = this.corruption;

@@ -39,6 +39,12 @@ export interface OpHost {
   readonly catchingUp: ReadonlySet<string>;
   /** The N, R, W and timeout of a request with `opts` under `ring`; throws as the request fails. */
   quorum(ring: Ring, opts: RequestOptions): Quorum;
+  /**
+   * When some of `primaries` are down but restarting here (a local shard's worker,
+   * Transport.whenRestarted): resolves true once one of them is up again, false if none is
+   * within `timeoutMs`. undefined: none is expected back, so the request fails at once.
+   */
+  restarted(primaries: readonly string[], timeoutMs: number): Promise<boolean> | undefined;
   /** The primaries not known to be down. */
   upOf(primaries: readonly string[]): readonly string[];
   /** The healthy members past the preference list standing in for the primaries `out` (or the transport) counts as out. */

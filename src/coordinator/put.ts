@@ -85,6 +85,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   private storageError: { replica: string; code: ErrorCode; message: string } | undefined;
   /** The put was already retried once under a newer ring. */
   retried = false;
+  /** The put already waited for a restarting shard once (awaitRestart). */
+  waited = false;
   private settledOthers = 0;
   private done = false;
   /** An increment's result (parsed at once: the object's values are views into the ring). */
@@ -168,6 +170,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
       this.candidates = this.standIns.map((f) => f.member);
       this.next = 0;
     }
+    if (this.awaitRestart()) return;
     this.c.counters.quorumFailures++;
     this.fail(this.storageFailure(0) ?? quorumError(`write reached 0 of the ${this.q!.w} replicas it needs: neither a primary of the key nor a stand-in could coordinate it`, 0, this.q!.w));
   }
@@ -215,7 +218,7 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
     if (tag === COORDINATE && (err as RingkvError).code === ErrorCode.TOO_LARGE) this.fail(err);
     // An increment that timed out or lost its replica may have been applied there: asking
     // the next replica could add it twice. The caller gets the error (outcome unknown).
-    else if (tag === COORDINATE && this.req?.increment === true) this.fail(err);
+    else if (tag === COORDINATE && this.req?.increment === true) this.fail(outcomeUnknown(err));
     else if (tag === COORDINATE) this.tryNext();
     else this.fallback(tag);
   }
@@ -415,27 +418,56 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
    * within a round). Once per put.
    */
   private retryStale(): void {
-    const c = this.c;
-    const next = new PutOp(c);
+    const next = new PutOp(this.c);
     this.handOver(next);
-    setTimeout(() => {
-      try {
-        const ring = c.ring();
-        const req = next.req!;
-        next.partition = ring.partitionOf(req.hi, req.lo);
-        next.primaries = ring.listOf(next.partition, ring.listLength(next.q!.n));
-      } catch (err) {
-        next.fail(err as Error);
-        return;
-      }
-      next.tryNext();
-    }, STALE_RETRY_MS);
+    setTimeout(() => next.reroute(), STALE_RETRY_MS);
+  }
+
+  /**
+   * No replica could coordinate because the key's primaries are local shards restarting (a
+   * worker that crashed; with one shard there is no stand-in): hands the caller to a new put
+   * that runs once they are up (or their wait timed out), instead of failing now. Once per
+   * put. An increment never gets here after it was sent (onError fails it: it may have been
+   * applied); any other write sent again supersedes what its first try wrote (an overwrite)
+   * or becomes a sibling of it (a write with a context), as any retry on a timeout does.
+   */
+  private awaitRestart(): boolean {
+    if (this.waited) return false;
+    const wait = this.c.restarted(this.primaries, this.q!.timeoutMs);
+    if (wait === undefined) return false;
+    const next = new PutOp(this.c);
+    this.handOver(next);
+    next.waited = true;
+    // Still down after the wait: the put runs again and fails as it would have.
+    void wait.then(() => next.reroute());
+    return true;
+  }
+
+  /** A retry routes again under the ring of now, then asks its first primary. */
+  private reroute(): void {
+    try {
+      const ring = this.c.ring();
+      const req = this.req!;
+      this.partition = ring.partitionOf(req.hi, req.lo);
+      this.primaries = ring.listOf(this.partition, ring.listLength(this.q!.n));
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.tryNext();
   }
 
   private result(receipt: Receipt): WriteResult {
     const context = this.c.context(this.object!);
     return this.sum === undefined ? { context, receipt } : { context, receipt, sum: this.sum };
   }
+}
+
+/** A sent increment's transport error: it may have been applied, so it is not asked again elsewhere. */
+function outcomeUnknown(err: Error): Error {
+  const code = (err as RingkvError).code;
+  if (code !== ErrorCode.UNAVAILABLE && code !== ErrorCode.TIMEOUT) return err;
+  return new RingkvError(code, `${err.message}; the increment may have been applied (outcome unknown: read the key to know)`);
 }
 
 /** The integer an increment left: it superseded everything its replica held, so the object is its one value. */

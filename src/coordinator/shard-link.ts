@@ -16,6 +16,8 @@ export class ShardLink extends RequestGroup {
   restarts = 0;
   /** Stopped for good (the node shrank): not restarted when its worker exits. */
   retired = false;
+  /** Requests waiting for the worker's restart (whenRestarted): called with true once it is up again, false if the transport closes. */
+  upWaiters: ((up: boolean) => void)[] = [];
   /** Control calls waiting for the worker: failed when it exits (a comlink call to a dead worker never settles). */
   readonly controlCalls = new Set<(err: Error) => void>();
 

@@ -199,6 +199,24 @@ export class ShardTransport implements Transport {
     this.upListeners.push(listener);
   }
 
+  /** A shard whose worker exited restarts by itself (after restartDelayMs): a request may wait for it. */
+  whenRestarted(replica: string, timeoutMs: number): Promise<boolean> | undefined {
+    const link = this.byId.get(replica);
+    if (link === undefined || link.up || link.retired || this.closing) return undefined;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        const i = link.upWaiters.indexOf(settle);
+        if (i >= 0) link.upWaiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      const settle = (up: boolean): void => {
+        clearTimeout(timer);
+        resolve(up);
+      };
+      link.upWaiters.push(settle);
+    });
+  }
+
   /** The shards' own stats (storage engines), each call bounded by the control timeout. */
   async shardStats(): Promise<unknown[]> {
     return Promise.all(this.links.map(async (l) => {
@@ -264,6 +282,7 @@ export class ShardTransport implements Transport {
   /** Shuts every shard down cleanly (its stores closed, WAL durable), then ends its worker. */
   async close(): Promise<void> {
     this.closing = true;
+    for (const l of this.links) for (const w of l.upWaiters.splice(0)) w(false);
     await Promise.all(this.links.map((l) => this.stopLink(l, 'the store is closing')));
     this.table.close();
   }
@@ -336,6 +355,9 @@ export class ShardTransport implements Transport {
           link.up = true;
           resolve();
           if (link.restarts > 0) for (const l of this.upListeners) l(link.id);
+          const waiters = link.upWaiters;
+          link.upWaiters = [];
+          for (const w of waiters) w(true);
         }
       });
       worker.on('error', () => {

@@ -42,6 +42,13 @@ export interface Transport {
   isDown(replica: string): boolean;
   /** Called with the replica's id each time it comes back up (for hinted handoff). */
   onUp(listener: (replica: string) => void): void;
+  /**
+   * Optional: for a replica that is down but coming back by itself (a local shard whose
+   * worker is restarting), a promise that resolves true once it is up again, or false if it
+   * is not up within `timeoutMs`. undefined when it is up, or not expected back soon (a
+   * peer node, a retired shard): the caller fails at once instead of waiting.
+   */
+  whenRestarted?(replica: string, timeoutMs: number): Promise<boolean> | undefined;
 }
 
 export function timeoutError(replica: string, ms: number): RingkvError {

@@ -210,4 +210,34 @@ test('a shard killed in the middle of a pipeline fails only commands it held, wi
   });
 });
 
+test('the lone shard (the default on 2 cores) killed in the middle of pipelines: every SET and GET waits for its restart and succeeds', async () => {
+  await withHarness({ store: { shards: 1, restartDelayMs: 300 } }, async (h) => {
+    const clients = Array.from({ length: 4 }, () => new Redis({ port: h.port, maxRetriesPerRequest: 0 }));
+    try {
+      const COUNT = 2000;
+      const sent = clients.map((client, c) => {
+        const p = client.pipeline();
+        for (let i = 0; i < COUNT; i++) p.set(`one:${c}:${i % 100}`, `v${i}`).get(`one:${c}:${i % 100}`);
+        return p.exec();
+      });
+      // Kill it once the pipelines are being served: some commands are inside the shard then.
+      while ((await h.store.stats()).puts < 1000) await new Promise((r) => setTimeout(r, 1));
+      await h.store.shards!.kill('s0');
+      const answers = await Promise.all(sent);
+      const errors = answers.flatMap((a) => a!.filter(([err]) => err !== null).map(([err]) => (err as Error).message));
+      assert.equal(errors.slice(0, 3), [], `${errors.length} of ${answers.length * COUNT * 2} commands failed`);
+      for (let c = 0; c < clients.length; c++) {
+        const a = answers[c]!;
+        for (let i = 0; i < COUNT; i++) assert.is(a[2 * i + 1]![1], `v${i}`, `GET after SET in one pipeline reads it (${c}, ${i})`);
+        // Each key's last SET is what the store holds after the crash.
+        for (let k = 0; k < 100; k++) assert.is(await clients[c]!.get(`one:${c}:${k}`), `v${COUNT - 100 + k}`);
+      }
+      const s0 = ((await h.store.stats()).shards as { id: string; restarts: number }[]).find((s) => s.id === 's0')!;
+      assert.is(s0.restarts, 1, 'the shard died and restarted during the pipelines');
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+});
+
 test.run();
