@@ -143,7 +143,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
         up = [...up, ...standIns.map((f) => f.member)];
       }
       if (q.perDc === undefined ? up.length < q.r : !meetsPerDc(q.perDc, up)) {
-        if (this.awaitRestart(primaries, key, opts, q.timeoutMs)) return;
+        if (q.sloppy && this.awaitRestart(primaries, key, opts, q.timeoutMs)) return;
         c.counters.quorumFailures++;
         const strict = q.perDc === undefined && !q.sloppy ? '; strict quorum: fallbacks do not count' : '';
         throw quorumError(`read can reach only ${up.length} of the ${q.r} replicas it needs${q.perDc === undefined ? '' : ` (${neededText(q.perDc)})`} (the others are down${strict})`, 0, q.r);
@@ -215,10 +215,11 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
   }
 
   /**
-   * Too few replicas can answer because some primaries are local shards restarting (a
-   * worker that crashed): hands the caller to a new get that runs once they are up (or their
+   * A sloppy read that too few replicas can answer because some primaries are down but
+   * expected back (a local shard restarting, a peer judged down or reconnecting:
+   * Transport.whenRestarted): hands the caller to a new get that runs once one is up (or the
    * wait timed out), instead of failing now. Reads change nothing, so asking again is safe.
-   * Once per get. False: nothing to wait for.
+   * Once per get. A strict read never waits: it fails fast. False: nothing to wait for.
    */
   private awaitRestart(primaries: readonly string[], key: Uint8Array, opts: RequestOptions, timeoutMs: number): boolean {
     if (this.waited) return false;
@@ -300,7 +301,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     const c = this.c;
     const answered = this.replicas.length;
     if (!this.enough()) {
-      if (this.corruption === undefined && this.awaitRestart(this.primaryList(), this.key, this.opts, this.timeoutMs)) return;
+      if (this.sloppy && this.corruption === undefined && this.awaitRestart(this.primaryList(), this.key, this.opts, this.timeoutMs)) return;
       c.counters.quorumFailures++;
       // A replica's copy failing its checksum is the cause to report, with its code.
       const e = this.corruption;

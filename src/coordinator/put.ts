@@ -424,15 +424,15 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   }
 
   /**
-   * No replica could coordinate because the key's primaries are local shards restarting (a
-   * worker that crashed; with one shard there is no stand-in): hands the caller to a new put
-   * that runs once they are up (or their wait timed out), instead of failing now. Once per
-   * put. An increment never gets here after it was sent (onError fails it: it may have been
+   * No replica could coordinate because the key's primaries are down but expected back (a
+   * local shard restarting: with one shard there is no stand-in; a peer judged down or
+   * reconnecting): a sloppy put hands its caller to a new put that runs once one is up (or
+   * the wait timed out), instead of failing now. Once per put; a strict one fails fast. An increment never gets here after it was sent (onError fails it: it may have been
    * applied); any other write sent again supersedes what its first try wrote (an overwrite)
    * or becomes a sibling of it (a write with a context), as any retry on a timeout does.
    */
   private awaitRestart(): boolean {
-    if (this.waited) return false;
+    if (this.waited || !this.q!.sloppy) return false;
     const wait = this.c.restarted(this.primaries, this.q!.timeoutMs);
     if (wait === undefined) return false;
     const next = new PutOp(this.c);

@@ -4,6 +4,8 @@
 // context. Sloppy reads (stand-ins answer for primaries on the other side) keep both sides
 // of a partition working; the two sides' writes become siblings that merge after the heal,
 // so no acknowledged element is lost. STRICT reads on the minority side fail fast instead.
+// A client whose node is killed moves to the next node for a while (as a driver with a node
+// list does); what was in flight on the killed node fails and counts as failed.
 // RINGKV_LONG=1 runs the issue's full durations (10 s cuts for 60 s, plus kill -9).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,6 +30,14 @@ function elementsOf(reply: unknown): { context: string; elements: Set<string> } 
   return { context: r[0] ?? '', elements };
 }
 
+/** How long a client whose node failed works through the next one before it tries its own again. */
+const FAILOVER_MS = 2000;
+
+/** An error the node answered (QUORUM, CONFLICT...), not a failed connection or a timeout. */
+function isReplyError(err: unknown): boolean {
+  return (err as Error).name === 'ReplyError';
+}
+
 class RmwLoad {
   ok = 0;
   failed = 0;
@@ -48,10 +58,19 @@ class RmwLoad {
     await Promise.all(this.loops);
   }
 
-  private async loop(c: Redis, id: number): Promise<void> {
+  /**
+   * Client `id` works through its home node, and, as a driver with a list of nodes does,
+   * through the next node for a while when its connection to one fails (a killed node):
+   * the failed operation counts as failed, the ones after it go elsewhere.
+   */
+  private async loop(home: Redis, id: number): Promise<void> {
+    let at = id;
+    let awayUntil = 0;
     for (let seq = 0; this.running; seq++) {
       const key = `rmw${(id * 7 + seq) % KEYS}`;
       const element = `c${id}.${seq}`;
+      if (at !== id && Date.now() >= awayUntil) at = id;
+      const c = at === id ? home : this.clients[at]!;
       try {
         const { context, elements } = elementsOf(await c.call('VGET', key));
         elements.add(element);
@@ -65,6 +84,10 @@ class RmwLoad {
         this.failed++;
         const why = (err as Error).message.split(' ').slice(0, 4).join(' ');
         this.errors.set(why, (this.errors.get(why) ?? 0) + 1);
+        if (!isReplyError(err)) {
+          at = (at + 1) % this.clients.length;
+          awayUntil = Date.now() + FAILOVER_MS;
+        }
         await sleep(20);
       }
     }

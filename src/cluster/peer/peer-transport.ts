@@ -65,6 +65,8 @@ class ControlSink implements ReplySink {
 }
 
 const encoder = new TextEncoder();
+/** How often requests waiting for a peer replica to be up again check (whenRestarted). */
+const WAIT_POLL_MS = 50;
 const decoder = new TextDecoder();
 
 export class PeerTransport implements Transport {
@@ -79,6 +81,9 @@ export class PeerTransport implements Transport {
   private readonly ctx: LinkContext;
   private readonly limits: PeerLinkLimits;
   private closed = false;
+  /** Requests waiting for a replica to be up again (whenRestarted), and the timer checking them. */
+  private upWaiters: { replica: string; until: number; resolve: (up: boolean) => void }[] = [];
+  private waitTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: PeerTransportOptions) {
     checkIdentity(o, o.self);
@@ -167,6 +172,33 @@ export class PeerTransport implements Transport {
     this.upListeners.push(listener);
   }
 
+  /**
+   * A replica on a node this one can reach in principle (its address is known) that is
+   * down now (judged down or suspect, or its link backing off, as after a partition healed):
+   * resolves true once it no longer is, false after `timeoutMs`. Waiters are checked every
+   * WAIT_POLL_MS by one timer, which runs only while some wait.
+   */
+  whenRestarted(replica: string, timeoutMs: number): Promise<boolean> | undefined {
+    if (this.closed || !this.isDown(replica) || this.o.addressOf(this.nodeOf(replica)) === undefined) return undefined;
+    return new Promise<boolean>((resolve) => {
+      this.upWaiters.push({ replica, until: Date.now() + timeoutMs, resolve });
+      this.waitTimer ??= setInterval(() => this.checkWaiters(), WAIT_POLL_MS).unref();
+    });
+  }
+
+  private checkWaiters(): void {
+    const now = Date.now();
+    this.upWaiters = this.upWaiters.filter((w) => {
+      const up = !this.closed && !this.isDown(w.replica);
+      if (up || this.closed || now >= w.until) w.resolve(up);
+      return !(up || this.closed || now >= w.until);
+    });
+    if (this.upWaiters.length === 0 && this.waitTimer !== undefined) {
+      clearInterval(this.waitTimer);
+      this.waitTimer = undefined;
+    }
+  }
+
   /** Opens the link to `node` now rather than on its first request. */
   connect(node: string): void {
     if (!this.closed) this.linkFor(node).connect();
@@ -193,6 +225,7 @@ export class PeerTransport implements Transport {
   /** Fails everything in flight with ERR_UNAVAILABLE and closes every link. */
   async close(): Promise<void> {
     this.closed = true;
+    this.checkWaiters();
     for (const link of this.links.values()) {
       link.close();
       this.failAll(link, new RingkvError(ErrorCode.UNAVAILABLE, 'the peer transport is closing'));

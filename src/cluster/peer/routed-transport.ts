@@ -55,6 +55,11 @@ export class RoutedTransport implements Transport {
     this.peers.onUp(listener);
   }
 
+  whenRestarted(replica: string, timeoutMs: number): Promise<boolean> | undefined {
+    const id = this.localId(replica);
+    return id === undefined ? this.peers.whenRestarted?.(replica, timeoutMs) : this.local.whenRestarted?.(id, timeoutMs);
+  }
+
   /** The local transport's id of a replica of this node, undefined for another node's. */
   localId(replica: string): string | undefined {
     if (this.localIds.has(replica)) return this.localIds.get(replica);

@@ -266,6 +266,10 @@ export class FillingTransport implements Transport {
     this.inner.onUp(listener);
   }
 
+  whenRestarted(replica: string, timeoutMs: number): Promise<boolean> | undefined {
+    return this.inner.whenRestarted?.(replica, timeoutMs);
+  }
+
   private sourcesFor(replica: string, req: Request): ReadonlySet<string> | undefined {
     if ((req.type !== FrameType.GET && req.type !== FrameType.PUT) || this.filling.size === 0) return undefined;
     const ring = this.ring();
