@@ -284,6 +284,13 @@ export function tableFileName(n: number): string {
   return `${String(n).padStart(6, '0')}.sst`;
 }
 
+/**
+ * Suffix of a table taken out of service because a block failed its checksum (tableDamage
+ * 'quarantine': `000012.sst.damaged`). Not a table name: never opened as one, never an
+ * orphan, never deleted by the engine. On disk (file names): never changes.
+ */
+export const DAMAGED_TABLE_SUFFIX = '.damaged';
+
 /** The number of a table file name ('000012.sst' → 12), or undefined for any other name. */
 export function parseTableFileName(name: string): number | undefined {
   const m = /^(\d{6,16})\.sst$/.exec(name);
