@@ -8,7 +8,7 @@ import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
 import { AntiEntropy, RepairMarks, type AntiEntropyOptions } from './repair/index.js';
-import type { StorageOptions } from './storage/index.js';
+import type { DamagedTable, StorageOptions } from './storage/index.js';
 
 export type Bytes = string | Uint8Array;
 
@@ -117,6 +117,17 @@ export interface LocalStoreOptions {
 
 /** Replicas per key: Dynamo's and Cassandra's usual N (at most the shards of a lone store). */
 export const DEFAULT_N = 3;
+
+/**
+ * The shards' storage options for replication factor `n`: a table block failing its checksum
+ * quarantines the table (the shard marks itself, anti-entropy restores its records from the
+ * other replicas) when there are other replicas, and keeps it in service at N = 1, where
+ * nothing could restore it and its keys answering older values would be a silent loss: there
+ * they keep answering ERR_CORRUPTION (docs/storage.md). An explicit `tableDamage` wins.
+ */
+export function shardStorage(storage: Partial<StorageOptions>, n: number): Partial<StorageOptions> {
+  return { tableDamage: n > 1 ? 'quarantine' : 'keep', ...storage };
+}
 /** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
 export const DEFAULT_QUORUM = 2;
 /** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
@@ -220,6 +231,9 @@ export class Store {
   /** Replicas marked for repair, until anti-entropy restored their ranges. */
   private readonly repairMarks: RepairMarks;
   private readonly repairedListeners: ((replica: string, partitions: number) => void)[] = [];
+  private readonly tableDamageListeners: ((replica: string, table: DamagedTable) => void)[] = [];
+  /** `<replica> <table path>` of every damaged table told (once per table and process). */
+  private readonly tableDamageTold = new Set<string>();
 
   /** The current ring. */
   private readonly currentRing: () => Ring;
@@ -267,6 +281,7 @@ export class Store {
       // A marked local shard's partitions are exchanged here too: another leader's exchanges are not seen.
       leads: (p) => parts.antiEntropy?.leads?.(p) !== false || this.repairMarks.wants(p),
       onExchange: (result) => this.repairMarks.exchanged(result),
+      beforeRound: () => this.learnRepairMarks(), // a shard that quarantined a table marked itself while serving
     });
     this.antiEntropy.start();
   }
@@ -287,12 +302,22 @@ export class Store {
     this.repairedListeners.push(listener);
   }
 
+  /**
+   * Calls `listener` once per table a local shard found damaged (a block failed its checksum:
+   * quarantined, `quarantinedAs` set, and the shard marked for repair; or kept in service at
+   * N = 1), as learnt from the shards' stats at each anti-entropy round and shard start.
+   */
+  onTableDamage(listener: (replica: string, table: DamagedTable) => void): void {
+    this.tableDamageListeners.push(listener);
+  }
+
   /** Learns which local shards are marked for repair from their stats (nothing to learn without shard control). */
   private async learnRepairMarks(): Promise<void> {
     if (this.parts.shardStats === undefined || this.parts.shards?.repaired === undefined) return;
     const prefix = this.parts.repairMarks?.memberPrefix ?? '';
     try {
       const shards = await this.parts.shardStats();
+      this.tellTableDamage(shards);
       this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
         const id = (s as { id?: unknown }).id;
         return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
@@ -312,6 +337,20 @@ export class Store {
     const lo = Number(from & 0xffffffffn);
     const reply = await this.parts.transport.request(replica, { type: FrameType.GET, hi, lo, key: REPAIR_PROBE_KEY }, this.parts.defaults.timeoutMs);
     return reply.type === FrameType.OBJECT;
+  }
+
+  /** Tells the listeners of each damaged table in `shards`' stats not told yet. */
+  private tellTableDamage(shards: readonly unknown[]): void {
+    for (const entry of shards) {
+      const s = entry as { id?: unknown; data?: { damagedTables?: DamagedTable[] } };
+      if (typeof s.id !== 'string') continue;
+      for (const d of s.data?.damagedTables ?? []) {
+        const told = `${s.id} ${d.table}`;
+        if (this.tableDamageTold.has(told)) continue;
+        this.tableDamageTold.add(told);
+        for (const l of this.tableDamageListeners) l(s.id, d);
+      }
+    }
   }
 
   private storageFailed(replica: string, code: string, message: string): void {

@@ -85,6 +85,12 @@ export interface AntiEntropyOptions {
   tombstoneGraceMs?: number;
   /** How far node clocks may disagree (ms): a hand-off's DROP keeps writes that recent. Default MAX_CLOCK_SKEW_MS. */
   clockSkewMs?: number;
+  /**
+   * Awaited at the start of each round (its failure does not stop the round): the store
+   * learns there which of its shards marked themselves for repair while serving (a table
+   * quarantined), so the round exchanges their partitions and may clear their marks.
+   */
+  beforeRound?: () => Promise<void>;
   /** Told each exchange's result once it is settled (repair-marks.ts clears a shard's repair mark from them). */
   onExchange?: (result: ExchangeResult) => void;
   /** Whether exchanges purge tombstones at all. Default true. */
@@ -304,6 +310,7 @@ export class AntiEntropy {
    */
   async runOnce(): Promise<ExchangeResult[]> {
     const results: ExchangeResult[] = [];
+    await this.o.beforeRound?.().catch(() => {});
     const q = this.ring().q;
     for (let p = 0; p < q && !this.stopping; ) {
       results.push(...await this.exclusive(async () => {
