@@ -461,7 +461,12 @@ export class LsmEngine implements StorageEngine {
     };
   }
 
-  /** Calls `listener` once per table found damaged (after it was quarantined, with tableDamage 'quarantine'). */
+  /**
+   * Calls `listener` once per table found damaged, on the read that met it. With tableDamage
+   * 'quarantine' it runs before the table leaves service (`quarantinedAs` says where it will
+   * be kept), so the owner can durably record the loss first; a listener that throws keeps
+   * the table in service (its damaged keys go on failing) until a later read meets it again.
+   */
   onTableDamage(listener: (d: DamagedTable) => void): void {
     this.damageListeners.push(listener);
   }
@@ -774,37 +779,36 @@ export class LsmEngine implements StorageEngine {
    */
   private tableFailed(t: LiveTable, err: unknown, foundBy: DamagedTable['foundBy']): unknown {
     if (!isCorruption(err) || this.damaged.some((d) => d.table === t.path)) return err;
-    const d = damagedTable(t.path, t.meta, foundBy, (err as RingkvError).message, undefined);
-    if (this.o.tableDamage === 'quarantine' && this.tables.includes(t)) {
-      try {
-        d.quarantinedAs = this.quarantine(t);
-      } catch {
-        // Not renamed (the disk refuses): it stays in service, its keys keep failing, and
-        // the next read that meets the damage tries again.
-        return err;
-      }
+    const quarantine = this.o.tableDamage === 'quarantine' && this.tables.includes(t);
+    const d = damagedTable(t.path, t.meta, foundBy, (err as RingkvError).message, quarantine ? this.asideName(t.path) : undefined);
+    try {
+      // First: the owner records what the quarantine will lose (a shard's repair mark) before
+      // the table leaves service, so no crash can leave it gone and unrecorded.
+      for (const listener of this.damageListeners) listener(d);
+      if (quarantine) this.quarantine(t, d.quarantinedAs!);
+    } catch {
+      // A listener failed, or the disk refused the rename: the table stays in service, its
+      // damaged block's keys keep failing, and the next read that meets it tries again.
+      return err;
     }
     this.damaged.push(d);
-    for (const listener of this.damageListeners) {
-      try {
-        listener(d);
-      } catch {
-        // a listener's failure is not the read's
-      }
-    }
     return err;
   }
 
+  /** `<path>.damaged`, or `.damaged.2`, ... if taken: an earlier copy is never overwritten. */
+  private asideName(path: string): string {
+    let aside = `${path}${DAMAGED_TABLE_SUFFIX}`;
+    for (let i = 2; this.vfs.exists(aside); i++) aside = `${path}${DAMAGED_TABLE_SUFFIX}.${i}`;
+    return aside;
+  }
+
   /**
-   * Takes `t` out of service: renamed `<n>.sst.damaged` (or `.damaged.2`, ...: an earlier copy
-   * is never overwritten), the directory fsynced, then the manifest rewritten without it. The
-   * rename comes first so that no open can take the file for an orphan and delete it; a crash
-   * before the manifest is written is finished by the next open (`quarantinedAs`). Scans
-   * using the table keep their open handle until they end. Returns the new path.
+   * Takes `t` out of service: renamed to `aside`, the directory fsynced, then the manifest
+   * rewritten without it. The rename comes first so that no open can take the file for an
+   * orphan and delete it; a crash before the manifest is written is finished by the next open
+   * (`quarantinedAs`). Scans using the table keep their open handle until they end.
    */
-  private quarantine(t: LiveTable): string {
-    let aside = `${t.path}${DAMAGED_TABLE_SUFFIX}`;
-    for (let i = 2; this.vfs.exists(aside); i++) aside = `${t.path}${DAMAGED_TABLE_SUFFIX}.${i}`;
+  private quarantine(t: LiveTable, aside: string): void {
     this.vfs.rename(t.path, aside);
     this.vfs.syncDir(this.dir);
     const tables = this.tables.filter((x) => x !== t);
@@ -815,9 +819,8 @@ export class LsmEngine implements StorageEngine {
       // The next manifest write (a flush, a merge) leaves it out; a restart before that
       // finds it named but renamed, and finishes the quarantine.
     }
-    t.obsolete = false; // its file is kept aside: unref must not delete the renamed path's old name
+    t.obsolete = false; // its file is kept aside: nothing to delete
     this.unref(t);
-    return aside;
   }
 
   /** At open: where table `meta` was kept aside by a quarantine the manifest does not show yet; undefined when it is in place. */
