@@ -231,7 +231,7 @@ export class Store {
   /** Replicas marked for repair, until anti-entropy restored their ranges. */
   private readonly repairMarks: RepairMarks;
   private readonly repairedListeners: ((replica: string, partitions: number) => void)[] = [];
-  private readonly tableDamageListeners: ((replica: string, table: DamagedTable) => void)[] = [];
+  private readonly tableDamageListeners: ((replica: string, table: DamagedTable, engine: 'data' | 'hints') => void)[] = [];
   /** `<replica> <table path>` of every damaged table told (once per table and process). */
   private readonly tableDamageTold = new Set<string>();
 
@@ -305,9 +305,11 @@ export class Store {
   /**
    * Calls `listener` once per table a local shard found damaged (a block failed its checksum:
    * quarantined, `quarantinedAs` set, and the shard marked for repair; or kept in service at
-   * N = 1), as learnt from the shards' stats at each anti-entropy round and shard start.
+   * N = 1), as learnt from the shards' stats at each anti-entropy round and shard start. A
+   * hint store's table (`engine` 'hints') marks nothing: the replica's data is whole, and
+   * anti-entropy repairs what the lost hints carried.
    */
-  onTableDamage(listener: (replica: string, table: DamagedTable) => void): void {
+  onTableDamage(listener: (replica: string, table: DamagedTable, engine: 'data' | 'hints') => void): void {
     this.tableDamageListeners.push(listener);
   }
 
@@ -342,13 +344,15 @@ export class Store {
   /** Tells the listeners of each damaged table in `shards`' stats not told yet. */
   private tellTableDamage(shards: readonly unknown[]): void {
     for (const entry of shards) {
-      const s = entry as { id?: unknown; data?: { damagedTables?: DamagedTable[] } };
+      const s = entry as { id?: unknown; data?: { damagedTables?: DamagedTable[] }; hints?: { damagedTables?: DamagedTable[] } };
       if (typeof s.id !== 'string') continue;
-      for (const d of s.data?.damagedTables ?? []) {
-        const told = `${s.id} ${d.table}`;
-        if (this.tableDamageTold.has(told)) continue;
-        this.tableDamageTold.add(told);
-        for (const l of this.tableDamageListeners) l(s.id, d);
+      for (const engine of ['data', 'hints'] as const) {
+        for (const d of s[engine]?.damagedTables ?? []) {
+          const told = `${s.id} ${d.table}`;
+          if (this.tableDamageTold.has(told)) continue;
+          this.tableDamageTold.add(told);
+          for (const l of this.tableDamageListeners) l(s.id, d, engine);
+        }
       }
     }
   }
