@@ -1,7 +1,8 @@
 // Issue 17's "a table whose block fails its CRC ... is reported, and the shard repairs the
 // range from replicas", from the outside: real shard workers, real files, real restarts.
-// - N=3: a byte flipped in a data block of s0's only table; without reading a key, anti-
-//   entropy (a short interval) meets the damage in its Merkle scan, s0 quarantines the table
+// - N=3: a byte flipped in a data block of s0's only table; without reading a key, s0's own
+//   scans (anti-entropy's Merkle build, or the stats sample the store takes at its start and
+//   each round) meet the damage, s0 quarantines the table
 //   (`<n>.sst.damaged` kept) and marks itself, the exchanges restore every key of the table
 //   on s0 and the mark goes; then a read needing all three replicas (R=3) succeeds for every
 //   key, and s0's own engine holds them all. With quarantine off (tableDamage 'keep') the
