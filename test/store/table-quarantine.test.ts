@@ -9,7 +9,7 @@
 //   same damage survives every anti-entropy round: R=3 reads of its keys keep failing.
 // - N=1: nothing to repair from, so the table stays in service: the damaged block's keys
 //   answer ERR_CORRUPTION on every read and after a restart, never an older value or
-//   not-found; every other key answers its value; stats report the table.
+//   not-found; every other key answers its value; stats and /metrics report the table.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open, type OpenOptions, type Store } from '../../src/index.js';
 import { ErrorCode } from '../../src/errors.js';
+import { startAdminServer } from '../../src/server/admin/index.js';
 import { openEngine, type DamagedTable } from '../../src/storage/index.js';
 import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
 
@@ -178,6 +179,14 @@ test('N=1: the table stays in service, its damaged block\'s keys answer ERR_CORR
     assert.is(s0.data?.damagedTables?.length, 1, 'reported');
     assert.is(s0.data?.damagedTables?.[0]?.table, join(data, table));
     assert.is(s0.data?.damagedTables?.[0]?.quarantinedAs, undefined);
+    const admin = await startAdminServer(store, { host: '127.0.0.1', port: 0, draining: () => false });
+    try {
+      const metrics = await (await fetch(`http://127.0.0.1:${admin.port}/metrics`)).text();
+      assert.match(metrics, /ringkv_shard_damaged_tables\{shard="s0",engine="data"\} 1/);
+      assert.match(metrics, /ringkv_shard_recovery_needs_repair\{shard="s0",engine="data"\} 0/);
+    } finally {
+      await admin.close();
+    }
     await closeStore(store);
     assert.ok(existsSync(join(data, table)), 'the table stays');
     assert.not.ok(existsSync(join(data, `${table}.damaged`)));
