@@ -129,6 +129,12 @@ export interface ExchangeResult {
   /** Tombstone-only objects the replicas purged after it (summed over replicas). */
   tombstonesPurged: number;
   error?: string;
+  /**
+   * performance.now() when it began (before any replica was read): repair-marks.ts counts
+   * it for a mark only if it began after the mark was learnt, so replies read before a
+   * shard quarantined a table never vouch for its repair.
+   */
+  started: number;
 }
 
 export interface AntiEntropyStats {
@@ -409,7 +415,7 @@ export class AntiEntropy {
     if (extra !== undefined && !this.transport.isDown(extra)) replicas.push(extra);
     const result: ExchangeResult = {
       partition: p, replicas, outcome: 'equal', complete: list.every((id) => replicas.includes(id)),
-      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0,
+      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0, started: performance.now(),
     };
     const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined, startedAt: this.now() };
     if (replicas.length < 2 || this.stopping) {
