@@ -15,6 +15,9 @@ import { MemoryVfs, openEngine, type DamagedTable, type LsmEngine, type Vfs } fr
 import { readManifest } from '../../src/storage/db/manifest.js';
 import { parseTableFileName } from '../../src/storage/table/sstable-format.js';
 import { readWholeFile } from '../../src/storage/env/vfs.js';
+import { RealVfs } from '../../src/storage/env/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const DIR = '/db';
 const KEYS = 100;
@@ -160,6 +163,42 @@ test("'quarantine' on a scan and on a merge: the scan or merge that meets it fai
     } finally {
       await db.close();
     }
+  }
+});
+
+test("'quarantine' on a merge in a piscina job thread (real files): the error that crossed the thread names the table, which goes aside", async () => {
+  const dir = mkdtempSync(`${tmpdir()}/ringkv-table-damage-`);
+  try {
+    const vfs = new RealVfs();
+    const real = (tableDamage: StorageOptions['tableDamage']) => ({ ...options(vfs, tableDamage), dir, jobs: 'piscina' as const });
+    let db = await openEngine({ ...real('keep'), jobs: 'inline' });
+    for (let i = 0; i < KEYS; i++) db.put(key(i), enc.encode(value(i, 1)));
+    await db.flush();
+    for (let i = 0; i < KEYS / 2; i++) db.put(key(i), enc.encode(value(i, 2)));
+    await db.flush();
+    await db.close();
+    const newer = vfs.readdir(dir).filter((n) => parseTableFileName(n) !== undefined).sort().at(-1)!;
+    const bytes = readWholeFile(vfs, `${dir}/${newer}`).slice();
+    bytes[40]! ^= 0x10;
+    vfs.unlink(`${dir}/${newer}`);
+    const f = vfs.open(`${dir}/${newer}`, 'create');
+    f.append(bytes);
+    f.sync();
+    f.close();
+    db = await openEngine(real('quarantine'));
+    try {
+      await db.compact();
+      const d = db.stats().damagedTables;
+      assert.is(d?.length, 1);
+      assert.is(d![0]!.foundBy, 'merge');
+      assert.is(d![0]!.quarantinedAs, `${dir}/${newer}.damaged`);
+      assert.is(db.stats().backgroundError, undefined);
+      for (let i = 0; i < KEYS; i++) assert.is(dec.decode(db.get(key(i))!), value(i, 1));
+    } finally {
+      await db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

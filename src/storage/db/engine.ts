@@ -42,7 +42,7 @@
 // whose fsync failed has an unknown outcome, as a timed-out request: its record may have
 // reached the file, so a restart may replay it (all of the batch, never part); any later
 // acknowledged write of the same key wins over it.
-import { ErrorCode, RingkvError, corruption, hasCode, ioError, isCorruption, walCorruption } from '../../errors.js';
+import { ErrorCode, RingkvError, corruption, ioError, isCorruption, walCorruption } from '../../errors.js';
 import { TOKEN_BYTES, XxHash64, readToken } from '../../hash/index.js';
 import type { StorageOptions } from './options.js';
 import { BlockCache, DAMAGED_TABLE_SUFFIX, parseTableFileName, tableFileName, TableReader, TableWriter, type TableProperties } from '../table/index.js';
@@ -707,10 +707,11 @@ export class LsmEngine implements StorageEngine {
           this.tryUnlink(output);
           // An input quarantined while the merge waited or ran: its failure says nothing new.
           if (this.closed || inputs.some((t) => !this.tables.includes(t))) return;
-          // A merge reads every block of its inputs: a damaged one is met here first (the
-          // error crossed a job thread: a plain Error with its code, naming the file).
+          // A merge reads every block of its inputs: a damaged one is met here first. From a
+          // piscina job the error crossed a thread as a plain Error, its code lost: it is
+          // known by its message, which corruption() starts with the file it names.
           const message = err instanceof Error ? err.message : String(err);
-          const bad = hasCode(err, ErrorCode.CORRUPTION) ? inputs.find((t) => message.includes(`${t.path}:`)) : undefined;
+          const bad = inputs.find((t) => message.startsWith(`corruption in ${t.path}: `));
           if (bad === undefined) {
             this.backgroundError = ioError(err, output, 'compaction');
             return;
@@ -810,7 +811,12 @@ export class LsmEngine implements StorageEngine {
    */
   private quarantine(t: LiveTable, aside: string): void {
     this.vfs.rename(t.path, aside);
-    this.vfs.syncDir(this.dir);
+    try {
+      this.vfs.syncDir(this.dir);
+    } catch {
+      // Renamed but maybe not durably: the manifest write below syncs the directory again,
+      // and if that fails too a restart finds either name and handles both.
+    }
     const tables = this.tables.filter((x) => x !== t);
     this.tables = tables;
     try {
