@@ -117,6 +117,8 @@ export interface LocalStoreOptions {
 
 /** Replicas per key: Dynamo's and Cassandra's usual N (at most the shards of a lone store). */
 export const DEFAULT_N = 3;
+/** A read answered ERR_CORRUPTION makes the store read its shards' stats at most this often: a damaged block's keys may fail by the thousand. */
+const LEARN_AFTER_CORRUPTION_MS = 1000;
 
 /**
  * The shards' storage options for replication factor `n`: a table block failing its checksum
@@ -232,6 +234,8 @@ export class Store {
   private readonly repairMarks: RepairMarks;
   private readonly repairedListeners: ((replica: string, partitions: number) => void)[] = [];
   private readonly tableDamageListeners: ((replica: string, table: DamagedTable, engine: 'data' | 'hints') => void)[] = [];
+  /** When a read's ERR_CORRUPTION last made the store learn the shards' marks (performance.now()). */
+  private learntAfterCorruption = -Infinity;
   /** `<replica> <table path>` of every damaged table told (once per table and process). */
   private readonly tableDamageTold = new Set<string>();
 
@@ -246,6 +250,14 @@ export class Store {
       failed: (replica, code, message) => this.storageFailed(replica, code, message),
       stored: (replica) => {
         if (this.storageFaults.size !== 0) this.storageStored(replica);
+      },
+      // The replica found a damaged table (and may have quarantined it and marked itself):
+      // learn it now rather than at the next round, at most once a second.
+      corrupt: () => {
+        const now = performance.now();
+        if (now - this.learntAfterCorruption < LEARN_AFTER_CORRUPTION_MS) return;
+        this.learntAfterCorruption = now;
+        void this.learnRepairMarks();
       },
     };
     this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);

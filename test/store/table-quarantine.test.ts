@@ -166,6 +166,8 @@ test('N=1: the table stays in service, its damaged block\'s keys answer ERR_CORR
   let first: Map<number, string> | undefined;
   for (let life = 0; life < 2; life++) {
     const store = await openStore(o);
+    const told: string[] = [];
+    store.onTableDamage((replica, d) => told.push(`${replica} ${d.table}`));
     for (let pass = 0; pass < 2; pass++) {
       const { failed, wrong } = await readAll(store, 1);
       assert.equal(wrong.slice(0, 5), [], `life ${life} pass ${pass}: ${wrong.length} wrong answers (never an older value or not-found)`);
@@ -174,6 +176,9 @@ test('N=1: the table stays in service, its damaged block\'s keys answer ERR_CORR
       first ??= failed;
       assert.equal([...failed.keys()], [...first.keys()], 'the same keys fail, every time');
     }
+    // Told once (the log line of `ringkv start`), learnt at the store's start or after a failed read.
+    await until('the store told the damaged table', () => told.length > 0);
+    assert.equal(told, [`s0 ${join(data, table)}`]);
     const s0 = await shardStats(store, 's0');
     assert.is(s0.needsRepair, false, 'not marked: nothing could repair it');
     assert.is(s0.data?.damagedTables?.length, 1, 'reported');
