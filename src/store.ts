@@ -328,17 +328,22 @@ export class Store {
   /** Learns which local shards are marked for repair from their stats (nothing to learn without shard control). */
   private async learnRepairMarks(): Promise<void> {
     if (this.parts.shardStats === undefined || this.parts.shards?.repaired === undefined) return;
-    const prefix = this.parts.repairMarks?.memberPrefix ?? '';
     try {
-      const shards = await this.parts.shardStats();
-      this.tellTableDamage(shards);
-      this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
-        const id = (s as { id?: unknown }).id;
-        return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
-      }));
+      this.learnFrom(await this.parts.shardStats());
     } catch {
       // stats unavailable (closing): the next replica up asks again
     }
+  }
+
+  /** Learns marks and damaged tables from the local shards' stats (every stats call reads them too). */
+  private learnFrom(shards: readonly unknown[]): void {
+    if (this.parts.shards?.repaired === undefined) return;
+    const prefix = this.parts.repairMarks?.memberPrefix ?? '';
+    this.tellTableDamage(shards);
+    this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
+      const id = (s as { id?: unknown }).id;
+      return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
+    }));
   }
 
   /**
@@ -509,7 +514,8 @@ export class Store {
   /**
    * One page of a walk over the keys (Redis SCAN): start with cursor '0'; a returned cursor
    * of '0' means the walk is done. The cursor is a ring token: each partition is read from
-   * its first healthy primary, so a key is listed once, and a key written while the walk
+   * its first healthy primary not marked for repair (else its first healthy one), so a key
+   * is listed once, and a key written while the walk
    * runs, or held only by a replica not asked, may be missed (eventual, like SCAN itself).
    */
   async scan(opts: { cursor?: string; count?: number } = {}): Promise<{ keys: Uint8Array[]; cursor: string }> {
@@ -529,7 +535,10 @@ export class Store {
       const lo = Number(token & 0xffffffffn);
       const p = ring.partitionOf(hi, lo);
       const range = ring.partitionRange(p);
-      const replica = ring.listOf(p, defaults.n).find((id) => !transport.isDown(id));
+      // A replica marked for repair may miss keys (a salvaged WAL, a quarantined table): another first.
+      const up = ring.listOf(p, defaults.n).filter((id) => !transport.isDown(id));
+      const marked = this.repairMarks.marked();
+      const replica = up.find((id) => !marked.includes(id)) ?? up[0];
       if (replica === undefined) throw new RingkvError(ErrorCode.UNAVAILABLE, `no replica of partition ${p} is up to scan`);
       const to = { hi: Number((range.to >> 32n) & 0xffffffffn), lo: Number(range.to & 0xffffffffn), end: range.to >= TOKEN_END };
       const reply = await transport.request(replica, { type: FrameType.SCAN, from: { hi, lo, end: false }, to, max: count - keys.length, now: Date.now() }, defaults.timeoutMs);
@@ -625,6 +634,7 @@ export class Store {
 
   private async shardFigures(): Promise<{ shards: unknown[]; approxKeys: number; hintStore: HintStoreSummary }> {
     const shards = await this.parts.shardStats!();
+    this.learnFrom(shards);
     let records = 0;
     const hintStore: HintStoreSummary = { pending: 0, bytes: 0, oldestAgeMs: 0, droppedExpired: 0, refusedFull: 0 };
     for (const s of shards) {

@@ -192,11 +192,14 @@ function load(): { busyMs: number; elapsedMs: number } {
 const control: ShardControl = {
   load,
   stats: () => {
+    // The sample first: its scan may meet a damaged table and quarantine it (marking the
+    // shard), which the rest of this answer must then say.
+    const objects = sampleObjects(stores.data, stores.data.stats().approxEntries);
     const dataStats = stores.data.stats();
     return {
       epoch: replica.actor.epoch, load: load(), data: markedStats(dataStats, true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
       tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
-      fsync: fsyncs.summary(), objects: sampleObjects(stores.data, dataStats.approxEntries),
+      fsync: fsyncs.summary(), objects,
     };
   },
   repaired: () => {

@@ -140,6 +140,34 @@ test('N=3: anti-entropy meets a damaged table block, s0 quarantines the table an
   assert.ok(existsSync(join(data, `${table}.damaged`)), 'still kept after the restart');
 });
 
+test('N=3: a read that meets the damage quarantines the table at once; while s0 is marked, a SCAN walk lists every key from the other replicas', async () => {
+  const dir = tempDir();
+  await storeWithTable(storeOptions(dir, 3));
+  const data = join(dir, 'shard-0', 'data');
+  const table = flipInFirstBlock(data);
+  const store = await openStore(storeOptions(dir, 3)); // no anti-entropy: the mark stays
+  // R=2 reads until s0 has met the damage (the table may already be aside: the store's start
+  // reads the shards' stats, whose sample scans s0). Each read succeeds from the others.
+  for (let i = 0; i < KEYS && !existsSync(join(data, `${table}.damaged`)); i++) {
+    const got = await store.get(key(i), { r: 2 });
+    assert.is(dec.decode(got!.values[0]!), value(i));
+  }
+  assert.ok(existsSync(join(data, `${table}.damaged`)), 'quarantined');
+  assert.ok(existsSync(join(dir, 'shard-0', 'NEEDS_REPAIR')), 'marked');
+  await until('the store learnt the mark', async () => (await shardStats(store, 's0')).needsRepair === true);
+  // s0 holds (almost) nothing now: the walk must not ask it for its partitions.
+  const seen = new Set<string>();
+  let cursor = '0';
+  do {
+    const page = await store.scan({ cursor, count: 50 });
+    for (const k of page.keys) seen.add(dec.decode(k));
+    cursor = page.cursor;
+  } while (cursor !== '0');
+  const missing = Array.from({ length: KEYS }, (_, i) => key(i)).filter((k) => !seen.has(k));
+  assert.equal(missing.slice(0, 5), [], `the walk missed ${missing.length} keys`);
+  await closeStore(store);
+});
+
 test("N=3 with tableDamage 'keep': the damaged block survives anti-entropy rounds, R=3 reads of its keys keep failing", async () => {
   const dir = tempDir();
   const keep = { storage: { syncMode: 'periodic' as const, compression: 'none' as const, tableDamage: 'keep' as const } };
