@@ -117,6 +117,18 @@ export interface LocalStoreOptions {
 
 /** Replicas per key: Dynamo's and Cassandra's usual N (at most the shards of a lone store). */
 export const DEFAULT_N = 3;
+/** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
+export const DEFAULT_QUORUM = 2;
+/** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
+export const DEFAULT_TIMEOUT_MS = 2000;
+
+/**
+ * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
+ * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of
+ * their time on it, and a replica that missed writes converges within about a minute.
+ */
+export const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
+
 /** A read answered ERR_CORRUPTION makes the store read its shards' stats at most this often: a damaged block's keys may fail by the thousand. */
 const LEARN_AFTER_CORRUPTION_MS = 1000;
 
@@ -130,17 +142,6 @@ const LEARN_AFTER_CORRUPTION_MS = 1000;
 export function shardStorage(storage: Partial<StorageOptions>, n: number): Partial<StorageOptions> {
   return { tableDamage: n > 1 ? 'quarantine' : 'keep', ...storage };
 }
-/** Read and write quorums: 2 of 3 overlap (R + W > N), so a read sees the last acknowledged write. */
-export const DEFAULT_QUORUM = 2;
-/** Per-replica request timeout: long enough for an fsync on a slow disk, short enough to fail over. */
-export const DEFAULT_TIMEOUT_MS = 2000;
-
-/**
- * A round of anti-entropy a minute: with the default pacing (50 ms between partitions) a
- * round of 256 partitions takes 13 s or more, so the shards spend well under a tenth of
- * their time on it, and a replica that missed writes converges within about a minute.
- */
-export const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 
 export interface StoreParts {
   /** The ring, or a function giving the current one (a cluster's ring changes with its membership). */
@@ -317,7 +318,8 @@ export class Store {
   /**
    * Calls `listener` once per table a local shard found damaged (a block failed its checksum:
    * quarantined, `quarantinedAs` set, and the shard marked for repair; or kept in service at
-   * N = 1), as learnt from the shards' stats at each anti-entropy round and shard start. A
+   * N = 1), as learnt from the shards' stats (each anti-entropy round, shard start, stats
+   * call, and a read a replica answered ERR_CORRUPTION). A
    * hint store's table (`engine` 'hints') marks nothing: the replica's data is whole, and
    * anti-entropy repairs what the lost hints carried.
    */
@@ -515,8 +517,8 @@ export class Store {
    * One page of a walk over the keys (Redis SCAN): start with cursor '0'; a returned cursor
    * of '0' means the walk is done. The cursor is a ring token: each partition is read from
    * its first healthy primary not marked for repair (else its first healthy one), so a key
-   * is listed once, and a key written while the walk
-   * runs, or held only by a replica not asked, may be missed (eventual, like SCAN itself).
+   * is listed once, and a key written while the walk runs, or held only by a replica not
+   * asked, may be missed (eventual, like SCAN itself).
    */
   async scan(opts: { cursor?: string; count?: number } = {}): Promise<{ keys: Uint8Array[]; cursor: string }> {
     this.checkOpen();
