@@ -13,7 +13,7 @@ import { createTokenHasher } from './hash/index.js';
 import { defaultShardCount, suggestedSpinMicros } from './ipc/index.js';
 import { DEFAULT_PARTITIONS, Ring } from './ring/index.js';
 import { takeDirLock, type DirLock } from './storage/index.js';
-import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_N, DEFAULT_QUORUM, DEFAULT_TIMEOUT_MS, type LocalStoreOptions, Store } from './store.js';
+import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_N, DEFAULT_QUORUM, DEFAULT_TIMEOUT_MS, type LocalStoreOptions, Store, shardStorage } from './store.js';
 import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
@@ -108,7 +108,7 @@ async function openLocked(options: OpenOptions, dir: string, antiEntropyInterval
   const local: LocalStoreOptions = {
     dir,
     shards: layout.shards,
-    storage: options.storage ?? {},
+    storage: shardStorage(options.storage ?? {}, n),
     defaults: {
       n,
       r: options.r ?? Math.min(DEFAULT_QUORUM, n),

@@ -8,7 +8,7 @@ import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
 import { AntiEntropy, RepairMarks, type AntiEntropyOptions } from './repair/index.js';
-import type { StorageOptions } from './storage/index.js';
+import type { DamagedTable, StorageOptions } from './storage/index.js';
 
 export type Bytes = string | Uint8Array;
 
@@ -129,6 +129,20 @@ export const DEFAULT_TIMEOUT_MS = 2000;
  */
 export const DEFAULT_ANTI_ENTROPY_INTERVAL_MS = 60_000;
 
+/** A read answered ERR_CORRUPTION makes the store read its shards' stats at most this often: a damaged block's keys may fail by the thousand. */
+const LEARN_AFTER_CORRUPTION_MS = 1000;
+
+/**
+ * The shards' storage options for replication factor `n`: a table block failing its checksum
+ * quarantines the table (the shard marks itself, anti-entropy restores its records from the
+ * other replicas) when there are other replicas, and keeps it in service at N = 1, where
+ * nothing could restore it and its keys answering older values would be a silent loss: there
+ * they keep answering ERR_CORRUPTION (docs/storage.md). An explicit `tableDamage` wins.
+ */
+export function shardStorage(storage: Partial<StorageOptions>, n: number): Partial<StorageOptions> {
+  return { tableDamage: n > 1 ? 'quarantine' : 'keep', ...storage };
+}
+
 export interface StoreParts {
   /** The ring, or a function giving the current one (a cluster's ring changes with its membership). */
   ring: Ring | (() => Ring);
@@ -220,6 +234,11 @@ export class Store {
   /** Replicas marked for repair, until anti-entropy restored their ranges. */
   private readonly repairMarks: RepairMarks;
   private readonly repairedListeners: ((replica: string, partitions: number) => void)[] = [];
+  private readonly tableDamageListeners: ((replica: string, table: DamagedTable, engine: 'data' | 'hints') => void)[] = [];
+  /** When a read's ERR_CORRUPTION last made the store learn the shards' marks (performance.now()). */
+  private learntAfterCorruption = -Infinity;
+  /** `<replica> <table path>` of every damaged table told (once per table and process). */
+  private readonly tableDamageTold = new Set<string>();
 
   /** The current ring. */
   private readonly currentRing: () => Ring;
@@ -232,6 +251,14 @@ export class Store {
       failed: (replica, code, message) => this.storageFailed(replica, code, message),
       stored: (replica) => {
         if (this.storageFaults.size !== 0) this.storageStored(replica);
+      },
+      // The replica found a damaged table (and may have quarantined it and marked itself):
+      // learn it now rather than at the next round, at most once a second.
+      corrupt: () => {
+        const now = performance.now();
+        if (now - this.learntAfterCorruption < LEARN_AFTER_CORRUPTION_MS) return;
+        this.learntAfterCorruption = now;
+        void this.learnRepairMarks();
       },
     };
     this.handoff = new Handoff(parts.transport, () => this.replicaIds(), parts.defaults.timeoutMs, parts.handoffBytesPerSecond, parts.hintHolders);
@@ -267,6 +294,7 @@ export class Store {
       // A marked local shard's partitions are exchanged here too: another leader's exchanges are not seen.
       leads: (p) => parts.antiEntropy?.leads?.(p) !== false || this.repairMarks.wants(p),
       onExchange: (result) => this.repairMarks.exchanged(result),
+      beforeRound: () => this.learnRepairMarks(), // a shard that quarantined a table marked itself while serving
     });
     this.antiEntropy.start();
   }
@@ -287,19 +315,37 @@ export class Store {
     this.repairedListeners.push(listener);
   }
 
+  /**
+   * Calls `listener` once per table a local shard found damaged (a block failed its checksum:
+   * quarantined, `quarantinedAs` set, and the shard marked for repair; or kept in service at
+   * N = 1), as learnt from the shards' stats (each anti-entropy round, shard start, stats
+   * call, and a read a replica answered ERR_CORRUPTION). A
+   * hint store's table (`engine` 'hints') marks nothing: the replica's data is whole, and
+   * anti-entropy repairs what the lost hints carried.
+   */
+  onTableDamage(listener: (replica: string, table: DamagedTable, engine: 'data' | 'hints') => void): void {
+    this.tableDamageListeners.push(listener);
+  }
+
   /** Learns which local shards are marked for repair from their stats (nothing to learn without shard control). */
   private async learnRepairMarks(): Promise<void> {
     if (this.parts.shardStats === undefined || this.parts.shards?.repaired === undefined) return;
-    const prefix = this.parts.repairMarks?.memberPrefix ?? '';
     try {
-      const shards = await this.parts.shardStats();
-      this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
-        const id = (s as { id?: unknown }).id;
-        return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
-      }));
+      this.learnFrom(await this.parts.shardStats());
     } catch {
       // stats unavailable (closing): the next replica up asks again
     }
+  }
+
+  /** Learns marks and damaged tables from the local shards' stats (every stats call reads them too). */
+  private learnFrom(shards: readonly unknown[]): void {
+    if (this.parts.shards?.repaired === undefined) return;
+    const prefix = this.parts.repairMarks?.memberPrefix ?? '';
+    this.tellTableDamage(shards);
+    this.repairMarks.learn(prefix === '' ? shards : shards.map((s) => {
+      const id = (s as { id?: unknown }).id;
+      return typeof id === 'string' ? { ...(s as object), id: prefix + id } : s;
+    }));
   }
 
   /**
@@ -312,6 +358,22 @@ export class Store {
     const lo = Number(from & 0xffffffffn);
     const reply = await this.parts.transport.request(replica, { type: FrameType.GET, hi, lo, key: REPAIR_PROBE_KEY }, this.parts.defaults.timeoutMs);
     return reply.type === FrameType.OBJECT;
+  }
+
+  /** Tells the listeners of each damaged table in `shards`' stats not told yet. */
+  private tellTableDamage(shards: readonly unknown[]): void {
+    for (const entry of shards) {
+      const s = entry as { id?: unknown; data?: { damagedTables?: DamagedTable[] }; hints?: { damagedTables?: DamagedTable[] } };
+      if (typeof s.id !== 'string') continue;
+      for (const engine of ['data', 'hints'] as const) {
+        for (const d of s[engine]?.damagedTables ?? []) {
+          const told = `${s.id} ${d.table}`;
+          if (this.tableDamageTold.has(told)) continue;
+          this.tableDamageTold.add(told);
+          for (const l of this.tableDamageListeners) l(s.id, d, engine);
+        }
+      }
+    }
   }
 
   private storageFailed(replica: string, code: string, message: string): void {
@@ -454,8 +516,9 @@ export class Store {
   /**
    * One page of a walk over the keys (Redis SCAN): start with cursor '0'; a returned cursor
    * of '0' means the walk is done. The cursor is a ring token: each partition is read from
-   * its first healthy primary, so a key is listed once, and a key written while the walk
-   * runs, or held only by a replica not asked, may be missed (eventual, like SCAN itself).
+   * its first healthy primary not marked for repair (else its first healthy one), so a key
+   * is listed once, and a key written while the walk runs, or held only by a replica not
+   * asked, may be missed (eventual, like SCAN itself).
    */
   async scan(opts: { cursor?: string; count?: number } = {}): Promise<{ keys: Uint8Array[]; cursor: string }> {
     this.checkOpen();
@@ -474,7 +537,10 @@ export class Store {
       const lo = Number(token & 0xffffffffn);
       const p = ring.partitionOf(hi, lo);
       const range = ring.partitionRange(p);
-      const replica = ring.listOf(p, defaults.n).find((id) => !transport.isDown(id));
+      // A replica marked for repair may miss keys (a salvaged WAL, a quarantined table): another first.
+      const up = ring.listOf(p, defaults.n).filter((id) => !transport.isDown(id));
+      const marked = this.repairMarks.marked();
+      const replica = up.find((id) => !marked.includes(id)) ?? up[0];
       if (replica === undefined) throw new RingkvError(ErrorCode.UNAVAILABLE, `no replica of partition ${p} is up to scan`);
       const to = { hi: Number((range.to >> 32n) & 0xffffffffn), lo: Number(range.to & 0xffffffffn), end: range.to >= TOKEN_END };
       const reply = await transport.request(replica, { type: FrameType.SCAN, from: { hi, lo, end: false }, to, max: count - keys.length, now: Date.now() }, defaults.timeoutMs);
@@ -570,6 +636,7 @@ export class Store {
 
   private async shardFigures(): Promise<{ shards: unknown[]; approxKeys: number; hintStore: HintStoreSummary }> {
     const shards = await this.parts.shardStats!();
+    this.learnFrom(shards);
     let records = 0;
     const hintStore: HintStoreSummary = { pending: 0, bytes: 0, oldestAgeMs: 0, droppedExpired: 0, refusedFull: 0 };
     for (const s of shards) {

@@ -121,6 +121,16 @@ async function bringUp(o: StartOptions, log: Logger, draining: () => boolean): P
       if (e.state === 'failing') log.error({ replica: e.replica, code: e.code, cause: e.message }, `storage of shard ${e.replica} failing: ${e.message}`);
       else log.info({ replica: e.replica, code: e.code }, `storage of shard ${e.replica} works again`);
     });
+    // A table block that failed its checksum: one line per table, with its path.
+    store.onTableDamage((replica, d, engine) => {
+      if (engine === 'hints') {
+        log.warn({ shard: replica, table: d.table, quarantinedAs: d.quarantinedAs, cause: d.error }, `shard ${replica}: hint table ${d.table} failed its checksum${d.quarantinedAs === undefined ? '' : `; quarantined as ${d.quarantinedAs}`}: hints it held may be lost (anti-entropy repairs the writes they carried)`);
+      } else if (d.quarantinedAs !== undefined) {
+        log.warn({ shard: replica, table: d.table, quarantinedAs: d.quarantinedAs, cause: d.error }, `shard ${replica}: table ${d.table} failed its checksum; quarantined as ${d.quarantinedAs} and the shard marked for repair (anti-entropy restores its records from the other replicas)`);
+      } else {
+        log.error({ shard: replica, table: d.table, cause: d.error }, `shard ${replica}: table ${d.table} failed its checksum (${d.error}); kept in service with N=1 (no replica to repair from): the keys of its damaged block answer ERR_CORRUPTION until the file is restored from a backup`);
+      }
+    });
     // A shard salvaged by --wal-recovery skip-damaged, restored by anti-entropy: one line.
     store.onRepaired((replica, partitions) => log.info({ shard: replica, partitions }, `shard ${replica} repaired: anti-entropy exchanged its ${partitions} partitions with healthy replicas; NEEDS_REPAIR removed`));
     try {

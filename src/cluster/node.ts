@@ -25,7 +25,7 @@ import { ErrorCode, RingkvError } from '../errors.js';
 import { createTokenHasher } from '../hash/index.js';
 import { suggestedSpinMicros } from '../ipc/index.js';
 import { placementWarnings, type Ring, type RingJSON } from '../ring/index.js';
-import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, type LocalStoreOptions, Store } from '../store.js';
+import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, type LocalStoreOptions, Store, shardStorage } from '../store.js';
 import { readAllShardNumbers } from '../shard/index.js';
 import {
   systemTime,
@@ -169,7 +169,7 @@ export class ClusterNode {
     const local = await ShardTransport.start({
       dir: o.dir,
       shards: o.shards,
-      storage: o.storage,
+      storage: shardStorage(o.storage, o.defaults.n),
       spinMicros: suggestedSpinMicros(o.shards, availableParallelism()),
       restartDelayMs: 100,
       controlTimeoutMs: CONTROL_TIMEOUT_MS,

@@ -178,6 +178,7 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
       if (this.corrupt === NO_REPLICAS) this.corrupt = [];
       this.corrupt.push(id);
       this.corruption ??= new RingkvError(ErrorCode.CORRUPTION, `replica ${id}: ${reply.message}`);
+      this.c.storageFaults?.corrupt?.(id);
     }
     // An ERROR reply (corruption, an I/O error) is an answer from a reachable replica: no
     // stand-in is asked in its place, whose not-found could hide a value that exists.

@@ -85,4 +85,6 @@ export interface StorageFaultSink {
   failed(replica: string, code: string, message: string): void;
   /** `replica` stored a write. Called for every write: keep it cheap when nothing failed. */
   stored(replica: string): void;
+  /** `replica` answered a read with ERR_CORRUPTION (a table block failed its checksum there). */
+  corrupt?(replica: string): void;
 }

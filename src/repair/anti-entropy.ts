@@ -85,6 +85,12 @@ export interface AntiEntropyOptions {
   tombstoneGraceMs?: number;
   /** How far node clocks may disagree (ms): a hand-off's DROP keeps writes that recent. Default MAX_CLOCK_SKEW_MS. */
   clockSkewMs?: number;
+  /**
+   * Awaited at the start of each round (its failure does not stop the round): the store
+   * learns there which of its shards marked themselves for repair while serving (a table
+   * quarantined), so the round exchanges their partitions and may clear their marks.
+   */
+  beforeRound?: () => Promise<void>;
   /** Told each exchange's result once it is settled (repair-marks.ts clears a shard's repair mark from them). */
   onExchange?: (result: ExchangeResult) => void;
   /** Whether exchanges purge tombstones at all. Default true. */
@@ -123,6 +129,12 @@ export interface ExchangeResult {
   /** Tombstone-only objects the replicas purged after it (summed over replicas). */
   tombstonesPurged: number;
   error?: string;
+  /**
+   * performance.now() when it began (before any replica was read): repair-marks.ts counts
+   * it for a mark only if it began after the mark was learnt, so replies read before a
+   * shard quarantined a table never vouch for its repair.
+   */
+  started: number;
 }
 
 export interface AntiEntropyStats {
@@ -304,6 +316,7 @@ export class AntiEntropy {
    */
   async runOnce(): Promise<ExchangeResult[]> {
     const results: ExchangeResult[] = [];
+    await this.o.beforeRound?.().catch(() => {});
     const q = this.ring().q;
     for (let p = 0; p < q && !this.stopping; ) {
       results.push(...await this.exclusive(async () => {
@@ -402,7 +415,7 @@ export class AntiEntropy {
     if (extra !== undefined && !this.transport.isDown(extra)) replicas.push(extra);
     const result: ExchangeResult = {
       partition: p, replicas, outcome: 'equal', complete: list.every((id) => replicas.includes(id)),
-      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0,
+      segments: 0, leavesDiffering: 0, keysRepaired: 0, objectsSent: 0, bytes: 0, tombstonesPurged: 0, started: performance.now(),
     };
     const plan: Plan = { result, tally: { keysRepaired: 0, objectsSent: 0, bytes: 0, failures: 0 }, sends: [], error: undefined, startedAt: this.now() };
     if (replicas.length < 2 || this.stopping) {

@@ -8,8 +8,10 @@
 // ranges, so it is told `repaired` (its file is dropped, its reads answer as complete again)
 // and `onRepaired` fires once.
 //
-// Marks are learnt from the local shards' stats (`needsRepair`), at the store's start and
-// whenever a replica comes (back) up; an exchange before that is not counted for it. The
+// Marks are learnt from the local shards' stats (`needsRepair`), at the store's start, at the
+// start of each anti-entropy round (a shard marks itself while serving when it quarantines a
+// table) and whenever a replica comes (back) up; an exchange that began before that is not
+// counted for it. The
 // partitions a replica holds follow the ring: when it changes, partitions newly held must be
 // exchanged too, and those no longer held are not waited for. While a replica is marked,
 // `wants(p)` says this store should exchange p itself (a cluster node leads only some
@@ -39,6 +41,8 @@ interface Pending {
   ring: Ring | undefined;
   held: Set<number>;
   left: Set<number>;
+  /** performance.now() when it was learnt: exchanges that began earlier do not count. */
+  since: number;
 }
 
 export class RepairMarks {
@@ -71,7 +75,7 @@ export class RepairMarks {
   /** Marks `replica`: every partition it holds must be exchanged before the mark goes. */
   mark(replica: string): void {
     if (this.pending.has(replica)) return;
-    const entry: Pending = { ring: undefined, held: new Set(), left: new Set() };
+    const entry: Pending = { ring: undefined, held: new Set(), left: new Set(), since: performance.now() };
     this.pending.set(replica, entry);
     this.follow(replica, entry);
   }
@@ -90,7 +94,7 @@ export class RepairMarks {
     if (this.pending.size === 0 || (result.outcome !== 'equal' && result.outcome !== 'repaired')) return;
     for (const replica of result.replicas) {
       const entry = this.pending.get(replica);
-      if (entry === undefined) continue;
+      if (entry === undefined || result.started < entry.since) continue;
       this.follow(replica, entry);
       if (!entry.left.has(result.partition)) continue;
       const vouch = this.o.vouches ?? (() => true);

@@ -38,19 +38,24 @@ export function sampleObjects(data: StorageEngine, records: number, random: () =
   let sampled = 0;
   let withSiblings = 0;
   let tombstoneOnly = 0;
-  for (const [from, to] of [[start, TOKEN_END], [0n, start]] as const) {
-    if (sampled >= SAMPLE_OBJECTS) break;
-    for (const e of data.scan(from, to)) {
+  try {
+    for (const [from, to] of [[start, TOKEN_END], [0n, start]] as const) {
       if (sampled >= SAMPLE_OBJECTS) break;
-      sampled++;
-      try {
-        const obj = decodeObject(e.value, STORED);
-        if (obj.siblings.length > 1) withSiblings++;
-        if (isTombstoneOnly(obj)) tombstoneOnly++;
-      } catch {
-        // a damaged object is a read's to report; the sample just skips it
+      for (const e of data.scan(from, to)) {
+        if (sampled >= SAMPLE_OBJECTS) break;
+        sampled++;
+        try {
+          const obj = decodeObject(e.value, STORED);
+          if (obj.siblings.length > 1) withSiblings++;
+          if (isTombstoneOnly(obj)) tombstoneOnly++;
+        } catch {
+          // a damaged object is a read's to report; the sample just skips it
+        }
       }
     }
+  } catch {
+    // A table block that fails its checksum ends the sample (the engine reports the table,
+    // stats().damagedTables): a stats call must not fail for it.
   }
   const scale = sampled === 0 ? 0 : records / sampled;
   return { sampled, withSiblings, tombstoneOnly, siblingKeysEstimate: Math.round(withSiblings * scale), tombstonesEstimate: Math.round(tombstoneOnly * scale) };

@@ -3,17 +3,20 @@
 //
 //   ringkv needs-repair 1          format and version
 //   since <ISO 8601 UTC time>      when the shard was first marked
-//   reason <text>                  one line per damaged WAL stretch skipped ("data: ..." or
-//                                  "hints: ...", as /stats recovery.damage says it)
+//   reason <text>                  one line per cause: a damaged WAL stretch skipped ("data: ..."
+//                                  or "hints: ...", as /stats recovery.damage says it), or a
+//                                  quarantined table ("data: table ... quarantined as ...")
 //
 // Written (file fsynced, renamed into place, directory fsynced) before the shard serves when
 // its engines' WAL recovery skipped damaged records (--wal-recovery skip-damaged), so a
-// restart before the repair keeps the mark although the salvaged WAL is clean by then; a
-// later salvage appends its reasons and keeps `since`. Any file of that name is a mark,
+// restart before the repair keeps the mark although the salvaged WAL is clean by then; and
+// before a data table whose block failed its checksum leaves service (tableDamage
+// 'quarantine'), so no crash leaves its records gone unmarked. A later cause appends its
+// reason and keeps `since`. Any file of that name is a mark,
 // parsed or not. Removed (directory fsynced) only once anti-entropy has exchanged every
 // partition the shard holds with another healthy replica (src/repair/repair-marks.ts).
 // While it exists the replica answers GETs OBJECT_PARTIAL ("may be missing data").
-import { readWholeFile, writeFileAtomic, type Vfs } from '../storage/index.js';
+import { readWholeFile, writeFileAtomic, type DamagedTable, type Vfs } from '../storage/index.js';
 
 /** The marker file's name in the shard's directory. */
 export const REPAIR_MARK_FILE = 'NEEDS_REPAIR';
@@ -62,7 +65,28 @@ export function clearRepairMark(vfs: Vfs, dir: string): void {
 export function markAfterRecovery(vfs: Vfs, dir: string, skipped: readonly string[], now: Date): RepairMark | undefined {
   const existing = readRepairMark(vfs, dir);
   if (skipped.length === 0) return existing;
-  const mark: RepairMark = { since: existing?.since || now.toISOString(), reasons: [...(existing?.reasons ?? []), ...skipped] };
+  return addRepairReasons(vfs, dir, skipped, now);
+}
+
+/** The prefix of a reason that a data table was quarantined (its records are lost here until repaired). */
+export const TABLE_REASON = 'data: table ';
+
+/**
+ * Marks the shard (or adds to its mark) for `reasons` not already in it, durably, and
+ * returns the mark: `since` stays the first mark's.
+ */
+export function addRepairReasons(vfs: Vfs, dir: string, reasons: readonly string[], now: Date): RepairMark {
+  const existing = readRepairMark(vfs, dir);
+  const known = new Set(existing?.reasons ?? []);
+  const added = reasons.map((r) => r.replace(/\n/g, ' ')).filter((r) => !known.has(r));
+  if (existing !== undefined && added.length === 0) return existing;
+  const mark: RepairMark = { since: existing?.since || now.toISOString(), reasons: [...(existing?.reasons ?? []), ...added] };
   writeRepairMark(vfs, dir, mark);
   return mark;
+}
+
+/** The reason line of a quarantined data table. */
+export function tableReason(d: DamagedTable): string {
+  return `${TABLE_REASON}${d.table} failed its checksum (${d.error}); quarantined as ${d.quarantinedAs ?? '?'}: ` +
+    `its ${d.entries} records (seq ${d.minSeq}..${d.maxSeq}) may be missing or older here until anti-entropy restores them`;
 }

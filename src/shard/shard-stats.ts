@@ -20,6 +20,8 @@ export interface EngineNumbers {
   recoveryNeedsRepair: number;
   /** WAL bytes the last open dropped (torn tails) or skipped (damage in the middle). */
   recoveryDroppedBytes: number;
+  /** Tables found damaged (a block failed its checksum) since the engine opened: quarantined or kept in service. */
+  damagedTables: number;
 }
 
 /** The shard's hint store (src/shard/hint-store.ts): what it holds and what it dropped. */
@@ -66,6 +68,12 @@ function num(o: unknown, key: string): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
+/** The length of the array at `key` of `o` (0 when missing). */
+function entries(o: unknown, key: string): number {
+  const v = field(o, key);
+  return Array.isArray(v) ? v.length : 0;
+}
+
 function field(o: unknown, key: string): unknown {
   return typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
 }
@@ -84,6 +92,7 @@ function engine(e: unknown): EngineNumbers {
     blockCacheBytes: num(cache, 'bytes'),
     recoveryNeedsRepair: field(field(e, 'recovery'), 'needsRepair') === true ? 1 : 0,
     recoveryDroppedBytes: num(field(e, 'recovery'), 'droppedBytes'),
+    damagedTables: entries(e, 'damagedTables'),
   };
 }
 

@@ -19,7 +19,7 @@ import { ShardChannel } from '../ipc/index.js';
 import { FrameReader, FrameType, FrameWriter, MAX_FRAME_BYTES, decodeRequest, encodeReply, encodeReplyInto, replyFrameSize, type HintEntry, type Reply, type Request } from '../protocol/index.js';
 import { openEngine, RealVfs, readWholeFile, writeFileAtomic, defaultStorageOptions, type EngineStats, type LsmEngine, type StorageOptions } from '../storage/index.js';
 import { Replica } from './replica.js';
-import { clearRepairMark, markAfterRecovery } from './repair-mark.js';
+import { addRepairReasons, clearRepairMark, markAfterRecovery, tableReason } from './repair-mark.js';
 import type { HintLimits } from './hint-store.js';
 import { ErrorCode, RingkvError } from '../errors.js';
 import { Histogram } from '../histogram.js';
@@ -78,6 +78,17 @@ const replica = new Replica({ replica: data.replica, epoch }, stores, { hints: d
 /** The repair mark (repair-mark.ts), durable before the first request is served. */
 let mark = markAfterRecovery(vfs, data.dir, skippedRecords(), new Date());
 replica.needsRepair = mark !== undefined;
+// A data table whose block failed its checksum, quarantined (tableDamage 'quarantine': the
+// store asks for it when N > 1): marked before it leaves service (a throw here keeps it in
+// service), so reads answer OBJECT_PARTIAL until anti-entropy restored its records. One kept
+// in service ('keep', N = 1) is only reported (stats damagedTables): its keys fail loudly.
+// A hint table's loss needs no mark: this replica's data is whole, and the writes those
+// hints carried reach their replicas by anti-entropy.
+stores.data.onTableDamage((d) => {
+  if (d.quarantinedAs === undefined) return;
+  mark = addRepairReasons(vfs, data.dir, [tableReason(d)], new Date());
+  replica.needsRepair = true;
+});
 const channel = new ShardChannel(data.sab, { spinMicros: data.spinMicros, maxFrameBytes: MAX_FRAME_BYTES });
 
 /**
@@ -181,11 +192,14 @@ function load(): { busyMs: number; elapsedMs: number } {
 const control: ShardControl = {
   load,
   stats: () => {
+    // The sample first: its scan may meet a damaged table and quarantine it (marking the
+    // shard), which the rest of this answer must then say.
+    const objects = sampleObjects(stores.data, stores.data.stats().approxEntries);
     const dataStats = stores.data.stats();
     return {
       epoch: replica.actor.epoch, load: load(), data: markedStats(dataStats, true), hints: markedStats(stores.hints.stats(), false), hintStore: replica.hintStats(),
       tombstonesPurged: replica.tombstonesPurged, needsRepair: mark !== undefined, ...(mark === undefined ? {} : { repairMark: mark }),
-      fsync: fsyncs.summary(), objects: sampleObjects(stores.data, dataStats.approxEntries),
+      fsync: fsyncs.summary(), objects,
     };
   },
   repaired: () => {

@@ -8,7 +8,7 @@ import { RealVfs, type Vfs } from './env/index.js';
 
 export { LsmEngine, MemoryEngine } from './db/index.js';
 export { MemoryVfs, FaultyVfs, RealVfs, type Vfs, type VfsFile } from './env/index.js';
-export type { EngineStats, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './db/index.js';
+export type { DamagedTable, EngineStats, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './db/index.js';
 
 export interface OpenEngineOptions extends Partial<StorageOptions> {
   /** The shard's directory (created if missing). */
@@ -36,4 +36,4 @@ export async function openEngine(options: OpenEngineOptions): Promise<LsmEngine>
 }
 export { Random, readWholeFile, writeFileAtomic, LOCK_FILE, lockHolder, takeDirLock, type DirLock } from './env/index.js';
 export { MAX_VALUE_BYTES } from './record/index.js';
-export { defaultStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './db/index.js';
+export { defaultStorageOptions, TABLE_DAMAGE_MODES, WAL_RECOVERY_MODES, type StorageOptions, type TableDamage, type WalRecovery } from './db/index.js';

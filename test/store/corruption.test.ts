@@ -4,8 +4,10 @@
 //   'skip-damaged' opens it, keeps every valid record and reports needsRepair in stats,
 //   /readyz (503 unless ?exclude=repair) and /metrics;
 // - a table block failing its CRC makes a read at N=1 fail with ERR_CORRUPTION, not
-//   ERR_QUORUM; at N=3 the read succeeds from the healthy replicas and read repair writes the
-//   object to the corrupt one, so a later read needing all three succeeds.
+//   ERR_QUORUM; at N=3 with the table kept in service (tableDamage 'keep'; the store's default
+//   at N>1 quarantines it instead: table-quarantine.test.ts) the read succeeds from the
+//   healthy replicas and read repair writes the object to the corrupt one, so a later read
+//   needing all three succeeds.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -142,9 +144,9 @@ test('a flipped byte in a table block at N=1: reads of its keys fail with ERR_CO
   assert.ok(corrupt > 0 && corrupt < KEYS, `the damaged block's keys fail with ERR_CORRUPTION (${corrupt})`);
 });
 
-test('a flipped byte in one replica\'s table at N=3: reads succeed from the others, and read repair fixes the corrupt replica', async () => {
+test('a flipped byte in one replica\'s table at N=3, kept in service: reads succeed from the others, and read repair fixes the corrupt replica', async () => {
   const dir = tempDir();
-  const o = storeOptions(dir, 3);
+  const o = storeOptions(dir, 3, { storage: { syncMode: 'periodic', compression: 'none', tableDamage: 'keep' } });
   await storeWithTable(o);
   flipInFirstBlock(`${dir}/shard-0/data`);
   const store = await open(o);

@@ -79,6 +79,7 @@ export class StoreMetrics {
   private readonly policyDecision: Gauge<'decision' | 'reason'>;
   private readonly recoveryNeedsRepair: Gauge<'shard' | 'engine'>;
   private readonly recoveryDroppedBytes: Gauge<'shard' | 'engine'>;
+  private readonly damagedTables: Gauge<'shard' | 'engine'>;
   private readonly siblingKeys: Gauge<'shard'>;
   private readonly tombstones: Gauge<'shard'>;
   /** The shard numbers of the scrape in progress, for the per-shard histograms (read after render's stats call). */
@@ -144,7 +145,8 @@ export class StoreMetrics {
     this.policyBounds = gauge('ringkv_shard_policy_bound_shards', 'The bounds of --auto-shards (min, max).', ['bound']);
     this.policyUtilisation = gauge('ringkv_shard_policy_utilisation', 'Mean busy fraction of the shards over the last sampling interval (absent until measured).');
     this.policyChanges = counter('ringkv_shard_policy_changes_total', 'Shard-count changes --auto-shards made, by direction (grow, shrink).', ['direction']);
-    this.recoveryNeedsRepair = gauge('ringkv_shard_recovery_needs_repair', '1 when the engine\'s last open skipped damaged WAL records (--wal-recovery skip-damaged): it may miss acknowledged writes until repaired.', ['shard', 'engine']);
+    this.recoveryNeedsRepair = gauge('ringkv_shard_recovery_needs_repair', '1 while the shard is marked for repair (its WAL recovery skipped damaged records, or it quarantined a table whose block failed its checksum): it may miss acknowledged writes until anti-entropy repaired it.', ['shard', 'engine']);
+    this.damagedTables = gauge('ringkv_shard_damaged_tables', 'Tables whose block failed its checksum since the shard started: quarantined (N > 1, repaired from replicas) or kept in service (N = 1: their damaged keys answer ERR_CORRUPTION).', ['shard', 'engine']);
     this.recoveryDroppedBytes = gauge('ringkv_shard_recovery_dropped_bytes', 'WAL bytes the engine\'s last open dropped (torn tails) or skipped (damage in the middle).', ['shard', 'engine']);
     this.policyDecision = gauge('ringkv_shard_policy_decision', '1 for the last decision of --auto-shards (grow, shrink, hold) and its reason code.', ['decision', 'reason']);
     this.siblingKeys = gauge('ringkv_shard_sibling_keys_estimate', 'Keys with more than one sibling, estimated from a sample of the shard\'s objects (SAMPLE_OBJECTS per scrape).', ['shard']);
@@ -174,7 +176,7 @@ export class StoreMetrics {
     this.shardUp.reset();
     for (const r of s.replicas) this.shardUp.set({ shard: r.id }, r.up ? 1 : 0);
 
-    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge, this.recoveryNeedsRepair, this.recoveryDroppedBytes, this.siblingKeys, this.tombstones]) m.reset();
+    for (const m of [this.memtableBytes, this.tableBytes, this.walBytes, this.tables, this.cacheBytes, this.hintsPending, this.hintsBytes, this.hintsOldestAge, this.recoveryNeedsRepair, this.recoveryDroppedBytes, this.damagedTables, this.siblingKeys, this.tombstones]) m.reset();
     for (const m of [this.shardRestarts, this.flushes, this.compactions, this.cacheHits, this.cacheMisses, this.hintsDropped, this.shardBusy]) m.reset();
     this.scraped = readAllShardNumbers(s.shards);
     for (const sh of this.scraped) {
@@ -204,6 +206,7 @@ export class StoreMetrics {
         this.compactions.inc(labels, e.compactions);
         this.recoveryNeedsRepair.set(labels, e.recoveryNeedsRepair);
         this.recoveryDroppedBytes.set(labels, e.recoveryDroppedBytes);
+        this.damagedTables.set(labels, e.damagedTables);
       }
     }
     const ae = s.antiEntropy;

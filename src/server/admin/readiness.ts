@@ -64,10 +64,22 @@ export function readinessChecks(input: ReadinessInput): Check[] {
 export function repairChecks(shards: readonly unknown[] | undefined): Check[] {
   const checks: Check[] = [];
   (shards ?? []).forEach((entry, i) => {
-    const s = entry as { id?: unknown; data?: { recovery?: { needsRepair?: unknown } }; hints?: { recovery?: { needsRepair?: unknown } } };
+    const s = entry as {
+      id?: unknown; repairMark?: { reasons?: unknown };
+      data?: { recovery?: { needsRepair?: unknown } }; hints?: { recovery?: { needsRepair?: unknown } };
+    };
     const engines = (['data', 'hints'] as const).filter((e) => s[e]?.recovery?.needsRepair === true);
     const name = `repair ${typeof s.id === 'string' ? s.id : `s${i}`}`;
-    if (engines.length > 0) checks.push({ name, ok: false, reason: `WAL recovery skipped damaged records (${engines.join(', ')}; see /stats recovery): it may miss acknowledged writes until repaired` });
+    if (engines.length === 0) return;
+    // A quarantined table (tableDamage, docs/storage.md) marks the shard too: say which cause.
+    const reasons = Array.isArray(s.repairMark?.reasons) ? (s.repairMark.reasons as unknown[]) : [];
+    const table = reasons.some((r) => typeof r === 'string' && r.startsWith('data: table '));
+    const wal = reasons.length === 0 || reasons.some((r) => typeof r === 'string' && !r.startsWith('data: table '));
+    const causes = [
+      ...(wal ? [`WAL recovery skipped damaged records (${engines.join(', ')}; see /stats recovery)`] : []),
+      ...(table ? ['a data table failed its checksum and was quarantined (see /stats repairMark, data.damagedTables)'] : []),
+    ];
+    checks.push({ name, ok: false, reason: `${causes.join('; ')}: it may miss acknowledged writes until repaired` });
   });
   return checks;
 }

@@ -22,6 +22,14 @@
 // needsRepair. A new WAL segment's directory entry is fsynced before any write in it is
 // acknowledged.
 //
+// A table block that fails its checksum (a get, a scan or a merge meets it) makes that read
+// fail with ERR_CORRUPTION naming the table, and is reported once (`stats().damagedTables`,
+// `onTableDamage`). With tableDamage 'keep' the table stays in service (its damaged block's
+// keys keep failing, merges that include it fail); with 'quarantine' it is taken out at once:
+// renamed `<n>.sst.damaged` (directory fsynced), then dropped from the manifest, so later
+// reads, scans and merges go on without it. A crash between the two leaves a manifest naming
+// a table whose file is only there as `.damaged`: the open finishes the quarantine.
+//
 // A table a manifest write may have named stays on disk even if that write failed (it fails
 // after the rename when only the directory sync does): a restart reads that manifest. With
 // no MANIFEST beside tables or WAL segments, open refuses (ERR_CORRUPTION) rather than
@@ -34,10 +42,10 @@
 // whose fsync failed has an unknown outcome, as a timed-out request: its record may have
 // reached the file, so a restart may replay it (all of the batch, never part); any later
 // acknowledged write of the same key wins over it.
-import { ErrorCode, RingkvError, corruption, ioError, walCorruption } from '../../errors.js';
+import { ErrorCode, RingkvError, corruption, ioError, isCorruption, walCorruption } from '../../errors.js';
 import { TOKEN_BYTES, XxHash64, readToken } from '../../hash/index.js';
 import type { StorageOptions } from './options.js';
-import { BlockCache, parseTableFileName, tableFileName, TableReader, TableWriter, type TableProperties } from '../table/index.js';
+import { BlockCache, DAMAGED_TABLE_SUFFIX, parseTableFileName, tableFileName, TableReader, TableWriter, type TableProperties } from '../table/index.js';
 import { pickCompaction } from './compaction-picker.js';
 import { runToEnd, type JobRunner } from './job-runner.js';
 import { MANIFEST_NAME, readManifest, writeManifest, type ManifestState, type TableMeta } from './manifest.js';
@@ -45,7 +53,7 @@ import { Memtable } from './memtable.js';
 import type { MergeResult } from './merge.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, RecordKind } from '../record/index.js';
 import { MergingIterator, MemtableIterator, type EntryIterator } from './merging-iterator.js';
-import type { EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
+import type { DamagedTable, EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, WriteOp } from './types.js';
 import { DAMAGED_WAL_SUFFIX, MAX_WAL_PAYLOAD, parseWalFileName, walFileName, readWal, WalWriter } from '../wal/index.js';
 import { BatchEncoder, decodeBatch } from './write-batch.js';
 import { readWholeFile, type Vfs } from '../env/index.js';
@@ -138,6 +146,9 @@ export class LsmEngine implements StorageEngine {
   private probeTimer: NodeJS.Timeout | undefined;
   private probeFailures = 0;
   private readonly recovery: RecoveryReport;
+  /** Tables found damaged since the open (one entry per table), and who to tell. */
+  private readonly damaged: DamagedTable[] = [];
+  private readonly damageListeners: ((d: DamagedTable) => void)[] = [];
   private readonly counters = { flushes: 0, compactions: 0, compactionBytesRead: 0, compactionBytesWritten: 0 };
 
   /** Opens (creating or recovering) the engine in `deps.dir`. */
@@ -174,7 +185,11 @@ export class LsmEngine implements StorageEngine {
       for (const name of names) maxNumber = Math.max(maxNumber, parseTableFileName(name) ?? 0, parseWalFileName(name) ?? 0);
       this.nextFileNumber = Math.max(state.nextFileNumber, maxNumber + 1);
       this.lastSeq = state.lastSeq;
-      for (const meta of state.tables) this.tables.push(this.openTable(meta));
+      for (const meta of state.tables) {
+        const aside = this.quarantinedAs(meta);
+        if (aside === undefined) this.tables.push(this.openTable(meta));
+        else this.damaged.push(damagedTable(this.path(tableFileName(meta.fileNumber)), meta, 'open', 'quarantined before a crash (the manifest still named it)', aside));
+      }
 
       // Replay the WAL segments not yet covered by a table, oldest first.
       const logs = names
@@ -276,7 +291,13 @@ export class LsmEngine implements StorageEngine {
     ikey.set(key, TOKEN_BYTES);
     const out = this.lookup;
     for (const t of this.tables) {
-      if (t.reader.get(ikey, hi, lo, out)) return out.kind === RecordKind.PUT ? out.value : undefined;
+      let found: boolean;
+      try {
+        found = t.reader.get(ikey, hi, lo, out);
+      } catch (err) {
+        throw this.tableFailed(t, err, 'get');
+      }
+      if (found) return out.kind === RecordKind.PUT ? out.value : undefined;
     }
     return undefined;
   }
@@ -307,6 +328,10 @@ export class LsmEngine implements StorageEngine {
           value: merged.value.slice(),
         };
       }
+    } catch (err) {
+      const file = err instanceof RingkvError ? err.file : undefined;
+      const t = used.find((u) => u.path === file);
+      throw t === undefined ? err : this.tableFailed(t, err, 'scan');
     } finally {
       for (const t of used) this.unref(t);
     }
@@ -432,7 +457,18 @@ export class LsmEngine implements StorageEngine {
       recovery: this.recovery,
       ...(this.backgroundError ? { backgroundError: this.backgroundError.message } : {}),
       ...this.ioFaultStats(),
+      ...(this.damaged.length === 0 ? {} : { damagedTables: this.damaged.slice() }),
     };
+  }
+
+  /**
+   * Calls `listener` once per table found damaged, on the read that met it. With tableDamage
+   * 'quarantine' it runs before the table leaves service (`quarantinedAs` says where it will
+   * be kept), so the owner can durably record the loss first; a listener that throws keeps
+   * the table in service (its damaged keys go on failing) until a later read meets it again.
+   */
+  onTableDamage(listener: (d: DamagedTable) => void): void {
+    this.damageListeners.push(listener);
   }
 
   /** The storage fault in force, if any: a failed write's, else a failed flush's. */
@@ -669,7 +705,21 @@ export class LsmEngine implements StorageEngine {
         (result) => this.installCompaction(inputs, fileNumber, result),
         (err: unknown) => {
           this.tryUnlink(output);
-          if (!this.closed) this.backgroundError = ioError(err, output, 'compaction');
+          // An input quarantined while the merge waited or ran: its failure says nothing new.
+          if (this.closed || inputs.some((t) => !this.tables.includes(t))) return;
+          // A merge reads every block of its inputs: a damaged one is met here first. From a
+          // piscina job the error crossed a thread as a plain Error, its code lost: it is
+          // known by its message, which corruption() starts with the file it names.
+          const message = err instanceof Error ? err.message : String(err);
+          const bad = inputs.find((t) => message.startsWith(`corruption in ${t.path}: `));
+          if (bad === undefined) {
+            this.backgroundError = ioError(err, output, 'compaction');
+            return;
+          }
+          const damage = isCorruption(err) ? (err as RingkvError) : new RingkvError(ErrorCode.CORRUPTION, message, { file: bad.path });
+          this.tableFailed(bad, damage, 'merge');
+          // Kept in service: merges that include it fail until it is replaced; quarantined: merge the rest.
+          if (this.tables.includes(bad)) this.backgroundError = damage;
         },
       )
       .catch((err: unknown) => {
@@ -691,6 +741,12 @@ export class LsmEngine implements StorageEngine {
       return;
     }
     const start = this.tables.indexOf(inputs[0]!);
+    if (inputs.some((t, i) => this.tables[start + i] !== t)) {
+      // An input was quarantined while the merge ran: its output holds what that table held
+      // (read before the damage was met elsewhere, or around it): not installed.
+      this.tryUnlink(output);
+      return;
+    }
     const replaced: LiveTable[] = [];
     try {
       const empty = result.properties.entries === 0;
@@ -713,6 +769,75 @@ export class LsmEngine implements StorageEngine {
     this.counters.compactionBytesRead += result.bytesRead;
     this.counters.compactionBytesWritten += result.properties.fileSize;
     this.backgroundError = undefined;
+  }
+
+  // ---- damaged tables ----
+
+  /**
+   * A read of table `t` threw `err`: if it is corruption, the table is reported (once) and,
+   * with tableDamage 'quarantine', taken out of service. Returns the error for the caller to
+   * throw: the read that met the damage fails, never answers from older tables.
+   */
+  private tableFailed(t: LiveTable, err: unknown, foundBy: DamagedTable['foundBy']): unknown {
+    if (!isCorruption(err) || this.damaged.some((d) => d.table === t.path)) return err;
+    const quarantine = this.o.tableDamage === 'quarantine' && this.tables.includes(t);
+    const d = damagedTable(t.path, t.meta, foundBy, (err as RingkvError).message, quarantine ? this.asideName(t.path) : undefined);
+    try {
+      // First: the owner records what the quarantine will lose (a shard's repair mark) before
+      // the table leaves service, so no crash can leave it gone and unrecorded.
+      for (const listener of this.damageListeners) listener(d);
+      if (quarantine) this.quarantine(t, d.quarantinedAs!);
+    } catch {
+      // A listener failed, or the disk refused the rename: the table stays in service, its
+      // damaged block's keys keep failing, and the next read that meets it tries again.
+      return err;
+    }
+    this.damaged.push(d);
+    return err;
+  }
+
+  /** `<path>.damaged`, or `.damaged.2`, ... if taken: an earlier copy is never overwritten. */
+  private asideName(path: string): string {
+    let aside = `${path}${DAMAGED_TABLE_SUFFIX}`;
+    for (let i = 2; this.vfs.exists(aside); i++) aside = `${path}${DAMAGED_TABLE_SUFFIX}.${i}`;
+    return aside;
+  }
+
+  /**
+   * Takes `t` out of service: renamed to `aside`, the directory fsynced, then the manifest
+   * rewritten without it. The rename comes first so that no open can take the file for an
+   * orphan and delete it; a crash before the manifest is written is finished by the next open
+   * (`quarantinedAs`). Scans using the table keep their open handle until they end.
+   */
+  private quarantine(t: LiveTable, aside: string): void {
+    this.vfs.rename(t.path, aside);
+    try {
+      this.vfs.syncDir(this.dir);
+    } catch {
+      // Renamed but maybe not durably: the manifest write below syncs the directory again,
+      // and if that fails too a restart finds either name and handles both.
+    }
+    const tables = this.tables.filter((x) => x !== t);
+    this.tables = tables;
+    try {
+      this.writeState(this.frozen[0]?.firstWal ?? this.mem.firstWal, tables);
+    } catch {
+      // The next manifest write (a flush, a merge) leaves it out; a restart before that
+      // finds it named but renamed, and finishes the quarantine.
+    }
+    t.obsolete = false; // its file is kept aside: nothing to delete
+    this.unref(t);
+  }
+
+  /** At open: where table `meta` was kept aside by a quarantine the manifest does not show yet; undefined when it is in place. */
+  private quarantinedAs(meta: TableMeta): string | undefined {
+    const path = this.path(tableFileName(meta.fileNumber));
+    if (this.vfs.exists(path)) return undefined;
+    // The newest copy aside: `.damaged`, then `.damaged.2`, ... (by length first, so .10 follows .9).
+    const names = this.vfs.readdir(this.dir)
+      .filter((n) => n.startsWith(`${tableFileName(meta.fileNumber)}${DAMAGED_TABLE_SUFFIX}`) && !n.endsWith('.tmp'))
+      .sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    return names.length === 0 ? undefined : this.path(names[names.length - 1]!);
   }
 
   // ---- files ----
@@ -951,6 +1076,13 @@ export class LsmEngine implements StorageEngine {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function damagedTable(table: string, meta: TableMeta, foundBy: DamagedTable['foundBy'], error: string, quarantinedAs: string | undefined): DamagedTable {
+  return {
+    table, error, foundBy, ...(quarantinedAs === undefined ? {} : { quarantinedAs }),
+    minSeq: meta.minSeq, maxSeq: meta.maxSeq, entries: meta.entries, atMs: Date.now(),
+  };
+}
 
 /**
  * Closes a table reader on a cleanup path. Its handle is read-only, so a failed close loses

@@ -6,5 +6,5 @@ export { LsmEngine } from './engine.js';
 export { MemoryEngine } from './memory-engine.js';
 export { PiscinaRunner } from './job-pool.js';
 export { InlineRunner, type JobRunner } from './job-runner.js';
-export { benchStorageOptions, defaultStorageOptions, testStorageOptions, validateStorageOptions, WAL_RECOVERY_MODES, type StorageOptions, type WalRecovery } from './options.js';
-export type { EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './types.js';
+export { benchStorageOptions, defaultStorageOptions, testStorageOptions, validateStorageOptions, TABLE_DAMAGE_MODES, WAL_RECOVERY_MODES, type StorageOptions, type TableDamage, type WalRecovery } from './options.js';
+export type { DamagedTable, EngineStats, IoFault, RecoveryReport, ScanEntry, StorageEngine, SyncMode, WriteOp } from './types.js';

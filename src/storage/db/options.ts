@@ -34,7 +34,20 @@ export interface StorageOptions {
    * every good record, keeps the segment as `<n>.log.damaged`, and marks the shard needsRepair.
    */
   walRecovery: WalRecovery;
+  /**
+   * A table block that fails its checksum (on a get, a scan or a merge): 'keep' leaves the
+   * table in service, so that block's keys answer ERR_CORRUPTION (never another value) and
+   * merges that include it fail; 'quarantine' takes the whole table out of service at once
+   * (renamed `<n>.sst.damaged`, dropped from the manifest) so reads, scans and merges go on
+   * without it, and its keys answer what older tables hold until an owner with replicas
+   * restores them (the shard marks itself for repair). Only an owner that can repair from
+   * replicas should quarantine: the store does when N > 1 (docs/storage.md).
+   */
+  tableDamage: TableDamage;
 }
+
+export const TABLE_DAMAGE_MODES = ['keep', 'quarantine'] as const;
+export type TableDamage = (typeof TABLE_DAMAGE_MODES)[number];
 
 export const WAL_RECOVERY_MODES = ['strict', 'skip-damaged'] as const;
 export type WalRecovery = (typeof WAL_RECOVERY_MODES)[number];
@@ -53,6 +66,7 @@ export function defaultStorageOptions(): StorageOptions {
     jobs: 'piscina',
     flushRetryMs: 1000,
     walRecovery: 'strict',
+    tableDamage: 'keep',
   };
 }
 
@@ -89,4 +103,5 @@ export function validateStorageOptions(o: StorageOptions): void {
   if (!(o.compaction.maxRuns >= 2)) bad(`compaction.maxRuns ${o.compaction.maxRuns} (must be >= 2)`);
   if (o.jobs !== 'piscina' && o.jobs !== 'inline') bad(`jobs '${o.jobs}' (use piscina or inline)`);
   if (!WAL_RECOVERY_MODES.includes(o.walRecovery)) bad(`walRecovery '${String(o.walRecovery)}' (use strict or skip-damaged)`);
+  if (!TABLE_DAMAGE_MODES.includes(o.tableDamage)) bad(`tableDamage '${String(o.tableDamage)}' (use keep or quarantine)`);
 }

@@ -54,6 +54,29 @@ export interface EngineStats {
    * ready while any shard has one.
    */
   ioFault?: IoFault;
+  /**
+   * Tables found damaged since the engine opened (a block failed its checksum), one entry
+   * per table, and tables a crash left half-quarantined (found at open). Absent when none.
+   */
+  damagedTables?: DamagedTable[];
+}
+
+/** A table whose block failed its checksum (tableDamage, docs/storage.md). */
+export interface DamagedTable {
+  /** The table's path in service. */
+  table: string;
+  /** What failed: the ERR_CORRUPTION message (file, block offset, what was wrong). */
+  error: string;
+  /** The read that met it: a get, a scan, a merge; 'open' for a quarantine a crash left half done. */
+  foundBy: 'get' | 'scan' | 'merge' | 'open';
+  /** Where the file was kept aside (`<n>.sst.damaged`) when quarantined; absent while in service (tableDamage 'keep'). */
+  quarantinedAs?: string;
+  /** Sequence numbers of the writes the table held (its manifest entry): what may be lost. */
+  minSeq: number;
+  maxSeq: number;
+  entries: number;
+  /** When it was found (epoch ms). */
+  atMs: number;
 }
 
 export interface IoFault {

@@ -4,5 +4,5 @@
 // and iterator that search them, and the cache of decoded blocks.
 export { TableWriter, type TableProperties, type TableWriterOptions } from './sstable-writer.js';
 export { TableReader, TableIterator, newTableGetResult, type TableGetResult } from './sstable-reader.js';
-export { parseTableFileName, tableFileName } from './sstable-format.js';
+export { DAMAGED_TABLE_SUFFIX, parseTableFileName, tableFileName } from './sstable-format.js';
 export { BlockCache, type BlockCacheStats } from './block-cache.js';

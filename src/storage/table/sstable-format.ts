@@ -34,6 +34,10 @@
 //       version 1: standard Bloom filter; version 2: blocked Bloom filter (bloom.ts).
 //       Readers read both; writers write TABLE_FORMAT_VERSION.
 //   72  magic, 8 bytes: 72 6b 76 73 73 74 0d 0a ("rkvsst\r\n": a text-mode copy breaks it)
+//
+// Files are named `<number>.sst`, the number zero-padded to at least 6 digits. A table taken
+// out of service because a block failed its checksum (tableDamage 'quarantine') is renamed
+// `<number>.sst.damaged` (`.damaged.2`, ... if taken): never opened, never deleted by the engine.
 import { corruption, invariant } from '../../errors.js';
 import { searchIkeys, tokenAt, type IkeyProbe } from './ikey-search.js';
 import { grownBuffer } from './grow-buffer.js';
@@ -283,6 +287,13 @@ export function tableFileName(n: number): string {
   invariant(Number.isSafeInteger(n) && n >= 0, 'table file number is a non-negative integer');
   return `${String(n).padStart(6, '0')}.sst`;
 }
+
+/**
+ * Suffix of a table taken out of service because a block failed its checksum (tableDamage
+ * 'quarantine': `000012.sst.damaged`). Not a table name: never opened as one, never an
+ * orphan, never deleted by the engine. On disk (file names): never changes.
+ */
+export const DAMAGED_TABLE_SUFFIX = '.damaged';
 
 /** The number of a table file name ('000012.sst' → 12), or undefined for any other name. */
 export function parseTableFileName(name: string): number | undefined {
