@@ -80,7 +80,8 @@ function runFile(file) {
 const LONGEST_FIRST = [
   'cluster/process-rmw', 'cluster/process-faults', 'store/wal-recovery-server', 'store/store-contract',
   'cluster/process-membership', 'store/big-values', 'cluster/process-transfer', 'cluster/anti-entropy-shards',
-  'cluster/transfer-cli', 'server/dashboard-cluster', 'cli/start', 'cluster/kv-sim', 'server/dashboard-browser',
+  'cluster/transfer-cli', 'server/dashboard-cluster', 'cluster/table-quarantine-cluster', 'cluster/repair-mark-cluster', 'cli/start', 'cluster/kv-sim',
+  'server/dashboard-browser',
 ];
 const rank = (f) => {
   const i = LONGEST_FIRST.findIndex((p) => f.includes(p));
