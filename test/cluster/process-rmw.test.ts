@@ -118,12 +118,22 @@ async function missingAfter(cluster: Cluster, acked: Map<string, Set<string>>, m
 }
 
 if (inside) {
+  // One 5-node cluster for both partition tests (starting one costs several CPU-seconds).
+  let cluster: Cluster;
+  let hosts: string[] = [];
+  test.before(async () => {
+    cluster = new Cluster(5, NODE_FLAGS);
+    hosts = cluster.nodes.map((n) => n.host);
+    await cluster.start();
+    await cluster.settle(5);
+  });
+  test.after(async () => {
+    heal();
+    await cluster.close(); // again, if a test failed before the last one closed it
+  });
+
   test('partitions 2 of 5 under read-modify-write: >= 99% of operations succeed on both sides, 0 elements lost, converged within 30 s', async () => {
-    const cluster = new Cluster(5, NODE_FLAGS);
-    const hosts = cluster.nodes.map((n) => n.host);
     try {
-      await cluster.start();
-      await cluster.settle(5);
       // Clients on both sides: n1-n3 (majority) and n4-n5 (minority).
       const clients = cluster.nodes.map((n) => n.client());
       for (const c of clients) c.on('error', () => {}); // a killed node's client reconnects
@@ -156,15 +166,11 @@ if (inside) {
       assert.ok(load.ok >= 0.99 * total, `${load.ok} of ${total} operations succeeded`);
     } finally {
       heal();
-      await cluster.close();
     }
   });
 
   test('STRICT on the minority side: a read of a key whose primaries are all across the cut fails fast with QUORUM', async () => {
-    const cluster = new Cluster(5, NODE_FLAGS);
-    const hosts = cluster.nodes.map((n) => n.host);
     try {
-      await cluster.start();
       await cluster.settle(5);
       const c = cluster.nodes[4]!.client();
       c.on('error', () => {});
@@ -191,7 +197,7 @@ if (inside) {
       assert.is(sloppy, KEYS, 'every sloppy read on the minority side answered');
     } finally {
       heal();
-      await cluster.close();
+      await cluster.close(); // the last test on it: not left idling during the three-node test
     }
   });
 }
