@@ -193,6 +193,8 @@ export interface ClearOptions extends RequestOptions {
   concurrency?: number;
 }
 
+/** A replica's handoff that could not reach every holder is tried again after this. */
+const CATCH_UP_RETRY_MS = 500;
 /** Options of a call that passes none (shared: a call allocates nothing for them). */
 const NO_OPTIONS: PutOptions = Object.freeze({});
 /** Encodes an increment's delta (one encoder for the store, not one per call). */
@@ -277,10 +279,19 @@ export class Store {
       healthy: (other, p) => this.answersComplete(other, p),
     });
     void this.learnRepairMarks();
+    // Caught up only once a run reached every holder and took all it had: a holder down
+    // meanwhile (the other shard of N=2 crashing during the handoff) may hold the only copy
+    // of a write the replica missed, so it stays catching up, and the run is tried again.
+    const catchUp = (replica: string): void => {
+      void this.handoff.catchUp(replica).then((done) => {
+        if (done || this.closed) catchingUp.delete(replica);
+        else setTimeout(() => !this.closed && !parts.transport.isDown(replica) && catchUp(replica), CATCH_UP_RETRY_MS).unref();
+      });
+    };
     parts.transport.onUp((replica) => {
       void this.learnRepairMarks(); // a shard restarted before its repair is marked again
       catchingUp.add(replica);
-      void this.handoff.deliverTo(replica).finally(() => catchingUp.delete(replica));
+      catchUp(replica);
     });
     if (parts.handoffIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.handoff.sweep(), parts.handoffIntervalMs);

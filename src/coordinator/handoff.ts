@@ -17,8 +17,15 @@ const PAGE = 256;
  *  thousand small hints per second (a node back from an hour away catches up in minutes). */
 export const DEFAULT_HANDOFF_BYTES_PER_SECOND = 16 * 1024 * 1024;
 
+/** One delivery run to a target: how many hints went, and whether every holder's were all delivered. */
+interface RunOutcome {
+  delivered: number;
+  /** False when a holder or the target was down, a request failed, or a hint was not taken. */
+  complete: boolean;
+}
+
 export class Handoff {
-  private readonly running = new Map<string, Promise<number>>();
+  private readonly running = new Map<string, Promise<RunOutcome>>();
   delivered = 0;
 
   constructor(
@@ -37,6 +44,18 @@ export class Handoff {
 
   /** Delivers every hint held for `target`; resolves with how many were delivered. */
   deliverTo(target: string): Promise<number> {
+    return this.runFor(target).then((o) => o.delivered);
+  }
+
+  /**
+   * Delivers every hint held for `target`; resolves true when every holder was reached and
+   * had nothing left for it (the target then holds every write it missed that was hinted).
+   */
+  catchUp(target: string): Promise<boolean> {
+    return this.runFor(target).then((o) => o.complete);
+  }
+
+  private runFor(target: string): Promise<RunOutcome> {
     const busy = this.running.get(target);
     if (busy) return busy;
     const run = this.run(target).finally(() => this.running.delete(target));
@@ -53,19 +72,25 @@ export class Handoff {
     return n;
   }
 
-  private async run(target: string): Promise<number> {
+  private async run(target: string): Promise<RunOutcome> {
     let delivered = 0;
+    let complete = true;
     let started = performance.now();
     for (const holder of this.holders()) {
       if (holder === target) continue;
       for (;;) {
-        if (this.transport.isDown(target) || this.transport.isDown(holder)) break;
+        if (this.transport.isDown(target) || this.transport.isDown(holder)) {
+          complete = false;
+          break;
+        }
         let page;
         try {
           page = await this.transport.request(holder, { type: FrameType.HINTS_FOR, target, max: PAGE }, this.timeoutMs);
         } catch {
+          complete = false;
           break;
         }
+        if (page.type !== FrameType.HINTS) complete = false;
         if (page.type !== FrameType.HINTS || page.hints.length === 0) break;
         // The whole page at once: one round trip per page rather than two per hint (a
         // replica batches what arrives together; the page bounds what is in flight).
@@ -84,10 +109,11 @@ export class Handoff {
         started = performance.now();
         delivered += progress;
         this.delivered += progress;
+        if (progress < page.hints.length) complete = false;
         if (progress === 0 || page.hints.length < PAGE) break;
       }
     }
-    return delivered;
+    return { delivered, complete };
   }
 
   /** Waits so that `hints`, replayed since `started`, went at no more than bytesPerSecond. */
