@@ -17,7 +17,7 @@ import { DEFAULT_ANTI_ENTROPY_INTERVAL_MS, DEFAULT_N, DEFAULT_QUORUM, DEFAULT_TI
 import { DEFAULT_HINT_MAX_AGE_MS, DEFAULT_TOMBSTONE_GRACE_MS } from './shard/index.js';
 
 export { Store, type Bytes, type ClearOptions, type PutOptions, type StorageFaultEvent, type StoreStats } from './store.js';
-export type { ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
+export type { BatchSlots, ConsistencyLevel, ReadResult, Receipt, RequestOptions, WriteResult } from './coordinator/index.js';
 export { CONSISTENCY_LEVELS } from './coordinator/index.js';
 export { ErrorCode, RingkvError, isCorruption } from './errors.js';
 export { contextFromString, contextToString } from './version/index.js';

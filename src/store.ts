@@ -3,7 +3,7 @@
 // thread for tests, TCP peers later).
 import { ErrorCode, RingkvError } from './errors.js';
 import { FrameType, Slab } from './protocol/index.js';
-import { Coordinator, Handoff, type ReadResult, type RequestOptions, type Transport, type WriteOptions, type WriteResult } from './coordinator/index.js';
+import { type BatchSlots, Coordinator, Handoff, type ReadResult, type RequestOptions, type Transport, type WriteOptions, type WriteResult } from './coordinator/index.js';
 import { TOKEN_END, type TokenHasher } from './hash/index.js';
 import type { Ring } from './ring/index.js';
 import type { QuorumDefaults } from './coordinator/index.js';
@@ -448,6 +448,20 @@ export class Store {
       return this.coordinator.get(this.bytes(key, 'a key'), opts);
     } catch (err) {
       return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * get() without a promise, for hot paths (the RESP server's GET): the outcome goes to
+   * `sink.done(index, result)` or `sink.fail(err)`, exactly once, possibly from inside this
+   * call (a closed store, a bad argument, no replica reachable).
+   */
+  getInto(key: Bytes, opts: RequestOptions, sink: BatchSlots<ReadResult | undefined>, index: number): void {
+    try {
+      this.checkOpen();
+      this.coordinator.getInto(this.bytes(key, 'a key'), opts, sink, index);
+    } catch (err) {
+      sink.fail(err as Error);
     }
   }
 

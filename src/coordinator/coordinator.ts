@@ -12,9 +12,9 @@ import { type TokenHasher, XxHash64 } from '../hash/index.js';
 import { FrameType, Slab, type GetRequest, type Request } from '../protocol/index.js';
 import type { Fallback, Ring } from '../ring/index.js';
 import { contextOf, contextSize, encodeContextInto, type DecodeOptions, type ValueCopier, type VObject } from '../version/index.js';
-import { get, type GetHost, type GetOp } from './get.js';
+import { get, getInto, type GetHost, type GetOp } from './get.js';
 import { getMany, putMany } from './many.js';
-import { EMPTY, NO_OPTIONS, type PerDc, type Quorum } from './op.js';
+import { type BatchSlots, EMPTY, NO_OPTIONS, type PerDc, type Quorum } from './op.js';
 import { put } from './put.js';
 import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
@@ -95,6 +95,15 @@ export class Coordinator implements GetHost {
 
   get(key: Uint8Array, opts: RequestOptions = NO_OPTIONS): Promise<ReadResult | undefined> {
     return get(this, key, opts);
+  }
+
+  /**
+   * get() without a promise: the outcome goes to `sink.done(index, result)` or
+   * `sink.fail(err)`, once; an error known at once (a bad option, no replica) may be
+   * reported from inside this call.
+   */
+  getInto(key: Uint8Array, opts: RequestOptions, sink: BatchSlots<ReadResult | undefined>, index: number): void {
+    getInto(this, key, opts, sink, index);
   }
 
   /** get() of every key; results in the order of `keys`, one promise. */

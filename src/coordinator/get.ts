@@ -10,7 +10,7 @@
 import { ErrorCode, RingkvError } from '../errors.js';
 import { FrameType, type GetRequest, type Reply } from '../protocol/index.js';
 import { decodeObject, mergeAll, readSingle, visibleSiblings, type SingleRead, type VObject } from '../version/index.js';
-import { EMPTY, NO_OPTIONS, NO_REPLICAS, Op, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type PerDc } from './op.js';
+import { type BatchSlots, EMPTY, NO_OPTIONS, NO_REPLICAS, Op, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type PerDc } from './op.js';
 import { readRepair } from './read-repair.js';
 import type { ReadResult, Receipt, RequestOptions } from './requests.js';
 import type { ReplySink } from './transport.js';
@@ -41,6 +41,14 @@ export function get(c: GetHost, key: Uint8Array, opts: RequestOptions = NO_OPTIO
   op.reject = rejecter();
   op.begin(key, opts);
   return promise;
+}
+
+/** get() reporting to a batch slot instead of a promise (Coordinator.getInto). */
+export function getInto(c: GetHost, key: Uint8Array, opts: RequestOptions, sink: BatchSlots<ReadResult | undefined>, index: number): void {
+  const op = c.freeGets.pop() ?? new GetOp(c);
+  op.many = sink;
+  op.index = index;
+  op.begin(key, opts);
 }
 
 /** One get in flight. */

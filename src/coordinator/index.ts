@@ -6,4 +6,5 @@ export { type Transport, timeoutError, unavailableError } from './transport.js';
 export { InProcessTransport } from './in-process-transport.js';
 export { MAX_PUT_VALUE_BYTES, ShardTransport, type ShardLoad } from './shard-transport.js';
 export type { ReplySink } from './transport.js';
+export type { BatchSlots } from './op.js';
 export { InFlight, PromiseSink, RequestGroup, RequestTable, copyReply } from './request-table.js';

@@ -15,6 +15,10 @@ class SlowStore {
   get(key: Uint8Array): Promise<unknown> {
     return new Promise((resolve) => this.pending.push({ key: Buffer.from(key).toString(), resolve }));
   }
+  /** The promise-free form the server's GET uses (Store.getInto). */
+  getInto(key: Uint8Array, _opts: unknown, sink: { done(i: number, v: unknown): void; fail(err: Error): void }, index: number): void {
+    this.get(key).then((v) => sink.done(index, v), (err: Error) => sink.fail(err));
+  }
   answer(i: number): void {
     const p = this.pending[i]!;
     p.resolve({ values: [Buffer.from(`v-${p.key}`)], context: new Uint8Array(0), expiresAt: [0] });

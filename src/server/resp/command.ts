@@ -1,5 +1,6 @@
 // Runs on: the main thread. What a command is: its name, arity and key positions (as Redis
 // describes them in COMMAND), how it takes part in the key locks, and its handler.
+import type { ReadResult } from '../../index.js';
 import { type Reply, Simple } from './reply.js';
 import type { Session } from './session.js';
 
@@ -38,7 +39,17 @@ export interface CommandSpec {
   /** Runs before authentication (AUTH, HELLO, QUIT). */
   readonly noAuth: boolean;
   readonly run: Handler;
+  /**
+   * A read whose whole work is one store get of its key (args[firstKey]) and a pure answer
+   * from the result (GET): run without a promise when nothing orders it (connection.ts);
+   * `run` is the same command for every other case (MULTI, a write in flight on the key,
+   * scripts). May throw a ReplyError (e.g. CONFLICT), which becomes the reply.
+   */
+  readonly fastRead?: FastRead;
 }
+
+/** What a fastRead command answers for the read of its key. */
+export type FastRead = (s: Session, key: Buffer, read: ReadResult | undefined) => Reply;
 
 export interface Definition {
   arity: number;
@@ -52,6 +63,8 @@ export interface Definition {
   keysOf?: (args: Buffer[]) => Buffer[];
   noAuth?: boolean;
   run: Handler;
+  /** See CommandSpec.fastRead (only for a one-key 'read' command). */
+  fastRead?: FastRead;
 }
 
 const flagReplies = new Map<string, Simple>();
@@ -76,6 +89,7 @@ export function defineCommand(name: string, d: Definition): CommandSpec {
     ...(d.keysOf === undefined ? {} : { keysOf: d.keysOf }),
     noAuth: d.noAuth ?? false,
     run: d.run,
+    ...(d.fastRead === undefined ? {} : { fastRead: d.fastRead }),
   };
 }
 

@@ -140,5 +140,18 @@ export function execute(spec: CommandSpec, s: Session, args: Buffer[]): Reply | 
 }
 
 
+/**
+ * The key of a fastRead command (GET) that may run now without a promise: outside MULTI,
+ * with no write of this server in flight on its key (what execute() would run at once).
+ * undefined: run it through execute().
+ */
+export function fastReadKey(spec: CommandSpec, s: Session, args: Buffer[]): Buffer | undefined {
+  if (spec.fastRead === undefined || s.inMulti) return undefined;
+  const key = args[spec.firstKey]!;
+  const locks = s.server.locks;
+  if (!locks.idle && locks.tail(keyString(key)) !== undefined) return undefined;
+  return key;
+}
+
 /** Every command (COMMAND's list; tests). */
 export const commandTable: readonly CommandSpec[] = ALL;

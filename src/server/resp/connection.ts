@@ -29,8 +29,9 @@
 // half-close (EOF) or a server shutdown stops reading and ends the socket once the replies
 // of commands already received are written.
 import type { Socket } from 'node:net';
-import { arityFits } from './command.js';
-import { commandNames, execute, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import type { BatchSlots, ReadResult } from '../../index.js';
+import { arityFits, type FastRead } from './command.js';
+import { commandNames, execute, fastReadKey, lookupCommand, unknownCommand, wrongArity } from './commands.js';
 import type { ClientInputBudget, InputHolder } from './client-input.js';
 import type { MemoryRelease } from './memory-release.js';
 import { type CommandStat, DEFAULT_LEVEL, type Histogram, type LatencyRecorder } from './latency.js';
@@ -67,8 +68,9 @@ export interface ConnectionHost {
  * A command's place in the reply order. Reused (a connection keeps up to MAX_IN_FLIGHT
  * free), and so are its two callbacks: awaiting a store call allocates no closure.
  */
-class Slot {
-  done = false;
+class Slot implements BatchSlots<ReadResult | undefined> {
+  /** Its reply is in `reply`. */
+  ready = false;
   reply: Reply = null;
   proto: Protocol = 2;
   /** The last command of its socket read: its replies are written once this one is encoded. */
@@ -79,10 +81,34 @@ class Slot {
   startedAt = 0;
   readonly resolve: (reply: Reply) => void;
   readonly reject: (err: unknown) => void;
+  /** A fastRead command's answer and key, while its read is in flight (Connection.fastRead). */
+  answer: FastRead | undefined = undefined;
+  key: Buffer | undefined = undefined;
 
-  constructor(conn: Connection) {
+  constructor(private readonly conn: Connection) {
     this.resolve = (reply) => conn.settle(this, reply);
     this.reject = (err) => conn.settle(this, errorReply(err));
+  }
+
+  /** The fast read's result (BatchSlots: the store calls it, no promise between). */
+  done(_index: number, read: ReadResult | undefined): void {
+    const answer = this.answer!;
+    const key = this.key!;
+    this.answer = undefined;
+    this.key = undefined;
+    let reply: Reply;
+    try {
+      reply = answer(this.conn.session, key, read);
+    } catch (err) {
+      reply = errorReply(err);
+    }
+    this.conn.settle(this, reply);
+  }
+
+  fail(err: Error): void {
+    this.answer = undefined;
+    this.key = undefined;
+    this.conn.settle(this, errorReply(err));
   }
 
   /** Counts the reply's latency (one clock read) and forgets where. */
@@ -262,6 +288,11 @@ export class Connection implements ParserEvents, InputHolder {
     } else {
       stat = s.server.latency.command(spec.name);
       try {
+        const key = fastReadKey(spec, s, args);
+        if (key !== undefined) {
+          this.fastRead(spec.fastRead!, key, stat);
+          return;
+        }
         result = execute(spec, s, args);
       } catch (err) {
         result = errorReply(err);
@@ -274,6 +305,25 @@ export class Connection implements ParserEvents, InputHolder {
     // After the command: HELLO 3 answers in RESP3.
     this.push(result, s.proto, stat);
     if (s.quit) this.beginClose();
+  }
+
+  /**
+   * GET and its kind (CommandSpec.fastRead) with nothing ordering it: its slot is the store
+   * read's sink, so no promise is made between the store and the reply.
+   */
+  private fastRead(answer: FastRead, key: Buffer, stat: CommandStat): void {
+    const s = this.session;
+    const slot = this.takeSlot(s.proto);
+    slot.stat = stat;
+    slot.level = this.levelNow();
+    slot.startedAt = this.readAt;
+    slot.answer = answer;
+    slot.key = key;
+    try {
+      s.server.store.getInto(key, s.readOptions, slot, 0);
+    } catch (err) {
+      slot.fail(err as Error); // the slot is queued already: it must settle
+    }
   }
 
   /** ParserEvents: the stream is malformed. */
@@ -304,7 +354,7 @@ export class Connection implements ParserEvents, InputHolder {
         return;
       }
       const slot = this.takeSlot(proto);
-      slot.done = true;
+      slot.ready = true;
       slot.reply = result;
       return;
     }
@@ -328,7 +378,7 @@ export class Connection implements ParserEvents, InputHolder {
   /** A queued command's reply is ready (Slot's callbacks). */
   settle(slot: Slot, reply: Reply): void {
     slot.count(this.host.context.latency, reply);
-    slot.done = true;
+    slot.ready = true;
     slot.reply = reply;
     if (slot === this.queue[this.head]) this.drain();
   }
@@ -337,11 +387,11 @@ export class Connection implements ParserEvents, InputHolder {
   private drain(): void {
     const q = this.queue;
     let readDone = false;
-    while (this.head < q.length && q[this.head]!.done) {
+    while (this.head < q.length && q[this.head]!.ready) {
       const slot = q[this.head++]!;
       this.writer.write(slot.reply, slot.proto);
       if (slot.endsRead) readDone = true;
-      slot.done = false;
+      slot.ready = false;
       slot.reply = null;
       slot.endsRead = false;
       if (this.freeSlots.length < MAX_IN_FLIGHT) this.freeSlots.push(slot);

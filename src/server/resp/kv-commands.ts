@@ -333,7 +333,7 @@ const ONE: readonly [number, number, number] = [1, 1, 1];
 const ALL: readonly [number, number, number] = [1, -1, 1];
 
 export const kvCommands: readonly CommandSpec[] = [
-  defineCommand('get', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: get }),
+  defineCommand('get', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: get, fastRead: oneValue }),
   defineCommand('set', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', blind: plainSet, run: set }),
   defineCommand('del', { arity: -2, flags: ['write'], keys: ALL, access: 'write', run: del }),
   defineCommand('unlink', { arity: -2, flags: ['write', 'fast'], keys: ALL, access: 'write', run: del }),
