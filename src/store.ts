@@ -465,6 +465,16 @@ export class Store {
     }
   }
 
+  /** put() without a promise, for hot paths (the RESP server's SET): the outcome goes to `sink`, as getInto's. */
+  putInto(key: Bytes, value: Bytes, opts: PutOptions, sink: BatchSlots<WriteResult>, index: number): void {
+    try {
+      this.checkOpen();
+      this.coordinator.putInto(this.bytes(key, 'a key'), this.bytes(value, 'a value'), writeOptions(opts), sink, index);
+    } catch (err) {
+      sink.fail(err as Error);
+    }
+  }
+
   /** Writes a value: without a context it overwrites what the key holds; with one, it supersedes exactly what that read saw. */
   put(key: Bytes, value: Bytes, opts: PutOptions = NO_OPTIONS): Promise<WriteResult> {
     try {

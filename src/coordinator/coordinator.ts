@@ -15,7 +15,7 @@ import { contextOf, contextSize, encodeContextInto, type DecodeOptions, type Val
 import { get, getInto, type GetHost, type GetOp } from './get.js';
 import { getMany, putMany } from './many.js';
 import { type BatchSlots, EMPTY, NO_OPTIONS, type PerDc, type Quorum } from './op.js';
-import { put } from './put.js';
+import { put, putInto } from './put.js';
 import type { ConsistencyLevel, CoordinatorCounters, ReadResult, Receipt, RequestOptions, StorageFaultSink, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink, Transport } from './transport.js';
 
@@ -104,6 +104,11 @@ export class Coordinator implements GetHost {
    */
   getInto(key: Uint8Array, opts: RequestOptions, sink: BatchSlots<ReadResult | undefined>, index: number): void {
     getInto(this, key, opts, sink, index);
+  }
+
+  /** put() without a promise: the outcome goes to `sink` (as getInto's). */
+  putInto(key: Uint8Array, value: Uint8Array | null, opts: WriteOptions, sink: BatchSlots<WriteResult>, index: number): void {
+    putInto(this, key, value, opts, sink, index);
   }
 
   /** get() of every key; results in the order of `keys`, one promise. */

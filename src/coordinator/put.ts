@@ -18,7 +18,7 @@ import { parseInt64 } from '../encoding/index.js';
 import { FrameType, type PutRequest, type Reply, type Request } from '../protocol/index.js';
 import type { Fallback } from '../ring/index.js';
 import { decodeObject, readSingle, type SingleRead, type VObject } from '../version/index.js';
-import { EMPTY, NO_OPTIONS, NO_REPLICAS, Op, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type Quorum } from './op.js';
+import { type BatchSlots, EMPTY, NO_OPTIONS, NO_REPLICAS, Op, capture, meetsPerDc, neededText, quorumError, rejecter, resolver, type OpHost, type Quorum } from './op.js';
 import type { Receipt, WriteOptions, WriteResult } from './requests.js';
 import type { ReplySink } from './transport.js';
 
@@ -44,6 +44,14 @@ export function put(c: OpHost, key: Uint8Array, value: Uint8Array | null, opts: 
   op.reject = rejecter();
   op.begin(key, value, opts);
   return promise;
+}
+
+/** put() reporting to a batch slot instead of a promise (Coordinator.putInto). */
+export function putInto(c: OpHost, key: Uint8Array, value: Uint8Array | null, opts: WriteOptions, sink: BatchSlots<WriteResult>, index: number): void {
+  const op = new PutOp(c);
+  op.many = sink;
+  op.index = index;
+  op.begin(key, value, opts);
 }
 
 /**

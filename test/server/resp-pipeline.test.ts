@@ -2,6 +2,7 @@
 // order whatever order the store answers in; a reply held behind a slow command of its read
 // still leaves; a pipeline answers the same sent whole, in tiny pieces or in uneven pieces,
 // and read-your-writes holds inside it (SET k then GET k answers the new value).
+import { rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -161,6 +162,33 @@ test('a mixed pipeline answers like a sequential model sent whole, byte by byte,
     }
     assert.equal(await c.replies(expected.length, 20_000), expected, name);
     c.close();
+  }
+});
+
+test('GETs and SETs the store fails at once (a closed store) answer in order inside one read, and the server serves on', async () => {
+  // The promise-free GET/SET settle their reply slot inside the read when the store throws
+  // at once; the read's replies must still leave, in order (this crashed the server once).
+  const local = await startHarness();
+  try {
+    await local.store.close();
+    const c = await RawClient.open(local.port);
+    try {
+      c.send(Buffer.concat([encodeCommand(['GET', 'a']), encodeCommand(['SET', 'b', 'v']), encodeCommand(['GET', 'c']), encodeCommand(['PING'])]));
+      const replies = await c.replies(4);
+      for (const r of replies.slice(0, 3)) assert.match((r as { error: string }).error, /closed/, JSON.stringify(r));
+      assert.is(replies[3], 'PONG');
+    } finally {
+      c.close();
+    }
+    const again = await RawClient.open(local.port);
+    try {
+      assert.is(await again.call('PING'), 'PONG', 'the server still serves');
+    } finally {
+      again.close();
+    }
+  } finally {
+    await local.server.close();
+    rmSync(local.dir, { recursive: true, force: true });
   }
 });
 

@@ -46,6 +46,12 @@ export interface CommandSpec {
    * scripts). May throw a ReplyError (e.g. CONFLICT), which becomes the reply.
    */
   readonly fastRead?: FastRead;
+  /**
+   * For these arguments, the command's whole work is one overwrite put of args[firstKey] =
+   * args[firstKey + 1], answered OK (a plain SET): run without a promise when nothing but
+   * other such writes is in flight on the key (KeyLocks.startBlind, connection.ts).
+   */
+  readonly fastPut?: (s: Session, args: readonly Buffer[]) => boolean;
 }
 
 /** What a fastRead command answers for the read of its key. */
@@ -65,6 +71,8 @@ export interface Definition {
   run: Handler;
   /** See CommandSpec.fastRead (only for a one-key 'read' command). */
   fastRead?: FastRead;
+  /** See CommandSpec.fastPut (only for a blind 'write' command). */
+  fastPut?: (s: Session, args: readonly Buffer[]) => boolean;
 }
 
 const flagReplies = new Map<string, Simple>();
@@ -90,6 +98,7 @@ export function defineCommand(name: string, d: Definition): CommandSpec {
     noAuth: d.noAuth ?? false,
     run: d.run,
     ...(d.fastRead === undefined ? {} : { fastRead: d.fastRead }),
+    ...(d.fastPut === undefined ? {} : { fastPut: d.fastPut }),
   };
 }
 

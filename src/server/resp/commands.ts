@@ -15,6 +15,7 @@ import { serverCommands } from './server-commands.js';
 import { stringCommands } from './string-commands.js';
 import type { Session } from './session.js';
 import { transactionCommands, transactionOf } from './transaction.js';
+import type { BlindRun } from './key-locks.js';
 import { versionCommands } from './version-commands.js';
 
 /** The reply of COMMAND (INFO) for one command, in Redis 7's shape. */
@@ -151,6 +152,18 @@ export function fastReadKey(spec: CommandSpec, s: Session, args: Buffer[]): Buff
   const locks = s.server.locks;
   if (!locks.idle && locks.tail(keyString(key)) !== undefined) return undefined;
   return key;
+}
+
+/**
+ * A fastPut command (plain SET) that may run now without a promise: outside MULTI, with only
+ * such writes in flight on its key. The blind run it joined (call run.end() once it
+ * settled), or undefined: run it through execute().
+ */
+export function fastPutRun(spec: CommandSpec, s: Session, args: Buffer[]): BlindRun | undefined {
+  if (spec.fastPut === undefined || s.inMulti || !spec.fastPut(s, args)) return undefined;
+  const run = s.server.locks.startBlind(keyString(args[spec.firstKey]!));
+  if (run !== undefined) s.wrote = true;
+  return run;
 }
 
 /** Every command (COMMAND's list; tests). */

@@ -29,14 +29,15 @@
 // half-close (EOF) or a server shutdown stops reading and ends the socket once the replies
 // of commands already received are written.
 import type { Socket } from 'node:net';
-import type { BatchSlots, ReadResult } from '../../index.js';
+import type { BatchSlots, ReadResult, WriteResult } from '../../index.js';
 import { arityFits, type FastRead } from './command.js';
-import { commandNames, execute, fastReadKey, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import { commandNames, execute, fastPutRun, fastReadKey, lookupCommand, unknownCommand, wrongArity } from './commands.js';
+import type { BlindRun } from './key-locks.js';
 import type { ClientInputBudget, InputHolder } from './client-input.js';
 import type { MemoryRelease } from './memory-release.js';
 import { type CommandStat, DEFAULT_LEVEL, type Histogram, type LatencyRecorder } from './latency.js';
 import { type ParserEvents, type ParserLimits, RespParser } from './parser.js';
-import { ErrorPrefix, errorReply, type Reply, ReplyError } from './reply.js';
+import { ErrorPrefix, errorReply, OK, type Reply, ReplyError } from './reply.js';
 import { type ServerContext, Session } from './session.js';
 import { FLUSH_BYTES, FlushQueue, type Protocol, ReplyWriter } from './writer.js';
 
@@ -68,7 +69,7 @@ export interface ConnectionHost {
  * A command's place in the reply order. Reused (a connection keeps up to MAX_IN_FLIGHT
  * free), and so are its two callbacks: awaiting a store call allocates no closure.
  */
-class Slot implements BatchSlots<ReadResult | undefined> {
+class Slot implements BatchSlots<ReadResult | undefined | WriteResult> {
   /** Its reply is in `reply`. */
   ready = false;
   reply: Reply = null;
@@ -84,14 +85,24 @@ class Slot implements BatchSlots<ReadResult | undefined> {
   /** A fastRead command's answer and key, while its read is in flight (Connection.fastRead). */
   answer: FastRead | undefined = undefined;
   key: Buffer | undefined = undefined;
+  /** A fastPut command's blind run, while its put is in flight (Connection.fastPut). */
+  run: BlindRun | undefined = undefined;
 
   constructor(private readonly conn: Connection) {
     this.resolve = (reply) => conn.settle(this, reply);
     this.reject = (err) => conn.settle(this, errorReply(err));
   }
 
-  /** The fast read's result (BatchSlots: the store calls it, no promise between). */
-  done(_index: number, read: ReadResult | undefined): void {
+  /** The fast read's or put's result (BatchSlots: the store calls it, no promise between). */
+  done(_index: number, result: ReadResult | undefined | WriteResult): void {
+    const run = this.run;
+    if (run !== undefined) {
+      this.run = undefined;
+      run.end();
+      this.conn.settle(this, OK);
+      return;
+    }
+    const read = result as ReadResult | undefined;
     const answer = this.answer!;
     const key = this.key!;
     this.answer = undefined;
@@ -106,6 +117,8 @@ class Slot implements BatchSlots<ReadResult | undefined> {
   }
 
   fail(err: Error): void {
+    this.run?.end();
+    this.run = undefined;
     this.answer = undefined;
     this.key = undefined;
     this.conn.settle(this, errorReply(err));
@@ -202,7 +215,9 @@ export class Connection implements ParserEvents, InputHolder {
     } finally {
       this.reading = false;
     }
-    if (this.slotsTaken !== taken) {
+    // A fast read or put can settle its slot inside the read (an error known at once), so
+    // the read's slots may all be encoded already: then it is written now, as one without.
+    if (this.slotsTaken !== taken && this.head < this.queue.length) {
       this.queue[this.queue.length - 1]!.endsRead = true;
       // Replies encoded at once before the first queued command wait for the rest of the read.
       if (this.writer.pendingBytes > 0 && !this.ended) this.host.flushQueue.hold(this.writer);
@@ -293,6 +308,11 @@ export class Connection implements ParserEvents, InputHolder {
           this.fastRead(spec.fastRead!, key, stat);
           return;
         }
+        const run = fastPutRun(spec, s, args);
+        if (run !== undefined) {
+          this.fastPut(run, args[spec.firstKey]!, args[spec.firstKey + 1]!, stat);
+          return;
+        }
         result = execute(spec, s, args);
       } catch (err) {
         result = errorReply(err);
@@ -323,6 +343,21 @@ export class Connection implements ParserEvents, InputHolder {
       s.server.store.getInto(key, s.readOptions, slot, 0);
     } catch (err) {
       slot.fail(err as Error); // the slot is queued already: it must settle
+    }
+  }
+
+  /** A plain SET with only such writes in flight on its key (CommandSpec.fastPut): its slot is the store put's sink. */
+  private fastPut(run: BlindRun, key: Buffer, value: Buffer, stat: CommandStat): void {
+    const s = this.session;
+    const slot = this.takeSlot(s.proto);
+    slot.stat = stat;
+    slot.level = this.levelNow();
+    slot.startedAt = this.readAt;
+    slot.run = run;
+    try {
+      s.server.store.putInto(key, value, s.overwriteOptions, slot, 0);
+    } catch (err) {
+      slot.fail(err as Error); // the slot is queued already: it must settle (and end the run)
     }
   }
 

@@ -37,8 +37,39 @@ interface Tail {
   readonly blind: boolean;
 }
 
+/**
+ * Blind writes of one key in flight that made no promise (the RESP GET/SET fast path,
+ * connection.ts): a count, and a promise made only when a command has to wait for them.
+ * Each write started with startBlind() calls end() once it settled.
+ */
+export class BlindRun {
+  private count = 0;
+  private waited: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  constructor(private readonly locks: KeyLocks, readonly key: string) {}
+
+  /** One more blind write in the run. */
+  add(): void {
+    this.count++;
+  }
+
+  /** A blind write of the run settled. */
+  end(): void {
+    if (--this.count > 0) return;
+    this.locks.forget(this);
+    this.release?.();
+  }
+
+  /** Settles once every write in the run so far has settled (made at the first wait). */
+  get promise(): Promise<unknown> {
+    if (this.count === 0) return Promise.resolve();
+    return (this.waited ??= new Promise<void>((resolve) => (this.release = resolve)));
+  }
+}
+
 export class KeyLocks {
-  private readonly tails = new Map<string, Tail>();
+  private readonly tails = new Map<string, Tail | BlindRun>();
 
   /** True while no write is in flight: reads need not look up their keys. */
   get idle(): boolean {
@@ -53,7 +84,27 @@ export class KeyLocks {
   /** What a blind write of `key` waits for: a read-modify-write in flight on it, if any. */
   blindTail(key: string): Promise<unknown> | undefined {
     const t = this.tails.get(key);
-    return t === undefined || t.blind ? undefined : t.promise;
+    return t === undefined || t instanceof BlindRun || t.blind ? undefined : t.promise;
+  }
+
+  /**
+   * A blind write of `key` that makes no promise, issued now: the run it joins (it calls
+   * run.end() once settled). undefined when a write with a promise is in flight on the key:
+   * then it must take the ordinary way (blindTail/holdBlind), which orders after that one.
+   */
+  startBlind(key: string): BlindRun | undefined {
+    let t = this.tails.get(key);
+    if (t === undefined) {
+      t = new BlindRun(this, key);
+      this.tails.set(key, t);
+    } else if (!(t instanceof BlindRun)) return undefined;
+    t.add();
+    return t;
+  }
+
+  /** A run's last write settled: the key has nothing in flight unless a later command took it over. */
+  forget(run: BlindRun): void {
+    if (this.tails.get(run.key) === run) this.tails.delete(run.key);
   }
 
   /** Makes `op` (a read-modify-write that waited for the tail) the tail of `key` until it settles. */
@@ -68,7 +119,7 @@ export class KeyLocks {
    */
   holdBlind(key: string, op: Promise<unknown>): void {
     const t = this.tails.get(key);
-    if (t === undefined || !t.blind) {
+    if (t === undefined || (!(t instanceof BlindRun) && !t.blind)) {
       this.set(key, { promise: op, blind: true });
       return;
     }

@@ -321,6 +321,10 @@ async function type(s: Session, args: Buffer[]): Promise<Reply> {
 function plainSet(_s: Session, args: readonly Buffer[]): boolean {
   return args.length === 3 || (args.length === 5 && (isWord(args[3]!, 'ex') || isWord(args[3]!, 'px')));
 }
+/** SET key value, without options. */
+function noOptions(_s: Session, args: readonly Buffer[]): boolean {
+  return args.length === 3;
+}
 function always(): boolean {
   return true;
 }
@@ -334,7 +338,7 @@ const ALL: readonly [number, number, number] = [1, -1, 1];
 
 export const kvCommands: readonly CommandSpec[] = [
   defineCommand('get', { arity: 2, flags: ['readonly', 'fast'], keys: ONE, run: get, fastRead: oneValue }),
-  defineCommand('set', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', blind: plainSet, run: set }),
+  defineCommand('set', { arity: -3, flags: ['write', 'denyoom'], keys: ONE, access: 'write', blind: plainSet, run: set, fastPut: noOptions }),
   defineCommand('del', { arity: -2, flags: ['write'], keys: ALL, access: 'write', run: del }),
   defineCommand('unlink', { arity: -2, flags: ['write', 'fast'], keys: ALL, access: 'write', run: del }),
   defineCommand('exists', { arity: -2, flags: ['readonly', 'fast'], keys: ALL, run: exists }),

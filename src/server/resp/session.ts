@@ -100,6 +100,9 @@ export class Session {
   readOptions: { r?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
   /** Passed to every store write of this connection; replaced (never mutated) by CONSISTENCY. */
   writeOptions: { w?: number; level?: ConsistencyLevel; sloppy?: boolean } = {};
+  /** writeOptions with overwrite (a plain SET's), made once per writeOptions. */
+  private overwriteOf: Session['writeOptions'] | undefined;
+  private overwrite: Session['writeOptions'] & { overwrite: true } = { overwrite: true };
   /** The connection sent CONSISTENCY: the server's default (CONFIG SET ringkv-consistency) no longer applies. */
   ownConsistency = false;
   readonly createdAt = Date.now();
@@ -122,6 +125,15 @@ export class Session {
     const { readOptions, writeOptions } = requestOptions({ r: undefined, w: undefined, level, sloppy: undefined });
     this.readOptions = readOptions;
     this.writeOptions = writeOptions;
+  }
+
+  /** The store options of a plain SET (writeOptions, superseding what the key holds), shared by every such SET. */
+  get overwriteOptions(): Session['writeOptions'] & { overwrite: true } {
+    if (this.overwriteOf !== this.writeOptions) {
+      this.overwriteOf = this.writeOptions;
+      this.overwrite = Object.freeze({ ...this.writeOptions, overwrite: true as const });
+    }
+    return this.overwrite;
   }
 
   get consistency(): Consistency {
