@@ -235,14 +235,8 @@ export class GetOp extends Op<ReadResult | undefined> implements ReplySink {
     const wait = this.c.restarted(primaries, timeoutMs);
     if (wait === undefined) return false;
     const next = new GetOp(this.c);
-    next.resolve = this.resolve;
-    next.reject = this.reject;
-    next.many = this.many;
-    next.index = this.index;
+    this.passCaller(next);
     next.waited = true;
-    this.resolve = undefined;
-    this.reject = undefined;
-    this.many = undefined;
     this.done = true;
     // Still down after the wait: the get runs again and fails as it would have.
     void wait.then(() => next.begin(key, opts));

@@ -137,4 +137,15 @@ export abstract class Op<T> {
     if (this.many !== undefined) this.many.fail(err);
     else this.reject?.(err);
   }
+
+  /** Gives this op's caller (promise or batch slot) to `next`, a retry: what this op still hears changes nothing. */
+  passCaller(next: Op<T>): void {
+    next.resolve = this.resolve;
+    next.reject = this.reject;
+    next.many = this.many;
+    next.index = this.index;
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.many = undefined;
+  }
 }

@@ -147,16 +147,10 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
   /** Hands the caller over to `next` (a retry of this put): late replies to this one change nothing. */
   handOver(next: PutOp): void {
     this.done = true;
-    next.resolve = this.resolve;
-    next.reject = this.reject;
-    next.many = this.many;
-    next.index = this.index;
+    this.passCaller(next);
     next.req = this.req;
     next.q = this.q;
     next.retried = true;
-    this.resolve = undefined;
-    this.reject = undefined;
-    this.many = undefined;
   }
 
   /** Asks the next healthy primary (then stand-in) to coordinate; fails the put when none is left. */
@@ -435,7 +429,8 @@ export class PutOp extends Op<WriteResult> implements ReplySink {
    * No replica could coordinate because the key's primaries are down but expected back (a
    * local shard restarting: with one shard there is no stand-in; a peer judged down or
    * reconnecting): a sloppy put hands its caller to a new put that runs once one is up (or
-   * the wait timed out), instead of failing now. Once per put; a strict one fails fast. An increment never gets here after it was sent (onError fails it: it may have been
+   * the wait timed out), instead of failing now. Once per put; a strict one fails fast.
+   * An increment never gets here after it was sent (onError fails it: it may have been
    * applied); any other write sent again supersedes what its first try wrote (an overwrite)
    * or becomes a sibling of it (a write with a context), as any retry on a timeout does.
    */

@@ -190,8 +190,9 @@ export class PeerTransport implements Transport {
     const now = Date.now();
     this.upWaiters = this.upWaiters.filter((w) => {
       const up = !this.closed && !this.isDown(w.replica);
-      if (up || this.closed || now >= w.until) w.resolve(up);
-      return !(up || this.closed || now >= w.until);
+      const settled = up || this.closed || now >= w.until;
+      if (settled) w.resolve(up);
+      return !settled;
     });
     if (this.upWaiters.length === 0 && this.waitTimer !== undefined) {
       clearInterval(this.waitTimer);

@@ -333,10 +333,7 @@ export class Connection implements ParserEvents, InputHolder {
    */
   private fastRead(answer: FastRead, key: Buffer, stat: CommandStat): void {
     const s = this.session;
-    const slot = this.takeSlot(s.proto);
-    slot.stat = stat;
-    slot.level = this.levelNow();
-    slot.startedAt = this.readAt;
+    const slot = this.timedSlot(s.proto, stat);
     slot.answer = answer;
     slot.key = key;
     try {
@@ -349,10 +346,7 @@ export class Connection implements ParserEvents, InputHolder {
   /** A plain SET with only such writes in flight on its key (CommandSpec.fastPut): its slot is the store put's sink. */
   private fastPut(run: BlindRun, key: Buffer, value: Buffer, stat: CommandStat): void {
     const s = this.session;
-    const slot = this.takeSlot(s.proto);
-    slot.stat = stat;
-    slot.level = this.levelNow();
-    slot.startedAt = this.readAt;
+    const slot = this.timedSlot(s.proto, stat);
     slot.run = run;
     try {
       s.server.store.putInto(key, value, s.overwriteOptions, slot, 0);
@@ -393,13 +387,17 @@ export class Connection implements ParserEvents, InputHolder {
       slot.reply = result;
       return;
     }
-    const slot = this.takeSlot(proto);
-    if (stat !== undefined) {
-      slot.stat = stat;
-      slot.level = this.levelNow();
-      slot.startedAt = this.readAt;
-    }
+    const slot = stat === undefined ? this.takeSlot(proto) : this.timedSlot(proto, stat);
     result.then(slot.resolve, slot.reject);
+  }
+
+  /** A slot whose reply's latency counts under `stat`, from this socket read. */
+  private timedSlot(proto: Protocol, stat: CommandStat): Slot {
+    const slot = this.takeSlot(proto);
+    slot.stat = stat;
+    slot.level = this.levelNow();
+    slot.startedAt = this.readAt;
+    return slot;
   }
 
   private takeSlot(proto: Protocol): Slot {

@@ -38,7 +38,7 @@ interface Tail {
 }
 
 /**
- * Blind writes of one key in flight that made no promise (the RESP GET/SET fast path,
+ * Blind writes of one key in flight that made no promise (plain SETs on the RESP fast path,
  * connection.ts): a count, and a promise made only when a command has to wait for them.
  * Each write started with startBlind() calls end() once it settled.
  */
