@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SIM, runScenario, type SimConfig, type SimResult } from './kv-sim/scenario.js';
 
-/** RINGKV_LONG=1: 10-20x the seeds of the default run (which keeps every scenario, fewer seeds each). */
+/** RINGKV_LONG=1: 33-40x the seeds of the default run (which keeps every scenario, fewer seeds each). */
 const LONG = process.env.RINGKV_LONG === '1';
 const ONLY = process.env.RINGKV_SEED === undefined ? undefined : Number(process.env.RINGKV_SEED);
 const FILE = 'dist/test/cluster/kv-sim.test.js';
@@ -40,7 +40,7 @@ function totals(results: SimResult[]): { acked: number; failed: number; siblings
 }
 
 test('5 nodes, N=3 R=2 W=2: no acknowledged write lost, nothing resurrected, replicas converge', async () => {
-  const results = await sweep('5/3/2/2', LONG ? 400 : 20, 1000, DEFAULT_SIM);
+  const results = await sweep('5/3/2/2', LONG ? 400 : 10, 1000, DEFAULT_SIM);
   const t = totals(results);
   // The runs did something: writes were acknowledged through faults, and concurrent writes
   // became siblings (not silently dropped).
@@ -51,19 +51,19 @@ test('5 nodes, N=3 R=2 W=2: no acknowledged write lost, nothing resurrected, rep
 });
 
 test('3 nodes, N=3 W=1 R=1 (no spare node for sloppy quorum), lossier network', async () => {
-  await sweep('3/3/1/1', LONG ? 300 : 15, 5000, {
+  await sweep('3/3/1/1', LONG ? 300 : 8, 5000, {
     ...DEFAULT_SIM, nodes: 3, r: 1, w: 1,
     network: { ...DEFAULT_SIM.network, dropRate: 0.05 },
   });
 });
 
 test('hinted handoff alone converges replicas (no read repair): 5 nodes and 3 nodes (hints kept by the coordinating replica)', async () => {
-  await sweep('5/3/2/2 hints only', LONG ? 200 : 10, 13000, { ...DEFAULT_SIM, hintsOnly: true, network: { ...DEFAULT_SIM.network, dropRate: 0 } });
-  await sweep('3/3/2/2 hints only', LONG ? 200 : 10, 17000, { ...DEFAULT_SIM, nodes: 3, hintsOnly: true, network: { ...DEFAULT_SIM.network, dropRate: 0 } });
+  await sweep('5/3/2/2 hints only', LONG ? 200 : 5, 13000, { ...DEFAULT_SIM, hintsOnly: true, network: { ...DEFAULT_SIM.network, dropRate: 0 } });
+  await sweep('3/3/2/2 hints only', LONG ? 200 : 5, 17000, { ...DEFAULT_SIM, nodes: 3, hintsOnly: true, network: { ...DEFAULT_SIM.network, dropRate: 0 } });
 });
 
 test('5 nodes, N=3 W=3 R=1, frequent faults', async () => {
-  await sweep('5/3/1/3', LONG ? 300 : 15, 9000, { ...DEFAULT_SIM, r: 1, w: 3, faultEveryMs: 150 });
+  await sweep('5/3/1/3', LONG ? 300 : 8, 9000, { ...DEFAULT_SIM, r: 1, w: 3, faultEveryMs: 150 });
 });
 
 test('the checker catches lost writes: nodes that come back with empty disks lose acknowledged W=1 writes', async () => {
@@ -92,7 +92,7 @@ test('the same seed replays the same run', async () => {
 // for longer than a 300 ms (seed 21032) or 1.5 s (seed 21180) grace came back after the
 // tombstone that deleted it was purged; 3 s passed 400 seeds.
 test('tombstone GC all along (grace 3 s, hints live 1.5 s, rounds every 100 ms, deletes after reads): nothing deleted comes back, no write lost, replicas converge', async () => {
-  const results = await sweep('5/3/2/2 tombstone GC', LONG ? 200 : 10, 21000, {
+  const results = await sweep('5/3/2/2 tombstone GC', LONG ? 200 : 6, 21000, {
     ...DEFAULT_SIM, keys: 20,
     tombstoneGc: { graceMs: 3000, hintMaxAgeMs: 1500, everyMs: 100, deleteAfterRead: 0.5 },
   });
