@@ -6,15 +6,14 @@
 //   marker  \0ringkv:m: ‖ the user's key (the key held, or holds, a manifest)
 //
 // ON DISK: these prefixes never change.
+import { equalBytes } from '../encoding/index.js';
 
 export const RESERVED_PREFIX: Uint8Array = new TextEncoder().encode('\u0000ringkv:');
 export const CHUNK_PREFIX: Uint8Array = new TextEncoder().encode('\u0000ringkv:c:');
 export const MARKER_PREFIX: Uint8Array = new TextEncoder().encode('\u0000ringkv:m:');
 
 function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
-  if (key.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
-  return true;
+  return key.length >= prefix.length && equalBytes(key.subarray(0, prefix.length), prefix);
 }
 
 /** Whether `key` is in the reserved key space (one byte compare for nearly every user key). */

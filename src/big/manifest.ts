@@ -13,14 +13,14 @@
 //              (the object's expiry is the one in force; readers may show this one)
 //   count      ceil(size / chunkBytes) (0 for an empty value)
 //   hash       SHA-256 of each chunk's bytes, in value order; chunk i's key is chunkKey(hash i)
-//   crc        CRC-32 (zlib) of every byte before it
+//   crc        CRC32C of every byte before it (the checksum of every ringkv format)
 //
 // A value is a manifest exactly when decodeManifest accepts it: magic, version, length,
 // count and CRC all check. Anything else, even with the magic, is a plain value.
 //
 // ON DISK AND ON THE WIRE: the layout, the magic and the version never change; a new layout
 // gets a new version and decoders keep reading the old ones.
-import { crc32 } from 'node:zlib';
+import { crc32c } from '@node-rs/crc32';
 
 /** On disk: never changes. */
 export const MANIFEST_MAGIC: Uint8Array = Uint8Array.of(0xf5, 0x72, 0x6b, 0x76, 0x62, 0x69, 0x67, 0x01);
@@ -60,7 +60,7 @@ export function encodeManifest(m: Manifest): Buffer {
     out.set(h, at);
     at += HASH_BYTES;
   }
-  out.writeUInt32LE(crc32(out.subarray(0, at)), at);
+  out.writeUInt32LE(crc32c(out.subarray(0, at)), at);
   return out;
 }
 
@@ -81,7 +81,7 @@ export function decodeManifest(v: Uint8Array): Manifest | undefined {
   const count = b.readUInt32LE(25);
   if (chunkBytes === 0 || count !== Math.ceil(size / chunkBytes)) return undefined;
   const end = HEADER_BYTES + count * HASH_BYTES;
-  if (b.length !== end + CRC_BYTES || b.readUInt32LE(end) !== crc32(b.subarray(0, end))) return undefined;
+  if (b.length !== end + CRC_BYTES || b.readUInt32LE(end) !== crc32c(b.subarray(0, end))) return undefined;
   const hashes = new Array<Uint8Array>(count);
   for (let i = 0; i < count; i++) hashes[i] = v.subarray(HEADER_BYTES + i * HASH_BYTES, HEADER_BYTES + (i + 1) * HASH_BYTES);
   return { size, chunkBytes, expiresAt, hashes };
